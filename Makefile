@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.10 is required by Rasa 3.6.21: found on PATH, else under pyenv.
+PYTHON310 ?= $(shell command -v python3.10 2>/dev/null || ls -1d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOTLINE := $(BIN)/hotline
+
+.PHONY: help run test install system-deps test-deps bench eval clean
+
+help:
+	@echo "make run    set up .venv, migrate, load demo data, serve http://127.0.0.1:8080 (SQLite under var/)"
+	@echo "make test   set up .venv and the test tools, then run the whole test suite"
+	@echo "make bench  run the benchmarks under bench/"
+
+$(STAMP): pyproject.toml constraints.txt
+	@if [ -z "$(PYTHON310)" ]; then \
+	  echo "Python 3.10 is required (Rasa 3.6.21 supports no newer Python) and was not found."; \
+	  echo "Install it with your package manager (e.g. 'apt-get install python3.10 python3.10-venv')"; \
+	  echo "or with pyenv ('pyenv install 3.10'), or run: make PYTHON310=/path/to/python3.10 ..."; \
+	  exit 1; fi
+	@[ -x $(BIN)/python ] || $(PYTHON310) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade 'pip>=24' 
+	$(BIN)/pip install --quiet --progress-bar off -c constraints.txt -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(HOTLINE) db upgrade
+	$(HOTLINE) demo-data
+	$(HOTLINE) run --no-migrate
+
+# Debian packages the tests drive: a real browser (headless Chromium).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/cases.py
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,112 @@
+"""Engines for the case database: async for the gateway, sync for migrations and tools.
+
+One URL in the settings (`sqlite:///…` or `postgresql://…`) gives both: the async engine uses
+aiosqlite / asyncpg, the sync one the standard drivers (Alembic and Rasa's tracker store use it).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+
+def _driver_url(url: str, *, async_: bool) -> str:
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return str(u.set(drivername="sqlite+aiosqlite" if async_ else "sqlite"))
+    if backend == "postgresql":
+        return str(u.set(drivername="postgresql+asyncpg" if async_ else "postgresql+psycopg2"))
+    raise ValueError(f"setting 'db_url': unsupported database {backend!r} (use sqlite or postgresql)")
+
+
+def sync_url(url: str) -> str:
+    return _driver_url(url, async_=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets look-ups read while a case is being written; NORMAL sync is durable across
+    # process crashes (only a power cut can lose the last commits); FKs enforce cascades.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_sync_engine(url: str, **kwargs):
+    url = sync_url(url)
+    if is_sqlite(url):
+        _prepare_sqlite_file(url)
+    engine = create_engine(url, future=True, **kwargs)
+    if is_sqlite(url):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class Database:
+    """The async engine plus the session factory the store uses.
+
+    On SQLite, write transactions are serialized in-process and start with BEGIN IMMEDIATE, so a
+    writer never fails with "database is locked" by upgrading a read lock another writer holds.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False):
+        self.url = url
+        self.sqlite = is_sqlite(url)
+        async_url = _driver_url(url, async_=True)
+        if self.sqlite:
+            _prepare_sqlite_file(url)
+            self.engine: AsyncEngine = create_async_engine(
+                async_url, future=True, echo=echo, poolclass=AsyncAdaptedQueuePool,
+                pool_size=4, max_overflow=4)
+            sync = self.engine.sync_engine
+
+            @event.listens_for(sync, "connect")
+            def _connect(dbapi_connection, record):
+                _sqlite_pragmas(dbapi_connection, record)
+                # take transaction control away from the driver; "begin" below emits it
+                dbapi_connection.isolation_level = None
+
+            @event.listens_for(sync, "begin")
+            def _begin(conn):
+                immediate = conn.get_execution_options().get("sqlite_immediate")
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+            self._write_engine = self.engine.execution_options(sqlite_immediate=True)
+        else:
+            self.engine = create_async_engine(async_url, future=True, echo=echo, pool_size=pool_size,
+                                              max_overflow=pool_size, pool_pre_ping=True)
+            self._write_engine = self.engine
+        self._write_lock = asyncio.Lock() if self.sqlite else None
+
+    def read(self) -> AsyncSession:
+        return AsyncSession(self.engine, expire_on_commit=False, future=True)
+
+    @contextlib.asynccontextmanager
+    async def write(self):
+        """A session whose transaction commits on success and rolls back on any error."""
+        lock = self._write_lock or contextlib.nullcontext()
+        async with lock:
+            async with AsyncSession(self._write_engine, expire_on_commit=False, future=True) as session:
+                async with session.begin():
+                    yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,252 @@
+"""The tables: every durable fact of the hotline.
+
+SQLAlchemy 1.4 in the 2.0 style (declarative, `select()`), so the move to 2.x is mechanical.
+Timestamps are stored as naive UTC and handed back timezone-aware (see UTCDateTime).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer,
+                        MetaData, SmallInteger, String, Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import declarative_base, relationship
+
+# Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+Base = declarative_base(metadata=metadata)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on every backend (SQLite keeps no zone)."""
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    id = Column(Integer, primary_key=True)
+    code = Column(String(32), nullable=False, unique=True)
+    name = Column(String(100), nullable=False)
+    name_en = Column(String(200), nullable=False, default="")
+    phone = Column(String(40), nullable=False, default="")
+    email = Column(String(200), nullable=False, default="")
+    # taxonomy codes this department usually handles (dispatch suggestions)
+    category_codes = Column(JSON, nullable=False, default=list)
+    active = Column(Boolean, nullable=False, default=True)
+
+
+class Category(Base):
+    """Two-level taxonomy: a top-level node has no parent."""
+    __tablename__ = "categories"
+    id = Column(Integer, primary_key=True)
+    code = Column(String(64), nullable=False, unique=True)
+    name = Column(String(100), nullable=False)
+    name_en = Column(String(200), nullable=False, default="")
+    parent_id = Column(Integer, ForeignKey("categories.id"), nullable=True, index=True)
+    keywords = Column(JSON, nullable=False, default=list)
+    position = Column(Integer, nullable=False, default=0)
+    active = Column(Boolean, nullable=False, default=True)
+    parent = relationship("Category", remote_side=[id], lazy="joined", join_depth=1)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), nullable=False, unique=True)
+    display_name = Column(String(100), nullable=False, default="")
+    agent_no = Column(String(16), nullable=True, unique=True)  # 工号, said to citizens
+    password_hash = Column(String(200), nullable=False)
+    role = Column(String(16), nullable=False)  # agent | supervisor | department | admin
+    department_id = Column(Integer, ForeignKey("departments.id"), nullable=True)
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ApiToken(Base):
+    """Bearer tokens for the REST API; only a SHA-256 of the token is stored."""
+    __tablename__ = "api_tokens"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    token_hash = Column(String(64), nullable=False, unique=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at = Column(UTCDateTime, nullable=False)
+
+
+class Case(Base):
+    """A 受理单: one citizen request, from registration to archive."""
+    __tablename__ = "cases"
+    id = Column(Integer, primary_key=True)
+    number = Column(String(20), nullable=False, unique=True)
+    password_hash = Column(String(200), nullable=False)
+    kind = Column(String(24), nullable=False)
+    category_id = Column(Integer, ForeignKey("categories.id"), nullable=True)
+    title = Column(String(200), nullable=False)
+    description = Column(Text, nullable=False)
+    location = Column(String(300), nullable=False, default="")
+    happened = Column(String(100), nullable=False, default="")  # as the citizen said it
+    contact_name = Column(String(100), nullable=False, default="")
+    contact_phone = Column(String(40), nullable=False, default="")
+    contact_email = Column(String(200), nullable=False, default="")
+    anonymous = Column(Boolean, nullable=False, default=False)
+    wants_reply = Column(Boolean, nullable=False, default=True)
+    channel = Column(String(24), nullable=False)
+    urgency = Column(String(16), nullable=False, default="normal")
+    status = Column(String(24), nullable=False)
+    department_id = Column(Integer, ForeignKey("departments.id"), nullable=True)
+    deadline = Column(UTCDateTime, nullable=True)
+    reply = Column(Text, nullable=False, default="")
+    replied_at = Column(UTCDateTime, nullable=True)
+    satisfaction = Column(SmallInteger, nullable=True)  # 1 满意, 2 一般, 3 不满意
+    conversation_id = Column(String(128), nullable=True)
+    locale = Column(String(8), nullable=False, default="zh")
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    closed_at = Column(UTCDateTime, nullable=True)
+
+    category = relationship("Category", lazy="joined")
+    department = relationship("Department", lazy="joined")
+
+    __table_args__ = (
+        Index("ix_cases_status_deadline", "status", "deadline"),
+        Index("ix_cases_created_at", "created_at"),
+        Index("ix_cases_contact_phone", "contact_phone"),
+        Index("ix_cases_department_status", "department_id", "status"),
+    )
+
+
+class CaseEvent(Base):
+    """One row per change of a case, written in the same transaction as the change."""
+    __tablename__ = "case_events"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    at = Column(UTCDateTime, nullable=False, default=utcnow)
+    actor = Column(String(64), nullable=False)          # "citizen", "bot", "system", "user:<username>"
+    user_id = Column(Integer, ForeignKey("users.id"), nullable=True)
+    channel = Column(String(24), nullable=False)
+    action = Column(String(24), nullable=False)
+    from_status = Column(String(24), nullable=True)
+    to_status = Column(String(24), nullable=True)
+    comment = Column(Text, nullable=False, default="")
+    public = Column(Boolean, nullable=False, default=False)
+    data = Column(JSON, nullable=False, default=dict)
+
+    __table_args__ = (Index("ix_case_events_case_id_at", "case_id", "at"),
+                      Index("ix_case_events_action_at", "action", "at"))
+
+
+class Attachment(Base):
+    """A file kept with a case (recording, original email, upload), stored by content hash."""
+    __tablename__ = "attachments"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = Column(String(16), nullable=False)  # recording | email | upload | scan
+    filename = Column(String(255), nullable=False)
+    content_type = Column(String(100), nullable=False)
+    size = Column(Integer, nullable=False)
+    sha256 = Column(String(64), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Reminder(Base):
+    """催办 / 督办 records and agents' own reminder times."""
+    __tablename__ = "reminders"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = Column(String(16), nullable=False)  # remind (催办) | supervise (督办) | personal
+    due_at = Column(UTCDateTime, nullable=False)
+    created_by = Column(Integer, ForeignKey("users.id"), nullable=True)
+    note = Column(Text, nullable=False, default="")
+    done_at = Column(UTCDateTime, nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_reminders_due_open", "done_at", "due_at"),)
+
+
+class KnowledgeArticle(Base):
+    __tablename__ = "knowledge_articles"
+    id = Column(Integer, primary_key=True)
+    slug = Column(String(80), nullable=False, unique=True)
+    category_id = Column(Integer, ForeignKey("categories.id"), nullable=True)
+    question = Column(String(300), nullable=False)
+    alternates = Column(JSON, nullable=False, default=list)
+    keywords = Column(JSON, nullable=False, default=list)
+    answer = Column(Text, nullable=False)
+    active = Column(Boolean, nullable=False, default=True)
+    updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Poll(Base):
+    __tablename__ = "polls"
+    id = Column(Integer, primary_key=True)
+    slug = Column(String(80), nullable=False, unique=True)
+    title = Column(String(200), nullable=False)
+    title_en = Column(String(200), nullable=False, default="")
+    intro = Column(Text, nullable=False, default="")
+    active = Column(Boolean, nullable=False, default=False)
+    questions = relationship("PollQuestion", order_by="PollQuestion.position", lazy="selectin",
+                             cascade="all, delete-orphan")
+
+
+class PollQuestion(Base):
+    __tablename__ = "poll_questions"
+    id = Column(Integer, primary_key=True)
+    poll_id = Column(Integer, ForeignKey("polls.id", ondelete="CASCADE"), nullable=False, index=True)
+    position = Column(Integer, nullable=False)
+    text = Column(String(300), nullable=False)
+    # [{"key": "1", "text": "每天", "synonyms": [...]}, ...]
+    options = Column(JSON, nullable=False, default=list)
+
+
+class PollResponse(Base):
+    __tablename__ = "poll_responses"
+    id = Column(Integer, primary_key=True)
+    poll_id = Column(Integer, ForeignKey("polls.id", ondelete="CASCADE"), nullable=False, index=True)
+    conversation_id = Column(String(128), nullable=True)
+    channel = Column(String(24), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class PollAnswer(Base):
+    __tablename__ = "poll_answers"
+    id = Column(Integer, primary_key=True)
+    response_id = Column(Integer, ForeignKey("poll_responses.id", ondelete="CASCADE"), nullable=False, index=True)
+    question_id = Column(Integer, ForeignKey("poll_questions.id", ondelete="CASCADE"), nullable=False)
+    option_key = Column(String(16), nullable=False)
+    __table_args__ = (UniqueConstraint("response_id", "question_id"),)
+
+
+class CalendarDay(Base):
+    """An exception to the Monday-to-Friday week: a holiday, or a weekend day worked (调休)."""
+    __tablename__ = "calendar_days"
+    day = Column(Date, primary_key=True)
+    working = Column(Boolean, nullable=False)
+    name = Column(String(64), nullable=False, default="")
+
+
+class DeadlineRule(Base):
+    """Working days allowed per case kind; the key 'urgent' holds the urgent rule."""
+    __tablename__ = "deadline_rules"
+    kind = Column(String(24), primary_key=True)
+    working_days = Column(Integer, nullable=False)

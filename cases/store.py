@@ -1,0 +1,336 @@
+"""The case store: creating, finding and changing cases, always with their event rows.
+
+Every method that changes a case writes the change and its event in one transaction; a case is
+committed before its number is returned, so a number told to a citizen always exists.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from .calendar import WorkingCalendar
+from .credentials import SecretHasher, is_valid_case_number, new_case_number, new_password
+from .db import Database
+from .intake import CaseInput, InvalidInput, clean_text, normalize_phone
+from .models import (Attachment, CalendarDay, Case, CaseEvent, Category, DeadlineRule, Department,
+                     Reminder, User, utcnow)
+from .workflow import (ACTIONS, OPEN_STATUSES, Role, Status, Urgency, transition)
+
+
+def select_cases():
+    """Cases with what every view shows (category with its parent, department) loaded eagerly:
+    async sessions cannot lazy-load afterwards."""
+    return select(Case).options(joinedload(Case.category).joinedload(Category.parent),
+                                joinedload(Case.department))
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something: a citizen, the bot, the system, or a signed-in user."""
+    name: str                       # "citizen", "bot", "system" or "user:<username>"
+    user_id: int | None = None
+    role: Role | None = None
+    department_id: int | None = None
+
+    @classmethod
+    def for_user(cls, user: User) -> "Actor":
+        return cls(f"user:{user.username}", user.id, Role(user.role), user.department_id)
+
+
+CITIZEN = Actor("citizen")
+BOT = Actor("bot")
+SYSTEM = Actor("system")
+
+
+@dataclass
+class CaseFilter:
+    number: str = ""
+    phone: str = ""
+    text: str = ""
+    kinds: list[str] = field(default_factory=list)
+    category: str = ""            # a code; a top-level code includes its children
+    department_id: int | None = None
+    statuses: list[str] = field(default_factory=list)
+    channel: str = ""
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    overdue: bool = False
+
+
+class CaseStore:
+    def __init__(self, db: Database, calendar: WorkingCalendar, hasher: SecretHasher,
+                 attachments_dir: Path, attachment_max_bytes: int):
+        self.db = db
+        self.calendar = calendar
+        self.hasher = hasher
+        self.attachments_dir = Path(attachments_dir)
+        self.attachment_max_bytes = attachment_max_bytes
+
+    # ---- reference data used by validation and the calendar ------------------------------
+    async def reload_calendar(self) -> None:
+        async with self.db.read() as s:
+            days = (await s.execute(select(CalendarDay))).scalars().all()
+            rules = (await s.execute(select(DeadlineRule))).scalars().all()
+        self.calendar.exceptions = {d.day: d.working for d in days}
+        self.calendar.rules.update({r.kind: r.working_days for r in rules})
+
+    async def categories(self) -> list[Category]:
+        async with self.db.read() as s:
+            return list((await s.execute(
+                select(Category).where(Category.active.is_(True)).order_by(Category.position, Category.id)
+            )).scalars())
+
+    async def departments(self) -> list[Department]:
+        async with self.db.read() as s:
+            return list((await s.execute(
+                select(Department).where(Department.active.is_(True)).order_by(Department.id))).scalars())
+
+    async def category_codes(self) -> set[str]:
+        return {c.code for c in await self.categories()}
+
+    # ---- creation ---------------------------------------------------------------------------
+    async def create_case(self, inp: CaseInput, actor: Actor = CITIZEN,
+                          department_code: str | None = None) -> tuple[Case, str]:
+        """Store a new case and its registration event; returns the case and its password."""
+        password = new_password()
+        password_hash = await self.hasher.hash(password)
+        now = utcnow()
+        deadline = self.calendar.deadline(now, inp.kind, inp.urgency)
+        for _attempt in range(8):
+            number = new_case_number(now.astimezone(self.calendar.tz).date())
+            try:
+                async with self.db.write() as s:
+                    category_id = None
+                    if inp.category_code:
+                        category_id = (await s.execute(
+                            select(Category.id).where(Category.code == inp.category_code))).scalar()
+                        if category_id is None:
+                            raise InvalidInput({"category": ("choice", {})})
+                    department_id = None
+                    if department_code:
+                        department_id = (await s.execute(
+                            select(Department.id).where(Department.code == department_code))).scalar()
+                    case = Case(number=number, password_hash=password_hash, kind=inp.kind.value,
+                                category_id=category_id, title=inp.title, description=inp.description,
+                                location=inp.location, happened=inp.happened, contact_name=inp.contact_name,
+                                contact_phone=inp.contact_phone, contact_email=inp.contact_email,
+                                anonymous=inp.anonymous, wants_reply=inp.wants_reply,
+                                channel=inp.channel.value, urgency=inp.urgency.value,
+                                status=Status.REGISTERED.value, department_id=department_id,
+                                deadline=deadline, conversation_id=inp.conversation_id, locale=inp.locale,
+                                created_at=now, updated_at=now)
+                    s.add(case)
+                    await s.flush()
+                    s.add(CaseEvent(case_id=case.id, at=now, actor=actor.name, user_id=actor.user_id,
+                                    channel=inp.channel.value, action="register", from_status=None,
+                                    to_status=Status.REGISTERED.value, comment="", public=True,
+                                    data=inp.extra or {}))
+                return case, password
+            except IntegrityError:
+                continue  # number collision within the day: draw another
+        raise RuntimeError("could not allocate a unique case number")
+
+    # ---- reading ----------------------------------------------------------------------------
+    async def get(self, number: str) -> Case:
+        async with self.db.read() as s:
+            case = (await s.execute(select_cases().where(Case.number == number))).scalar()
+        if case is None:
+            raise NotFound(number)
+        return case
+
+    async def events(self, case_id: int, *, public_only: bool = False) -> list[CaseEvent]:
+        q = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id)
+        if public_only:
+            q = q.where(CaseEvent.public.is_(True))
+        async with self.db.read() as s:
+            return list((await s.execute(q)).scalars())
+
+    async def attachments(self, case_id: int) -> list[Attachment]:
+        async with self.db.read() as s:
+            return list((await s.execute(
+                select(Attachment).where(Attachment.case_id == case_id).order_by(Attachment.id))).scalars())
+
+    async def lookup(self, number: str, password: str) -> Case | None:
+        """The case if number and password match; None otherwise, equally slow either way."""
+        number = clean_text(number).replace(" ", "")
+        case = None
+        if is_valid_case_number(number):
+            async with self.db.read() as s:
+                case = (await s.execute(select_cases().where(Case.number == number))).scalar()
+        ok = await self.hasher.verify(case.password_hash if case else None, clean_text(password))
+        return case if ok else None
+
+    async def cases_for_phone(self, phone: str, limit: int = 20) -> list[Case]:
+        phone = normalize_phone(phone)
+        async with self.db.read() as s:
+            return list((await s.execute(select_cases().where(Case.contact_phone == phone)
+                                         .order_by(Case.created_at.desc()).limit(limit))).scalars())
+
+    def _filter_query(self, f: CaseFilter, now: dt.datetime):
+        q = select_cases()
+        if f.number:
+            q = q.where(Case.number.like(f"{f.number}%"))
+        if f.phone:
+            q = q.where(Case.contact_phone == normalize_phone(f.phone))
+        if f.text:
+            pattern = f"%{f.text.replace('%', '').replace('_', '')}%"
+            q = q.where(or_(Case.title.like(pattern), Case.description.like(pattern), Case.location.like(pattern)))
+        if f.kinds:
+            q = q.where(Case.kind.in_(f.kinds))
+        if f.statuses:
+            q = q.where(Case.status.in_(f.statuses))
+        if f.channel:
+            q = q.where(Case.channel == f.channel)
+        if f.department_id is not None:
+            q = q.where(Case.department_id == f.department_id)
+        if f.category:
+            sub = select(Category.id).where(or_(Category.code == f.category, Category.code.like(f"{f.category}.%")))
+            q = q.where(Case.category_id.in_(sub))
+        if f.created_from:
+            q = q.where(Case.created_at >= f.created_from)
+        if f.created_to:
+            q = q.where(Case.created_at < f.created_to)
+        if f.overdue:
+            q = q.where(Case.status.in_([s.value for s in OPEN_STATUSES]), Case.deadline < now)
+        return q
+
+    async def search(self, f: CaseFilter, *, limit: int = 50, offset: int = 0) -> tuple[list[Case], int]:
+        q = self._filter_query(f, utcnow())
+        async with self.db.read() as s:
+            total = (await s.execute(select(func.count()).select_from(q.subquery()))).scalar()
+            rows = (await s.execute(q.order_by(Case.created_at.desc(), Case.id.desc())
+                                    .limit(limit).offset(offset))).scalars().all()
+        return list(rows), int(total)
+
+    # ---- workflow ---------------------------------------------------------------------------
+    def check_permission(self, actor: Actor, case: Case, action: str | None = None) -> None:
+        """Department handlers act only on their own department's cases; roles per action."""
+        if actor.role is None:
+            raise Forbidden("sign in first")
+        if actor.role is Role.DEPARTMENT and case.department_id != actor.department_id:
+            raise Forbidden("this case belongs to another department")
+        if action is not None and actor.role not in ACTIONS[action].roles:
+            raise Forbidden(f"role {actor.role.value} may not {action}")
+
+    async def apply(self, number: str, action: str, actor: Actor, *, channel: str = "web",
+                    comment: str = "", reply: str = "", department_code: str | None = None,
+                    deadline: dt.datetime | None = None, satisfaction: int | None = None) -> Case:
+        """Apply a workflow action; the state change and its event commit together or not at all."""
+        if action not in ACTIONS:
+            raise InvalidInput({"action": ("choice", {})})
+        act = ACTIONS[action]
+        comment = clean_text(comment, multiline=True)
+        reply = clean_text(reply, multiline=True)
+        missing = {
+            "comment": not comment, "reply": not reply, "department": not department_code,
+            "deadline": deadline is None, "satisfaction": satisfaction not in (1, 2, 3),
+        }
+        errors = {name: ("required", {}) for name in act.requires if missing[name]}
+        if errors:
+            raise InvalidInput(errors)
+        now = utcnow()
+        async with self.db.write() as s:
+            case = (await s.execute(select_cases().where(Case.number == number).with_for_update(of=Case))).scalar()
+            if case is None:
+                raise NotFound(number)
+            self.check_permission(actor, case, action)
+            before = Status(case.status)
+            after = transition(action, before)  # raises IllegalTransition naming both states
+            data: dict[str, Any] = {}
+            if department_code and "department" in act.requires:
+                dept = (await s.execute(select(Department).where(Department.code == department_code))).scalar()
+                if dept is None:
+                    raise InvalidInput({"department": ("choice", {})})
+                case.department_id = dept.id
+                data["department"] = dept.code
+                case.deadline = self.calendar.deadline(now, case.kind, case.urgency)
+            if action == "extend":
+                if deadline <= (case.deadline or now):
+                    raise InvalidInput({"deadline": ("not_later", {})})
+                data["old_deadline"] = case.deadline.isoformat() if case.deadline else None
+                case.deadline = deadline
+                data["deadline"] = deadline.isoformat()
+            if "reply" in act.requires:
+                case.reply, case.replied_at = reply, now
+            if "satisfaction" in act.requires:
+                case.satisfaction = satisfaction
+                data["satisfaction"] = satisfaction
+            if action == "remind":
+                s.add(Reminder(case_id=case.id, kind="remind", due_at=now, created_by=actor.user_id,
+                               note=comment, done_at=now))
+            if action == "close":
+                case.closed_at = now
+            case.status = after.value
+            case.updated_at = now
+            s.add(CaseEvent(case_id=case.id, at=now, actor=actor.name, user_id=actor.user_id, channel=channel,
+                            action=action, from_status=before.value, to_status=after.value,
+                            comment=reply if action in ("answer", "reply") else comment,
+                            public=act.public, data=data))
+        return case
+
+    async def record_satisfaction(self, number: str, satisfaction: int, actor: Actor, channel: str) -> None:
+        """A survey answer given at the end of a conversation (no state change)."""
+        if satisfaction not in (1, 2, 3):
+            raise InvalidInput({"satisfaction": ("choice", {})})
+        async with self.db.write() as s:
+            case = (await s.execute(select_cases().where(Case.number == number))).scalar()
+            if case is None:
+                raise NotFound(number)
+            case.satisfaction = satisfaction
+            s.add(CaseEvent(case_id=case.id, actor=actor.name, user_id=actor.user_id, channel=channel,
+                            action="survey", from_status=case.status, to_status=case.status,
+                            public=False, data={"satisfaction": satisfaction}))
+
+    # ---- attachments ------------------------------------------------------------------------
+    def attachment_path(self, sha256: str) -> Path:
+        return self.attachments_dir / sha256[:2] / sha256[2:4] / sha256
+
+    async def add_attachment(self, case_id: int, *, kind: str, filename: str, content_type: str,
+                             data: bytes, actor: Actor = SYSTEM, channel: str = "web") -> Attachment:
+        if len(data) > self.attachment_max_bytes:
+            raise InvalidInput({"file": ("too_large", {"max": self.attachment_max_bytes})})
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.attachment_path(digest)
+        if not path.exists():  # content-addressed: the same bytes are stored once
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        safe_name = clean_text(Path(filename or "file").name)[:200] or "file"
+        async with self.db.write() as s:
+            case = await s.get(Case, case_id)
+            if case is None:
+                raise NotFound(str(case_id))
+            att = Attachment(case_id=case_id, kind=kind, filename=safe_name,
+                             content_type=content_type[:100], size=len(data), sha256=digest)
+            s.add(att)
+            s.add(CaseEvent(case_id=case_id, actor=actor.name, user_id=actor.user_id, channel=channel,
+                            action="attach", from_status=case.status, to_status=case.status,
+                            public=False, data={"filename": safe_name, "sha256": digest, "kind": kind}))
+        return att
+
+    async def overdue(self, now: dt.datetime | None = None, statuses: Iterable[Status] = OPEN_STATUSES) -> list[Case]:
+        now = now or utcnow()
+        async with self.db.read() as s:
+            return list((await s.execute(select_cases().where(Case.status.in_([x.value for x in statuses]),
+                                                            Case.deadline < now)
+                                         .order_by(Case.deadline))).scalars())
+
+
+def is_urgent(case: Case) -> bool:
+    return case.urgency == Urgency.URGENT.value

@@ -1,0 +1,236 @@
+"""The REST API (JSON): citizens submit and look up; staff list, read and work cases.
+
+The OpenAPI document at /api/openapi.json (hotline/openapi.py) describes every route here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from aiohttp import web
+
+from cases.intake import InvalidInput
+from cases.public import public_view
+from cases.store import CaseFilter, Forbidden
+from cases.workflow import (ACTIONS, HOTLINE_ROLES, KIND_LABELS, STATUS_LABELS, Channel, Role,
+                            allowed_actions, label)
+
+from .openapi import openapi_document
+from .web.app import SERVICES, json_response
+from .web.auth import require
+from .web.citizen import guarded_lookup, install_limits, submit_case
+
+STAFF = tuple(Role)
+
+
+async def read_json(request: web.Request) -> dict:
+    """The body as a JSON object; 413 past the JSON size limit, 400 naming the problem otherwise."""
+    limit = request.app[SERVICES].settings.max_json_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInput({"body": ("json", {})}) from None
+    if not isinstance(data, dict):
+        raise InvalidInput({"body": ("not_object", {})})
+    return data
+
+
+def _iso(ts: dt.datetime | None) -> str | None:
+    return ts.isoformat() if ts else None
+
+
+# ---- citizens ---------------------------------------------------------------------------------
+async def create_case(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    channel = Channel.WEB
+    actor = None
+    if request.headers.get("Authorization"):
+        # staff may register cases from any channel (phone intake, letters, faxes)
+        actor = await require(request, *HOTLINE_ROLES)
+        try:
+            channel = Channel(data.get("channel") or Channel.PHONE_AGENT.value)
+        except ValueError:
+            raise InvalidInput({"channel": ("choice", {})}) from None
+    kwargs = {"actor": actor} if actor else {}
+    case, password = await submit_case(request, data, channel, allow_urgent=actor is not None, **kwargs)
+    return json_response({"number": case.number, "password": password, "status": case.status,
+                          "deadline": _iso(case.deadline)}, status=201,
+                         headers={"Location": f"/api/cases/{case.number}"})
+
+
+async def lookup_case(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    number, password = data.get("number"), data.get("password")
+    if not isinstance(number, (str, int)) or not isinstance(password, (str, int)):
+        raise InvalidInput({k: ("required", {}) for k, v in (("number", number), ("password", password))
+                            if not isinstance(v, (str, int))})
+    case = await guarded_lookup(request, str(number), str(password))
+    if case is None:  # the same answer whether the number is unknown or the password wrong
+        raise web.HTTPNotFound()
+    services = request.app[SERVICES]
+    events = await services.store.events(case.id, public_only=True)
+    return json_response(public_view(case, events, request["locale"], services.settings.timezone))
+
+
+# ---- staff ------------------------------------------------------------------------------------
+async def issue_token(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    services = request.app[SERVICES]
+    user = await services.accounts.authenticate(str(data.get("username", "")), str(data.get("password", "")))
+    if user is None:
+        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="hotline"'})
+    token, expires = await services.accounts.issue_token(user)
+    return json_response({"token": token, "expires_at": _iso(expires), "role": user.role}, status=201)
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    await require(request)
+    await request.app[SERVICES].accounts.revoke_token(request.headers["Authorization"][7:].strip())
+    return web.Response(status=204)
+
+
+def staff_view(case, locale: str) -> dict:
+    return {
+        "number": case.number, "kind": case.kind, "kind_label": label(KIND_LABELS, case.kind, locale),
+        "category": case.category.code if case.category else None,
+        "title": case.title, "description": case.description, "location": case.location,
+        "happened": case.happened, "contact_name": case.contact_name, "contact_phone": case.contact_phone,
+        "contact_email": case.contact_email, "anonymous": case.anonymous, "wants_reply": case.wants_reply,
+        "channel": case.channel, "urgency": case.urgency, "status": case.status,
+        "status_label": label(STATUS_LABELS, case.status, locale),
+        "department": case.department.code if case.department else None,
+        "deadline": _iso(case.deadline), "reply": case.reply, "satisfaction": case.satisfaction,
+        "created_at": _iso(case.created_at), "updated_at": _iso(case.updated_at),
+    }
+
+
+def _parse_date(name: str, value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput({name: ("date", {})}) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    try:
+        value = int(request.query.get(name, default))
+    except ValueError:
+        raise InvalidInput({name: ("number", {})}) from None
+    return max(lo, min(hi, value))
+
+
+async def list_cases(request: web.Request) -> web.Response:
+    actor = await require(request, *STAFF)
+    q = request.query
+    services = request.app[SERVICES]
+    f = CaseFilter(number=q.get("number", ""), phone=q.get("phone", ""), text=q.get("q", ""),
+                   kinds=[k for k in q.getall("kind", []) if k], statuses=[s for s in q.getall("status", []) if s],
+                   channel=q.get("channel", ""), category=q.get("category", ""),
+                   created_from=_parse_date("from", q.get("from")), created_to=_parse_date("to", q.get("to")),
+                   overdue=q.get("overdue") in ("1", "true"))
+    if q.get("department"):
+        depts = {d.code: d.id for d in await services.store.departments()}
+        if q["department"] not in depts:
+            raise InvalidInput({"department": ("choice", {})})
+        f.department_id = depts[q["department"]]
+    if actor.role is Role.DEPARTMENT:
+        f.department_id = actor.department_id  # a department sees its own cases only
+    limit = _int_param(request, "limit", 50, 1, 200)
+    offset = _int_param(request, "offset", 0, 0, 10**7)
+    rows, total = await services.store.search(f, limit=limit, offset=offset)
+    return json_response({"total": total, "limit": limit, "offset": offset,
+                          "items": [staff_view(c, request["locale"]) for c in rows]})
+
+
+async def get_case(request: web.Request) -> web.Response:
+    actor = await require(request, *STAFF)
+    store = request.app[SERVICES].store
+    case = await store.get(request.match_info["number"])
+    store.check_permission(actor, case)
+    events = await store.events(case.id)
+    attachments = await store.attachments(case.id)
+    view = staff_view(case, request["locale"])
+    view["events"] = [{"at": _iso(e.at), "actor": e.actor, "channel": e.channel, "action": e.action,
+                       "from_status": e.from_status, "to_status": e.to_status, "comment": e.comment,
+                       "public": e.public, "data": e.data} for e in events]
+    view["attachments"] = [{"id": a.id, "kind": a.kind, "filename": a.filename, "size": a.size,
+                            "content_type": a.content_type, "sha256": a.sha256} for a in attachments]
+    view["actions"] = [a.code for a in allowed_actions(case.status, actor.role)]
+    return json_response(view)
+
+
+async def apply_action(request: web.Request) -> web.Response:
+    actor = await require(request, *STAFF)
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise web.HTTPNotFound()
+    data = await read_json(request)
+    satisfaction = data.get("satisfaction")
+    if satisfaction is not None and not isinstance(satisfaction, int):
+        raise InvalidInput({"satisfaction": ("choice", {})})
+    case = await request.app[SERVICES].store.apply(
+        request.match_info["number"], action, actor, channel=str(data.get("channel") or "web"),
+        comment=str(data.get("comment") or ""), reply=str(data.get("reply") or ""),
+        department_code=data.get("department") or None,
+        deadline=_parse_date("deadline", data.get("deadline")), satisfaction=satisfaction)
+    return json_response(staff_view(case, request["locale"]))
+
+
+async def me(request: web.Request) -> web.Response:
+    actor = await require(request)
+    return json_response({"username": actor.name.split(":", 1)[1], "role": actor.role.value,
+                          "department_id": actor.department_id})
+
+
+# ---- reference data ---------------------------------------------------------------------------
+async def categories(request: web.Request) -> web.Response:
+    locale = request["locale"]
+    rows = await request.app[SERVICES].store.categories()
+    by_parent: dict = {}
+    for c in rows:
+        by_parent.setdefault(c.parent_id, []).append(c)
+
+    def node(c):
+        return {"code": c.code, "name": c.name_en if locale == "en" and c.name_en else c.name,
+                "children": [node(x) for x in by_parent.get(c.id, [])]}
+    return json_response([node(c) for c in by_parent.get(None, [])])
+
+
+async def departments(request: web.Request) -> web.Response:
+    locale = request["locale"]
+    rows = await request.app[SERVICES].store.departments()
+    return json_response([{"code": d.code, "name": d.name_en if locale == "en" and d.name_en else d.name}
+                          for d in rows])
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
+def setup(app: web.Application) -> None:
+    install_limits(app)
+    r = app.router
+    r.add_post("/api/cases", create_case)
+    r.add_post("/api/cases/lookup", lookup_case)
+    r.add_get("/api/cases", list_cases)
+    r.add_get("/api/cases/{number:[0-9]+}", get_case)
+    r.add_post("/api/cases/{number:[0-9]+}/actions/{action}", apply_action)
+    r.add_post("/api/auth/token", issue_token)
+    r.add_delete("/api/auth/token", revoke_token)
+    r.add_get("/api/me", me)
+    r.add_get("/api/reference/categories", categories)
+    r.add_get("/api/reference/departments", departments)
+    r.add_get("/api/openapi.json", openapi)
+
+
+__all__ = ["setup", "read_json", "Forbidden"]

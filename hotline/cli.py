@@ -1,0 +1,132 @@
+"""The `hotline` command: run the gateway, migrate the database, load demo data, manage users."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+from .logs import setup_logging
+from .settings import SettingsError, load_settings
+
+DEMO_USERS = [
+    # username, password, role, display name, department, agent number
+    ("admin", "hotline-admin", "admin", "系统管理员", None, None),
+    ("agent1024", "hotline-agent", "agent", "话务员1024", None, "1024"),
+    ("supervisor", "hotline-super", "supervisor", "值班长", None, "2001"),
+    ("zjj", "hotline-dept", "department", "住建局经办人", "zjj", None),
+]
+
+
+def _cmd_run(settings, args) -> int:
+    from .server import serve
+    from cases.migrate import upgrade
+    if not args.no_migrate:
+        upgrade(settings.database_url)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _cmd_db_upgrade(settings, args) -> int:
+    from cases.migrate import upgrade
+    upgrade(settings.database_url, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+async def _demo_data(settings, with_users: bool) -> dict:
+    from cases.intake import InvalidInput
+    from cases.reference_data import load_reference_data
+    from .services import Services
+    services = await Services.create(settings)
+    try:
+        counts = await load_reference_data(services.db)
+        if with_users:
+            created = 0
+            for username, password, role, name, dept, agent_no in DEMO_USERS:
+                try:
+                    await services.accounts.create_user(username, password, role, display_name=name,
+                                                        department_code=dept, agent_no=agent_no)
+                    created += 1
+                except InvalidInput:
+                    pass  # already there
+            counts["users_created"] = created
+        return counts
+    finally:
+        await services.close()
+
+
+def _cmd_demo_data(settings, args) -> int:
+    counts = asyncio.run(_demo_data(settings, not args.no_users))
+    print("loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+async def _add_user(settings, args, password) -> None:
+    from .services import Services
+    services = await Services.create(settings)
+    try:
+        await services.accounts.create_user(args.username, password, args.role, display_name=args.name or "",
+                                            department_code=args.department, agent_no=args.agent_no)
+    finally:
+        await services.close()
+
+
+def _cmd_user_add(settings, args) -> int:
+    from cases.intake import InvalidInput
+    password = args.password or getpass.getpass("password: ")
+    try:
+        asyncio.run(_add_user(settings, args, password))
+    except InvalidInput as exc:
+        for field, (code, params) in exc.errors.items():
+            print(f"error: {field}: {code} {params or ''}", file=sys.stderr)
+        return 2
+    print(f"user {args.username} ({args.role}) created")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hotline", description="12345 hotline gateway")
+    p.add_argument("--config", help="settings file (TOML); default $HOTLINE_CONFIG or ./hotline.toml")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="serve the gateway (migrates the database first)")
+    run.add_argument("--no-migrate", action="store_true", help="do not apply migrations on start")
+    run.set_defaults(func=_cmd_run)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    up = dbsub.add_parser("upgrade", help="apply migrations")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=_cmd_db_upgrade)
+
+    demo = sub.add_parser("demo-data", help="load the sample reference data and demo users (idempotent)")
+    demo.add_argument("--no-users", action="store_true", help="reference data only")
+    demo.set_defaults(func=_cmd_demo_data)
+
+    user = sub.add_parser("user", help="staff accounts")
+    usub = user.add_subparsers(dest="user_command", required=True)
+    add = usub.add_parser("add", help="create a user")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["agent", "supervisor", "department", "admin"])
+    add.add_argument("--password", help="default: asked for on the terminal")
+    add.add_argument("--name")
+    add.add_argument("--department", help="department code (required for role department)")
+    add.add_argument("--agent-no")
+    add.set_defaults(func=_cmd_user_add)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_json)
+    return args.func(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The OpenAPI 3.0 document for the REST API (served at /api/openapi.json)."""
+from __future__ import annotations
+
+from cases.intake import LIMITS
+from cases.workflow import ACTIONS, Channel, Kind, Status, Urgency
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _resp(description: str, schema: dict | None = None) -> dict:
+    return {"description": description, **(_json(schema) if schema else {})}
+
+
+ERRORS = {
+    "400": _resp("Invalid input; `errors` names each field", _ref("ValidationError")),
+    "401": _resp("Not signed in", _ref("Error")),
+    "403": _resp("Role or department not allowed", _ref("Error")),
+    "413": _resp("Body too large", _ref("Error")),
+}
+
+
+def openapi_document() -> dict:
+    strings = {name: {"type": "string", "maxLength": limit} for name, limit in LIMITS.items()}
+    case_input = {
+        "type": "object", "required": ["kind", "description"],
+        "properties": {
+            "kind": {"type": "string", "enum": [k.value for k in Kind]},
+            "category": {"type": "string", "description": "taxonomy code, see /api/reference/categories"},
+            **strings,
+            "anonymous": {"type": "boolean", "default": False},
+            "wants_reply": {"type": "boolean", "default": True,
+                            "description": "when true, contact_phone or contact_email is required"},
+            "urgency": {"type": "string", "enum": [u.value for u in Urgency], "description": "staff only"},
+            "channel": {"type": "string", "enum": [c.value for c in Channel], "description": "staff only"},
+            "locale": {"type": "string", "enum": ["zh", "en"]},
+        },
+    }
+    public_case = {
+        "type": "object",
+        "properties": {
+            "number": {"type": "string"}, "kind": {"type": "string"}, "kind_label": {"type": "string"},
+            "category": {"type": "object", "nullable": True,
+                         "properties": {"code": {"type": "string"}, "name": {"type": "string"}}},
+            "title": {"type": "string"}, "status": {"type": "string", "enum": [s.value for s in Status]},
+            "status_label": {"type": "string"}, "created_at": {"type": "string"},
+            "deadline": {"type": "string", "nullable": True},
+            "history": {"type": "array", "items": {"type": "object", "properties": {
+                "at": {"type": "string"}, "action": {"type": "string"}, "label": {"type": "string"},
+                "status": {"type": "string", "nullable": True}, "status_label": {"type": "string", "nullable": True}}}},
+            "reply": {"type": "string", "nullable": True}, "replied_at": {"type": "string", "nullable": True},
+        },
+    }
+    number = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{13}$"}}
+    bearer = [{"bearer": []}]
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "12345 hotline gateway API", "version": "1.0",
+                 "description": "Citizens submit and look up cases; staff list, read and work them. "
+                                "Texts come in Chinese unless `?lang=en` or `Accept-Language: en`."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "message"],
+                          "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+                "ValidationError": {"type": "object", "required": ["error", "errors"], "properties": {
+                    "error": {"type": "string", "enum": ["invalid"]},
+                    "errors": {"type": "object", "additionalProperties": {"type": "string"}}}},
+                "CaseInput": case_input,
+                "CaseCreated": {"type": "object", "required": ["number", "password", "status", "deadline"],
+                                "properties": {"number": {"type": "string"}, "password": {"type": "string"},
+                                               "status": {"type": "string"}, "deadline": {"type": "string"}}},
+                "PublicCase": public_case,
+                "StaffCase": {"type": "object", "additionalProperties": True},
+                "Action": {"type": "object", "properties": {
+                    "comment": {"type": "string"}, "reply": {"type": "string"},
+                    "department": {"type": "string"}, "deadline": {"type": "string", "format": "date-time"},
+                    "satisfaction": {"type": "integer", "enum": [1, 2, 3]}, "channel": {"type": "string"}}},
+            },
+        },
+        "paths": {
+            "/api/cases": {
+                "post": {"summary": "Submit a case (citizen, or staff with a bearer token)",
+                         "requestBody": {"required": True, **_json(_ref("CaseInput"))},
+                         "responses": {"201": _resp("Stored; the password is shown this once", _ref("CaseCreated")),
+                                       **ERRORS}},
+                "get": {"summary": "List and search cases (staff)", "security": bearer,
+                        "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}} for n in
+                                       ("number", "phone", "q", "kind", "status", "channel", "category",
+                                        "department", "from", "to", "overdue", "limit", "offset")],
+                        "responses": {"200": _resp("A page of cases", {"type": "object", "properties": {
+                            "total": {"type": "integer"}, "items": {"type": "array", "items": _ref("StaffCase")}}}),
+                            **ERRORS}},
+            },
+            "/api/cases/lookup": {
+                "post": {"summary": "Look a case up with its number and password",
+                         "requestBody": {"required": True, **_json({
+                             "type": "object", "required": ["number", "password"],
+                             "properties": {"number": {"type": "string"}, "password": {"type": "string"}}})},
+                         "responses": {"200": _resp("The citizen's view", _ref("PublicCase")),
+                                       "404": _resp("Unknown number or wrong password (one answer for both)",
+                                                    _ref("Error")),
+                                       "429": _resp("Too many look-ups; see Retry-After", _ref("Error")),
+                                       **ERRORS}},
+            },
+            "/api/cases/{number}": {
+                "get": {"summary": "One whole case with events and attachments (staff)", "security": bearer,
+                        "parameters": [number],
+                        "responses": {"200": _resp("The case", _ref("StaffCase")),
+                                      "404": _resp("No such case", _ref("Error")), **ERRORS}}},
+            "/api/cases/{number}/actions/{action}": {
+                "post": {"summary": "Apply a workflow action (staff; roles checked per action)", "security": bearer,
+                         "parameters": [number, {"name": "action", "in": "path", "required": True,
+                                                 "schema": {"type": "string", "enum": sorted(ACTIONS)}}],
+                         "requestBody": {"required": True, **_json(_ref("Action"))},
+                         "responses": {"200": _resp("The case after the action", _ref("StaffCase")),
+                                       "409": _resp("Not allowed in the case's current state", _ref("Error")),
+                                       **ERRORS}}},
+            "/api/auth/token": {
+                "post": {"summary": "Sign in and get a bearer token",
+                         "requestBody": {"required": True, **_json({
+                             "type": "object", "required": ["username", "password"],
+                             "properties": {"username": {"type": "string"}, "password": {"type": "string"}}})},
+                         "responses": {"201": _resp("A token", {"type": "object", "properties": {
+                             "token": {"type": "string"}, "expires_at": {"type": "string"},
+                             "role": {"type": "string"}}}), **ERRORS}},
+                "delete": {"summary": "Revoke the token in use", "security": bearer,
+                           "responses": {"204": {"description": "Revoked"}, **ERRORS}}},
+            "/api/me": {"get": {"summary": "The signed-in user", "security": bearer,
+                                "responses": {"200": _resp("User", {"type": "object"}), **ERRORS}}},
+            "/api/reference/categories": {"get": {"summary": "The category taxonomy",
+                                                  "responses": {"200": _resp("Tree", {"type": "array"})}}},
+            "/api/reference/departments": {"get": {"summary": "Departments",
+                                                   "responses": {"200": _resp("List", {"type": "array"})}}},
+            "/healthz": {"get": {"summary": "Liveness and database check",
+                                 "responses": {"200": {"description": "OK"}, "503": {"description": "Degraded"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "Text"}}}},
+        },
+    }

@@ -1,0 +1,40 @@
+"""Running the gateway: one process serving HTTP (and, when configured, the other channels)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from .logs import log_fields
+from .services import Services
+from .settings import Settings
+from .web import create_app
+
+log = logging.getLogger("hotline")
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    services = await Services.create(settings)
+    app = create_app(services)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_address=True)
+    await site.start()
+    log.info("gateway listening", extra=log_fields(url=settings.base_url, database=settings.database_url.split("://")[0]))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    if ready:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("gateway stopping")
+        await runner.cleanup()
+        await services.close()

@@ -1,0 +1,171 @@
+"""The one settings object: read from a TOML file, then `HOTLINE_*` environment overrides.
+
+Nothing else in the project reads the environment; every part receives this object (or the piece
+of it that it needs). Precedence: defaults < file < environment.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import tomli
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting."""
+
+
+@dataclass
+class Settings:
+    # where the gateway keeps its files (SQLite database, attachments, secret key)
+    data_dir: Path = Path("var")
+    # SQLAlchemy URL; empty means the embedded default: SQLite under data_dir
+    db_url: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    # public base URL used in mails and links; empty: derived from host and port
+    public_url: str = ""
+    timezone: str = "Asia/Shanghai"
+    default_locale: str = "zh"
+    # signing key for CSRF tokens and sessions; empty: generated once into data_dir/secret_key
+    secret_key: str = ""
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # request limits
+    max_json_bytes: int = 256 * 1024
+    max_upload_bytes: int = 20 * 1024 * 1024
+    attachment_max_bytes: int = 20 * 1024 * 1024
+
+    # case lookup brute-force protection: allowed look-ups per window
+    lookup_per_client: int = 10
+    lookup_per_case: int = 10
+    lookup_window_s: float = 60.0
+
+    # argon2id cost for case lookup passwords (six digits: the rate limit is the real
+    # protection; the hash keeps a stolen database from revealing them outright)
+    case_kdf_time_cost: int = 1
+    case_kdf_memory_kib: int = 2048
+    # argon2id cost for staff passwords (long-lived secrets: the library's defaults)
+    user_kdf_time_cost: int = 3
+    user_kdf_memory_kib: int = 65536
+    api_token_ttl_s: int = 12 * 3600
+
+    # working day: deadlines fall at this local time on their last working day
+    workday_end: str = "18:00"
+
+    # Rasa engine
+    bot_enabled: bool = True
+    bot_model_dir: Path = Path("models")
+    tracker_store_url: str = ""          # empty: same database as the cases
+    lock_store_url: str = ""             # e.g. redis://127.0.0.1:6379/0; empty: in-process locks
+    redis_url: str = ""                  # fan-out between gateway processes
+
+    # voice
+    agi_port: int = 4573
+    audiosocket_port: int = 9092
+    ami_url: str = ""                    # e.g. ami://user:secret@127.0.0.1:5038
+    vosk_model: str = ""
+    piper_voice: str = ""
+
+    # email
+    imap_url: str = ""
+    smtp_url: str = ""
+    mail_from: str = ""
+
+    extra: dict = field(default_factory=dict)
+
+    # ---- derived values -------------------------------------------------------------------
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.data_dir / 'hotline.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.http_host}:{self.http_port}"
+
+    def ensure_secret_key(self) -> str:
+        """Return the signing key, creating a persistent random one on first use."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            self.secret_key = path.read_text().strip()
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.secret_key = secrets.token_hex(32)
+            path.write_text(self.secret_key)
+            path.chmod(0o600)
+        return self.secret_key
+
+
+_ENV_PREFIX = "HOTLINE_"
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    """Turn a file or environment value into the field's type, naming the field on failure."""
+    try:
+        if kind in (bool, "bool"):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind in (int, "int"):
+            return int(raw)
+        if kind in (float, "float"):
+            return float(raw)
+        if kind in (Path, "Path"):
+            return Path(str(raw))
+        if kind in (dict, "dict"):
+            if not isinstance(raw, Mapping):
+                raise ValueError(raw)
+            return dict(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name!r}: cannot use {raw!r} as {getattr(kind, '__name__', kind)}") from None
+
+
+def load_settings(path: str | os.PathLike | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings: defaults, then the TOML file (if any), then HOTLINE_* variables.
+
+    The file is `path`, else $HOTLINE_CONFIG, else ./hotline.toml when it exists.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    file_path = path or env.get("HOTLINE_CONFIG") or ("hotline.toml" if Path("hotline.toml").exists() else None)
+    known = {f.name: f for f in fields(Settings)}
+    if file_path:
+        try:
+            data = tomli.loads(Path(file_path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"settings file {file_path} does not exist") from None
+        except tomli.TOMLDecodeError as exc:
+            raise SettingsError(f"settings file {file_path}: {exc}") from None
+        for key, raw in data.items():
+            if key not in known:
+                raise SettingsError(f"settings file {file_path}: unknown setting {key!r}")
+            values[key] = _coerce(key, known[key].type, raw)
+    for name, f in known.items():
+        env_name = _ENV_PREFIX + name.upper()
+        if env_name in env and name != "extra":
+            values[name] = _coerce(name, f.type, env[env_name])
+    settings = Settings(**values)
+    if settings.http_port <= 0 or settings.http_port > 65535:
+        raise SettingsError(f"setting 'http_port': {settings.http_port} is not a TCP port")
+    return settings
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy with some values changed (tests and benchmarks use this)."""
+    return dataclasses.replace(settings, **changes)

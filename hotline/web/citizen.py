@@ -1,0 +1,64 @@
+"""What the portal and the REST API share: submitting a case and the guarded look-up."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from cases.intake import validate_case
+from cases.models import Case
+from cases.store import CITIZEN, Actor
+from cases.workflow import Channel
+
+from ..logs import log_fields, mask_phone
+from .app import METRICS, SERVICES
+from .ratelimit import SlidingWindow
+
+log = logging.getLogger("hotline.citizen")
+
+
+@dataclass
+class LookupLimits:
+    per_client: SlidingWindow
+    per_case: SlidingWindow
+
+
+LIMITS = web.AppKey("lookup_limits", LookupLimits)
+
+
+def install_limits(app: web.Application) -> None:
+    s = app[SERVICES].settings
+    app[LIMITS] = LookupLimits(SlidingWindow(s.lookup_per_client, s.lookup_window_s),
+                               SlidingWindow(s.lookup_per_case, s.lookup_window_s))
+
+
+def client_key(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def submit_case(request: web.Request, data, channel: Channel, actor: Actor = CITIZEN,
+                      allow_urgent: bool = False) -> tuple[Case, str]:
+    """Validate (raises InvalidInput naming each bad field) and store; the case is committed on return."""
+    services = request.app[SERVICES]
+    inp = validate_case(data, channel=channel, known_categories=await services.store.category_codes(),
+                        allow_urgent=allow_urgent)
+    inp.locale = request.get("locale", inp.locale) if not data.get("locale") else inp.locale
+    case, password = await services.store.create_case(inp, actor)
+    request.app[METRICS].cases_created.labels(case.channel, case.kind).inc()
+    log.info("case registered", extra=log_fields(number=case.number, kind=case.kind, channel=case.channel,
+                                                 phone=mask_phone(case.contact_phone)))
+    return case, password
+
+
+async def guarded_lookup(request: web.Request, number: str, password: str) -> Case | None:
+    """Look a case up under the per-client and per-number limits (429 with Retry-After past them)."""
+    limits = request.app[LIMITS]
+    wait = limits.per_client.hit(client_key(request)) or limits.per_case.hit(str(number)[:32])
+    metrics = request.app[METRICS]
+    if wait:
+        metrics.lookups.labels("limited").inc()
+        raise web.HTTPTooManyRequests(headers={"Retry-After": str(int(wait) + 1)})
+    case = await request.app[SERVICES].store.lookup(str(number), str(password))
+    metrics.lookups.labels("found" if case else "denied").inc()
+    return case
