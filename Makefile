@@ -9,11 +9,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOTLINE := $(BIN)/hotline
 
-.PHONY: help run test install system-deps test-deps bench eval clean
+.PHONY: help run test install system-deps bench eval train clean
 
 help:
 	@echo "make run    set up .venv, migrate, load demo data, serve http://127.0.0.1:8080 (SQLite under var/)"
 	@echo "make test   set up .venv and the test tools, then run the whole test suite"
+	@echo "make eval   held-out NLU figures (intent accuracy, macro F1, entity F1)"
 	@echo "make bench  run the benchmarks under bench/"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -32,19 +33,30 @@ install: $(STAMP)
 run: $(STAMP)
 	$(HOTLINE) db upgrade
 	$(HOTLINE) demo-data
+	$(HOTLINE) train
 	$(HOTLINE) run --no-migrate
 
-# Debian packages the tests drive: a real browser (headless Chromium).
+# Debian packages the tests drive: a real browser (headless Chromium) and the CJK fonts it needs
+# to draw the Chinese pages (without them every Chinese character is a box).
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser tests"; \
-	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	fc-list 2>/dev/null | grep -qi 'Noto Sans CJK' || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's $$missing for the browser tests"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/cases.py
+
+train: $(STAMP)
+	$(HOTLINE) train
+
+eval: $(STAMP)
+	$(BIN)/python -m bot.evaluate
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -60,11 +61,41 @@ def make_sync_engine(url: str, **kwargs):
     return engine
 
 
+PING_IDLE_S = 10.0
+
+
+def _ping_when_idle(sync_engine, idle_s: float) -> None:
+    """Probe a pooled connection before use only when it sat idle longer than `idle_s`.
+
+    pool_pre_ping probes every checkout, and with asyncpg the probe is BEGIN, SELECT 1 and (for a
+    read) ROLLBACK: more round trips than a case look-up's own queries. Connections broken by a
+    server restart are the ones that sat idle, so they are still replaced before anyone sees an
+    error; a busy connection that breaks fails its request and SQLAlchemy then renews the pool.
+    """
+    pool = sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _checkin(dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checkout(dbapi_connection, record, proxy):
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since > idle_s \
+                and not sync_engine.dialect.do_ping(dbapi_connection):
+            raise exc.DisconnectionError("stale connection")  # the pool connects afresh and retries
+
+
 class Database:
     """The async engine plus the session factory the store uses.
 
     On SQLite, write transactions are serialized in-process and start with BEGIN IMMEDIATE, so a
     writer never fails with "database is locked" by upgrading a read lock another writer holds.
+
+    Read sessions run without a transaction (autocommit): no BEGIN and ROLLBACK round trips, which
+    are most of a short read's cost. Each statement then reads its own committed snapshot, which is
+    what PostgreSQL's default READ COMMITTED gives inside a transaction anyway. Nothing may be
+    written through a read session.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False):
@@ -86,18 +117,24 @@ class Database:
 
             @event.listens_for(sync, "begin")
             def _begin(conn):
-                immediate = conn.get_execution_options().get("sqlite_immediate")
-                conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+                options = conn.get_execution_options()
+                if options.get("sqlite_autocommit"):
+                    return  # a read session: the driver is in autocommit mode already
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sqlite_immediate") else "BEGIN")
 
             self._write_engine = self.engine.execution_options(sqlite_immediate=True)
+            self._read_engine = self.engine.execution_options(sqlite_autocommit=True)
         else:
             self.engine = create_async_engine(async_url, future=True, echo=echo, pool_size=pool_size,
-                                              max_overflow=pool_size, pool_pre_ping=True)
+                                              max_overflow=pool_size)
+            _ping_when_idle(self.engine.sync_engine, PING_IDLE_S)
             self._write_engine = self.engine
+            self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if self.sqlite else None
 
     def read(self) -> AsyncSession:
-        return AsyncSession(self.engine, expire_on_commit=False, future=True)
+        """A session for reading only (autocommit: see the class notes)."""
+        return AsyncSession(self._read_engine, expire_on_commit=False, future=True)
 
     @contextlib.asynccontextmanager
     async def write(self):

@@ -250,3 +250,36 @@ class DeadlineRule(Base):
     __tablename__ = "deadline_rules"
     kind = Column(String(24), primary_key=True)
     working_days = Column(Integer, nullable=False)
+
+
+class Conversation(Base):
+    """One dialogue with the bot (a chat, a call, a mail thread), whatever its channel."""
+    __tablename__ = "conversations"
+    id = Column(String(128), primary_key=True)          # the channel's sender id
+    channel = Column(String(24), nullable=False)
+    caller = Column(String(200), nullable=False, default="")   # phone number or email address
+    state = Column(String(16), nullable=False, default="bot")  # bot | waiting | agent | ended
+    satisfaction = Column(SmallInteger, nullable=True)
+    case_numbers = Column(JSON, nullable=False, default=list)
+    started_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_conversations_state_updated", "state", "updated_at"),)
+
+
+class Handoff(Base):
+    """A request for a human: why, what the bot understood, and who took it."""
+    __tablename__ = "handoffs"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False,
+                             index=True)
+    channel = Column(String(24), nullable=False)
+    reason = Column(String(32), nullable=False)          # asked | failures | no_answer
+    summary = Column(JSON, nullable=False, default=dict)  # intent, slots, last texts
+    transcript = Column(JSON, nullable=False, default=list)
+    requested_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    taken_by = Column(Integer, ForeignKey("users.id"), nullable=True)
+    taken_at = Column(UTCDateTime, nullable=True)
+    released_at = Column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_handoffs_open", "released_at", "requested_at"),)

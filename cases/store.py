@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -14,6 +15,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .calendar import WorkingCalendar
 from .credentials import SecretHasher, is_valid_case_number, new_case_number, new_password
@@ -74,8 +76,10 @@ class CaseFilter:
 
 class CaseStore:
     def __init__(self, db: Database, calendar: WorkingCalendar, hasher: SecretHasher,
-                 attachments_dir: Path, attachment_max_bytes: int):
+                 attachments_dir: Path, attachment_max_bytes: int, reference_cache_s: float = 60.0):
         self.db = db
+        self.reference_cache_s = reference_cache_s
+        self._categories: tuple[float, list[Category]] | None = None
         self.calendar = calendar
         self.hasher = hasher
         self.attachments_dir = Path(attachments_dir)
@@ -90,10 +94,23 @@ class CaseStore:
         self.calendar.rules.update({r.kind: r.working_days for r in rules})
 
     async def categories(self) -> list[Category]:
+        """Active categories, parents first. Kept for `reference_cache_s` seconds: every case
+        submission validates against them, and they change only when reference data is loaded
+        (possibly by another process: `hotline demo-data`), so a change shows within that time."""
+        cached = self._categories
+        if cached is not None and time.monotonic() - cached[0] < self.reference_cache_s:
+            return list(cached[1])
         async with self.db.read() as s:
-            return list((await s.execute(
+            rows = list((await s.execute(
                 select(Category).where(Category.active.is_(True)).order_by(Category.position, Category.id)
             )).scalars())
+        if rows:  # an empty table is not remembered: reference data may be loaded any moment
+            self._categories = (time.monotonic(), rows)
+        return list(rows)
+
+    def forget_reference_data(self) -> None:
+        """Drop cached categories (after loading reference data in this process)."""
+        self._categories = None
 
     async def departments(self) -> list[Department]:
         async with self.db.read() as s:
@@ -109,29 +126,33 @@ class CaseStore:
         """Store a new case and its registration event; returns the case and its password."""
         password = new_password()
         password_hash = await self.hasher.hash(password)
+        category = None
+        if inp.category_code:
+            # from the cached list: no query inside the write transaction (serialized on SQLite)
+            category = next((c for c in await self.categories() if c.code == inp.category_code), None)
+            if category is None:
+                self.forget_reference_data()  # perhaps added since it was cached
+                category = next((c for c in await self.categories() if c.code == inp.category_code), None)
+            if category is None:
+                raise InvalidInput({"category": ("choice", {})})
         now = utcnow()
         deadline = self.calendar.deadline(now, inp.kind, inp.urgency)
         for _attempt in range(8):
             number = new_case_number(now.astimezone(self.calendar.tz).date())
             try:
                 async with self.db.write() as s:
-                    category_id = None
-                    if inp.category_code:
-                        category_id = (await s.execute(
-                            select(Category.id).where(Category.code == inp.category_code))).scalar()
-                        if category_id is None:
-                            raise InvalidInput({"category": ("choice", {})})
-                    department_id = None
+                    department = None
                     if department_code:
-                        department_id = (await s.execute(
-                            select(Department.id).where(Department.code == department_code))).scalar()
+                        department = (await s.execute(
+                            select(Department).where(Department.code == department_code))).scalar()
                     case = Case(number=number, password_hash=password_hash, kind=inp.kind.value,
-                                category_id=category_id, title=inp.title, description=inp.description,
+                                category_id=category.id if category else None, title=inp.title,
+                                description=inp.description,
                                 location=inp.location, happened=inp.happened, contact_name=inp.contact_name,
                                 contact_phone=inp.contact_phone, contact_email=inp.contact_email,
                                 anonymous=inp.anonymous, wants_reply=inp.wants_reply,
                                 channel=inp.channel.value, urgency=inp.urgency.value,
-                                status=Status.REGISTERED.value, department_id=department_id,
+                                status=Status.REGISTERED.value, department=department,
                                 deadline=deadline, conversation_id=inp.conversation_id, locale=inp.locale,
                                 created_at=now, updated_at=now)
                     s.add(case)
@@ -140,6 +161,8 @@ class CaseStore:
                                     channel=inp.channel.value, action="register", from_status=None,
                                     to_status=Status.REGISTERED.value, comment="", public=True,
                                     data=inp.extra or {}))
+                # views read the category (and its parent) after the session has closed
+                set_committed_value(case, "category", category)
                 return case, password
             except IntegrityError:
                 continue  # number collision within the day: draw another
@@ -153,12 +176,16 @@ class CaseStore:
             raise NotFound(number)
         return case
 
-    async def events(self, case_id: int, *, public_only: bool = False) -> list[CaseEvent]:
+    @staticmethod
+    def _events_query(case_id: int, public_only: bool):
         q = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id)
         if public_only:
             q = q.where(CaseEvent.public.is_(True))
+        return q
+
+    async def events(self, case_id: int, *, public_only: bool = False) -> list[CaseEvent]:
         async with self.db.read() as s:
-            return list((await s.execute(q)).scalars())
+            return list((await s.execute(self._events_query(case_id, public_only))).scalars())
 
     async def attachments(self, case_id: int) -> list[Attachment]:
         async with self.db.read() as s:
@@ -174,6 +201,19 @@ class CaseStore:
                 case = (await s.execute(select_cases().where(Case.number == number))).scalar()
         ok = await self.hasher.verify(case.password_hash if case else None, clean_text(password))
         return case if ok else None
+
+    async def lookup_with_history(self, number: str, password: str) -> tuple[Case, list[CaseEvent]] | None:
+        """lookup() and, once the password is verified, the case's public events, all in one read
+        session (one connection checkout instead of two: the citizen's look-up is a hot path)."""
+        number = clean_text(number).replace(" ", "")
+        async with self.db.read() as s:
+            case = None
+            if is_valid_case_number(number):
+                case = (await s.execute(select_cases().where(Case.number == number))).scalar()
+            if not await self.hasher.verify(case.password_hash if case else None, clean_text(password)):
+                return None
+            events = list((await s.execute(self._events_query(case.id, True))).scalars())
+        return case, events
 
     async def cases_for_phone(self, phone: str, limit: int = 20) -> list[Case]:
         phone = normalize_phone(phone)

@@ -71,11 +71,11 @@ async def lookup_case(request: web.Request) -> web.Response:
     if not isinstance(number, (str, int)) or not isinstance(password, (str, int)):
         raise InvalidInput({k: ("required", {}) for k, v in (("number", number), ("password", password))
                             if not isinstance(v, (str, int))})
-    case = await guarded_lookup(request, str(number), str(password))
-    if case is None:  # the same answer whether the number is unknown or the password wrong
+    found = await guarded_lookup(request, str(number), str(password))
+    if found is None:  # the same answer whether the number is unknown or the password wrong
         raise web.HTTPNotFound()
+    case, events = found
     services = request.app[SERVICES]
-    events = await services.store.events(case.id, public_only=True)
     return json_response(public_view(case, events, request["locale"], services.settings.timezone))
 
 
@@ -192,6 +192,25 @@ async def me(request: web.Request) -> web.Response:
                           "department_id": actor.department_id})
 
 
+async def release_conversation(request: web.Request) -> web.Response:
+    """An agent hands a paused conversation back to the bot."""
+    await require(request, *HOTLINE_ROLES)
+    engine = request.app[SERVICES].engine
+    if engine is None:
+        raise web.HTTPNotFound()
+    await engine.resume(request.match_info["conversation"])
+    return web.Response(status=204)
+
+
+async def waiting_handoffs(request: web.Request) -> web.Response:
+    await require(request, *HOTLINE_ROLES)
+    from cases.conversations import ConversationLog
+    rows = await ConversationLog(request.app[SERVICES].db).waiting()
+    return json_response([{"conversation": h.conversation_id, "channel": h.channel, "reason": h.reason,
+                           "requested_at": _iso(h.requested_at), "summary": h.summary,
+                           "transcript": h.transcript} for h in rows])
+
+
 # ---- reference data ---------------------------------------------------------------------------
 async def categories(request: web.Request) -> web.Response:
     locale = request["locale"]
@@ -228,6 +247,8 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/auth/token", issue_token)
     r.add_delete("/api/auth/token", revoke_token)
     r.add_get("/api/me", me)
+    r.add_get("/api/handoffs", waiting_handoffs)
+    r.add_post("/api/conversations/{conversation}/release", release_conversation)
     r.add_get("/api/reference/categories", categories)
     r.add_get("/api/reference/departments", departments)
     r.add_get("/api/openapi.json", openapi)

@@ -85,6 +85,42 @@ def _cmd_user_add(settings, args) -> int:
     return 0
 
 
+def _cmd_train(settings, args) -> int:
+    from bot.training import ensure_model
+    print(ensure_model(settings.bot_model_dir, force=args.force))
+    return 0
+
+
+async def _parse(settings, texts) -> None:
+    import json
+    from bot.classify import INTENT_KINDS
+    from bot.engine import Engine
+    from bot.training import ensure_model
+    from .services import Services
+    services = await Services.create(settings)
+    try:
+        engine = await Engine.load(ensure_model(settings.bot_model_dir), services.store,
+                                   tracker_store_url="memory://", timezone=settings.timezone)
+        for text in texts:
+            parsed = await engine.parse(text)
+            intent = parsed.get("intent") or {}
+            kind = INTENT_KINDS.get(intent.get("name"))
+            guess = await engine.runtime.categories.guess(parsed.get("text", text)) if kind else None
+            print(json.dumps({"text": text, "intent": intent.get("name"),
+                              "confidence": round(float(intent.get("confidence") or 0), 4),
+                              "entities": [{"entity": e["entity"], "value": e["value"]} for e in parsed.get("entities", [])],
+                              "kind": kind, "category": guess.code if guess else None,
+                              "category_name": guess.name if guess else None}, ensure_ascii=False), flush=True)
+    finally:
+        await services.close()
+
+
+def _cmd_parse(settings, args) -> int:
+    texts = args.texts or [line.strip() for line in sys.stdin if line.strip()]
+    asyncio.run(_parse(settings, texts))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hotline", description="12345 hotline gateway")
     p.add_argument("--config", help="settings file (TOML); default $HOTLINE_CONFIG or ./hotline.toml")
@@ -103,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo-data", help="load the sample reference data and demo users (idempotent)")
     demo.add_argument("--no-users", action="store_true", help="reference data only")
     demo.set_defaults(func=_cmd_demo_data)
+
+    train = sub.add_parser("train", help="train the bot model (only when data or config changed)")
+    train.add_argument("--force", action="store_true", help="train even if the model is current")
+    train.set_defaults(func=_cmd_train)
+
+    parse = sub.add_parser("parse", help="print what the bot understands of texts, one JSON line each")
+    parse.add_argument("texts", nargs="*", help="texts to parse; default: one per line on stdin")
+    parse.set_defaults(func=_cmd_parse)
 
     user = sub.add_parser("user", help="staff accounts")
     usub = user.add_subparsers(dest="user_command", required=True)

@@ -17,6 +17,10 @@ log = logging.getLogger("hotline")
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     services = await Services.create(settings)
+    if settings.bot_enabled:
+        await services.start_bot()
+    else:
+        log.info("bot disabled by settings: web chat and the REST channel answer 503")
     app = create_app(services)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

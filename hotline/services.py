@@ -1,8 +1,10 @@
 """The long-lived parts of one gateway process, built once from the settings and passed down."""
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from cases.accounts import Accounts
 from cases.calendar import WorkingCalendar
@@ -20,6 +22,7 @@ class Services:
     store: CaseStore
     accounts: Accounts
     executor: ThreadPoolExecutor
+    engine: Any = None  # bot.engine.Engine once a model is loaded; None: chat channels answer 503
 
     @classmethod
     async def create(cls, settings: Settings) -> "Services":
@@ -36,6 +39,16 @@ class Services:
         accounts = Accounts(db, SecretHasher(settings.user_kdf_time_cost, settings.user_kdf_memory_kib, executor),
                             settings.api_token_ttl_s)
         return cls(settings, db, store, accounts, executor)
+
+    async def start_bot(self) -> None:
+        """Load (training first if the data changed) the dialogue model; voice, chat and mail need it."""
+        from bot.engine import Engine
+        from bot.training import ensure_model
+
+        s = self.settings
+        model = await asyncio.get_running_loop().run_in_executor(None, ensure_model, s.bot_model_dir)
+        self.engine = await Engine.load(model, self.store, tracker_store_url=s.tracker_store_url or s.database_url,
+                                        lock_store_url=s.lock_store_url, timezone=s.timezone)
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -149,3 +149,25 @@ async def staff_tokens(services, client) -> dict[str, str]:
 
 def auth(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+# ---- the bot -----------------------------------------------------------------------------------
+MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+@pytest.fixture(scope="session")
+def bot_agent():
+    """The trained model, loaded once per test run (training first when the data changed)."""
+    from bot.engine import load_agent
+    from bot.training import ensure_model
+
+    return load_agent(ensure_model(MODEL_DIR))
+
+
+@pytest.fixture
+async def engine(bot_agent, services, db_url):
+    from bot.engine import Engine
+
+    eng = Engine(bot_agent, services.store, tracker_store_url=db_url)
+    services.engine = eng
+    return eng

@@ -100,26 +100,26 @@ async def lookup(request: web.Request) -> web.Response:
     number = "".join(str(form.get("number", "")).split())
     password = str(form.get("password", "")).strip()
     t_error = None
-    case = None
+    found = None
     if not number or not password:
         t_error = "portal.lookup.missing"
     else:
         try:
-            case = await guarded_lookup(request, number, password)
+            found = await guarded_lookup(request, number, password)
         except web.HTTPTooManyRequests as exc:
             response = aiohttp_jinja2.render_template(
                 "lookup.html", request, {"csrf_token": _csrf_token(request), "values": {"number": number},
                                          "error": "portal.lookup.too_many"}, status=429)
             response.headers["Retry-After"] = exc.headers["Retry-After"]
             return response
-        if case is None:
+        if found is None:
             t_error = "portal.lookup.not_found"
     if t_error:
         return aiohttp_jinja2.render_template(
             "lookup.html", request, {"csrf_token": _csrf_token(request), "values": {"number": number},
                                      "error": t_error}, status=400 if t_error.endswith("missing") else 404)
     services = request.app[SERVICES]
-    events = await services.store.events(case.id, public_only=True)
+    case, events = found
     view = public_view(case, events, request["locale"], services.settings.timezone)
     return _no_store(aiohttp_jinja2.render_template("case.html", request, {"case": view}))
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import hdrs, web
 from sqlalchemy import text
 
 from cases.intake import InvalidInput
@@ -120,8 +121,13 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
             "connect-src 'self' ws: wss:; frame-ancestors 'none'; form-action 'self'")
     token = request.get("set_csrf_cookie")
     if token:
-        response.set_cookie(csrf.COOKIE, token, max_age=csrf.MAX_AGE_S, httponly=True, samesite="Strict",
-                            path="/")
+        # aiohttp has already turned response.set_cookie() into headers when this hook runs
+        # (StreamResponse._start), so the cookie is added as a header of its own
+        cookie = SimpleCookie()
+        cookie[csrf.COOKIE] = token
+        cookie[csrf.COOKIE].update({"max-age": str(csrf.MAX_AGE_S), "httponly": True, "samesite": "Strict",
+                                    "path": "/"})
+        response.headers.add(hdrs.SET_COOKIE, cookie[csrf.COOKIE].output(header="")[1:])
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -132,7 +138,8 @@ async def healthz(request: web.Request) -> web.Response:
         db_ok = True
     except Exception:  # the probe must answer, not raise
         db_ok = False
-    return json_response({"status": "ok" if db_ok else "degraded", "database": db_ok},
+    return json_response({"status": "ok" if db_ok else "degraded", "database": db_ok,
+                          "bot": services.engine is not None},
                          status=200 if db_ok else 503)
 
 
@@ -152,7 +159,7 @@ def create_app(services: Services) -> web.Application:
     app[METRICS] = Metrics()
     app.on_response_prepare.append(_security_headers)
 
-    from channels import portal  # the citizen portal is the website "channel"
+    from channels import portal, webchat  # the citizen portal is the website "channel"
     from .. import api
 
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader([str(TEMPLATES), str(portal.TEMPLATES)]),
@@ -164,6 +171,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_static("/static/", Path(__file__).parent / "static", name="static")
     api.setup(app)
     portal.setup(app)
+    webchat.setup(app)
     return app
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from cases.intake import validate_case
-from cases.models import Case
+from cases.models import Case, CaseEvent
 from cases.store import CITIZEN, Actor
 from cases.workflow import Channel
 
@@ -51,14 +51,16 @@ async def submit_case(request: web.Request, data, channel: Channel, actor: Actor
     return case, password
 
 
-async def guarded_lookup(request: web.Request, number: str, password: str) -> Case | None:
-    """Look a case up under the per-client and per-number limits (429 with Retry-After past them)."""
+async def guarded_lookup(request: web.Request, number: str,
+                         password: str) -> tuple[Case, list[CaseEvent]] | None:
+    """Look a case up under the per-client and per-number limits (429 with Retry-After past them);
+    the case with its public events, or None for a wrong number or password alike."""
     limits = request.app[LIMITS]
     wait = limits.per_client.hit(client_key(request)) or limits.per_case.hit(str(number)[:32])
     metrics = request.app[METRICS]
     if wait:
         metrics.lookups.labels("limited").inc()
         raise web.HTTPTooManyRequests(headers={"Retry-After": str(int(wait) + 1)})
-    case = await request.app[SERVICES].store.lookup(str(number), str(password))
-    metrics.lookups.labels("found" if case else "denied").inc()
-    return case
+    found = await request.app[SERVICES].store.lookup_with_history(str(number), str(password))
+    metrics.lookups.labels("found" if found else "denied").inc()
+    return found

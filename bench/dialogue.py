@@ -1,0 +1,193 @@
+"""Dialogue benchmark: 50 concurrent multi-turn conversations over the gateway's WebSocket, and
+the same scripts against the same model served by Rasa's own server (`rasa run --enable-api`
+with rasa_sdk's action server) in the same run.
+
+Prints turns per second and p50/p99 turn latency for both, the ratio, and the gateway's resident
+memory with the model loaded. Usage: python bench/dialogue.py [--conversations 200] [--concurrency 50]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+BIN = Path(PY).parent
+
+# Realistic scripts: each line is one citizen turn.
+SCRIPTS = [
+    ["你好", "我要投诉", "我们小区楼下的饭店每天半夜还在营业，油烟和噪音特别大", "幸福小区3号楼", "每天晚上十点以后",
+     "13812345678", "我姓王", "需要", "确认", "谢谢"],
+    ["您好", "社保卡丢了怎么补办", "解决了", "谢谢"],
+    ["喂", "我想举报光明路上有人无证经营卖假烟", "光明路和解放路交叉口", "今天下午", "13912345678", "匿名", "不需要", "对"],
+    ["你好", "公积金怎么提取", "没有解决", "转人工"],
+    ["你是机器人吗", "孩子上小学要准备什么材料", "好的", "再见"],
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def wait_http(url: str, check=lambda body: True, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url) as r:
+                    if r.status == 200 and check(await r.text()):
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError(url)
+
+
+async def ws_conversation(http, base: str, script: list[str], latencies: list[float]) -> None:
+    async with http.ws_connect(base.replace("http", "ws") + "/ws/chat") as ws:
+        await ws.send_json({"type": "hello", "session": None})
+        await ws.receive()
+        for text in script:
+            start = time.perf_counter()
+            await ws.send_json({"type": "message", "text": text})
+            while True:
+                frame = json.loads((await ws.receive(timeout=60)).data)
+                if frame["type"] in ("idle", "error"):
+                    break
+            latencies.append(time.perf_counter() - start)
+
+
+async def rest_conversation(http, base: str, script: list[str], latencies: list[float], sender: str) -> None:
+    for text in script:
+        start = time.perf_counter()
+        async with http.post(base + "/webhooks/rest/webhook", json={"sender": sender, "message": text}) as r:
+            await r.read()
+            assert r.status == 200, r.status
+        latencies.append(time.perf_counter() - start)
+
+
+async def load(base: str, conversations: int, concurrency: int, transport: str) -> dict:
+    latencies: list[float] = []
+    semaphore = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        async def one(i: int):
+            async with semaphore:
+                script = SCRIPTS[i % len(SCRIPTS)]
+                if transport == "ws":
+                    await ws_conversation(http, base, script, latencies)
+                else:
+                    await rest_conversation(http, base, script, latencies, f"bench-{transport}-{i}-{time.time_ns()}")
+        # warm-up: one conversation of each script, not measured
+        warm: list[float] = []
+        for script in SCRIPTS:
+            if transport == "ws":
+                await ws_conversation(http, base, script, warm)
+            else:
+                await rest_conversation(http, base, script, warm, f"warm-{time.time_ns()}")
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(conversations)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {"turns": len(latencies), "turns_per_s": len(latencies) / elapsed,
+            "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+
+
+def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def prepare_data_dir(path: Path) -> None:
+    env = {**os.environ, "HOTLINE_DATA_DIR": str(path), "HOTLINE_LOG_LEVEL": "WARNING"}
+    subprocess.run([str(BIN / "hotline"), "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([str(BIN / "hotline"), "demo-data", "--no-users"], env=env, cwd=ROOT, check=True,
+                   capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--conversations", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--skip-rasa", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from bot.training import ensure_model
+    model = ensure_model(ROOT / "models")
+    work = Path(tempfile.mkdtemp(prefix="bench-dialogue-"))
+    procs: list[subprocess.Popen] = []
+    try:
+        gw_dir, peer_dir = work / "gateway", work / "rasa"
+        prepare_data_dir(gw_dir)
+        prepare_data_dir(peer_dir)
+        port = free_port()
+        env = {**os.environ, "HOTLINE_DATA_DIR": str(gw_dir), "HOTLINE_HTTP_PORT": str(port),
+               "HOTLINE_LOG_LEVEL": "WARNING", "HOTLINE_BOT_MODEL_DIR": str(ROOT / "models")}
+        gateway = start([str(BIN / "hotline"), "run", "--no-migrate"], env, work / "gateway.log")
+        procs.append(gateway)
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_http(base + "/healthz", lambda b: json.loads(b).get("bot")))
+        results = {"gateway (WebSocket)": asyncio.run(load(base, args.conversations, args.concurrency, "ws"))}
+        memory = rss_mb(gateway.pid)
+        stop(gateway)
+        if not args.skip_rasa:
+            action_port, rasa_port = free_port(), free_port()
+            (work / "endpoints.yml").write_text(f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
+            procs.append(start([PY, "bench/rasa_peer.py", str(action_port), str(peer_dir)],
+                               {**os.environ, "PYTHONPATH": str(ROOT)}, work / "actions.log"))
+            procs.append(start([str(BIN / "rasa"), "run", "--enable-api", "-m", str(model), "--port", str(rasa_port),
+                                "--endpoints", str(work / "endpoints.yml"), "--log-level", "WARNING"],
+                               {**os.environ, "PYTHONPATH": str(ROOT)}, work / "rasa.log"))
+            asyncio.run(wait_http(f"http://127.0.0.1:{action_port}/health"))
+            asyncio.run(wait_http(f"http://127.0.0.1:{rasa_port}/status"))
+            results["rasa run --enable-api (REST)"] = asyncio.run(
+                load(f"http://127.0.0.1:{rasa_port}", args.conversations, args.concurrency, "rest"))
+        print(f"dialogue benchmark: {args.conversations} conversations, {args.concurrency} concurrent, "
+              f"{len(SCRIPTS)} scripts ({sum(map(len, SCRIPTS)) / len(SCRIPTS):.1f} turns each)")
+        for name, r in results.items():
+            print(f"  {name:32s} {r['turns_per_s']:7.1f} turns/s   p50 {r['p50_ms']:7.1f} ms   p99 {r['p99_ms']:7.1f} ms"
+                  f"   ({r['turns']} turns)")
+        if len(results) == 2:
+            gw, peer = results.values()
+            print(f"  throughput ratio gateway/rasa: {gw['turns_per_s'] / peer['turns_per_s']:.2f}x")
+        print(f"  gateway resident memory with the model loaded: {memory:.0f} MB")
+    finally:
+        for p in procs:
+            stop(p)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""Filing a case by dialogue: a form that asks only for what is missing, a read-back, the case.
+
+Kind comes from the intent (complain, report …), category from the citizen's own words; the
+case is committed through cases/ before its number and password are told to the citizen.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.classify import INTENT_KINDS
+from bot.normalize import digits_only
+from bot.runtime import runtime
+from cases.intake import InvalidInput, is_phone, normalize_phone, validate_case
+from cases.store import BOT
+from cases.workflow import KIND_LABELS, Channel, Kind, label
+
+from .common import (CASE_SLOTS, channel, entity, is_interruption, is_voice, latest_intent, latest_text,
+                     metadata, mostly_digits, reset, spell_digits)
+
+log = logging.getLogger("hotline.bot")
+
+NOT_SAID = "未说明"
+ANONYMOUS = "匿名"
+NO_PHONE = "none"
+KINDS_WITH_TIME = {Kind.COMPLAINT.value, Kind.REPORT.value, Kind.HELP.value}
+_NAME_PREFIX = re.compile(r"^(我叫|我姓|我是|姓|叫|名字是|名字叫|我的名字是)")
+_TRIGGER_ONLY = re.compile(r"^(喂|你好|您好|那个|嗯|我|我要|我想|想|要)*(投诉|举报|建议|求助|表扬|反映|提个?建议|"
+                           r"给市长写信|市长信箱|留言|写信)(一下|个事|个问题|情况)?[。！!，,]*$")
+
+CHANNEL_OF = {"voice": Channel.PHONE_SELF, "webchat": Channel.WEBCHAT, "rest": Channel.WEBCHAT,
+              "socketio": Channel.WEBCHAT, "email": Channel.EMAIL, "desk": Channel.PHONE_AGENT}
+
+
+def kind_label(kind: str | None) -> str:
+    return label(KIND_LABELS, kind or "consultation")
+
+
+class ActionStartCase(Action):
+    """Begin a new case from the intent; keep whatever the first message already said."""
+
+    def name(self) -> str:
+        return "action_start_case"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
+        intent = latest_intent(tracker)
+        kind = INTENT_KINDS.get(intent, Kind.COMPLAINT.value)
+        events = reset(*CASE_SLOTS) + [SlotSet("case_kind", kind)]
+        text = latest_text(tracker)
+        if intent == "leave_consultation":
+            text = tracker.get_slot("last_question") or ""
+        if len(text) >= 8 and not _TRIGGER_ONLY.match(text):
+            events.append(SlotSet("case_description", text))
+            guess = await runtime().categories.guess(text)
+            if guess:
+                events.append(SlotSet("case_category", guess.code))
+        for slot, ent in (("case_location", "location"), ("case_happened", "time"),
+                          ("contact_phone", "phone"), ("contact_name", "person_name")):
+            value = entity(tracker, ent)
+            if value:
+                events.append(SlotSet(slot, value))
+        dispatcher.utter_message(text=f"好的，我来帮您登记{kind_label(kind)}。")
+        return events
+
+
+class ValidateCaseForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_case_form"
+
+    async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
+        slots = list(domain_slots)
+        if tracker.get_slot("case_kind") in KINDS_WITH_TIME and "case_happened" not in slots:
+            slots.insert(slots.index("case_location") + 1, "case_happened")
+        if tracker.get_slot("contact_phone") == NO_PHONE and "wants_reply" in slots:
+            slots.remove("wants_reply")  # no number, no reply: nothing to ask
+        return slots
+
+    @staticmethod
+    def _asked(tracker: Tracker, slot: str) -> bool:
+        return tracker.get_slot("requested_slot") == slot and not is_interruption(tracker)
+
+    @classmethod
+    def _free_text(cls, tracker: Tracker, slot: str) -> str:
+        """The message as the answer to a free-text question, unless it is really a number."""
+        text = latest_text(tracker)
+        return text if cls._asked(tracker, slot) and text and not mostly_digits(text) else ""
+
+    async def extract_case_description(self, dispatcher, tracker, domain) -> dict:
+        if self._free_text(tracker, "case_description"):
+            return {"case_description": self._free_text(tracker, "case_description")}
+        return {}
+
+    def _entity_or_answer(self, tracker: Tracker, slot: str, entity_name: str) -> dict:
+        """A place or time: from the entity wherever it is said, or as the answer when asked
+        ("没有" / "不知道" when there is none)."""
+        value = entity(tracker, entity_name)
+        if value and not tracker.get_slot(slot):
+            return {slot: value}
+        if self._asked(tracker, slot):
+            if latest_intent(tracker) == "deny":
+                return {slot: NOT_SAID}
+            if self._free_text(tracker, slot):
+                return {slot: self._free_text(tracker, slot)}
+        return {}
+
+    async def extract_case_location(self, dispatcher, tracker, domain) -> dict:
+        return self._entity_or_answer(tracker, "case_location", "location")
+
+    async def extract_case_happened(self, dispatcher, tracker, domain) -> dict:
+        return self._entity_or_answer(tracker, "case_happened", "time")
+
+    async def extract_contact_phone(self, dispatcher, tracker, domain) -> dict:
+        value = entity(tracker, "phone")
+        if value and not tracker.get_slot("contact_phone"):
+            return {"contact_phone": value}
+        if not self._asked(tracker, "contact_phone"):
+            return {}
+        intent = latest_intent(tracker)
+        caller = metadata(tracker).get("caller_number") or ""
+        if intent == "affirm" and caller:
+            return {"contact_phone": caller}
+        if intent == "deny" and not digits_only(latest_text(tracker)):
+            return {"contact_phone": NO_PHONE}
+        digits = digits_only((tracker.latest_message or {}).get("text") or "")
+        return {"contact_phone": digits or "?"}
+
+    async def extract_contact_name(self, dispatcher, tracker, domain) -> dict:
+        if latest_intent(tracker) == "anonymous":
+            return {"contact_name": ANONYMOUS}
+        value = entity(tracker, "person_name")
+        if value and not tracker.get_slot("contact_name"):
+            return {"contact_name": value}
+        if self._asked(tracker, "contact_name"):
+            if latest_intent(tracker) == "deny":
+                return {"contact_name": ANONYMOUS}
+            name = _NAME_PREFIX.sub("", self._free_text(tracker, "contact_name")).strip("。，, ")
+            if name:
+                return {"contact_name": name[:20]}
+        return {}
+
+    async def extract_wants_reply(self, dispatcher, tracker, domain) -> dict:
+        if self._asked(tracker, "wants_reply"):
+            intent = latest_intent(tracker)
+            if intent in ("affirm", "deny"):
+                return {"wants_reply": "yes" if intent == "affirm" else "no"}
+            dispatcher.utter_message(text="请回答“需要”或“不需要”。")
+            return {"wants_reply": None}
+        return {}
+
+    async def validate_case_description(self, value: Any, dispatcher, tracker, domain) -> dict:
+        text = str(value or "").strip()
+        if len(text) < 5:
+            dispatcher.utter_message(text="请再多说一点具体情况，比如发生了什么、影响了谁。")
+            return {"case_description": None}
+        result: dict = {"case_description": text[:5000]}
+        if not tracker.get_slot("case_category"):
+            guess = await runtime().categories.guess(text + " " + (tracker.get_slot("case_location") or ""))
+            if guess:
+                result["case_category"] = guess.code
+        return result
+
+    async def validate_contact_phone(self, value: Any, dispatcher, tracker, domain) -> dict:
+        if value == NO_PHONE:
+            dispatcher.utter_message(text="好的。没有联系电话的话，我们将无法回复您办理结果，您可以用受理编号自行查询。")
+            return {"contact_phone": NO_PHONE, "wants_reply": "no"}
+        phone = normalize_phone(str(value or ""))
+        if not is_phone(phone):
+            dispatcher.utter_message(text="这个号码好像不完整，请再说一遍或按键输入您的手机号码或带区号的固定电话。")
+            return {"contact_phone": None}
+        return {"contact_phone": phone}
+
+
+class AskSlot(Action):
+    """Asks for one slot, in words that suit the channel."""
+    slot = ""
+    text = ""
+
+    def name(self) -> str:
+        return f"action_ask_{self.slot}"
+
+    def prompt(self, tracker: Tracker) -> str:
+        return self.text
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        dispatcher.utter_message(text=self.prompt(tracker))
+        return []
+
+
+class AskDescription(AskSlot):
+    slot = "case_description"
+
+    def prompt(self, tracker):
+        kind = tracker.get_slot("case_kind")
+        if kind == Kind.MAYOR_MAILBOX.value:
+            return "请说出您想对市长说的话。"
+        if kind == Kind.PRAISE.value:
+            return "请说说您要表扬谁，他们做了什么。"
+        if kind == Kind.SUGGESTION.value:
+            return "请说出您的建议。"
+        return "请您说一下具体情况：发生了什么事？"
+
+
+class AskLocation(AskSlot):
+    slot = "case_location"
+    text = "请问具体在什么地方？比如哪个区、哪条路、哪个小区。没有具体地点请说“没有”。"
+
+
+class AskHappened(AskSlot):
+    slot = "case_happened"
+    text = "请问是什么时候发生的？"
+
+
+class AskPhone(AskSlot):
+    slot = "contact_phone"
+
+    def prompt(self, tracker):
+        caller = metadata(tracker).get("caller_number") or ""
+        if caller and is_phone(normalize_phone(caller)):
+            return (f"请问回复您的电话用现在的来电号码 {spell_digits(caller, is_voice(tracker))} 吗？"
+                    "是请说“是”，也可以直接说出或按键输入其他号码，以井号结束。")
+        return "请留下您的联系电话，方便承办部门联系您。"
+
+
+class AskName(AskSlot):
+    slot = "contact_name"
+    text = "请问您怎么称呼？不方便留名的话请说“匿名”。"
+
+
+class AskWantsReply(AskSlot):
+    slot = "wants_reply"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        dispatcher.utter_message(text="办理结果需要回复您吗？", buttons=[
+            {"title": "需要", "payload": "/affirm"}, {"title": "不需要", "payload": "/deny"}])
+        return []
+
+
+def _summary(tracker: Tracker, category_name: str | None) -> str:
+    voice = is_voice(tracker)
+    phone = tracker.get_slot("contact_phone")
+    lines = [f"类型：{kind_label(tracker.get_slot('case_kind'))}"]
+    if category_name:
+        lines.append(f"分类：{category_name}")
+    lines.append(f"内容：{tracker.get_slot('case_description')}")
+    for title, slot in (("地点", "case_location"), ("时间", "case_happened"), ("称呼", "contact_name")):
+        if tracker.get_slot(slot):
+            lines.append(f"{title}：{tracker.get_slot(slot)}")
+    lines.append("联系电话：" + ("未留" if phone in (None, NO_PHONE) else spell_digits(phone, voice)))
+    lines.append("需要答复：" + ("是" if tracker.get_slot("wants_reply") == "yes" else "否"))
+    return ("；" if voice else "\n").join(lines)
+
+
+class ActionReadBackCase(Action):
+    def name(self) -> str:
+        return "action_read_back_case"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        code = tracker.get_slot("case_category")
+        name = None
+        if code:
+            cats = {c.code: c for c in await runtime().store.categories()}
+            if code in cats:
+                c = cats[code]
+                name = f"{c.parent.name}/{c.name}" if c.parent else c.name
+        dispatcher.utter_message(text="我核对一下您要登记的内容：\n" + _summary(tracker, name))
+        dispatcher.utter_message(text="内容正确请说“确认”，需要修改请说“修改”。", buttons=[
+            {"title": "确认提交", "payload": "/affirm"}, {"title": "修改", "payload": "/deny"}])
+        return []
+
+
+class ActionSubmitCase(Action):
+    def name(self) -> str:
+        return "action_submit_case"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        rt = runtime()
+        phone = tracker.get_slot("contact_phone")
+        meta = metadata(tracker)
+        name = tracker.get_slot("contact_name")
+        data = {
+            "kind": tracker.get_slot("case_kind") or Kind.COMPLAINT.value,
+            "category": tracker.get_slot("case_category"),
+            "description": tracker.get_slot("case_description") or "",
+            "location": "" if tracker.get_slot("case_location") == NOT_SAID else tracker.get_slot("case_location"),
+            "happened": "" if tracker.get_slot("case_happened") == NOT_SAID else tracker.get_slot("case_happened"),
+            "contact_name": "" if name == ANONYMOUS else name,
+            "anonymous": name == ANONYMOUS,
+            "contact_phone": "" if phone in (None, NO_PHONE) else phone,
+            "contact_email": meta.get("email") or "",
+            "wants_reply": tracker.get_slot("wants_reply") == "yes",
+            "conversation_id": tracker.sender_id,
+            "locale": meta.get("locale") or "zh",
+        }
+        chan = CHANNEL_OF.get(channel(tracker), Channel.WEBCHAT)
+        try:
+            inp = validate_case(data, channel=chan, known_categories=await rt.store.category_codes())
+        except InvalidInput as exc:
+            log.warning("bot case refused by validation", extra={"fields": {"errors": list(exc.errors)}})
+            dispatcher.utter_message(text="抱歉，登记的内容还不完整，我为您转接人工客服继续办理。")
+            return [FollowupAction("action_handoff")]
+        case, password = await rt.store.create_case(inp, BOT)
+        await rt.conversations.add_case(tracker.sender_id, channel(tracker), case.number)
+        await rt.publish("case_created", {"number": case.number, "conversation": tracker.sender_id})
+        voice = is_voice(tracker)
+        days = rt.store.calendar.working_days_for(case.kind, case.urgency)
+        deadline = case.deadline.astimezone(rt.store.calendar.tz).strftime("%m月%d日") if case.deadline else ""
+        dispatcher.utter_message(
+            text=(f"您的{kind_label(case.kind)}已登记成功。受理编号：{spell_digits(case.number, voice)}，"
+                  f"查询密码：{spell_digits(password, voice)}。请记下编号和密码，"
+                  f"可以在网站或拨打12345查询办理进度。"
+                  + (f"承办部门会在{days}个工作日内（{deadline}前）答复您。" if case.wants_reply and deadline else "")
+                  + ("需要再听一遍请说“重复”。" if voice else "")),
+            json_message={"case": {"number": case.number, "password": password}})
+        return reset(*CASE_SLOTS) + [SlotSet("last_case_number", case.number), SlotSet("did_business", True)]
+
+
+class ActionAskCorrection(Action):
+    def name(self) -> str:
+        return "action_ask_correction"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        options = [("类型", "case_kind"), ("内容", "case_description"), ("地点", "case_location"),
+                   ("电话", "contact_phone"), ("称呼", "contact_name"), ("不登记了", "cancel")]
+        dispatcher.utter_message(text="请问哪一项需要修改？", buttons=[
+            {"title": t, "payload": f'/correct{{"correct_field": "{f}"}}'} for t, f in options])
+        return []
+
+
+class ActionCorrectCase(Action):
+    """Clear the field the citizen wants to change and ask it again (kind: offer the kinds)."""
+
+    def name(self) -> str:
+        return "action_correct_case"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        field = entity(tracker, "correct_field") or tracker.get_slot("correct_field")
+        kind = entity(tracker, "kind")
+        if kind in {k.value for k in Kind}:
+            return [SlotSet("case_kind", kind), SlotSet("correct_field", None), FollowupAction("action_read_back_case")]
+        if field == "cancel":
+            dispatcher.utter_message(response="utter_case_cancelled")
+            return reset(*CASE_SLOTS) + [SlotSet("correct_field", None)]
+        if field == "case_kind":
+            dispatcher.utter_message(text="请选择诉求类型：", buttons=[
+                {"title": label(KIND_LABELS, k), "payload": f'/correct{{"kind": "{k.value}"}}'} for k in Kind])
+            return [SlotSet("correct_field", None)]
+        if field in CASE_SLOTS:
+            events = [SlotSet(field, None), SlotSet("correct_field", None)]
+            if field == "case_description":
+                events.append(SlotSet("case_category", None))
+            return events + [FollowupAction("case_form")]
+        return [FollowupAction("action_ask_correction")]

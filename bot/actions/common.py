@@ -1,0 +1,79 @@
+"""Small helpers every action uses: the channel, metadata, digit-by-digit reading, slot resets."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+
+VOICE = "voice"
+
+
+def channel(tracker: Tracker) -> str:
+    return tracker.get_latest_input_channel() or "rest"
+
+
+def metadata(tracker: Tracker) -> dict[str, Any]:
+    """The channel's metadata of the conversation (caller number, email address, locale)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user" and event.get("metadata"):
+            return event["metadata"]
+    return {}
+
+
+def is_voice(tracker: Tracker) -> bool:
+    return channel(tracker) == VOICE
+
+
+def spell_digits(number: str, voice: bool) -> str:
+    """On the phone, digits are read one by one in groups (幺 for 1, as operators say it);
+    in text they stay as they are."""
+    if not voice:
+        return number
+    names = dict(zip("0123456789", "零幺二三四五六七八九"))
+    groups = [number[i:i + 4] for i in range(0, len(number), 4)]
+    return "，".join("".join(names.get(ch, ch) for ch in g) for g in groups)
+
+
+def latest_text(tracker: Tracker) -> str:
+    text = (tracker.latest_message or {}).get("text") or ""
+    return "" if text.startswith("/") else text.strip()
+
+
+def latest_intent(tracker: Tracker) -> str:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
+
+
+def entity(tracker: Tracker, name: str) -> str | None:
+    values = [e.get("value") for e in (tracker.latest_message or {}).get("entities", []) if e.get("entity") == name]
+    return str(values[0]) if values and values[0] not in (None, "") else None
+
+
+CASE_SLOTS = ("case_kind", "case_category", "case_description", "case_location", "case_happened",
+              "contact_phone", "contact_name", "wants_reply")
+
+
+def reset(*names: str) -> list[SlotSet]:
+    return [SlotSet(n, None) for n in names]
+
+
+# intents that interrupt a form rather than answer its question, when the NLU is sure of them
+INTERRUPTIONS = {"request_human", "bot_challenge", "repeat", "check_status", "take_poll", "menu"}
+
+
+def is_interruption(tracker: Tracker) -> bool:
+    """Is the latest message a request of its own (转人工, 再说一遍) rather than an answer?
+
+    Free-text answers (a place, a time, a name) are often misread as some intent, so only a short
+    message classified with confidence counts as an interruption."""
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    text = (tracker.latest_message or {}).get("text") or ""
+    if text.startswith("/"):
+        return intent.get("name") in INTERRUPTIONS
+    return intent.get("name") in INTERRUPTIONS and float(intent.get("confidence") or 0) >= 0.7 and len(text) <= 12
+
+
+def mostly_digits(text: str) -> bool:
+    """A message that is a number (phone, case number) is not a place, a time or a name."""
+    compact = "".join(text.split())
+    return bool(compact) and sum(ch.isdigit() for ch in compact) >= len(compact) * 0.6

@@ -1,0 +1,134 @@
+"""The conversation around the business: hand-off, recovery, repeat, survey and goodbye."""
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet, UserUtteranceReverted
+
+from bot.normalize import digits_only
+from bot.runtime import runtime
+
+from .common import channel, entity, is_voice, metadata
+
+SIGNAL_HANDOFF = {"signal": "handoff"}
+SIGNAL_END = {"signal": "end_of_conversation"}
+SIGNAL_HANGUP = {"signal": "hangup"}
+
+
+def transcript(tracker: Tracker, limit: int = 50) -> list[dict]:
+    lines = []
+    for e in tracker.events:
+        if e.get("event") == "user" and e.get("text"):
+            lines.append({"from": "citizen", "text": e["text"],
+                          "intent": (e.get("parse_data") or {}).get("intent", {}).get("name")})
+        elif e.get("event") == "bot" and e.get("text"):
+            lines.append({"from": "bot", "text": e["text"]})
+    return lines[-limit:]
+
+
+def consecutive_fallbacks(tracker: Tracker) -> int:
+    count = 0
+    for e in reversed(tracker.events):
+        if e.get("event") != "action":
+            continue
+        name = e.get("name")
+        if name == "action_default_fallback":
+            count += 1
+        elif name not in ("action_listen", None):
+            break
+    return count
+
+
+class ActionHandoff(Action):
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        rt = runtime()
+        reason = "failures" if consecutive_fallbacks(tracker) >= 2 else "asked"
+        slots = {k: v for k, v in tracker.current_slot_values().items()
+                 if v not in (None, [], {}) and k not in ("case_password", "requested_slot")}
+        summary = {"intent": (tracker.latest_message or {}).get("intent", {}).get("name"), "slots": slots}
+        meta = metadata(tracker)
+        caller = meta.get("caller_number") or meta.get("email") or ""
+        await rt.conversations.request_handoff(tracker.sender_id, channel(tracker), reason, summary,
+                                               transcript(tracker), caller)
+        await rt.publish("handoff_requested", {"conversation": tracker.sender_id, "channel": channel(tracker),
+                                               "reason": reason})
+        dispatcher.utter_message(response="utter_handoff", json_message=SIGNAL_HANDOFF)
+        return [ConversationPaused()]
+
+
+class ActionDefaultFallback(Action):
+    """Not understood: re-prompt once in other words; the second failure in a row goes to a human."""
+
+    def name(self) -> str:
+        return "action_default_fallback"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        if consecutive_fallbacks(tracker) >= 1:  # this is the second in a row
+            dispatcher.utter_message(text="抱歉，我还是没能理解您的意思。")
+            return [FollowupAction("action_handoff")]
+        if is_voice(tracker):
+            text = "抱歉，我没有听清。您可以直接说“我要投诉”“查询进度”，或者按键选择，人工服务请按0。"
+        else:
+            text = "抱歉，我没有理解您的意思。您可以换个说法，比如“我要投诉噪音扰民”“社保卡怎么补办”，或者点击下面的选项。"
+        dispatcher.utter_message(text=text, buttons=[
+            {"title": "投诉举报", "payload": "/complain"}, {"title": "查询进度", "payload": "/check_status"},
+            {"title": "政策咨询", "payload": "/ask_policy"}, {"title": "人工服务", "payload": "/request_human"}])
+        # forget the message for prediction (as Rasa's own fallback does), so the bot waits for the
+        # next one instead of predicting again on the message it did not understand
+        return [UserUtteranceReverted()]
+
+
+class ActionRepeat(Action):
+    """Say again what the bot said in its last turn (voice callers miss things)."""
+
+    def name(self) -> str:
+        return "action_repeat"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        said: list[dict] = []
+        seen_current_user = False
+        for e in reversed(tracker.events):
+            if e.get("event") == "user":
+                if seen_current_user:
+                    break
+                seen_current_user = True
+            elif e.get("event") == "bot" and seen_current_user:
+                said.append(e)
+        for e in reversed(said):
+            data = e.get("data") or {}
+            dispatcher.utter_message(text=e.get("text"), buttons=data.get("buttons"),
+                                     json_message=data.get("custom"))
+        if not said:
+            dispatcher.utter_message(response="utter_menu")
+        return []
+
+
+class ActionGoodbye(Action):
+    def name(self) -> str:
+        return "action_goodbye"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        if tracker.get_slot("did_business") and not tracker.get_slot("satisfaction"):
+            dispatcher.utter_message(response="utter_ask_satisfaction")
+            return []
+        dispatcher.utter_message(response="utter_goodbye",
+                                 json_message=SIGNAL_HANGUP if is_voice(tracker) else SIGNAL_END)
+        return []
+
+
+class ActionStoreSatisfaction(Action):
+    def name(self) -> str:
+        return "action_store_satisfaction"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        raw = entity(tracker, "satisfaction") or digits_only((tracker.latest_message or {}).get("text") or "")
+        if raw not in ("1", "2", "3"):
+            dispatcher.utter_message(response="utter_ask_satisfaction")
+            return []
+        await runtime().conversations.record_satisfaction(tracker.sender_id, channel(tracker), int(raw))
+        dispatcher.utter_message(response="utter_thanks_for_rating")
+        dispatcher.utter_message(response="utter_goodbye",
+                                 json_message=SIGNAL_HANGUP if is_voice(tracker) else SIGNAL_END)
+        return [SlotSet("satisfaction", raw)]

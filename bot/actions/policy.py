@@ -1,0 +1,43 @@
+"""Policy questions answered from the knowledge articles in the case store."""
+from __future__ import annotations
+
+from rasa_sdk import Action
+from rasa_sdk.events import SlotSet
+
+from bot.runtime import runtime
+
+from .common import is_voice, latest_text
+
+
+class ActionAnswerPolicy(Action):
+    def name(self) -> str:
+        return "action_answer_policy"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        question = latest_text(tracker)
+        if len(question) < 4:  # the menu choice itself ("政策咨询") carries no question yet
+            dispatcher.utter_message(response="utter_ask_policy_question")
+            return []
+        answer = await runtime().knowledge.best(question)
+        events = [SlotSet("last_question", question), SlotSet("did_business", True)]
+        if answer is None:
+            dispatcher.utter_message(text="抱歉，这个问题我暂时没有找到准确的答案。")
+            return events + await ActionPolicyUnresolved().run(dispatcher, tracker, domain)
+        dispatcher.utter_message(text=answer.answer, json_message={"knowledge": answer.slug})
+        if is_voice(tracker):
+            dispatcher.utter_message(text="这个回答解决您的问题了吗？如需人工服务请按0。")
+        else:
+            dispatcher.utter_message(response="utter_did_that_help")
+        return events
+
+
+class ActionPolicyUnresolved(Action):
+    def name(self) -> str:
+        return "action_policy_unresolved"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        dispatcher.utter_message(
+            text="您可以转人工服务，也可以把问题留下来，相关部门会在3个工作日内答复您。",
+            buttons=[{"title": "转人工", "payload": "/request_human"},
+                     {"title": "留言咨询", "payload": "/leave_consultation"}])
+        return []

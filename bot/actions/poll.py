@@ -1,0 +1,108 @@
+"""The active opinion poll, question by question, answered by key, word or synonym."""
+from __future__ import annotations
+
+from rasa_sdk import Action, FormValidationAction
+from rasa_sdk.events import FollowupAction, SlotSet
+from sqlalchemy import select
+
+from bot.normalize import digits_only
+from bot.runtime import runtime
+from cases.models import Poll, PollAnswer, PollResponse
+
+from .common import channel, is_interruption, latest_intent
+
+
+async def active_poll():
+    async with runtime().store.db.read() as s:
+        return (await s.execute(select(Poll).where(Poll.active.is_(True)).order_by(Poll.id))).scalar()
+
+
+def match_option(options: list[dict], text: str, payload_key: str | None) -> str | None:
+    keys = {str(o["key"]) for o in options}
+    if payload_key in keys:
+        return payload_key
+    digits = digits_only(text)
+    if len(digits) == 1 and digits in keys:
+        return digits
+    for o in sorted(options, key=lambda o: -len(o["text"])):  # the longest wording wins (不满意 over 满意)
+        if o["text"] in text or any(s and s in text for s in o.get("synonyms", [])):
+            return str(o["key"])
+    return None
+
+
+class ActionStartPoll(Action):
+    def name(self) -> str:
+        return "action_start_poll"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        poll = await active_poll()
+        if poll is None or not poll.questions:
+            dispatcher.utter_message(response="utter_no_poll")
+            return []
+        dispatcher.utter_message(text=f"{poll.title}。{poll.intro}")
+        state = {"poll_id": poll.id, "index": 0, "answers": {}}
+        return [SlotSet("poll_state", state), SlotSet("poll_answer", None), FollowupAction("poll_form")]
+
+
+class AskPollAnswer(Action):
+    def name(self) -> str:
+        return "action_ask_poll_answer"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        state = tracker.get_slot("poll_state") or {}
+        poll = await active_poll()
+        if poll is None or state.get("index", 0) >= len(poll.questions):
+            return []
+        q = poll.questions[state["index"]]
+        choices = "，".join(f"{o['text']}请按{o['key']}" for o in q.options)
+        dispatcher.utter_message(text=f"第{state['index'] + 1}题：{q.text}{choices}。", buttons=[
+            {"title": o["text"], "payload": f'/inform{{"poll_key": "{o["key"]}"}}'} for o in q.options])
+        return []
+
+
+class ValidatePollForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_poll_form"
+
+    async def extract_poll_answer(self, dispatcher, tracker, domain) -> dict:
+        if tracker.get_slot("requested_slot") != "poll_answer" or is_interruption(tracker):
+            return {}
+        message = tracker.latest_message or {}
+        payload_key = next((str(e.get("value")) for e in message.get("entities", []) if e.get("entity") == "poll_key"), None)
+        return {"poll_answer": payload_key or message.get("text") or "?"}
+
+    async def validate_poll_answer(self, value, dispatcher, tracker, domain) -> dict:
+        """Record the answer to the current question and move on; "done" after the last one."""
+        state = dict(tracker.get_slot("poll_state") or {})
+        poll = await active_poll()
+        if poll is None or not state:
+            return {"poll_answer": "done"}
+        q = poll.questions[state["index"]]
+        key = match_option(q.options, str(value or ""), str(value or ""))
+        if key is None:
+            if latest_intent(tracker) == "deny":
+                dispatcher.utter_message(text="好的，问卷不做了，感谢您的关注。")
+                return {"poll_answer": "done", "poll_state": {**state, "answers": {}}}
+            dispatcher.utter_message(text="抱歉，没有听清您的选择，请按选项前的数字键，或说出选项。")
+            return {"poll_answer": None}
+        state["answers"] = {**state.get("answers", {}), str(q.id): key}
+        state["index"] += 1
+        return {"poll_answer": "done" if state["index"] >= len(poll.questions) else None, "poll_state": state}
+
+
+class ActionSubmitPoll(Action):
+    def name(self) -> str:
+        return "action_submit_poll"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        state = tracker.get_slot("poll_state") or {}
+        if state.get("answers"):
+            async with runtime().store.db.write() as s:
+                response = PollResponse(poll_id=state["poll_id"], conversation_id=tracker.sender_id,
+                                        channel=channel(tracker))
+                s.add(response)
+                await s.flush()
+                for question_id, key in state["answers"].items():
+                    s.add(PollAnswer(response_id=response.id, question_id=int(question_id), option_key=key))
+            dispatcher.utter_message(response="utter_poll_done")
+        return [SlotSet("poll_state", None), SlotSet("poll_answer", None), SlotSet("did_business", True)]

@@ -1,0 +1,160 @@
+"""The one dialogue engine: a trained Rasa model loaded in-process, serving turns from every
+channel concurrently, with custom actions run by rasa_sdk's executor in the same process.
+
+Conversations live in Rasa's SQL tracker store (the case database by default) and, when a lock
+store URL is set, are locked in Redis, so several gateway processes can share them.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from cases.store import CaseStore
+
+from .normalize import normalize_text
+from .runtime import Runtime, install
+from .turns import Reply, Turn, TurnResult
+
+log = logging.getLogger("hotline.bot")
+
+MAX_TEXT = 5000          # the longest description a case takes
+FLOOD_LIMIT = (20, 10.0)  # at most 20 messages per 10 s from one sender
+
+
+def _rasa_endpoint_class():
+    from rasa.core.actions.action import ActionExecutionRejection
+    from rasa.utils.endpoints import EndpointConfig
+    from rasa_sdk.executor import ActionExecutor
+    from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
+
+    class InProcessActionEndpoint(EndpointConfig):
+        """Rasa calls `request()` to run a custom action; here it runs in this process."""
+
+        def __init__(self):
+            super().__init__(url="inprocess://actions", enable_selective_domain=True)
+            self.executor = ActionExecutor()
+            self.executor.register_package("bot.actions")
+            self.domain: dict = {}
+
+        async def request(self, method: str = "post", subpath=None, content_type="application/json",
+                          compress: bool = False, **kwargs: Any) -> Any:
+            call = dict(kwargs.get("json") or {})
+            call["domain"] = self.domain  # computed once per model instead of once per action
+            try:
+                return await self.executor.run(call)
+            except SdkRejection as exc:
+                raise ActionExecutionRejection(exc.action_name, exc.message) from None
+
+    return InProcessActionEndpoint
+
+
+def tracker_store_for(url: str, domain):
+    """Rasa's SQLTrackerStore on the given SQLAlchemy URL (the case database by default)."""
+    from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
+
+    if url == "memory://":  # tools that only parse keep no conversations
+        return InMemoryTrackerStore(domain)
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return SQLTrackerStore(domain, dialect="sqlite", db=u.database)
+    return SQLTrackerStore(domain, dialect="postgresql", host=u.host, port=u.port, db=u.database,
+                           username=u.username, password=u.password)
+
+
+def lock_store_for(url: str):
+    from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
+
+    if not url:
+        return InMemoryLockStore()
+    u = make_url(url)
+    return RedisLockStore(host=u.host or "localhost", port=u.port or 6379, db=int(u.database or 0),
+                          password=u.password, key_prefix="hotline")
+
+
+def load_agent(model: Path, lock_store_url: str = ""):
+    """Load the trained model (slow: TensorFlow builds its graphs) with in-process actions."""
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    # Rasa logs every prediction at debug level through structlog unless told otherwise
+    configure_structlog(logging.WARNING)
+    logging.getLogger("rasa").setLevel(logging.WARNING)
+    logging.getLogger("jieba").setLevel(logging.WARNING)  # it announces its dictionary on stdout
+    started = time.perf_counter()
+    agent = Agent.load(str(model), action_endpoint=_rasa_endpoint_class()(),
+                       lock_store=lock_store_for(lock_store_url))
+    agent.action_endpoint.domain = agent.domain.as_dict()  # computed once, not once per action
+    log.info("bot model loaded", extra={"fields": {"model": Path(model).name,
+                                                   "seconds": round(time.perf_counter() - started, 1)}})
+    return agent
+
+
+class Engine:
+    def __init__(self, agent, store: CaseStore, *, tracker_store_url: str, timezone: str = "Asia/Shanghai"):
+        from hotline.web.ratelimit import SlidingWindow
+
+        self.agent = agent
+        self.runtime = Runtime.build(store, timezone)
+        install(self.runtime)
+        agent.tracker_store = tracker_store_for(tracker_store_url, agent.domain)
+        agent.processor.tracker_store = agent.tracker_store
+        self._flood = SlidingWindow(*FLOOD_LIMIT)
+
+    @classmethod
+    async def load(cls, model: Path, store: CaseStore, *, tracker_store_url: str, lock_store_url: str = "",
+                   timezone: str = "Asia/Shanghai") -> "Engine":
+        agent = await asyncio.get_running_loop().run_in_executor(None, load_agent, model, lock_store_url)
+        return cls(agent, store, tracker_store_url=tracker_store_url, timezone=timezone)
+
+    async def parse(self, text: str) -> dict:
+        return await self.agent.parse_message(normalize_text(text))
+
+    async def handle(self, turn: Turn) -> TurnResult:
+        from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+        text = turn.text if turn.is_payload else normalize_text(turn.text)
+        if not text:
+            return TurnResult([Reply("请输入您要咨询或反映的内容。")])
+        if len(text) > MAX_TEXT:
+            return TurnResult([Reply(f"您的消息太长了（最多{MAX_TEXT}字），请分几次发送，或通过网站“网上诉求”提交。")])
+        if self._flood.hit(turn.sender_id):
+            return TurnResult([Reply("您发送得太快了，请稍等几秒再发。")])
+        collector = CollectingOutputChannel()
+        message = UserMessage(text, collector, turn.sender_id, input_channel=turn.channel,
+                              metadata=turn.metadata or None)
+        await self.agent.handle_message(message)
+        replies = [Reply(m.get("text") or "", m.get("buttons") or [], m.get("custom")) for m in collector.messages]
+        paused = any(r.signal == "handoff" for r in replies)
+        if not replies and not paused:
+            paused = await self.is_paused(turn.sender_id)
+        return TurnResult(replies, paused)
+
+    async def is_paused(self, sender_id: str) -> bool:
+        tracker = await self.agent.tracker_store.retrieve(sender_id)
+        return bool(tracker and tracker.is_paused())
+
+    async def resume(self, sender_id: str) -> None:
+        """An agent hands the conversation back: the bot answers again from the next message."""
+        from rasa.shared.core.events import ActionExecuted, ConversationResumed
+
+        async with self.agent.lock_store.lock(sender_id):
+            tracker = await self.agent.tracker_store.get_or_create_tracker(sender_id)
+            tracker.update(ConversationResumed())
+            # as if the bot had just listened: the next message is predicted from a clean state
+            tracker.update(ActionExecuted("action_listen"))
+            await self.agent.tracker_store.save(tracker)
+        await self.runtime.conversations.release(sender_id)
+        await self.runtime.publish("handoff_released", {"conversation": sender_id})
+
+    async def transcript(self, sender_id: str) -> list[dict]:
+        tracker = await self.agent.tracker_store.retrieve(sender_id)
+        if tracker is None:
+            return []
+        return [{"from": "citizen" if e.get("event") == "user" else "bot", "text": e.get("text")}
+                for e in (ev.as_dict() for ev in tracker.events) if e.get("event") in ("user", "bot") and e.get("text")]

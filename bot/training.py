@@ -1,0 +1,53 @@
+"""Training the bot's model when (and only when) its data or configuration changed.
+
+The model file is named after a fingerprint of everything that goes into it, so `make run` and
+the tests reuse a trained model until domain, data or config.yml change.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+log = logging.getLogger("hotline.bot")
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = ROOT / "bot" / "domain.yml"
+DATA = ROOT / "bot" / "data"
+CONFIG = ROOT / "config.yml"
+
+
+def training_files() -> list[Path]:
+    return sorted(p for p in DATA.rglob("*.yml"))
+
+
+def fingerprint() -> str:
+    h = hashlib.sha256()
+    for path in [DOMAIN, CONFIG, *training_files()]:
+        h.update(str(path.relative_to(ROOT)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def model_path(model_dir: Path) -> Path:
+    return Path(model_dir) / f"hotline-{fingerprint()}.tar.gz"
+
+
+def ensure_model(model_dir: Path, force: bool = False) -> Path:
+    """Return the trained model for the current data, training it first when there is none."""
+    target = model_path(model_dir)
+    if target.exists() and not force:
+        return target
+    from rasa.model_training import train  # heavy import: only when training
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("training the bot model (data or config changed); this takes a few minutes")
+    result = train(domain=str(DOMAIN), config=str(CONFIG), training_files=[str(p) for p in training_files()],
+                   output=str(target.parent), fixed_model_name=target.name.removesuffix(".tar.gz"),
+                   force_training=True)
+    if result.code != 0 or not result.model:
+        raise RuntimeError(f"training failed with code {result.code}")
+    for old in target.parent.glob("hotline-*.tar.gz"):  # keep only the current model
+        if old != target:
+            old.unlink()
+    return target

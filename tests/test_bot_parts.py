@@ -1,0 +1,81 @@
+"""The bot's own parts that need no model: text normalization, retrieval, classification."""
+import pytest
+
+from bot.classify import CategoryClassifier
+from bot.knowledge import KnowledgeBase
+from bot.normalize import digits_only, normalize_text
+from bot.textmatch import BM25
+from bot.turns import Reply, TurnResult
+from cases.knowledge import KnowledgeRepository
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("我的电话是幺三八一二三四五六七八九", "我的电话是138123456789"),
+    ("１３８１２３４５６７８", "13812345678"),
+    ("编号 2611 2801 2345 7", "编号 2611280123457"),
+    ("密码是四八二九幺三", "密码是482913"),
+    ("洞幺二三四五六", "0123456"),
+    ("一般般吧", "一般般吧"),          # words with digit characters stay
+    ("我要投诉一下", "我要投诉一下"),
+    ("三四个小时了", "三四个小时了"),
+    ("两个人", "两个人"),
+    ("ｈｅｌｌｏ\u200b\x00", "hello"),
+])
+def test_normalize_text(text, expected):
+    assert normalize_text(text) == expected
+
+
+def test_digits_only():
+    assert digits_only("幺三八 1234，两五") == "138123425"
+
+
+def test_bm25_prefers_the_matching_document():
+    index = BM25(["社保卡丢失 挂失 补办", "公积金 提取 买房", "居住证 办理 材料"])
+    scores = index.scores("社保卡丢了怎么补")
+    assert scores.index(max(scores)) == 0
+    assert index.scores("天气") == [0, 0, 0]
+
+
+def test_turn_result_signals_and_rasa_shape():
+    r = TurnResult([Reply("好的"), Reply("", custom={"signal": "handoff"}), Reply("x", custom={"signal": "bogus"})])
+    assert r.signals == ["handoff"] and r.text == "好的\nx"
+    assert Reply("你好", [{"title": "是", "payload": "/affirm"}]).as_rasa("s") == {
+        "recipient_id": "s", "text": "你好", "buttons": [{"title": "是", "payload": "/affirm"}]}
+
+
+async def test_knowledge_answers_follow_the_database(services):
+    kb = KnowledgeBase(KnowledgeRepository(services.db))
+    best = await kb.best("社保卡丢了怎么办")
+    assert best is not None and "社保卡" in best.question
+    assert (await kb.best("公积金怎么提取")).slug != best.slug
+    assert await kb.best("今天天气怎么样") is None
+
+
+async def test_category_guess_from_the_citizens_words(services):
+    classifier = CategoryClassifier(KnowledgeRepository(services.db))
+    noise = await classifier.guess("楼下广场舞太吵了，每天晚上扰民")
+    assert noise.code == "hjbh.zswr"
+    wages = await classifier.guess("老板拖欠我三个月工资不给")
+    assert wages.code.startswith("ldsb")
+    assert await classifier.guess("你好") is None
+
+
+async def test_redis_lock_store_serializes_a_conversation_across_processes():
+    """Several gateway processes share conversations through Redis locks (real Redis here)."""
+    import redis
+
+    from bot.engine import lock_store_for
+    from conftest import need
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        need("Redis not reachable on 127.0.0.1:6379")
+    store = lock_store_for("redis://127.0.0.1:6379/0")
+    assert type(store).__name__ == "RedisLockStore"
+    async with store.lock("conversation-under-test"):
+        lock = store.get_lock("conversation-under-test")  # read back from Redis
+        assert lock is not None and lock.now_serving == lock.last_issued
+        # a second message of the same conversation would have to wait for this ticket
+        assert lock.is_locked(lock.last_issued + 1)
+    after = store.get_lock("conversation-under-test")
+    assert after is None or not after.tickets
