@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Python 3.10 is required by Rasa 3.6.21: found on PATH, else under pyenv.
-PYTHON310 ?= $(shell command -v python3.10 2>/dev/null || ls -1d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
+# Python 3.10 is required by Rasa 3.6.21: the first candidate that really runs (a pyenv shim on
+# PATH may exist without a 3.10 selected), from PATH, then pyenv's versions.
+PYTHON310 ?= $(shell for p in $$(command -v python3.10) $$(ls -1d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | sort -r); do "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
