@@ -199,7 +199,7 @@ async def test_satisfaction_is_stored_with_conversation_and_case(engine, service
 async def test_bad_input_gets_a_polite_answer(engine, text):
     sender = new_sender()
     result = await say(engine, sender, text)
-    assert result.replies and all(r.text for r in result.replies)
+    assert result.replies and all(r.text or r.signal for r in result.replies)
     assert "<script>" not in "".join(r.text for r in result.replies)
     follow = await say(engine, sender, "你好")
     assert follow.replies  # the conversation still works
