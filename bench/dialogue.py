@@ -183,6 +183,10 @@ def main() -> None:
             gw, peer = results.values()
             print(f"  throughput ratio gateway/rasa: {gw['turns_per_s'] / peer['turns_per_s']:.2f}x")
         print(f"  gateway resident memory with the model loaded: {memory:.0f} MB")
+    except Exception:
+        for log in sorted(work.glob("*.log")):
+            print(f"--- last lines of {log.name}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+        raise
     finally:
         for p in procs:
             stop(p)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+# run as a script, this folder would come first on sys.path and bench/cases.py would shadow cases/
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 
 def run_action_server(port: int, data_dir: Path) -> None:
     from rasa_sdk.endpoint import create_app

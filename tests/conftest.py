@@ -168,6 +168,6 @@ def bot_agent():
 async def engine(bot_agent, services, db_url):
     from bot.engine import Engine
 
-    eng = Engine(bot_agent, services.store, tracker_store_url=db_url)
+    eng = Engine(bot_agent, services.store, tracker_store_url=services.tracker_store_url())
     services.engine = eng
     return eng

@@ -10,6 +10,8 @@ from bot.runtime import runtime
 from .common import channel, entity, is_voice, metadata
 
 SIGNAL_HANDOFF = {"signal": "handoff"}
+RATING_BUTTONS = [{"title": t, "payload": f'/rate{{"satisfaction": "{v}"}}'}
+                  for t, v in (("满意", "1"), ("一般", "2"), ("不满意", "3"))]
 SIGNAL_END = {"signal": "end_of_conversation"}
 SIGNAL_HANGUP = {"signal": "hangup"}
 
@@ -111,7 +113,7 @@ class ActionGoodbye(Action):
 
     async def run(self, dispatcher, tracker, domain) -> list:
         if tracker.get_slot("did_business") and not tracker.get_slot("satisfaction"):
-            dispatcher.utter_message(response="utter_ask_satisfaction")
+            dispatcher.utter_message(response="utter_ask_satisfaction", buttons=RATING_BUTTONS)
             return []
         dispatcher.utter_message(response="utter_goodbye",
                                  json_message=SIGNAL_HANGUP if is_voice(tracker) else SIGNAL_END)
@@ -125,7 +127,7 @@ class ActionStoreSatisfaction(Action):
     async def run(self, dispatcher, tracker, domain) -> list:
         raw = entity(tracker, "satisfaction") or digits_only((tracker.latest_message or {}).get("text") or "")
         if raw not in ("1", "2", "3"):
-            dispatcher.utter_message(response="utter_ask_satisfaction")
+            dispatcher.utter_message(response="utter_ask_satisfaction", buttons=RATING_BUTTONS)
             return []
         await runtime().conversations.record_satisfaction(tracker.sender_id, channel(tracker), int(raw))
         dispatcher.utter_message(response="utter_thanks_for_rating")
