@@ -2,6 +2,7 @@
 services and its HTTP application."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -36,23 +37,31 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pg_database():
-    """A fresh PostgreSQL database for this test run, migrated once and dropped at the end."""
+@contextlib.contextmanager
+def temporary_pg_database(prefix: str):
+    """A new, empty PostgreSQL database (its URL), dropped afterwards; skips or fails via need()."""
     admin = sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT", future=True)
-    name = f"hotline_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as exc:
         admin.dispose()
         need(f"PostgreSQL not reachable at {PG_SERVER}: {exc.orig}")
-    url = str(sa.engine.make_url(PG_SERVER).set(database=name))
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    try:
+        yield str(sa.engine.make_url(PG_SERVER).set(database=name))
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A fresh PostgreSQL database for this test run, migrated once and dropped at the end."""
+    with temporary_pg_database("hotline_test") as url:
+        upgrade(url)
+        yield url
 
 
 def _truncate_pg(url: str) -> None:

@@ -1,6 +1,5 @@
 """Migrations on an empty SQLite file and on a fresh PostgreSQL database; the models match them;
 `hotline db upgrade` and `hotline demo-data` may run again and again."""
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +10,7 @@ from alembic.script import ScriptDirectory
 from cases.db import make_sync_engine
 from cases.migrate import alembic_config, downgrade, upgrade
 from cases.models import metadata
-from conftest import PG_SERVER, need
+from conftest import temporary_pg_database
 from hotline import cli
 
 REFERENCE_TABLES = ["categories", "departments", "knowledge_articles", "polls", "poll_questions",
@@ -21,18 +20,8 @@ REFERENCE_TABLES = ["categories", "departments", "knowledge_articles", "polls", 
 @pytest.fixture
 def fresh_pg():
     """An empty PostgreSQL database of this test's own, dropped afterwards."""
-    admin = sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT", future=True)
-    name = f"hotline_mig_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        need(f"PostgreSQL not reachable at {PG_SERVER}: {exc.orig}")
-    yield str(sa.engine.make_url(PG_SERVER).set(database=name))
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with temporary_pg_database("hotline_mig") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
