@@ -283,3 +283,13 @@ class Handoff(Base):
     released_at = Column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_handoffs_open", "released_at", "requested_at"),)
+
+
+class CannedReply(Base):
+    """An agent's 常用语: a text sent in live chat by its shortcut; no owner means shared by all."""
+    __tablename__ = "canned_replies"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True)
+    shortcut = Column(String(32), nullable=False)
+    text = Column(Text, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
