@@ -221,8 +221,9 @@ class CaseStore:
             return list((await s.execute(select_cases().where(Case.contact_phone == phone)
                                          .order_by(Case.created_at.desc()).limit(limit))).scalars())
 
-    def _filter_query(self, f: CaseFilter, now: dt.datetime):
-        q = select_cases()
+    def _filter_query(self, f: CaseFilter, now: dt.datetime, base=None):
+        """The filter's conditions on `base` (default: cases with their eager loads)."""
+        q = select_cases() if base is None else base
         if f.number:
             q = q.where(Case.number.like(f"{f.number}%"))
         if f.phone:
@@ -250,9 +251,13 @@ class CaseStore:
         return q
 
     async def search(self, f: CaseFilter, *, limit: int = 50, offset: int = 0) -> tuple[list[Case], int]:
-        q = self._filter_query(f, utcnow())
+        now = utcnow()
+        q = self._filter_query(f, now)
+        # the count runs on the bare filter: counting over a subquery that carries the eager-load
+        # joins made the database join every matching case to its category and department
+        count = self._filter_query(f, now, select(func.count(Case.id)).select_from(Case))
         async with self.db.read() as s:
-            total = (await s.execute(select(func.count()).select_from(q.subquery()))).scalar()
+            total = (await s.execute(count)).scalar()
             rows = (await s.execute(q.order_by(Case.created_at.desc(), Case.id.desc())
                                     .limit(limit).offset(offset))).scalars().all()
         return list(rows), int(total)
