@@ -293,3 +293,54 @@ class CannedReply(Base):
     shortcut = Column(String(32), nullable=False)
     text = Column(Text, nullable=False)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class MailMessage(Base):
+    """One incoming mail, by its Message-ID (or a hash of its bytes when it has none): what became
+    of it. The row is claimed before the work and finished in the transaction that records the
+    outcome, so a mail is never turned into two cases and never dropped by a crash in between."""
+    __tablename__ = "mail_messages"
+    id = Column(Integer, primary_key=True)
+    message_key = Column(String(64), nullable=False, unique=True)  # sha256 of the normalized Message-ID
+    message_id = Column(Text, nullable=False, default="")
+    source = Column(String(8), nullable=False)              # imap | smtp
+    sender = Column(String(320), nullable=False, default="")
+    subject = Column(String(300), nullable=False, default="")
+    size = Column(Integer, nullable=False, default=0)
+    raw_sha256 = Column(String(64), nullable=True)          # the original, in the attachment store
+    # processing | case | event | status | held | ignored | released
+    state = Column(String(16), nullable=False)
+    reason = Column(String(32), nullable=False, default="")  # spam, foreign_reply, auto_reply, bounce …
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="SET NULL"), nullable=True, index=True)
+    claimed_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    done_at = Column(UTCDateTime, nullable=True)
+    released_by = Column(String(64), nullable=True)
+    released_at = Column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_mail_messages_state_claimed", "state", "claimed_at"),)
+
+
+class MailOutbox(Base):
+    """A mail the hotline sends (acknowledgement, status, reply notice, department notice), kept
+    until the SMTP server has taken it; its Message-ID threads the citizen's answer to the case."""
+    __tablename__ = "mail_outbox"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="SET NULL"), nullable=True, index=True)
+    purpose = Column(String(16), nullable=False)            # ack | status | reply | close | dispatch | remind
+    recipient = Column(String(320), nullable=False)
+    message_id = Column(String(255), nullable=False, unique=True)
+    body = Column(Text, nullable=False)                     # the whole message, ready for SMTP
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    next_try_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    attempts = Column(Integer, nullable=False, default=0)
+    sent_at = Column(UTCDateTime, nullable=True)
+    error = Column(Text, nullable=False, default="")
+
+    __table_args__ = (Index("ix_mail_outbox_pending", "sent_at", "next_try_at"),)
+
+
+class MailCursor(Base):
+    """How far the mail notifier has read the case events (mails to citizens and departments)."""
+    __tablename__ = "mail_cursors"
+    name = Column(String(32), primary_key=True)
+    last_event_id = Column(Integer, nullable=False, default=0)

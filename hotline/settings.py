@@ -76,6 +76,18 @@ class Settings:
     imap_url: str = ""
     smtp_url: str = ""
     mail_from: str = ""
+    # email channel details (channels/email/): the IMAP keyword that marks a mail as taken, how
+    # often to look again when the server has no IDLE (and how long one IDLE lasts), the largest
+    # mail fetched whole, how long a claimed mail waits before another reader may take it over
+    mail_keyword: str = "$Hotline12345"
+    mail_poll_s: float = 30.0
+    mail_max_bytes: int = 25 * 1024 * 1024
+    mail_claim_lease_s: float = 120.0
+    mail_workers: int = 4
+    mail_notify_poll_s: float = 2.0
+    # accept mail directly over SMTP (aiosmtpd) on this address; port 0: off
+    smtpd_host: str = "127.0.0.1"
+    smtpd_port: int = 0
 
     extra: dict = field(default_factory=dict)
 

@@ -1,0 +1,247 @@
+"""Mail state in the case database: which incoming mails were taken (and what became of them), the
+outbox of mails to send, and the notifier's place in the case events.
+
+The email channel (channels/email/) uses this; it holds the rules that keep mail exactly-once:
+- a mail is claimed by its key (a hash of its Message-ID) before any work; a second delivery of
+  the same Message-ID finds the claim and is a duplicate;
+- the outcome (case, event, held, ignored …) and the mails it sends are written in one transaction,
+  so "processed" is recorded only once the case is committed;
+- a claim left behind by a crash is taken over after a lease, and the case it may already have made
+  is found again by its conversation id (`email:<key>`), so a restart neither loses nor doubles it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .db import Database
+from .models import Case, CaseEvent, MailCursor, MailMessage, MailOutbox, utcnow
+
+FINAL_STATES = ("case", "event", "status", "held", "ignored", "released")
+
+
+def message_key(message_id: str, raw: bytes) -> str:
+    """The identity of a mail: its Message-ID (angle brackets and case of the domain do not matter),
+    or the hash of its bytes when it has none."""
+    mid = normalize_message_id(message_id)
+    return hashlib.sha256(mid.encode("utf-8") if mid else raw).hexdigest()
+
+
+def normalize_message_id(value: str) -> str:
+    value = (value or "").strip().strip("<>").strip()
+    if "@" in value:
+        local, _, domain = value.rpartition("@")
+        value = f"{local}@{domain.lower()}"
+    return value
+
+
+def mail_conversation_id(key: str) -> str:
+    """What a case made from a mail carries as its conversation id (found again after a crash)."""
+    return f"email:{key}"
+
+
+@dataclass
+class Claim:
+    status: str                 # new | duplicate | busy
+    row: MailMessage
+
+
+@dataclass
+class Outgoing:
+    """A mail to queue in the same transaction as the outcome that causes it."""
+    purpose: str
+    recipient: str
+    message_id: str
+    body: str
+    case_id: int | None = None
+
+
+@dataclass
+class CitizenEvent:
+    """A case event written with the outcome (a citizen's reply by mail)."""
+    case_id: int
+    action: str
+    comment: str
+    data: dict = field(default_factory=dict)
+    actor: str = "citizen"
+    public: bool = False
+
+
+class MailLedger:
+    def __init__(self, db: Database, claim_lease_s: float = 120.0):
+        self.db = db
+        self.claim_lease_s = claim_lease_s
+
+    # ---- incoming -----------------------------------------------------------------------------
+    async def claim(self, key: str, *, message_id: str, source: str, sender: str, subject: str,
+                    size: int) -> Claim:
+        """Take a mail for processing. `duplicate`: it was done before; `busy`: another reader holds
+        it (its lease still runs); `new`: go ahead (possibly taking over an expired claim)."""
+        now = utcnow()
+        row = MailMessage(message_key=key, message_id=message_id[:2000], source=source, sender=sender[:320],
+                          subject=subject[:300], size=size, state="processing", claimed_at=now)
+        try:
+            async with self.db.write() as s:
+                s.add(row)
+            return Claim("new", row)
+        except IntegrityError:
+            pass
+        async with self.db.write() as s:
+            existing = (await s.execute(select(MailMessage).where(MailMessage.message_key == key)
+                                        .with_for_update())).scalar_one()
+            if existing.state != "processing":
+                return Claim("duplicate", existing)
+            if now - existing.claimed_at < dt.timedelta(seconds=self.claim_lease_s):
+                return Claim("busy", existing)
+            existing.claimed_at = now  # the holder died: take the mail over
+            return Claim("new", existing)
+
+    async def finish(self, key: str, state: str, *, reason: str = "", case_id: int | None = None,
+                     raw_sha256: str | None = None, outgoing: list[Outgoing] = (),
+                     event: CitizenEvent | None = None) -> None:
+        """Record what became of a mail, the mails it causes and its case event, all at once."""
+        if state not in FINAL_STATES:
+            raise ValueError(f"unknown mail state {state!r}")
+        now = utcnow()
+        async with self.db.write() as s:
+            row = (await s.execute(select(MailMessage).where(MailMessage.message_key == key))).scalar_one()
+            row.state, row.reason, row.done_at = state, reason, now
+            row.case_id = case_id if case_id is not None else row.case_id
+            row.raw_sha256 = raw_sha256 or row.raw_sha256
+            for out in outgoing:
+                s.add(MailOutbox(case_id=out.case_id, purpose=out.purpose, recipient=out.recipient,
+                                 message_id=out.message_id, body=out.body, created_at=now, next_try_at=now))
+            if event is not None:
+                case = await s.get(Case, event.case_id)
+                s.add(CaseEvent(case_id=event.case_id, at=now, actor=event.actor, channel="email",
+                                action=event.action, from_status=case.status, to_status=case.status,
+                                comment=event.comment, public=event.public, data=event.data))
+                case.updated_at = now
+
+    async def case_for_mail(self, key: str) -> Case | None:
+        """The case an earlier, interrupted attempt made from this mail, if it got that far."""
+        async with self.db.read() as s:
+            return (await s.execute(select(Case).where(Case.conversation_id == mail_conversation_id(key))
+                                    .order_by(Case.id).limit(1))).scalar()
+
+    async def case_for_thread(self, message_ids: list[str]) -> int | None:
+        """The case a mail answers, by the Message-IDs it refers to (ours or the citizen's)."""
+        ids = [normalize_message_id(m) for m in message_ids if m]
+        if not ids:
+            return None
+        keys = [message_key(m, b"") for m in ids]
+        async with self.db.read() as s:
+            ours = (await s.execute(select(MailOutbox.case_id).where(
+                MailOutbox.message_id.in_([f"<{m}>" for m in ids]), MailOutbox.case_id.is_not(None))
+                .order_by(MailOutbox.id.desc()).limit(1))).scalar()
+            if ours:
+                return ours
+            return (await s.execute(select(MailMessage.case_id).where(
+                MailMessage.message_key.in_(keys), MailMessage.case_id.is_not(None))
+                .order_by(MailMessage.id.desc()).limit(1))).scalar()
+
+    async def replace_password(self, case_id: int, password_hash: str) -> None:
+        """A case whose acknowledgement was interrupted gets a fresh lookup password (only its hash
+        was kept), so the acknowledgement sent after the restart can still tell one."""
+        async with self.db.write() as s:
+            case = await s.get(Case, case_id)
+            case.password_hash = password_hash
+            s.add(CaseEvent(case_id=case_id, actor="system", channel="email", action="new_password",
+                            from_status=case.status, to_status=case.status, public=False,
+                            comment="acknowledgement interrupted: new lookup password sent by mail"))
+
+    async def get(self, mail_id: int) -> MailMessage | None:
+        async with self.db.read() as s:
+            return await s.get(MailMessage, mail_id)
+
+    async def by_key(self, key: str) -> MailMessage | None:
+        async with self.db.read() as s:
+            return (await s.execute(select(MailMessage).where(MailMessage.message_key == key))).scalar()
+
+    async def held(self, limit: int = 100) -> list[MailMessage]:
+        """Mails waiting for an agent: spam verdicts, replies from strangers, unusable mail."""
+        async with self.db.read() as s:
+            return list((await s.execute(select(MailMessage).where(MailMessage.state == "held")
+                                         .order_by(MailMessage.id).limit(limit))).scalars())
+
+    async def mark_released(self, mail_id: int, actor: str) -> MailMessage:
+        """Take a held mail out of the hold (the caller processes it again); once only."""
+        async with self.db.write() as s:
+            row = (await s.execute(select(MailMessage).where(MailMessage.id == mail_id).with_for_update())).scalar()
+            if row is None or row.state != "held":
+                raise LookupError(f"mail {mail_id} is not held")
+            row.state, row.released_by, row.released_at = "released", actor[:64], utcnow()
+            return row
+
+    # ---- outgoing ----------------------------------------------------------------------------
+    async def due(self, limit: int = 50) -> list[MailOutbox]:
+        async with self.db.read() as s:
+            return list((await s.execute(select(MailOutbox).where(
+                MailOutbox.sent_at.is_(None), MailOutbox.next_try_at <= utcnow())
+                .order_by(MailOutbox.id).limit(limit))).scalars())
+
+    async def next_due_at(self) -> dt.datetime | None:
+        async with self.db.read() as s:
+            return (await s.execute(select(MailOutbox.next_try_at).where(MailOutbox.sent_at.is_(None))
+                                    .order_by(MailOutbox.next_try_at).limit(1))).scalar()
+
+    async def mark_sent(self, outbox_id: int) -> None:
+        async with self.db.write() as s:
+            await s.execute(update(MailOutbox).where(MailOutbox.id == outbox_id).values(sent_at=utcnow(), error=""))
+
+    async def mark_failed(self, outbox_id: int, error: str, retry_in_s: float) -> None:
+        async with self.db.write() as s:
+            await s.execute(update(MailOutbox).where(MailOutbox.id == outbox_id).values(
+                attempts=MailOutbox.attempts + 1, error=error[:2000],
+                next_try_at=utcnow() + dt.timedelta(seconds=retry_in_s)))
+
+    async def sent_to(self, case_id: int) -> list[MailOutbox]:
+        async with self.db.read() as s:
+            return list((await s.execute(select(MailOutbox).where(MailOutbox.case_id == case_id)
+                                         .order_by(MailOutbox.id))).scalars())
+
+    # ---- the notifier's cursor over case events --------------------------------------------------
+    async def events_after(self, name: str, actions: tuple[str, ...], limit: int = 200
+                           ) -> tuple[int, list[tuple[CaseEvent, Case]]]:
+        """(cursor, the next events of interest with their cases). A new cursor starts at the
+        newest event: mails are for what happens from now on, not for history."""
+        async with self.db.write() as s:
+            cursor = await s.get(MailCursor, name)
+            if cursor is None:
+                newest = (await s.execute(select(CaseEvent.id).order_by(CaseEvent.id.desc()).limit(1))).scalar()
+                s.add(MailCursor(name=name, last_event_id=newest or 0))
+                return newest or 0, []
+            last = cursor.last_event_id
+        async with self.db.read() as s:
+            rows = (await s.execute(select(CaseEvent, Case).join(Case, Case.id == CaseEvent.case_id)
+                                    .where(CaseEvent.id > last, CaseEvent.action.in_(actions))
+                                    .order_by(CaseEvent.id).limit(limit))).all()
+        return last, [(e, c) for e, c in rows]
+
+    async def newest_event_id(self) -> int:
+        async with self.db.read() as s:
+            return (await s.execute(select(CaseEvent.id).order_by(CaseEvent.id.desc()).limit(1))).scalar() or 0
+
+    async def advance(self, name: str, expected: int, to: int, outgoing: list[Outgoing]) -> bool:
+        """Move the cursor from `expected` to `to` and queue the mails, together; False when another
+        process moved it first (then nothing is queued)."""
+        async with self.db.write() as s:
+            moved = await s.execute(update(MailCursor).where(MailCursor.name == name,
+                                                             MailCursor.last_event_id == expected)
+                                    .values(last_event_id=to))
+            if moved.rowcount != 1:
+                return False
+            now = utcnow()
+            for out in outgoing:
+                s.add(MailOutbox(case_id=out.case_id, purpose=out.purpose, recipient=out.recipient,
+                                 message_id=out.message_id, body=out.body, created_at=now, next_try_at=now))
+        return True
+
+    async def states(self) -> dict[str, int]:
+        """How many mails are in each state (for tests, metrics and the CLI)."""
+        async with self.db.read() as s:
+            rows = (await s.execute(select(MailMessage.state, func.count()).group_by(MailMessage.state))).all()
+        return {state: n for state, n in rows}

@@ -1,0 +1,118 @@
+"""The email channel: the hotline's mailbox as one more way to reach the same bot.
+
+  imap.py / smtpd.py   mail in (a mailbox read over IMAP; or SMTP straight to the gateway)
+  parse.py, text.py    bytes -> decoded headers, the citizen's own words, files
+  screen.py            spam verdicts (held), auto-replies, bounces, lists (not answered)
+  understand.py        kind and category by the bot's NLU and category classifier
+  ingest.py            one mail -> case / event / status answer / held, exactly once
+  compose.py           acknowledgement, status and notices, threaded, with the case token
+  outbox.py            mail out through aiosmtplib, from a queue in the database
+  notify.py            case events (reply, close, dispatch, remind) -> mail
+  cases/mailbox.py     the mail tables: what was taken, the outbox, the notifier's cursor
+
+`start_mail_channel(services)` starts what the settings ask for and returns the running channel
+(None when neither `imap_url` nor `smtpd_port` is set).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.classify import CategoryClassifier
+from cases.knowledge import KnowledgeRepository
+from cases.mailbox import MailLedger
+from hotline.settings import SettingsError
+
+from .compose import Composer
+from .imap import ImapReader
+from .ingest import MailIngest, Outcome
+from .notify import MailNotifier
+from .outbox import OutboxSender
+from .smtpd import SmtpReceiver
+from .urls import imap_server, smtp_server
+
+log = logging.getLogger("hotline.email")
+
+__all__ = ["MailChannel", "start_mail_channel", "mail_configured"]
+
+
+def mail_configured(settings) -> bool:
+    return bool(settings.imap_url or settings.smtpd_port)
+
+
+class MailChannel:
+    """Everything mail in one gateway process; built from the settings and the shared services."""
+
+    def __init__(self, services):
+        s = services.settings
+        if not s.mail_from or "@" not in s.mail_from:
+            raise SettingsError("setting 'mail_from': the hotline's own address is needed to answer mail "
+                                "(HOTLINE_MAIL_FROM=12345@city.gov.cn)")
+        self.services = services
+        self.settings = s
+        self.ledger = MailLedger(services.db, s.mail_claim_lease_s)
+        self.composer = Composer(s.mail_from, s.base_url, s.timezone)
+        self.categories = CategoryClassifier(KnowledgeRepository(services.db))
+        self.outbox = OutboxSender(self.ledger, smtp_server(s.smtp_url) if s.smtp_url else None, s.mail_from)
+        self.ingest = MailIngest(services.store, self.ledger, self.composer,
+                                 engine_source=lambda: services.engine, categories=self.categories,
+                                 max_bytes=s.mail_max_bytes, own_addresses=(s.mail_from,))
+        self.reader = ImapReader(imap_server(s.imap_url), self.ingest, keyword=s.mail_keyword,
+                                 poll_s=s.mail_poll_s, max_bytes=s.mail_max_bytes, workers=s.mail_workers,
+                                 on_processed=self.outbox.poke) if s.imap_url else None
+        self.receiver = SmtpReceiver(self.ingest, s.smtpd_host, s.smtpd_port, s.mail_max_bytes,
+                                     on_processed=self.outbox.poke) if s.smtpd_port else None
+        self.notifier = MailNotifier(self.ledger, self.composer, s.mail_notify_poll_s, on_queued=self.outbox.poke)
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> "MailChannel":
+        if self.receiver is not None:
+            await self.receiver.start()
+        self._tasks.append(asyncio.create_task(self.outbox.run(), name="mail-outbox"))
+        self._tasks.append(asyncio.create_task(self.notifier.run(), name="mail-notifier"))
+        if self.reader is not None:
+            self._tasks.append(asyncio.create_task(self.reader.run(), name="mail-imap"))
+        return self
+
+    def poke(self) -> None:
+        """A case changed: mail about it now rather than at the next poll."""
+        self.notifier.poke()
+
+    async def release(self, mail_id: int, actor: str) -> Outcome:
+        """An agent releases a held mail: spam or unusable mail is processed as if it had passed the
+        filter; a reply from a stranger about a case becomes an event on that case."""
+        from cases.mailbox import CitizenEvent
+        from .parse import parse_mail
+
+        row = await self.ledger.mark_released(mail_id, actor)
+        raw = self.ingest.original(row.raw_sha256)
+        if row.reason == "foreign_reply" and row.case_id:
+            mail = parse_mail(raw)
+            event = CitizenEvent(row.case_id, "third_party_mail", (mail.body or mail.subject)[:5000],
+                                 {"sender": mail.sender, "message_id": mail.message_id, "released_by": actor},
+                                 actor=actor)
+            await self.ledger.finish(row.message_key, "event", reason="released", case_id=row.case_id, event=event)
+            return Outcome("event", "released", key=row.message_key, case_id=row.case_id)
+        outcome = await self.ingest.ingest(raw, source=row.source, force=True)
+        self.outbox.poke()
+        return outcome
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.receiver is not None:
+            await self.receiver.close()
+        if self.reader is not None:
+            await self.reader.close()
+        await self.outbox.close()
+
+
+async def start_mail_channel(services) -> MailChannel | None:
+    if not mail_configured(services.settings):
+        return None
+    return await MailChannel(services).start()

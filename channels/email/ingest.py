@@ -1,0 +1,233 @@
+"""One incoming mail, from bytes to its outcome; the same for IMAP and SMTP.
+
+  claim (by Message-ID)  ->  screen (spam: hold; auto-reply, bounce, list: ignore)
+  -> a reply on a case's thread?  from the case's address: an event (or a status answer);
+                                  from anyone else: held for an agent
+  -> a status question?           answered with the public status (only to the case's address)
+  -> otherwise a new case         kind and category by the bot, the .eml and files attached,
+                                  an acknowledgement with number and password queued
+  -> finish: outcome and outgoing mail in one transaction
+
+Only after `finish` may the reader mark the mail done at the server: a crash before it leaves the
+mail unmarked, and the retry finds the case the first attempt committed (by its conversation id)
+instead of making a second one.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+
+from cases.credentials import new_password
+from cases.intake import InvalidInput, is_phone, normalize_phone, validate_case
+from cases.mailbox import CitizenEvent, MailLedger, Outgoing, mail_conversation_id, message_key
+from cases.models import Case
+from cases.store import CITIZEN, CaseStore, NotFound
+from cases.workflow import Channel
+from hotline.i18n import translate
+from hotline.logs import log_fields
+
+from .compose import Composer, Thread, base_subject, human_size, token_number
+from .parse import ParsedMail, parse_mail
+from .screen import screen
+from .understand import understand
+
+log = logging.getLogger("hotline.email")
+
+MAX_FILES = 30
+
+
+@dataclass
+class Outcome:
+    state: str                      # case | event | status | held | ignored | duplicate | busy
+    reason: str = ""
+    case_number: str | None = None
+    key: str = ""
+    outgoing: list[Outgoing] = field(default_factory=list)
+    case_id: int | None = None
+    event: CitizenEvent | None = None
+
+    @property
+    def done(self) -> bool:
+        """May the reader mark the mail as taken at the server?"""
+        return self.state != "busy"
+
+
+def _mask(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:2]}***@{domain}" if domain else "***"
+
+
+class MailIngest:
+    def __init__(self, store: CaseStore, ledger: MailLedger, composer: Composer, *, engine_source,
+                 categories, max_bytes: int, own_addresses: tuple[str, ...] = ()):
+        self.store = store
+        self.ledger = ledger
+        self.composer = composer
+        self.engine_source = engine_source   # a callable: the bot engine now (it may load later), or None
+        self.categories = categories
+        self.max_bytes = max_bytes
+        self.own_addresses = {a.lower() for a in own_addresses if a}
+
+    # ---- the entry point ---------------------------------------------------------------------
+    async def ingest(self, raw: bytes, *, source: str, truncated_size: int | None = None,
+                     force: bool = False) -> Outcome:
+        """Process one mail. `truncated_size`: only the header was fetched because the mail is that
+        big. `force`: an agent released a held mail, so the spam verdict no longer holds it."""
+        mail = parse_mail(raw)
+        key = message_key(mail.message_id, raw)
+        if not force:
+            claim = await self.ledger.claim(key, message_id=mail.message_id, source=source, sender=mail.sender,
+                                            subject=mail.subject, size=truncated_size or len(raw))
+            if claim.status != "new":
+                return Outcome("duplicate" if claim.status == "duplicate" else "busy", key=key,
+                               reason=claim.row.state)
+        raw_sha = self._keep(raw)
+        outcome = await self._decide(mail, key, truncated_size, force)
+        outcome.key = key
+        await self.ledger.finish(key, outcome.state, reason=outcome.reason, raw_sha256=raw_sha,
+                                 case_id=outcome.case_id, outgoing=outcome.outgoing, event=outcome.event)
+        log.info("mail processed", extra=log_fields(state=outcome.state, reason=outcome.reason, source=source,
+                                                    case=outcome.case_number, sender=_mask(mail.sender)))
+        return outcome
+
+    def _keep(self, raw: bytes) -> str:
+        """The original mail in the content-addressed attachment store (held mail is released from it)."""
+        digest = hashlib.sha256(raw).hexdigest()
+        path = self.store.attachment_path(digest)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(raw)
+            tmp.replace(path)
+        return digest
+
+    def original(self, sha256: str) -> bytes:
+        return self.store.attachment_path(sha256).read_bytes()
+
+    # ---- deciding ------------------------------------------------------------------------------
+    async def _decide(self, mail: ParsedMail, key: str, truncated_size: int | None, force: bool) -> Outcome:
+        verdict = screen(mail)
+        if verdict.action != "accept" and not (force and verdict.reason == "spam"):
+            return Outcome("held" if verdict.action == "hold" else "ignored", verdict.reason)
+        if mail.sender in self.own_addresses:
+            return Outcome("ignored", "own_mail")  # our own mail come back: never answer it
+        thread = Thread(mail.message_id, tuple(mail.references or mail.in_reply_to), mail.subject)
+        case = await self._thread_case(mail)
+        engine = self.engine_source()
+        understood = await understand(mail.subject, mail.body, engine, self.categories)
+        if case is not None:
+            return await self._on_thread(mail, case, understood.asks_status, thread)
+        if understood.asks_status and understood.case_numbers:
+            return await self._status(mail, understood, thread)
+        return await self._new_case(mail, key, understood, thread, truncated_size)
+
+    async def _thread_case(self, mail: ParsedMail) -> Case | None:
+        number = token_number(mail.subject)
+        if number:
+            try:
+                return await self.store.get(number)
+            except NotFound:
+                pass
+        case_id = await self.ledger.case_for_thread(mail.in_reply_to + mail.references)
+        if case_id is None:
+            return None
+        async with self.store.db.read() as s:
+            case = await s.get(Case, case_id)
+        return case
+
+    async def _on_thread(self, mail: ParsedMail, case: Case, asks_status: bool, thread: Thread) -> Outcome:
+        if not case.contact_email or mail.sender != case.contact_email.lower():
+            return Outcome("held", "foreign_reply", case.number, case_id=case.id)
+        if asks_status:
+            events = await self.store.events(case.id, public_only=True)
+            return Outcome("status", "", case.number, case_id=case.id,
+                           outgoing=[self.composer.status(case, events, mail.answer_to, thread)])
+        text = mail.body or mail.subject
+        event = CitizenEvent(case.id, "citizen_mail", text[:5000],
+                             {"message_id": mail.message_id, "subject": mail.subject,
+                              "files": [f.filename for f in mail.files]})
+        await self._attach(case.id, mail, include_original=True)  # a reply's files belong to the case too
+        return Outcome("event", "citizen_reply", case.number, case_id=case.id, event=event)
+
+    async def _status(self, mail: ParsedMail, understood, thread: Thread) -> Outcome:
+        number = understood.case_numbers[0]
+        case = None
+        if understood.password:
+            case = await self.store.lookup(number, understood.password)
+        if case is None:
+            try:
+                candidate = await self.store.get(number)
+            except NotFound:
+                candidate = None
+            if candidate is not None and candidate.contact_email and candidate.contact_email.lower() == mail.sender:
+                case = candidate
+        if case is None:  # the same answer for an unknown number and a stranger's question
+            return Outcome("status", "unverified", outgoing=[self.composer.status_unverified(mail.answer_to, thread)])
+        events = await self.store.events(case.id, public_only=True)
+        return Outcome("status", "", case.number, case_id=case.id,
+                       outgoing=[self.composer.status(case, events, mail.answer_to, thread)])
+
+    async def _new_case(self, mail: ParsedMail, key: str, understood, thread: Thread,
+                        truncated_size: int | None) -> Outcome:
+        locale = "zh"
+        notes: list[str] = []
+        description = mail.body.strip() or base_subject(mail.subject)
+        if truncated_size:
+            notes.append(translate(locale, "email.too_large", size=human_size(truncated_size),
+                                   max=human_size(self.max_bytes)))
+            description = f"{description}\n\n（{notes[-1]}）" if description else notes[-1]
+        phone = normalize_phone(understood.phone)
+        data = {"kind": understood.kind, "category": understood.category,
+                "title": base_subject(mail.subject)[:100], "description": description[:5000],
+                "location": understood.location[:300], "contact_name": (mail.sender_name or understood.name)[:50],
+                "contact_phone": phone if phone and is_phone(phone) else "",
+                "contact_email": mail.answer_to, "wants_reply": True, "conversation_id": mail_conversation_id(key)}
+        try:
+            inp = validate_case(data, channel=Channel.EMAIL, known_categories=await self.store.category_codes())
+        except InvalidInput as exc:
+            if "category" in exc.errors:
+                data["category"] = None
+                try:
+                    inp = validate_case(data, channel=Channel.EMAIL)
+                except InvalidInput as again:
+                    return Outcome("held", "invalid:" + ",".join(sorted(again.errors)))
+            else:
+                return Outcome("held", "invalid:" + ",".join(sorted(exc.errors)))
+        inp.extra = {"message_id": mail.message_id, "intent": understood.intent}
+        case = await self.ledger.case_for_mail(key)
+        if case is None:
+            case, password = await self.store.create_case(inp, CITIZEN)
+            new_pw = False
+        else:  # an earlier attempt committed the case and died before finishing: give a new password
+            password = new_password()
+            await self.ledger.replace_password(case.id, await self.store.hasher.hash(password))
+            case = await self.store.get(case.number)
+            new_pw = True
+        notes += await self._attach(case.id, mail, include_original=not truncated_size)
+        ack = self.composer.acknowledgement(case, password, mail.answer_to, thread, notes, new_password=new_pw)
+        return Outcome("case", "", case.number, case_id=case.id, outgoing=[ack])
+
+    async def _attach(self, case_id: int, mail: ParsedMail, include_original: bool) -> list[str]:
+        """The original (.eml) and the files, each once (a retry adds only what is missing);
+        returns notes for the files that could not be kept."""
+        have = {a.sha256 for a in await self.store.attachments(case_id)}
+        limit = self.store.attachment_max_bytes
+        notes = []
+        wanted = []
+        if include_original:
+            wanted.append(("email", "original.eml", "message/rfc822", mail.raw))
+        wanted += [("upload", f.filename, f.content_type, f.data) for f in mail.files[:MAX_FILES]]
+        notes += [translate("zh", "email.file_skipped", name=f.filename, max=f"{MAX_FILES}")
+                  for f in mail.files[MAX_FILES:]]
+        for kind, filename, ctype, data in wanted:
+            if len(data) > limit:
+                notes.append(translate("zh", "email.file_skipped", name=filename, max=human_size(limit)))
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in have:
+                continue
+            have.add(digest)
+            await self.store.add_attachment(case_id, kind=kind, filename=filename, content_type=ctype, data=data,
+                                            actor=CITIZEN, channel="email")
+        return notes
