@@ -1,0 +1,104 @@
+"""The phone channel: Asterisk reaches the gateway by FastAGI (call set-up and what comes next),
+AudioSocket (the call's audio both ways) and AMI (queue status, outbound calls).
+
+`VoiceChannel.start()` opens both listeners; each AudioSocket connection becomes a CallSession.
+A connection that breaks the protocol ends alone; other calls never notice.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from hotline.logs import log_fields
+
+from . import audiosocket as aso
+from .agi import start_agi_server
+from .ami import AmiClient, AmiConfig
+from .calls import CallRegistry
+from .session import CallSession, VoiceSettings
+
+log = logging.getLogger("hotline.voice")
+
+FIRST_FRAME_TIMEOUT_S = 5.0
+
+
+class VoiceChannel:
+    def __init__(self, speech, engine, *, store=None, host: str = "0.0.0.0", agi_port: int = 4573,
+                 audiosocket_port: int = 9092, ami_url: str = "", data_dir: Path | None = None,
+                 settings: VoiceSettings | None = None):
+        self.speech = speech
+        self.engine = engine
+        self.store = store
+        self.host = host
+        self.agi_port = agi_port
+        self.audiosocket_port = audiosocket_port
+        self.data_dir = data_dir
+        self.settings = settings or VoiceSettings()
+        self.calls = CallRegistry()
+        self.ami = AmiClient(AmiConfig.from_url(ami_url)) if ami_url else None
+        self.sessions: set[CallSession] = set()
+        self._servers: list[asyncio.AbstractServer] = []
+        self._tasks: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        agi = await start_agi_server(self.calls, self.host, self.agi_port)
+        audio = await asyncio.start_server(self._on_audiosocket, self.host, self.audiosocket_port)
+        self._servers = [agi, audio]
+        self.agi_port = agi.sockets[0].getsockname()[1]
+        self.audiosocket_port = audio.sockets[0].getsockname()[1]
+        if self.ami is not None:
+            self.ami.start()
+        log.info("voice listening", extra=log_fields(agi=self.agi_port, audiosocket=self.audiosocket_port,
+                                                     ami=bool(self.ami)))
+
+    async def _on_audiosocket(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            try:
+                first = await asyncio.wait_for(aso.read_frame(reader), FIRST_FRAME_TIMEOUT_S)
+            except (aso.ProtocolError, asyncio.TimeoutError, ConnectionError) as exc:
+                log.warning("AudioSocket connection refused", extra=log_fields(
+                    reason=str(exc) or type(exc).__name__))
+                writer.close()
+                return
+            if first is None or first.kind != aso.Kind.UUID:
+                log.warning("AudioSocket connection refused: the first frame must be the call's UUID",
+                            extra=log_fields(kind=None if first is None else hex(first.kind)))
+                writer.close()
+                return
+            info = self.calls.get_or_unknown(first.uuid)
+            if not info.announced:
+                log.info("call without a FastAGI announcement: unknown caller", extra=log_fields(call=first.uuid))
+            session = CallSession(info, reader, writer, speech=self.speech, engine=self.engine, store=self.store,
+                                  ami=self.ami, settings=self.settings, data_dir=self.data_dir)
+            self.sessions.add(session)
+            try:
+                await session.run()
+            except Exception:
+                log.exception("call failed", extra=log_fields(call=info.uuid))
+                writer.close()
+            finally:
+                self.sessions.discard(session)
+        finally:
+            self._tasks.discard(task)
+
+    async def originate(self, number: str, purpose: str = "callback", *, trunk: str = "PJSIP/{number}@trunk",
+                        context: str = "hotline-outbound") -> dict:
+        """A callback or poll call: Asterisk dials `number`, and the answered call enters the
+        outbound context, which runs the same FastAGI + AudioSocket path (purpose in HOTLINE_PURPOSE)."""
+        if self.ami is None:
+            raise RuntimeError("outbound calls need AMI: set ami_url (HOTLINE_AMI_URL)")
+        return await self.ami.originate(trunk.format(number=number), context, "s",
+                                        variables={"HOTLINE_PURPOSE": purpose})
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for server in self._servers:
+            await server.wait_closed()
+        if self.ami is not None:
+            self.ami.close()

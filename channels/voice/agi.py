@@ -1,0 +1,124 @@
+"""FastAGI server (panoramisk's Application, with a stricter reader of the request headers).
+
+Protocol: Asterisk's res_agi.c (setup_env) and ../shared/ASTERISK.md: on AGI(agi://host:port/script?query,
+args) Asterisk connects, sends `agi_name: value` lines (24 on Asterisk 22, args as agi_arg_N) and one
+blank line, then waits for commands, one line each, answered `200 result=N [(data)]` or
+`510 Invalid or unknown command`. Closing the socket lets the dialplan go on.
+
+Two scripts: `hotline` announces a call and answers with the UUID to give AudioSocket();
+`hotline/next?uuid=...` tells the dialplan what to do after the audio part (HOTLINE_NEXT).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from urllib.parse import parse_qsl
+
+from panoramisk.fast_agi import Application, Request
+
+from hotline.logs import log_fields
+
+from .calls import CallRegistry
+
+log = logging.getLogger("hotline.voice.agi")
+
+MAX_HEADER_BYTES = 16 * 1024
+HEADER_TIMEOUT_S = 5.0
+
+
+class AgiError(Exception):
+    pass
+
+
+def parse_headers(block: bytes) -> OrderedDict:
+    """`agi_x: value` lines to a dict; an empty value (agi_accountcode:) is kept as ""."""
+    headers: OrderedDict = OrderedDict()
+    for line in block.decode("utf-8", "replace").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.startswith("agi_"):
+            headers[name.strip()] = value.strip()
+    return headers
+
+
+def script_and_query(headers: dict) -> tuple[str, dict]:
+    script = headers.get("agi_network_script", "")
+    path, _, query = script.partition("?")
+    return path.strip("/"), dict(parse_qsl(query))
+
+
+async def command(request: Request, line: str) -> dict:
+    """Send one AGI command; raises AgiError unless Asterisk answers 200."""
+    result = await request.send_command(line)
+    if result.get("status_code") != 200:
+        raise AgiError(f"{line.split()[0]} refused: {result}")
+    return result
+
+
+def quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class FastAgiServer(Application):
+    def __init__(self, calls: CallRegistry):
+        super().__init__(default_encoding="utf-8", loop=asyncio.get_event_loop())
+        self.calls = calls
+        self.add_route("hotline", self.start_call)
+        self.add_route("hotline/next", self.next_step)
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """panoramisk's handler loops forever on a peer that closes before the blank line and
+        routes on the script with its query; this one reads the block with a limit and a timeout."""
+        peer = writer.get_extra_info("peername")
+        try:
+            block = await asyncio.wait_for(reader.readuntil(b"\n\n"), HEADER_TIMEOUT_S)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError) as exc:
+            log.warning("FastAGI request without a complete header block",
+                        extra=log_fields(peer=str(peer), error=type(exc).__name__))
+            writer.close()
+            return
+        headers = parse_headers(block)
+        path, query = script_and_query(headers)
+        route = self._route.get(path)
+        try:
+            if route is None:
+                log.warning("FastAGI request for an unknown script", extra=log_fields(script=path))
+            else:
+                await route(Request(self, headers, reader, writer, self.default_encoding), query)
+        except (AgiError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.warning("FastAGI request failed", extra=log_fields(script=path, error=str(exc)))
+        except Exception:
+            log.exception("FastAGI request failed", extra=log_fields(script=path))
+        finally:
+            writer.close()
+
+    async def start_call(self, request: Request, query: dict) -> None:
+        h = request.headers
+        caller = h.get("agi_callerid", "")
+        info = self.calls.announce(
+            caller="" if caller in ("unknown", "") else caller,
+            caller_name="" if h.get("agi_calleridname") in (None, "unknown") else h["agi_calleridname"],
+            channel=h.get("agi_channel", ""), uniqueid=h.get("agi_uniqueid", ""),
+            dnid=h.get("agi_dnid", ""), direction=query.get("direction", "inbound"),
+            purpose=query.get("purpose", ""))
+        info.record.update({"job": query.get("job", "")})
+        await command(request, f"SET VARIABLE HOTLINE_UUID {info.uuid}")
+        log.info("call announced", extra=log_fields(call=info.uuid, channel=info.channel,
+                                                    direction=info.direction))
+
+    async def next_step(self, request: Request, query: dict) -> None:
+        call_uuid = query.get("uuid") or request.headers.get("agi_arg_1", "")
+        info = self.calls.get(call_uuid)
+        nxt = info.next if info else "hangup"
+        await command(request, f"SET VARIABLE HOTLINE_NEXT {nxt}")
+        if info is not None and nxt == "queue":
+            await command(request, f"SET VARIABLE HOTLINE_QUEUE {info.queue}")
+            info.phase = "survey"  # back from the queue, the same UUID is the survey
+        if info is not None and nxt in ("hangup",):
+            self.calls.forget(call_uuid)
+        log.info("call continues", extra=log_fields(call=call_uuid, next=nxt))
+
+
+async def start_agi_server(calls: CallRegistry, host: str, port: int) -> asyncio.AbstractServer:
+    app = FastAgiServer(calls)
+    return await asyncio.start_server(app.handler, host, port, limit=MAX_HEADER_BYTES)

@@ -1,0 +1,141 @@
+"""The gateway's Asterisk Manager (AMI) connection: panoramisk's Manager, which logs in again by
+itself after Asterisk restarts, plus the few actions the voice line needs.
+
+Protocol: Asterisk's manager.c and ../shared/ASTERISK.md: a banner line `Asterisk Call Manager/x.y.z`,
+then `Key: value` blocks ending in a blank line; responses carry the request's ActionID; list
+actions (QueueStatus) answer `EventList: start` and end with a `...Complete` event.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from panoramisk import Manager
+
+from hotline.logs import log_fields
+
+log = logging.getLogger("hotline.voice.ami")
+
+
+class AmiError(Exception):
+    pass
+
+
+@dataclass
+class AmiConfig:
+    host: str
+    port: int
+    username: str
+    secret: str
+
+    @classmethod
+    def from_url(cls, url: str) -> "AmiConfig":
+        """ami://user:secret@host:5038"""
+        u = urlsplit(url)
+        if u.scheme not in ("ami", "tcp") or not u.hostname or not u.username:
+            raise ValueError(f"ami_url {url.split('@')[-1]!r}: expected ami://user:secret@host:port")
+        return cls(u.hostname, u.port or 5038, unquote(u.username), unquote(u.password or ""))
+
+
+class _Manager(Manager):
+    """panoramisk reconnects even after close(); a closed client must stay closed."""
+
+    closing = False
+
+    def connection_lost(self, exc):
+        if self.closing:
+            self._connected = False
+            return
+        super().connection_lost(exc)
+
+    def connect(self, *args, **kwargs):
+        if self.closing:
+            return None
+        return super().connect(*args, **kwargs)
+
+
+class AmiClient:
+    def __init__(self, config: AmiConfig, *, reconnect_s: int = 1, ping_s: int = 10):
+        self.config = config
+        self.logged_in = asyncio.Event()
+        self.logins = 0
+        self.listeners: list = []
+        self.manager = _Manager(host=config.host, port=config.port, username=config.username,
+                                secret=config.secret, reconnect_timeout=reconnect_s, ping_delay=ping_s,
+                                ping_interval=ping_s, loop=asyncio.get_event_loop(),
+                                on_login=self._on_login, on_disconnect=self._on_disconnect,
+                                log=logging.getLogger("hotline.voice.ami.panoramisk"))
+        self.manager.register_event("*", self._on_event)
+
+    def _on_login(self, manager) -> None:
+        self.logins += 1
+        self.logged_in.set()
+        log.info("AMI logged in", extra=log_fields(host=self.config.host, logins=self.logins))
+
+    def _on_disconnect(self, manager, exc) -> None:
+        self.logged_in.clear()
+        log.warning("AMI connection lost; reconnecting", extra=log_fields(host=self.config.host))
+
+    def _on_event(self, manager, event) -> None:
+        for listener in list(self.listeners):
+            listener(dict(event))
+
+    def start(self) -> None:
+        self.manager.connect()
+
+    async def wait_ready(self, timeout: float = 5.0) -> bool:
+        try:
+            await asyncio.wait_for(self.logged_in.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def action(self, fields: dict, timeout: float = 5.0):
+        if not self.logged_in.is_set() and not await self.wait_ready(timeout):
+            raise AmiError(f"AMI not connected to {self.config.host}:{self.config.port}")
+        result = await asyncio.wait_for(self.manager.send_action(dict(fields)), timeout)
+        first = result[0] if isinstance(result, list) else result
+        if str(first.get("Response", "")).lower() not in ("success", "follows", "goodbye"):
+            raise AmiError(f"{fields.get('Action')}: {first.get('Message', 'failed')}")
+        return result
+
+    async def setvar(self, channel: str, name: str, value: str) -> None:
+        await self.action({"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value})
+
+    async def redirect(self, channel: str, context: str, exten: str = "s", priority: int = 1) -> None:
+        await self.action({"Action": "Redirect", "Channel": channel, "Context": context, "Exten": exten,
+                           "Priority": str(priority)})
+
+    async def originate(self, channel: str, context: str, exten: str = "s", *, caller_id: str = "12345",
+                        variables: dict | None = None, timeout_ms: int = 30000) -> dict:
+        """Place an outbound call into `context` (callbacks and poll calls); returns the
+        OriginateResponse event (Reason 4 = answered)."""
+        fields = {"Action": "Originate", "Channel": channel, "Context": context, "Exten": exten,
+                  "Priority": "1", "CallerID": caller_id, "Timeout": str(timeout_ms), "Async": "true"}
+        if variables:
+            fields["Variable"] = [f"{k}={v}" for k, v in variables.items()]
+        result = await self.action(fields, timeout=timeout_ms / 1000 + 5)
+        events = result if isinstance(result, list) else [result]
+        return dict(next((e for e in events if e.get("Event") == "OriginateResponse"), events[-1]))
+
+    async def free_agents(self, queue: str) -> int:
+        """Members of `queue` who can take a call now (logged in, not paused, not talking)."""
+        result = await self.action({"Action": "QueueStatus", "Queue": queue})
+        events = result if isinstance(result, list) else [result]
+        free = 0
+        for e in events:
+            if e.get("Event") != "QueueMember" or e.get("Queue") != queue:
+                continue
+            # Status 1 = AST_DEVICE_NOT_INUSE; InCall 1 while talking; Paused 1 on a break
+            if e.get("Paused") == "1" or e.get("InCall") == "1":
+                continue
+            if e.get("Status") in ("1", None):
+                free += 1
+        return free
+
+    def close(self) -> None:
+        self.manager.closing = True
+        self.manager.close()
+        self.logged_in.clear()

@@ -1,0 +1,582 @@
+"""One phone call: the AudioSocket connection, its recognizer and end-of-speech detector, the paced
+audio going back, and the conversation with the bot (channel "voice", sender id from the call).
+
+Timing rules Asterisk imposes (../shared/ASTERISK.md): frames go back in real time, 20 ms each, and
+the line never stays quiet for 2 s, so the player sends silence whenever it has nothing to say
+(while the bot thinks, too). Only audio and hangup frames are sent.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.turns import Turn, TurnResult
+from hotline.logs import log_fields
+from speech.audio import FRAME_MS, WavRecorder, silence, split_frames, wav_bytes
+from speech.service import SpeechService
+from speech.vad import EndOfSpeech, VadSettings
+
+from . import audiosocket as aso
+from . import keypad
+from .calls import NEXT_HANGUP, NEXT_QUEUE, CallInfo
+
+log = logging.getLogger("hotline.voice")
+
+SURVEY_PROMPT = "请您对本次服务进行评价：满意请按1，一般请按2，不满意请按3。"
+SURVEY_KEYS = {"1", "2", "3"}
+REPROMPTS = ("您好，您还在吗？请说出您要办理的业务，或者按键选择。",
+             "抱歉，我没有听到您的声音。您可以直接说“我要投诉”或“查询进度”，人工服务请按0。")
+NOT_HEARD = "抱歉，我没有听清，请您再说一遍，或者按键选择。"
+BUSY_VOICEMAIL = "现在坐席都在忙。请在提示音后留言，说明您的问题和联系方式，说完请按井号键。"
+VOICEMAIL_SAVED = "您的留言已登记。受理编号：{number}，查询密码：{password}。需要再听一遍请按星号键。"
+VOICEMAIL_EMPTY = "没有录到您的留言。"
+GOODBYE = "感谢您的来电，再见！"
+
+
+@dataclass
+class VoiceSettings:
+    vad: VadSettings = field(default_factory=VadSettings)
+    no_input_s: float = 7.0          # quiet after a prompt before it is asked again
+    digit_timeout_s: float = 3.0     # a typed number ends this long after its last key (or with #)
+    voicemail_max_s: float = 120.0
+    voicemail_end_silence_ms: int = 4000
+    queue: str = "hotline"
+    preroll_frames: int = 20         # audio kept before speech is certain, fed to the recognizer too
+
+
+class CallEnded(Exception):
+    pass
+
+
+class Player:
+    """Paced playback: one frame every 20 ms by the clock, silence when there is nothing to say."""
+
+    def __init__(self, writer: asyncio.StreamWriter, rate: int):
+        self.writer = writer
+        self.rate = rate
+        self.frames: collections.deque[bytes] = collections.deque()
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.closed = False
+        self.sent_audio = 0
+        self.sent_silence = 0
+        self.last_audio_at = 0.0
+
+    def enqueue(self, pcm: bytes) -> None:
+        self.frames.extend(split_frames(pcm, self.rate))
+        if self.frames:
+            self.drained.clear()
+
+    def clear(self) -> None:
+        self.frames.clear()
+        self.drained.set()
+
+    async def run(self) -> None:
+        quiet = silence(self.rate)
+        next_at = time.monotonic()
+        while not self.closed:
+            if self.frames:
+                frame = self.frames.popleft()
+                self.sent_audio += 1
+                self.last_audio_at = time.monotonic()
+            else:
+                frame = quiet
+                self.sent_silence += 1
+                self.drained.set()
+            try:
+                self.writer.write(aso.audio_frame(frame, self.rate))
+            except (ConnectionError, RuntimeError):
+                return
+            if not self.frames:
+                self.drained.set()
+            next_at += FRAME_MS / 1000
+            delay = next_at - time.monotonic()
+            if delay < -0.2:  # the loop was held up: do not burst to catch up
+                next_at = time.monotonic()
+                delay = 0
+            await asyncio.sleep(max(0.0, delay))
+
+
+class CallSession:
+    def __init__(self, info: CallInfo, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+                 speech: SpeechService, engine, store=None, ami=None, settings: VoiceSettings | None = None,
+                 data_dir: Path | None = None):
+        self.info = info
+        self.reader = reader
+        self.writer = writer
+        self.speech = speech
+        self.engine = engine
+        self.store = store
+        self.ami = ami
+        self.s = settings or VoiceSettings()
+        self.data_dir = data_dir
+        self.rate = 8000
+        self.player: Player | None = None
+        self.vad = EndOfSpeech(self.s.vad, self.rate)
+        self.recognizer = None
+        self.inputs: asyncio.Queue = asyncio.Queue()
+        self.keys = ""
+        self.key_timer: asyncio.TimerHandle | None = None
+        self.key_map: dict[str, str] = {}
+        self.capturing = False
+        self.preroll: collections.deque[bytes] = collections.deque(maxlen=self.s.preroll_frames)
+        self.speaking: asyncio.Task | None = None
+        self.ended = asyncio.Event()
+        self.hung_up_by_caller = False
+        self.recorder: WavRecorder | None = None
+        self.voicemail: bytearray | None = None
+        self.turns: list[dict] = []
+        self.menu_path: list[str] = []
+        self.started = dt.datetime.now(dt.timezone.utc)
+        self.end_reason = ""
+        # timing marks the benchmark and tests read
+        self.last_voiced_at = 0.0
+        self.barge_ins: list[float] = []
+
+    # ---- audio in -------------------------------------------------------------------------------
+    async def read_loop(self) -> None:
+        try:
+            while True:
+                frame = await aso.read_frame(self.reader)
+                if frame is None or frame.kind == aso.Kind.HANGUP:
+                    self.hung_up_by_caller = True
+                    self.end_reason = self.end_reason or "caller hung up"
+                    break
+                if frame.is_audio:
+                    self.on_audio(frame)
+                elif frame.kind == aso.Kind.DTMF:
+                    self.on_key(frame.digit)
+                elif frame.kind == aso.Kind.ERROR:
+                    code = frame.payload[0] if frame.payload else 0
+                    self.end_reason = f"Asterisk reported an error: {aso.ERRORS.get(code, hex(code))}"
+                    break
+                elif frame.kind == aso.Kind.UUID:
+                    raise aso.ProtocolError("a second UUID frame in the same call")
+        except aso.ProtocolError as exc:
+            self.end_reason = f"malformed frame: {exc}"
+            log.warning("call ended: malformed AudioSocket frame",
+                        extra=log_fields(call=self.info.uuid, reason=str(exc)))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            self.hung_up_by_caller = True
+            self.end_reason = self.end_reason or "connection lost"
+        finally:
+            self.ended.set()
+
+    def on_audio(self, frame: aso.Frame) -> None:
+        if frame.rate != self.rate or self.player is None:
+            self.set_rate(frame.rate)
+        pcm = frame.payload
+        if self.recorder is None and self.data_dir is not None:
+            self.open_recording()
+        if self.recorder is not None:
+            self.recorder.write(pcm)
+        if self.voicemail is not None:
+            self.voicemail += pcm
+        event = self.vad.feed(pcm)
+        voiced_now = self.vad.in_speech or self.vad.voiced_ms > 0
+        if voiced_now:
+            self.last_voiced_at = time.monotonic()
+        if event == "start":
+            self.barge_in("speech")
+            if self.voicemail is None:
+                self.capturing = True
+                self.recognizer = self.recognizer or self.speech.call_recognizer(self.rate)
+                self.recognizer.feed(b"".join(self.preroll) + pcm)
+        elif self.capturing:
+            self.recognizer.feed(pcm)
+        self.preroll.append(pcm)
+        if event == "end":
+            if self.capturing:
+                self.capturing = False
+                self.inputs.put_nowait(("speech", asyncio.ensure_future(self.recognizer.finish()),
+                                        self.last_voiced_at))
+            elif self.voicemail is not None:
+                self.inputs.put_nowait(("quiet", None, self.last_voiced_at))
+
+    def set_rate(self, rate: int) -> None:
+        changed = rate != self.rate
+        self.rate = rate
+        if self.player is None or changed:
+            old = self.player
+            self.player = Player(self.writer, rate)
+            if old is not None:
+                old.closed = True
+            asyncio.ensure_future(self.player.run())
+            self.vad = EndOfSpeech(self.s.vad, rate)
+            self.recognizer = None
+
+    def on_key(self, key: str) -> None:
+        self.barge_in("key")
+        if self.key_timer:
+            self.key_timer.cancel()
+            self.key_timer = None
+        if self.voicemail is not None:
+            if key == "#":
+                self.inputs.put_nowait(("keys", "#", time.monotonic()))
+            return
+        if key == "#":
+            self.submit_keys()
+            return
+        if key == "*" and not self.keys:
+            self.inputs.put_nowait(("keys", keypad.REPEAT, time.monotonic()))
+            return
+        if not self.keys and key in self.key_map:
+            self.inputs.put_nowait(("keys", self.key_map[key], time.monotonic()))
+            return
+        self.keys += key
+        self.key_timer = asyncio.get_running_loop().call_later(self.s.digit_timeout_s, self.submit_keys)
+
+    def submit_keys(self) -> None:
+        if self.keys:
+            self.inputs.put_nowait(("keys", self.keys, time.monotonic()))
+        self.keys = ""
+        self.key_timer = None
+
+    def barge_in(self, why: str) -> None:
+        """Caller speech or a key stops the prompt at once; what they say is the next turn."""
+        if self.speaking is not None and not self.speaking.done():
+            self.speaking.cancel()
+            self.barge_ins.append(time.monotonic())
+            log.debug("barge-in", extra=log_fields(call=self.info.uuid, by=why))
+        if self.player is not None and self.player.frames:
+            self.player.clear()
+
+    # ---- audio out ------------------------------------------------------------------------------
+    async def _say(self, text: str) -> None:
+        async for pcm in self.speech.speak(text, self.rate):
+            self.player.enqueue(pcm)
+        await self.player.drained.wait()
+
+    async def say(self, text: str, *, wait: bool = True) -> None:
+        """Speak `text`; returns when it has been played or a barge-in stopped it."""
+        if not text.strip():
+            return
+        if self.player is None:
+            self.set_rate(self.rate)
+        if self.speaking is not None and not self.speaking.done():
+            await self.next_input_done()
+        self.speaking = asyncio.ensure_future(self._say(text))
+        if wait:
+            await asyncio.wait({self.speaking, asyncio.ensure_future(self.ended.wait())},
+                               return_when=asyncio.FIRST_COMPLETED)
+            if self.ended.is_set():
+                self.speaking.cancel()
+                raise CallEnded()
+
+    async def next_input(self, timeout: float):
+        """The caller's next turn: ("speech", text, t) or ("keys", value, t); None after `timeout`
+        of quiet counted from the end of the prompt."""
+        await self.next_input_done()  # the silence is timed from the end of the prompt
+        getter = asyncio.ensure_future(self.inputs.get())
+        ended = asyncio.ensure_future(self.ended.wait())
+        try:
+            done, _ = await asyncio.wait({getter, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if getter not in done:
+            getter.cancel()
+            if self.ended.is_set():
+                raise CallEnded()
+            if self.vad.in_speech or self.keys:  # the caller is still talking or typing
+                return await self.next_input(timeout)
+            return None
+        kind, value, at = getter.result()
+        if kind == "speech":
+            value = await value
+        return kind, value, at
+
+    # ---- the conversation -----------------------------------------------------------------------
+    def metadata(self) -> dict:
+        return {"caller_number": self.info.caller, "call_uuid": self.info.uuid, "channel_name": self.info.channel,
+                "direction": self.info.direction, "locale": "zh"}
+
+    async def ask_bot(self, text: str, source: str) -> TurnResult:
+        result = await self.engine.handle(Turn(self.info.sender_id, "voice", text, self.metadata()))
+        if text.startswith("/"):
+            self.menu_path.append(text.split("{")[0])
+        self.turns.append({"at": time.time(), "source": source, "said": text, "bot": result.text,
+                           "signals": result.signals})
+        return result
+
+    async def speak_result(self, result: TurnResult) -> None:
+        buttons = [b for r in result.replies for b in r.buttons]
+        self.key_map = keypad.key_map(buttons)
+        text = " ".join(r.text for r in result.replies if r.text)
+        await self.say(text + keypad.spoken_choices(text, buttons), wait=False)
+
+    async def run(self) -> None:
+        reader_task = asyncio.ensure_future(self.read_loop())
+        try:
+            if self.info.phase == "survey":
+                await self.survey()
+            else:
+                opening = "/take_poll" if self.info.purpose == "poll" else "/greet"
+                await self.converse(await self.ask_bot(opening, "call"))
+        except CallEnded:
+            pass
+        finally:
+            await self.finish()
+            reader_task.cancel()
+
+    async def converse(self, result: TurnResult) -> None:
+        silences = 0
+        while True:
+            if await self.act(result):
+                return
+            got = await self.next_input(self.s.no_input_s)
+            if got is None:
+                silences += 1
+                if silences > len(REPROMPTS):
+                    result = await self.ask_bot(keypad.HUMAN, "timeout")
+                    continue
+                await self.say(REPROMPTS[silences - 1], wait=False)
+                result = None
+                continue
+            silences = 0
+            kind, value, _ = got
+            if kind == "speech" and not value.strip():
+                await self.say(NOT_HEARD, wait=False)
+                result = None
+                continue
+            result = await self.ask_bot(value, kind)
+
+    async def act(self, result: TurnResult | None) -> bool:
+        """Say the bot's reply and follow its signals; True when the audio part of the call is over."""
+        if result is None:
+            return False
+        signals = result.signals
+        await self.speak_result(result)
+        if "handoff" in signals:
+            return await self.hand_off()
+        if "hangup" in signals or "end_of_conversation" in signals:
+            await self.next_input_done()
+            await self.hang_up(NEXT_HANGUP)
+            return True
+        if "record_voicemail" in signals:
+            await self.take_voicemail()
+            return True
+        return False
+
+    async def next_input_done(self) -> None:
+        """Let the current prompt play to its end, or to a barge-in (a goodbye is not cut off)."""
+        if self.speaking is not None and not self.speaking.done():
+            ended = asyncio.ensure_future(self.ended.wait())
+            try:
+                await asyncio.wait({self.speaking, ended}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
+        if self.speaking is not None and self.speaking.done() and not self.speaking.cancelled():
+            exc = self.speaking.exception()
+            if exc is not None:
+                log.error("playback failed", extra=log_fields(call=self.info.uuid, error=repr(exc)))
+        if self.ended.is_set():
+            raise CallEnded()
+
+    async def hand_off(self) -> bool:
+        free = None
+        if self.ami is not None:
+            try:
+                free = await self.ami.free_agents(self.s.queue)
+            except Exception as exc:  # the queue decides then: Asterisk still has its own timeout
+                log.warning("queue status unavailable", extra=log_fields(call=self.info.uuid, error=str(exc)))
+        self.info.record["agents_free"] = free
+        if free == 0:
+            await self.next_input_done()
+            await self.take_voicemail()
+            return True
+        await self.next_input_done()
+        self.info.queue = self.s.queue
+        await self.hang_up(NEXT_QUEUE)
+        return True
+
+    async def take_voicemail(self) -> None:
+        """Record after the tone until # (or quiet, or the time limit); the case is filed at once."""
+        await self.say(BUSY_VOICEMAIL)
+        await self.say_beep()
+        self.voicemail = bytearray()
+        self.vad.reset()
+        deadline = time.monotonic() + self.s.voicemail_max_s
+        heard = False
+        try:
+            while time.monotonic() < deadline:
+                wait = self.s.voicemail_end_silence_ms / 1000 if heard else 10.0
+                got = await self.next_input(min(wait, max(0.1, deadline - time.monotonic())))
+                if got is None:
+                    break
+                if got[0] == "keys" and got[1] == "#":
+                    break
+                heard = True
+        finally:
+            audio, self.voicemail = bytes(self.voicemail or b""), None
+        case = await self.file_voicemail(audio)
+        if case is None:
+            await self.say(VOICEMAIL_EMPTY + GOODBYE)
+            await self.hang_up(NEXT_HANGUP)
+        number, password = case
+        text = VOICEMAIL_SAVED.format(number=number, password=password)
+        self.key_map = {}
+        await self.say(text)
+        got = await self.next_input(4.0)
+        if got and got[1] == keypad.REPEAT:
+            await self.say(text.split("需要")[0])
+        await self.survey()
+
+    async def say_beep(self) -> None:
+        import numpy as np
+
+        t = np.arange(int(self.rate * 0.3)) / self.rate
+        tone = (np.sin(2 * np.pi * 1000 * t) * 8000).astype("<i2").tobytes()
+        self.player.enqueue(tone)
+        await self.player.drained.wait()
+
+    async def file_voicemail(self, audio: bytes) -> tuple[str, str] | None:
+        """A voicemail becomes a case (the recording attached, its transcript as the text); a
+        caller who hangs up while recording still leaves one."""
+        if self.store is None or len(audio) < self.rate * 2 // 2:  # under half a second: nothing said
+            return None
+        from cases.intake import MIN_DESCRIPTION, is_phone, normalize_phone, validate_case
+        from cases.workflow import Channel
+
+        text = ""
+        try:
+            stream = self.speech.call_recognizer(self.rate)
+            stream.feed(audio)
+            text = await stream.finish()
+        except Exception as exc:
+            log.warning("voicemail not transcribed", extra=log_fields(call=self.info.uuid, error=str(exc)))
+        caller = normalize_phone(self.info.caller)
+        description = f"电话留言（坐席忙，录音见附件，{len(audio) // (2 * self.rate)}秒）。转写：{text or '（无）'}"
+        if len(description) < MIN_DESCRIPTION:
+            description += "。" * (MIN_DESCRIPTION - len(description))
+        data = {"kind": "consultation", "title": "电话留言", "description": description,
+                "contact_phone": caller if is_phone(caller) else "", "wants_reply": is_phone(caller)}
+        inp = validate_case(data, channel=Channel.PHONE_SELF)
+        inp.conversation_id = self.info.sender_id
+        case, password = await self.store.create_case(inp)
+        await self.store.add_attachment(case.id, kind="recording", filename=f"voicemail-{self.info.uuid}.wav",
+                                        content_type="audio/wav", data=wav_bytes(audio, self.rate),
+                                        channel="voice")
+        self.info.record.setdefault("voicemail_cases", []).append(case.number)
+        log.info("voicemail filed", extra=log_fields(call=self.info.uuid, case=case.number))
+        return case.number, password
+
+    async def survey(self) -> None:
+        """满意请按1，一般请按2，不满意请按3 (or said), stored with the call and its cases."""
+        self.key_map = {k: k for k in SURVEY_KEYS}
+        for attempt in range(2):
+            await self.say(SURVEY_PROMPT, wait=False)
+            got = await self.next_input(self.s.no_input_s)
+            if got is None:
+                continue
+            answer = got[1] if got[1] in SURVEY_KEYS else _spoken_rating(got[1])
+            if answer:
+                self.info.record["satisfaction"] = int(answer)
+                if self.engine is not None:
+                    try:
+                        await self.engine.resume(self.info.sender_id)
+                    except Exception:  # a conversation that was never paused
+                        pass
+                    result = await self.ask_bot(f'/rate{{"satisfaction": "{answer}"}}', "survey")
+                    await self.speak_result(result)
+                    await self.next_input_done()
+                break
+        else:
+            await self.say(GOODBYE)
+        await self.hang_up(NEXT_HANGUP)
+
+    async def hang_up(self, next_step: str) -> None:
+        """End the audio part: the dialplan goes on with `next_step` (queue, survey, hangup)."""
+        self.info.next = next_step
+        self.end_reason = self.end_reason or f"gateway: {next_step}"
+        if self.player is not None:
+            self.player.closed = True
+        try:
+            self.writer.write(aso.hangup_frame())
+            await self.writer.drain()
+        except (ConnectionError, RuntimeError):
+            pass
+        raise CallEnded()
+
+    # ---- records --------------------------------------------------------------------------------
+    def open_recording(self) -> None:
+        if self.data_dir is None:
+            return
+        folder = self.data_dir / "recordings" / self.started.strftime("%Y%m%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.recording_path = folder / f"{self.info.uuid}-caller.wav"
+        self.recorder = WavRecorder(self.recording_path, self.rate)
+
+    async def finish(self) -> None:
+        if self.player is not None:
+            self.player.closed = True
+        if self.key_timer:
+            self.key_timer.cancel()
+        if self.speaking is not None:
+            self.speaking.cancel()
+        if self.voicemail is not None and self.store is not None:  # hung up while recording
+            audio, self.voicemail = bytes(self.voicemail), None
+            try:
+                await self.file_voicemail(audio)
+            except Exception:
+                log.exception("voicemail lost", extra=log_fields(call=self.info.uuid))
+        if self.recorder is not None:
+            self.recorder.close()
+        if self.recognizer is not None:
+            await self.recognizer.close()
+        await self.attach_recording()
+        self.write_call_record()
+        try:
+            self.writer.close()
+        except Exception:
+            pass
+        log.info("call ended", extra=log_fields(call=self.info.uuid, reason=self.end_reason, turns=len(self.turns)))
+
+    async def cases_of_call(self) -> list[str]:
+        numbers = list(self.info.record.get("voicemail_cases", []))
+        runtime = getattr(self.engine, "runtime", None)
+        if runtime is not None:
+            conv = await runtime.conversations.get(self.info.sender_id)
+            numbers += [n for n in (conv.case_numbers if conv else []) or [] if n not in numbers]
+        return numbers
+
+    async def attach_recording(self) -> None:
+        """The caller's side of the call goes with every case the bot filed in it."""
+        if self.recorder is None or self.store is None or not self.recorder.bytes_written:
+            return
+        try:
+            numbers = [n for n in await self.cases_of_call() if n not in self.info.record.get("voicemail_cases", [])]
+            data = Path(self.recording_path).read_bytes() if numbers else b""
+            for number in numbers:
+                case = await self.store.get(number)
+                await self.store.add_attachment(case.id, kind="recording", filename=f"call-{self.info.uuid}.wav",
+                                                content_type="audio/wav", data=data, channel="voice")
+            self.info.record["cases"] = numbers
+        except Exception:
+            log.exception("call recording not attached", extra=log_fields(call=self.info.uuid))
+
+    def write_call_record(self) -> None:
+        if self.data_dir is None:
+            return
+        record = {"uuid": self.info.uuid, "caller": self.info.caller, "direction": self.info.direction,
+                  "purpose": self.info.purpose, "announced": self.info.announced,
+                  "started": self.started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat(),
+                  "menu_path": self.menu_path, "turns": self.turns, "next": self.info.next,
+                  "end_reason": self.end_reason, **self.info.record}
+        folder = self.data_dir / "calls"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{self.started.strftime('%Y-%m-%d')}.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+
+def _spoken_rating(text: str) -> str | None:
+    text = text or ""
+    for word, value in (("不满意", "3"), ("一般", "2"), ("满意", "1")):
+        if word in text:
+            return value
+    return None

@@ -1,0 +1,36 @@
+"""The two interfaces every speech engine implements; another engine (sherpa-onnx, FunASR) is one
+more module that provides them.
+
+Both are loaded once per process and shared by all calls: a RecognizerModel hands each call its own
+streaming RecognizerStream; a Synthesizer turns text into audio, sentence by sentence. Their methods
+are blocking CPU work: callers run them in a thread (speech/runner.py), never on the event loop.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Protocol
+
+import numpy as np
+
+
+class RecognizerStream(Protocol):
+    def accept(self, pcm: bytes) -> str:
+        """Feed 16-bit PCM at the stream's rate; returns the partial text so far ("" if none)."""
+
+    def finish(self) -> str:
+        """The final text of the utterance fed so far; the stream is ready for the next one."""
+
+
+class RecognizerModel(Protocol):
+    name: str
+
+    def stream(self, rate: int) -> RecognizerStream:
+        """A new recognizer for one call, fed audio at `rate` Hz."""
+
+
+class Synthesizer(Protocol):
+    voice_id: str       # names the voice in the prompt cache's keys
+    sample_rate: int
+    language: str       # e.g. "zh_CN", "en_US": numbers are spelled for it
+
+    def synthesize(self, text: str, slow: bool = False) -> Iterator[np.ndarray]:
+        """int16 audio at `sample_rate`, one array per sentence; `slow` for digits to note down."""

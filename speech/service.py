@@ -1,0 +1,146 @@
+"""The speech service of one gateway process: the shared recognizer model and voice, the prompt
+cache, and the threads their CPU work runs on, with the async API the voice channel uses."""
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+import numpy as np
+
+from .audio import resample
+from .cache import PromptCache
+from .engines import RecognizerModel, RecognizerStream, Synthesizer
+from .text import clauses, is_number, spell_digits
+
+
+@dataclass
+class SpeechStats:
+    synth_seconds: float = 0.0      # CPU-side time spent synthesizing
+    synth_audio: float = 0.0        # seconds of audio produced by it
+    rec_seconds: float = 0.0
+    rec_audio: float = 0.0
+
+    def rtf(self) -> dict:
+        return {"synthesis": self.synth_seconds / self.synth_audio if self.synth_audio else None,
+                "recognition": self.rec_seconds / self.rec_audio if self.rec_audio else None}
+
+
+@dataclass
+class SpeechService:
+    recognizer: RecognizerModel
+    synthesizer: Synthesizer
+    cache: PromptCache
+    threads: int = 4
+    stats: SpeechStats = field(default_factory=SpeechStats)
+
+    def __post_init__(self):
+        self.executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="speech")
+
+    # ---- synthesis ------------------------------------------------------------------------------
+    def _synthesize(self, clause: str, slow: bool) -> np.ndarray:
+        started = time.perf_counter()
+        parts = list(self.synthesizer.synthesize(clause, slow))
+        audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+        self.stats.synth_seconds += time.perf_counter() - started
+        self.stats.synth_audio += len(audio) / self.synthesizer.sample_rate
+        return audio
+
+    async def clause_audio(self, clause: str, rate: int, slow: bool = False) -> bytes:
+        """One clause as PCM at `rate`: from the cache, else synthesized in a thread and cached."""
+        key = self.cache.key(self.synthesizer.voice_id, rate, slow, clause)
+        pcm = self.cache.get(key)
+        if pcm is not None:
+            return pcm
+        loop = asyncio.get_running_loop()
+
+        def work() -> bytes:
+            audio = self._synthesize(clause, slow)
+            return resample(audio, self.synthesizer.sample_rate, rate).astype("<i2").tobytes()
+
+        pcm = await loop.run_in_executor(self.executor, work)
+        self.cache.put(key, pcm)
+        return pcm
+
+    def plan(self, text: str) -> list[tuple[str, bool]]:
+        """(clause, slow) pairs: numbers spelled digit by digit and read slowly."""
+        spoken = spell_digits(text, self.synthesizer.language)
+        return [(c, is_number(c)) for c in clauses(spoken)]
+
+    async def speak(self, text: str, rate: int) -> AsyncIterator[bytes]:
+        """PCM for `text`, clause by clause; the next clause is synthesized while this one plays."""
+        plan = self.plan(text)
+        if not plan:
+            return
+        pending = asyncio.ensure_future(self.clause_audio(plan[0][0], rate, plan[0][1]))
+        try:
+            for i in range(len(plan)):
+                pcm = await pending
+                if i + 1 < len(plan):
+                    pending = asyncio.ensure_future(self.clause_audio(plan[i + 1][0], rate, plan[i + 1][1]))
+                yield pcm
+        finally:
+            if not pending.done():
+                pending.cancel()
+
+    # ---- recognition ----------------------------------------------------------------------------
+    def call_recognizer(self, rate: int) -> "CallRecognizer":
+        return CallRecognizer(self, self.recognizer.stream(rate), rate)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class CallRecognizer:
+    """One call's streaming recognizer: audio is queued as it arrives and decoded in order on the
+    speech threads, batching whatever piled up while the previous batch was decoded."""
+
+    def __init__(self, service: SpeechService, stream: RecognizerStream, rate: int):
+        self.service = service
+        self.stream = stream
+        self.rate = rate
+        self.partial = ""
+        self._pending = bytearray()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+
+    def feed(self, pcm: bytes) -> None:
+        self._pending += pcm
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._drain())
+
+    def _accept(self, pcm: bytes) -> str:
+        started = time.perf_counter()
+        text = self.stream.accept(pcm)
+        self.service.stats.rec_seconds += time.perf_counter() - started
+        self.service.stats.rec_audio += len(pcm) / (2 * self.rate)
+        return text
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            while self._pending:
+                chunk = bytes(self._pending)
+                self._pending.clear()
+                self.partial = await loop.run_in_executor(self.service.executor, self._accept, chunk)
+
+    async def finish(self) -> str:
+        """Decode what is still queued and return the utterance's text."""
+        await self._drain()
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            started = time.perf_counter()
+            text = await loop.run_in_executor(self.service.executor, self.stream.finish)
+            self.service.stats.rec_seconds += time.perf_counter() - started
+        self.partial = ""
+        return text
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._pending.clear()
+            try:
+                await self._task
+            except Exception:  # a call that is gone has nothing more to decode
+                pass
