@@ -274,7 +274,8 @@ class CaseStore:
 
     async def apply(self, number: str, action: str, actor: Actor, *, channel: str = "web",
                     comment: str = "", reply: str = "", department_code: str | None = None,
-                    deadline: dt.datetime | None = None, satisfaction: int | None = None) -> Case:
+                    deadline: dt.datetime | None = None, satisfaction: int | None = None,
+                    co_departments: Iterable[str] = ()) -> Case:
         """Apply a workflow action; the state change and its event commit together or not at all."""
         if action not in ACTIONS:
             raise InvalidInput({"action": ("choice", {})})
@@ -304,6 +305,8 @@ class CaseStore:
                 case.department_id = dept.id
                 data["department"] = dept.code
                 case.deadline = self.calendar.deadline(now, case.kind, case.urgency)
+                if co_departments:  # dispatched to several: the first leads, these co-handle
+                    data["co_departments"] = [c for c in co_departments if c != dept.code]
             if action == "extend":
                 if deadline <= (case.deadline or now):
                     raise InvalidInput({"deadline": ("not_later", {})})

@@ -72,6 +72,11 @@ class Settings:
     vosk_model: str = ""
     piper_voice: str = ""
 
+    # desk reminders (催办): hours before a deadline at which departments are reminded (comma-separated;
+    # past the deadline a case goes to supervision, 督办), and how often the scheduler looks
+    reminder_thresholds_h: str = "24"
+    reminder_interval_s: float = 60.0
+
     # email
     imap_url: str = ""
     smtp_url: str = ""

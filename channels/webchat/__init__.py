@@ -33,6 +33,9 @@ class ChatHub:
 
     def __init__(self):
         self.sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        # set by the agents' desk: async (sender_id, text) -> True when a human has the
+        # conversation and took the message (the bot then stays silent)
+        self.intercept = None
 
     async def send(self, session: str, message: dict) -> int:
         sent = 0
@@ -93,6 +96,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     await error("no_session", "请先建立会话。")
                 elif not isinstance(text, str):
                     await error("bad_frame", "消息内容必须是文字。")
+                elif hub.intercept is not None and await hub.intercept(f"webchat-{session}", text):
+                    await hub.send(session, {"type": "idle"})
                 elif _engine(request) is None:
                     await error("bot_unavailable", "智能客服暂时不可用，请拨打12345或使用网上诉求。")
                 else:

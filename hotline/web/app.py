@@ -172,6 +172,8 @@ def create_app(services: Services) -> web.Application:
     api.setup(app)
     portal.setup(app)
     webchat.setup(app)
+    from channels import desk  # the agents' desk at /desk (after webchat: it talks to the chats)
+    desk.setup(app)
     return app
 
 

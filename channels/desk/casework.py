@@ -1,0 +1,448 @@
+"""Case work at the desk: search and list, the case page with its actions, dispatch, personal
+reminders, phone intake with the caller's history, letters/faxes/emails with scans, follow-up,
+the reminder lists, and the printable sheets (HTML and PDF)."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy import select
+
+from cases.dispatch import dispatch as dispatch_case, suggest_departments
+from cases.intake import InvalidInput, clean_text, validate_case
+from cases.knowledge import KnowledgeRepository
+from cases.models import Case, Department, Reminder
+from cases.reminders import Notice, ReminderScheduler, parse_thresholds
+from cases.store import CaseFilter, Forbidden, select_cases
+from cases.workflow import (ACTIONS, CHANNEL_LABELS, KIND_LABELS, OPEN_STATUSES, SATISFACTION_LABELS,
+                            STATUS_LABELS, Channel, Kind, Role, Status, allowed_actions, label)
+from hotline.i18n import field_errors, translator
+from hotline.web.app import SERVICES, json_response
+
+from .auth import require_role
+from .live import LIVE
+from .pages import render
+
+A, S, D, ADM = Role.AGENT, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN
+HOTLINE = (A, S, ADM)
+PAGE_SIZE = 50
+REMINDERS = web.AppKey("desk_reminders", ReminderScheduler)
+# actions done on the case page with their own forms (dispatch/reopen pick departments)
+SPECIAL = {"dispatch", "reopen", "remind"}
+
+
+def _tz(request: web.Request) -> ZoneInfo:
+    return ZoneInfo(request.app[SERVICES].settings.timezone)
+
+
+def _local_datetime(request: web.Request, value: str, name: str, *, end_of_day: bool = False) -> dt.datetime | None:
+    """A date or datetime-local value typed in the desk's time zone, as an aware datetime."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput({name: ("date", {})}) from None
+    if len(value) == 10 and end_of_day:
+        parsed += dt.timedelta(days=1)
+    return parsed.replace(tzinfo=_tz(request)) if parsed.tzinfo is None else parsed
+
+
+def _vocab(request: web.Request) -> dict:
+    locale = request["locale"]
+    return {"kinds": [(k.value, label(KIND_LABELS, k, locale)) for k in Kind],
+            "statuses": [(s.value, label(STATUS_LABELS, s, locale)) for s in Status],
+            "channels": [(c.value, label(CHANNEL_LABELS, c, locale)) for c in Channel],
+            "satisfactions": [(k, label(SATISFACTION_LABELS, k, locale)) for k in (1, 2, 3)]}
+
+
+def _department_scope(user) -> int | None:
+    """A department handler's searches are always limited to the department."""
+    return user.department_id if Role(user.role) is D else None
+
+
+def case_filter(request: web.Request) -> CaseFilter:
+    q = request.query
+    user = request["user"]
+    department_id = _department_scope(user)
+    if department_id is None and q.get("department", "").isdigit():
+        department_id = int(q["department"])
+    kinds = [k for k in q.getall("kind", []) if k in {x.value for x in Kind}]
+    statuses = [s for s in q.getall("status", []) if s in {x.value for x in Status}]
+    return CaseFilter(number=clean_text(q.get("number", ""))[:20], phone=clean_text(q.get("phone", ""))[:40],
+                      text=clean_text(q.get("q", ""))[:100], kinds=kinds, category=clean_text(q.get("category", ""))[:64],
+                      department_id=department_id, statuses=statuses,
+                      channel=q.get("channel", "") if q.get("channel") in {c.value for c in Channel} else "",
+                      created_from=_local_datetime(request, q.get("from", ""), "from"),
+                      created_to=_local_datetime(request, q.get("to", ""), "to", end_of_day=True),
+                      overdue=q.get("overdue") == "1")
+
+
+@require_role()
+async def case_list(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        f = case_filter(request)
+        errors = {}
+    except InvalidInput as exc:
+        f, errors = CaseFilter(department_id=_department_scope(request["user"])), field_errors(exc.errors, request["locale"])
+    try:
+        page = max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        page = 1
+    rows, total = await services.store.search(f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    query = {k: v for k, v in request.query.items() if k != "page"}
+    return render(request, "desk_cases.html", {
+        "cases": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "q": request.query,
+        "query": query, "errors": errors, "departments": await services.store.departments(),
+        "categories": await services.store.categories(), "active": "cases", "now": dt.datetime.now(dt.timezone.utc),
+        "open_statuses": {s.value for s in OPEN_STATUSES}, **_vocab(request)})
+
+
+async def _case_for(request: web.Request, number: str | None = None) -> Case:
+    """The case, or 404; 403 when a department handler asks for another department's case."""
+    store = request.app[SERVICES].store
+    case = await store.get(number or request.match_info["number"])
+    store.check_permission(request["actor"], case)
+    return case
+
+
+async def _case_page(request: web.Request, case: Case, *, errors: dict | None = None, flash: str | None = None,
+                     status: int = 200) -> web.Response:
+    services = request.app[SERVICES]
+    user = request["user"]
+    role = Role(user.role)
+    events = await services.store.events(case.id)
+    departments = await services.store.departments()
+    async with services.db.read() as s:
+        reminders = list((await s.execute(select(Reminder).where(Reminder.case_id == case.id)
+                                          .order_by(Reminder.due_at.desc()))).scalars())
+    actions = [a for a in allowed_actions(case.status, role) if a.code not in SPECIAL]
+    can_dispatch = any(a.code in ("dispatch", "reopen") for a in allowed_actions(case.status, role))
+    dept_names = {d.code: d.name for d in departments}
+    return render(request, "desk_case.html", {
+        "case": case, "events": events, "attachments": await services.store.attachments(case.id),
+        "actions": actions, "can_dispatch": can_dispatch, "departments": departments,
+        "suggested": suggest_departments(case, departments), "dept_names": dept_names,
+        "can_remind": "remind" in {a.code for a in allowed_actions(case.status, role)},
+        "reminders": reminders, "errors": errors or {}, "flash": flash, "flash_kind": "error" if errors else "ok",
+        "active": "cases", "history": [c for c in await services.store.cases_for_phone(case.contact_phone)
+                                       if c.id != case.id] if case.contact_phone and role is not D else [],
+        "hotline": role in HOTLINE, "now": dt.datetime.now(dt.timezone.utc), **_vocab(request)}, status=status)
+
+
+@require_role()
+async def case_page(request: web.Request) -> web.Response:
+    return await _case_page(request, await _case_for(request))
+
+
+@require_role()
+async def case_action(request: web.Request) -> web.Response:
+    case = await _case_for(request)
+    form = await request.post()
+    action = str(form.get("action", ""))
+    services = request.app[SERVICES]
+    t = translator(request["locale"])
+    try:
+        if action in ("dispatch", "reopen"):
+            case = await dispatch_case(services.store, case.number, request["actor"], form.getall("department", []),
+                                       str(form.get("comment", "")))
+        elif action in ACTIONS:
+            satisfaction = form.get("satisfaction")
+            case = await services.store.apply(
+                case.number, action, request["actor"], channel="desk", comment=str(form.get("comment", "")),
+                reply=str(form.get("reply", "")), department_code=form.get("department") or None,
+                deadline=_local_datetime(request, str(form.get("deadline", "")), "deadline"),
+                satisfaction=int(satisfaction) if str(satisfaction or "").isdigit() else None)
+        else:
+            raise InvalidInput({"action": ("choice", {})})
+    except InvalidInput as exc:
+        return await _case_page(request, case, errors=field_errors(exc.errors, request["locale"]),
+                                flash=t("desk.case.not_done"), status=400)
+    if action == "follow_up" and case.satisfaction == 3:
+        flash = t("desk.followup.dissatisfied")
+    else:
+        flash = t("desk.case.done", action=ACTIONS[action].label[1 if request["locale"] == "en" else 0])
+    return await _case_page(request, await services.store.get(case.number), flash=flash)
+
+
+@require_role()
+async def set_reminder(request: web.Request) -> web.Response:
+    case = await _case_for(request)
+    form = await request.post()
+    t = translator(request["locale"])
+    try:
+        due = _local_datetime(request, str(form.get("due_at", "")), "due_at")
+    except InvalidInput:
+        due = None
+    if due is None:
+        return await _case_page(request, case, errors={"due_at": t("errors.date", field=t("desk.case.remind_at"))},
+                                flash=t("desk.case.not_done"), status=400)
+    await request.app[REMINDERS].add_personal(case.id, request["user"].id, due,
+                                              clean_text(form.get("note", ""), multiline=True)[:500])
+    return await _case_page(request, case, flash=t("desk.case.reminder_set"))
+
+
+@require_role()
+async def attachment(request: web.Request) -> web.StreamResponse:
+    case = await _case_for(request)
+    store = request.app[SERVICES].store
+    att = next((a for a in await store.attachments(case.id) if str(a.id) == request.match_info["id"]), None)
+    if att is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(store.attachment_path(att.sha256), headers={
+        "Content-Type": att.content_type, "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(att.filename)}"})
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+    return quote(name, safe="")
+
+
+@require_role(*HOTLINE)
+async def add_attachment(request: web.Request) -> web.Response:
+    case = await _case_for(request)
+    form = await request.post()
+    upload = form.get("file")
+    t = translator(request["locale"])
+    if not isinstance(upload, web.FileField):
+        return await _case_page(request, case, errors={"file": t("errors.required", field=t("desk.case.file"))},
+                                flash=t("desk.case.not_done"), status=400)
+    await request.app[SERVICES].store.add_attachment(
+        case.id, kind="scan", filename=upload.filename, content_type=upload.content_type or "application/octet-stream",
+        data=upload.file.read(), actor=request["actor"], channel="desk")
+    return await _case_page(request, case, flash=t("desk.case.attached"))
+
+
+# ---- intake ----------------------------------------------------------------------------------------
+INTAKE_FIELDS = ("kind", "category", "title", "description", "location", "happened", "contact_name",
+                 "contact_phone", "contact_email", "urgency", "channel", "answer", "outcome", "conversation_id")
+
+
+async def _intake_page(request: web.Request, values: dict, errors: dict, status: int = 200) -> web.Response:
+    services = request.app[SERVICES]
+    phone = values.get("contact_phone", "")
+    history = await services.store.cases_for_phone(phone) if phone else []
+    return render(request, "desk_intake.html", {
+        "values": values, "errors": errors, "history": history, "categories": await services.store.categories(),
+        "active": "intake", **_vocab(request)}, status=status)
+
+
+@require_role(*HOTLINE)
+async def intake_form(request: web.Request) -> web.Response:
+    q = request.query
+    values = {"kind": q.get("kind", "consultation"), "contact_phone": clean_text(q.get("phone", ""))[:40],
+              "channel": q.get("channel", Channel.PHONE_AGENT.value), "wants_reply": True,
+              "conversation_id": clean_text(q.get("conversation", ""))[:128]}
+    return await _intake_page(request, values, {})
+
+
+@require_role(*HOTLINE)
+async def intake_submit(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    form = await request.post()
+    values = {name: str(form.get(name, "")) for name in INTAKE_FIELDS}
+    values["wants_reply"] = form.get("wants_reply") == "1"
+    values["anonymous"] = form.get("anonymous") == "1"
+    t = translator(request["locale"])
+    try:
+        channel = Channel(values["channel"] or Channel.PHONE_AGENT.value)
+        if channel in (Channel.WEB, Channel.WEBCHAT, Channel.PHONE_SELF):
+            raise ValueError(channel)
+    except ValueError:
+        return await _intake_page(request, values, {"channel": t("errors.choice", field=t("fields.channel"))}, 400)
+    answered = values["kind"] == Kind.CONSULTATION.value and values["outcome"] == "answered"
+    errors = {}
+    if answered and not clean_text(values["answer"], multiline=True):
+        errors["answer"] = t("errors.required", field=t("desk.intake.answer"))
+    upload = form.get("scan")
+    try:
+        inp = validate_case(values, channel=channel, known_categories=await services.store.category_codes(),
+                            allow_urgent=True)
+    except InvalidInput as exc:
+        errors.update(field_errors(exc.errors, request["locale"]))
+    if errors:
+        return await _intake_page(request, values, errors, 400)
+    inp.extra = {"intake": request["user"].username}
+    case, password = await services.store.create_case(inp, request["actor"])
+    if isinstance(upload, web.FileField) and upload.filename:
+        await services.store.add_attachment(case.id, kind="scan", filename=upload.filename,
+                                            content_type=upload.content_type or "application/octet-stream",
+                                            data=upload.file.read(), actor=request["actor"], channel="desk")
+    if inp.conversation_id:
+        from cases.conversations import ConversationLog
+        await ConversationLog(services.db).add_case(inp.conversation_id, "webchat", case.number)
+    if answered:
+        case = await services.store.apply(case.number, "answer", request["actor"], channel=channel.value,
+                                          reply=values["answer"])
+    return await _case_page(request, await services.store.get(case.number),
+                            flash=t("desk.intake.created", number=case.number, password=password))
+
+
+@require_role(*HOTLINE)
+async def history_api(request: web.Request) -> web.Response:
+    """The caller's earlier cases, as soon as the agent has typed the number (HTML fragment)."""
+    phone = clean_text(request.query.get("phone", ""))[:40]
+    history = await request.app[SERVICES].store.cases_for_phone(phone) if len(phone) >= 5 else []
+    return render(request, "desk_history.html", {"history": history})
+
+
+@require_role(*HOTLINE)
+async def references_api(request: web.Request) -> web.Response:
+    """Knowledge articles and similar past cases for a consultation's question."""
+    question = clean_text(request.query.get("q", ""))[:200]
+    services = request.app[SERVICES]
+    if len(question) < 2:
+        return json_response({"articles": [], "cases": []})
+    from bot.knowledge import KnowledgeBase
+
+    kb = request.app.get(KB)
+    if kb is None:
+        kb = request.app[KB] = KnowledgeBase(KnowledgeRepository(services.db))
+    articles = await kb.search(question, 3)
+    words = [w for w in question.replace("，", " ").replace("。", " ").split() if len(w) >= 2][:1] or [question[:6]]
+    similar, _ = await services.store.search(CaseFilter(text=words[0], statuses=[Status.ANSWERED.value,
+                                                                                Status.REPLIED.value,
+                                                                                Status.FOLLOWED_UP.value,
+                                                                                Status.CLOSED.value]), limit=5)
+    return json_response({
+        "articles": [{"question": a.question, "answer": a.answer, "confidence": round(a.confidence, 2)} for a in articles],
+        "cases": [{"number": c.number, "title": c.title, "reply": c.reply[:300]} for c in similar]})
+
+
+KB = web.AppKey("desk_kb", object)
+
+
+# ---- follow-up and reminders --------------------------------------------------------------------------
+@require_role(*HOTLINE)
+async def followup_list(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    rows, total = await services.store.search(CaseFilter(statuses=[Status.REPLIED.value, Status.ANSWERED.value]),
+                                              limit=100)
+    return render(request, "desk_followup.html", {"cases": rows, "total": total, "active": "followup",
+                                                   "departments": await services.store.departments(),
+                                                   **_vocab(request)})
+
+
+@require_role()
+async def reminder_list(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = request["user"]
+    now = dt.datetime.now(dt.timezone.utc)
+    scope = _department_scope(user)
+    horizon = now + dt.timedelta(hours=max(parse_thresholds(services.settings.reminder_thresholds_h)))
+    async with services.db.read() as s:
+        q = select_cases().where(Case.status.in_([x.value for x in OPEN_STATUSES]), Case.deadline.isnot(None),
+                                 Case.deadline <= horizon).order_by(Case.deadline).limit(300)
+        if scope is not None:
+            q = q.where(Case.department_id == scope)
+        due = list((await s.execute(q)).scalars())
+        rq = (select(Reminder, Case.number, Case.title).join(Case, Case.id == Reminder.case_id)
+              .order_by(Reminder.due_at.desc()).limit(100))
+        if scope is not None:
+            rq = rq.where(Case.department_id == scope)
+        elif Role(user.role) is A:
+            rq = rq.where((Reminder.kind != "personal") | (Reminder.created_by == user.id))
+        recent = (await s.execute(rq)).all()
+    return render(request, "desk_reminders.html", {
+        "overdue": [c for c in due if c.deadline <= now], "approaching": [c for c in due if c.deadline > now],
+        "recent": recent, "active": "reminders", "now": now})
+
+
+async def _notify(app: web.Application, notice: Notice) -> None:
+    """A reminder fired: tell the desks, and mail the department where mail is configured."""
+    live = app[LIVE]
+    t = translator("zh")
+    text = t(f"desk.reminders.notice_{'personal' if notice.stage == 'personal' else 'overdue' if notice.stage == 'overdue' else 'before'}",
+             number=notice.number, title=notice.title)
+    await live.publish({"t": "reminder", "case": notice.number, "text": text, "user_id": notice.user_id})
+    settings = app[SERVICES].settings
+    if notice.stage != "personal" and settings.smtp_url and notice.department_id:
+        async with app[SERVICES].db.read() as s:
+            dept = await s.get(Department, notice.department_id)
+        if dept is not None and dept.email:
+            from .notify import send_mail
+            await send_mail(settings, dept.email, text, t("desk.reminders.mail_body", number=notice.number,
+                                                          title=notice.title, url=f"{settings.base_url}/desk/cases/{notice.number}"))
+
+
+async def start_reminders(app: web.Application) -> None:
+    settings = app[SERVICES].settings
+    scheduler = ReminderScheduler(app[SERVICES].db, thresholds_h=parse_thresholds(settings.reminder_thresholds_h),
+                                  interval_s=settings.reminder_interval_s,
+                                  notify=lambda notice: _notify(app, notice))
+    app[REMINDERS] = scheduler
+    if settings.reminder_interval_s > 0:
+        scheduler.start()
+
+
+async def stop_reminders(app: web.Application) -> None:
+    if REMINDERS in app:
+        await app[REMINDERS].stop()
+
+
+# ---- printing -------------------------------------------------------------------------------------------
+DOCUMENTS = ("sheet", "dispatch", "notice")
+
+
+async def _document_context(request: web.Request) -> dict:
+    case = await _case_for(request)
+    doc = request.match_info.get("doc", "sheet")
+    if doc not in DOCUMENTS:
+        raise web.HTTPNotFound()
+    services = request.app[SERVICES]
+    events = await services.store.events(case.id)
+    dispatch_event = next((e for e in reversed(events) if e.action in ("dispatch", "reopen")), None)
+    co = (dispatch_event.data or {}).get("co_departments", []) if dispatch_event else []
+    names = {d.code: d.name for d in await services.store.departments()}
+    return {"case": case, "events": events, "doc": doc, "dispatch_event": dispatch_event,
+            "co_departments": [names.get(c, c) for c in co], "printed_at": dt.datetime.now(dt.timezone.utc),
+            **_vocab(request)}
+
+
+@require_role()
+async def print_page(request: web.Request) -> web.Response:
+    return render(request, "desk_print.html", await _document_context(request))
+
+
+@require_role()
+async def print_pdf(request: web.Request) -> web.Response:
+    import aiohttp_jinja2
+
+    context = await _document_context(request)
+    html = aiohttp_jinja2.render_string("desk_print.html", request, {**context, "pdf": True})
+    base = str(request.app[SERVICES].settings.base_url)
+    pdf = await asyncio.get_running_loop().run_in_executor(None, _html_to_pdf, html, base)
+    name = f"{context['case'].number}-{context['doc']}.pdf"
+    return web.Response(body=pdf, content_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
+
+
+def _html_to_pdf(html: str, base_url: str) -> bytes:
+    from pathlib import Path
+
+    import weasyprint
+
+    css = weasyprint.CSS(filename=str(Path(__file__).parent / "static" / "print.css"))
+    return weasyprint.HTML(string=html, base_url=base_url).write_pdf(stylesheets=[css])
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/desk/cases", case_list)
+    r.add_get("/desk/cases/{number:\\d+}", case_page)
+    r.add_post("/desk/cases/{number:\\d+}/action", case_action)
+    r.add_post("/desk/cases/{number:\\d+}/reminder", set_reminder)
+    r.add_post("/desk/cases/{number:\\d+}/attachments", add_attachment)
+    r.add_get("/desk/cases/{number:\\d+}/attachments/{id:\\d+}", attachment)
+    r.add_get("/desk/cases/{number:\\d+}/print/{doc:sheet|dispatch|notice}.pdf", print_pdf)
+    r.add_get("/desk/cases/{number:\\d+}/print/{doc:sheet|dispatch|notice}", print_page)
+    r.add_get("/desk/intake", intake_form)
+    r.add_post("/desk/intake", intake_submit)
+    r.add_get("/desk/api/history", history_api)
+    r.add_get("/desk/api/references", references_api)
+    r.add_get("/desk/followup", followup_list)
+    r.add_get("/desk/reminders", reminder_list)

@@ -1,0 +1,156 @@
+"""Live updates for the desk: one bus, the desk's WebSockets, and the link to the citizens' chats.
+
+Everything that must reach a screen goes through `LiveDesk.publish()`. With `redis_url` set the
+message goes through Redis pub/sub, so every gateway process receives it and delivers it to the
+sockets it holds (a desk may be connected to one process and the citizen's chat to another);
+without Redis it is delivered in this process directly.
+
+Bus messages (JSON objects, field "t"):
+  queue       the hand-off queue changed                    → every desk socket
+  line        a line of a live chat (citizen or agent)       → its holder and supervisors/admins
+  to_citizen  a frame for a citizen's chat widget            → the process holding that chat
+  live        a conversation's holder changed (None: waiting; "gone": released)
+  reminder    a reminder became due                          → the named user, supervisors
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from cases.handoffs import HandoffDesk
+from cases.workflow import Role
+
+log = logging.getLogger("hotline.desk")
+REDIS_CHANNEL = "hotline:desk"
+WATCHERS = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
+
+
+def webchat_session(conversation_id: str) -> str | None:
+    return conversation_id[len("webchat-"):] if conversation_id.startswith("webchat-") else None
+
+
+@dataclass
+class DeskSocket:
+    ws: web.WebSocketResponse
+    user_id: int
+    role: str
+
+
+@dataclass
+class LiveDesk:
+    handoffs: HandoffDesk
+    hub: object | None = None           # channels.webchat.ChatHub, to push frames to citizens
+    redis_url: str = ""
+    sockets: set = field(default_factory=set)
+    # conversations with an open hand-off → the user id holding it (None while waiting)
+    live: dict = field(default_factory=dict)
+    _redis: object = None
+    _listener: asyncio.Task | None = None
+
+    # ---- life cycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        for item in await self.handoffs.open_items():
+            self.live[item.handoff.conversation_id] = item.handoff.taken_by
+        if self.redis_url:
+            import redis.asyncio as aioredis
+
+            self._redis = aioredis.from_url(self.redis_url)
+            pubsub = self._redis.pubsub()
+            await pubsub.subscribe(REDIS_CHANNEL)
+            self._listener = asyncio.create_task(self._listen(pubsub))
+
+    async def stop(self) -> None:
+        if self._listener:
+            self._listener.cancel()
+        if self._redis is not None:
+            await self._redis.close()
+        for s in list(self.sockets):
+            await s.ws.close()
+
+    async def _listen(self, pubsub) -> None:
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    try:
+                        await self.deliver(json.loads(message["data"]))
+                    except Exception:  # one bad message must not stop the desk's updates
+                        log.exception("desk bus message failed")
+        except asyncio.CancelledError:
+            await pubsub.close()
+            raise
+
+    # ---- the bus ------------------------------------------------------------------------------
+    async def publish(self, message: dict) -> None:
+        message.setdefault("sent", time.time())
+        if self._redis is not None:
+            await self._redis.publish(REDIS_CHANNEL, json.dumps(message, ensure_ascii=False))
+        else:
+            await self.deliver(message)
+
+    async def deliver(self, message: dict) -> None:
+        """Act on one bus message in this process."""
+        kind = message.get("t")
+        if kind == "live":
+            holder = message.get("holder")
+            if holder == "gone":
+                self.live.pop(message["conversation"], None)
+            else:
+                self.live[message["conversation"]] = holder
+            await self._to_desks({"type": "queue"}, lambda s: True)
+        elif kind == "queue":
+            await self._to_desks({"type": "queue"}, lambda s: True)
+        elif kind == "line":
+            holder = self.live.get(message["conversation"])
+            frame = {"type": "line", **{k: message[k] for k in ("conversation", "from", "text", "sent")},
+                     "agent_no": message.get("agent_no")}
+            await self._to_desks(frame, lambda s: s.user_id == holder or s.role in WATCHERS)
+        elif kind == "to_citizen":
+            session = webchat_session(message["conversation"])
+            if session and self.hub is not None:
+                await self.hub.send(session, message["frame"])
+        elif kind == "reminder":
+            await self._to_desks({"type": "reminder", "case": message.get("case"), "text": message.get("text")},
+                                 lambda s: s.user_id == message.get("user_id") or s.role in WATCHERS)
+
+    async def _to_desks(self, frame: dict, wanted) -> None:
+        data = json.dumps(frame, ensure_ascii=False)
+        for s in list(self.sockets):
+            if wanted(s) and not s.ws.closed:
+                try:
+                    await s.ws.send_str(data)
+                except ConnectionError:
+                    self.sockets.discard(s)
+
+    # ---- what the bot and the chat channel report ------------------------------------------------
+    async def on_bot_event(self, event: str, payload: dict) -> None:
+        """Runtime listener: the bot asked for a human, or a conversation went back to it."""
+        conversation = payload.get("conversation")
+        if event == "handoff_requested" and conversation:
+            await self.publish({"t": "live", "conversation": conversation, "holder": None})
+        elif event == "handoff_released" and conversation:
+            await self.publish({"t": "live", "conversation": conversation, "holder": "gone"})
+
+    async def citizen_message(self, conversation_id: str, text: str) -> bool:
+        """The chat channel's hook: True when a human has (or is about to have) this conversation,
+        so the line goes to the desk instead of the bot."""
+        if conversation_id not in self.live:
+            return False
+        # to the screen first (the live path), then kept with the hand-off
+        await self.publish({"t": "line", "conversation": conversation_id, "from": "citizen", "text": text})
+        await self.handoffs.append(conversation_id, {"from": "citizen", "text": text})
+        return True
+
+    async def agent_message(self, conversation_id: str, text: str, agent_no: str) -> None:
+        frame = {"type": "agent", "text": text, "agent_no": agent_no}
+        await self.publish({"t": "to_citizen", "conversation": conversation_id, "frame": frame})
+        await self.publish({"t": "line", "conversation": conversation_id, "from": "agent", "text": text,
+                            "agent_no": agent_no})
+        await self.handoffs.append(conversation_id, {"from": "agent", "text": text, "agent_no": agent_no})
+
+
+LIVE = web.AppKey("desk_live", LiveDesk)

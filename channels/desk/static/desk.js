@@ -1,0 +1,114 @@
+/* The desk's live parts: the WebSocket (queue updates, chat lines, reminders), sending chat
+   messages with canned-reply shortcuts, the caller's history and knowledge references at intake.
+   No framework; the pages work without it except for the live chat. */
+(function () {
+  "use strict";
+  var body = document.body;
+  var csrf = body.getAttribute("data-csrf");
+  if (!body.getAttribute("data-user")) return;
+
+  function $(sel) { return document.querySelector(sel); }
+  function toast(text) {
+    var el = $("#desk-toast"); if (!el) return;
+    el.textContent = text; el.hidden = false;
+    clearTimeout(toast.timer); toast.timer = setTimeout(function () { el.hidden = true; }, 8000);
+  }
+
+  var chat = $("#chat");
+  var conversation = chat ? chat.getAttribute("data-conversation") : null;
+  var log = $("#chat-log");
+  function addLine(from, text, agentNo) {
+    if (!log) return;
+    var line = document.createElement("div"); line.className = "line from-" + from;
+    var who = document.createElement("span"); who.className = "who";
+    who.textContent = (from === "citizen" ? "市民" : from === "agent" ? "坐席" + (agentNo ? " " + agentNo : "") : "机器人");
+    line.appendChild(who); line.appendChild(document.createTextNode(text));
+    log.appendChild(line); log.scrollTop = log.scrollHeight;
+  }
+  if (log) log.scrollTop = log.scrollHeight;
+
+  var items = $("#live-items");
+  var refreshing = false;
+  function refreshQueue() {
+    if (!items || refreshing) return;
+    refreshing = true;
+    fetch(items.getAttribute("data-refresh"), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html !== null) items.innerHTML = html; })
+      .finally(function () { refreshing = false; });
+  }
+
+  var retry = 0;
+  function connect() {
+    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/desk/ws");
+    ws.onopen = function () { retry = 0; body.setAttribute("data-live", "1"); };
+    ws.onmessage = function (ev) {
+      var f; try { f = JSON.parse(ev.data); } catch (e) { return; }
+      if (f.type === "queue") refreshQueue();
+      else if (f.type === "line" && f.conversation === conversation) {
+        if (!(f.from === "agent" && f.mine)) addLine(f.from, f.text, f.agent_no);
+      } else if (f.type === "line" && f.from === "citizen" && items) refreshQueue();
+      else if (f.type === "reminder") toast(f.text);
+    };
+    ws.onclose = function () {
+      body.removeAttribute("data-live");
+      retry = Math.min(retry + 1, 6); setTimeout(connect, 500 * Math.pow(2, retry - 1));
+    };
+  }
+  connect();
+
+  // sending in live chat: Enter sends, Shift+Enter breaks the line; "/shortcut" expands a canned reply
+  var form = $("#chat-form"), input = $("#chat-input");
+  var canned = {};
+  document.querySelectorAll(".canned-item").forEach(function (b) {
+    canned[b.getAttribute("data-shortcut")] = b.getAttribute("data-text");
+    b.addEventListener("click", function () { input.value = b.getAttribute("data-text"); input.focus(); });
+  });
+  if (form) {
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var text = input.value.trim();
+      if (canned[text]) text = canned[text];
+      if (!text) return;
+      input.value = "";
+      fetch(form.getAttribute("data-url"), {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ text: text })
+      }).then(function (r) { if (!r.ok) { input.value = text; toast("发送失败 / not sent (" + r.status + ")"); } });
+    });
+    input.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+    });
+  }
+
+  // intake: the caller's history as soon as the number is typed; references for the question
+  var phone = $("#intake-phone"), historyBox = $("#history-box");
+  var timer;
+  if (phone && historyBox) phone.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      fetch(phone.getAttribute("data-history") + encodeURIComponent(phone.value), { credentials: "same-origin" })
+        .then(function (r) { return r.text(); }).then(function (html) { historyBox.innerHTML = html; });
+    }, 250);
+  });
+  var question = $("#intake-description"), refs = $("#references");
+  var qtimer;
+  if (question && refs) question.addEventListener("input", function () {
+    clearTimeout(qtimer);
+    qtimer = setTimeout(function () {
+      fetch(question.getAttribute("data-references") + encodeURIComponent(question.value.slice(0, 200)), { credentials: "same-origin" })
+        .then(function (r) { return r.json(); }).then(function (data) {
+          refs.innerHTML = "";
+          data.articles.concat(data.cases).forEach(function (a) {
+            var div = document.createElement("div"); div.className = "card";
+            var h = document.createElement("b"); h.textContent = a.question || (a.number + " " + a.title);
+            var p = document.createElement("p"); p.textContent = a.answer || a.reply || "";
+            var use = document.createElement("button"); use.type = "button"; use.textContent = "引用 / use";
+            use.addEventListener("click", function () { var ans = $("#intake-answer"); if (ans) ans.value = p.textContent; });
+            div.appendChild(h); div.appendChild(p); div.appendChild(use); refs.appendChild(div);
+          });
+        });
+    }, 400);
+  });
+})();
