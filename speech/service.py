@@ -126,6 +126,11 @@ class CallRecognizer:
                 self._pending.clear()
                 self.partial = await loop.run_in_executor(self.service.executor, self._accept, chunk)
 
+    async def settle(self) -> str:
+        """Wait until everything fed so far is decoded; the partial text."""
+        await self._drain()
+        return self.partial
+
     async def finish(self) -> str:
         """Decode what is still queued and return the utterance's text."""
         await self._drain()

