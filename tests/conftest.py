@@ -177,6 +177,20 @@ def bot_agent():
 async def engine(bot_agent, services, db_url):
     from bot.engine import Engine
 
-    eng = Engine(bot_agent, services.store, tracker_store_url=services.tracker_store_url())
+    eng = await Engine.create(bot_agent, services.store)
     services.engine = eng
     return eng
+
+
+# ---- speech (the voice channel) ----------------------------------------------------------------
+@pytest.fixture(scope="session")
+def speech_service(tmp_path_factory):
+    """The real Vosk model and Piper voice (from the registry packages unless models/speech/ has
+    fetched ones), loaded once per run with a prompt cache in a temporary folder."""
+    from speech.models import load_speech
+
+    service, why = load_speech(cache_dir=tmp_path_factory.mktemp("prompt-cache"))
+    if service is None:
+        need(f"speech models missing: {why}")
+    yield service
+    service.close()
