@@ -34,7 +34,7 @@ def webchat_session(conversation_id: str) -> str | None:
     return conversation_id[len("webchat-"):] if conversation_id.startswith("webchat-") else None
 
 
-@dataclass
+@dataclass(eq=False)  # kept in a set: identity is the socket
 class DeskSocket:
     ws: web.WebSocketResponse
     user_id: int

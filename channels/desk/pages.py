@@ -25,7 +25,7 @@ NAV = [
     ("followup", "/desk/followup", {A, S, ADM}),
     ("reminders", "/desk/reminders", {A, S, D, ADM}),
     ("canned", "/desk/canned", {A, S, ADM}),
-    ("reports", "/desk/reports", {A, S, ADM}),
+    ("reports", "/desk/reports", {S, ADM}),
     ("admin", "/desk/admin", {ADM}),
 ]
 HAS_REPORTS = web.AppKey("desk_has_reports", bool)

@@ -1,0 +1,168 @@
+"""Live hand-off through the desk with real sockets: a waiting web chat appears on the desk, two
+agents click "take" at once and exactly one gets it, the citizen's lines reach the agent's screen
+and the agent's reach the citizen's chat, and handing back asks the citizen for a rating."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from cases.conversations import ConversationLog
+from hotline.web import create_app
+from cases.handoffs import AlreadyTaken, HandoffDesk
+from channels.desk.live import LIVE
+from desk_support import login, make_users, post
+
+SESSION = "citizen-session-0001"
+CONV = f"webchat-{SESSION}"
+
+
+async def frames_until(ws, predicate, timeout=5.0) -> dict:
+    """Read frames until one satisfies `predicate`; returns it."""
+    async def read():
+        while True:
+            msg = await ws.receive()
+            frame = json.loads(msg.data)
+            if predicate(frame):
+                return frame
+    return await asyncio.wait_for(read(), timeout)
+
+
+@pytest.fixture
+async def clients(services):
+    """Browsers (each with its own cookies) on ONE gateway: the desk and the chat share its memory."""
+    server = TestServer(create_app(services))
+    made = []
+
+    async def make():
+        c = TestClient(server)
+        await c.start_server()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        await c.close()
+
+
+async def _handed_off(services, app) -> int:
+    handoff = await ConversationLog(services.db).request_handoff(
+        CONV, "webchat", "asked", {"intent": "request_human", "slots": {"kind": "complaint"}},
+        [{"from": "citizen", "text": "我要找人工"}, {"from": "bot", "text": "正在为您转接人工客服"}])
+    await app[LIVE].on_bot_event("handoff_requested", {"conversation": CONV, "channel": "webchat"})
+    return handoff.id
+
+
+async def test_two_agents_cannot_take_the_same_conversation(services, db_url):
+    await make_users(services)
+    conv = ConversationLog(services.db)
+    handoff = await conv.request_handoff("webchat-race", "webchat", "asked", {}, [])
+    from sqlalchemy import select
+
+    from cases.models import User
+    async with services.db.read() as s:
+        a1, a2 = [(await s.execute(select(User).where(User.username == n))).scalar() for n in ("agent1", "agent2")]
+    desk = HandoffDesk(services.db)
+    results = await asyncio.gather(*(desk.take(handoff.id, u) for u in (a1, a2, a1, a2)), return_exceptions=True)
+    won = [r for r in results if not isinstance(r, Exception)]
+    assert len(won) == 1 and all(isinstance(r, AlreadyTaken) for r in results if r not in won)
+    assert (await conv.get("webchat-race")).state == "agent"
+
+
+async def test_agent_takes_a_web_chat_and_talks_to_the_citizen(services, clients):
+    await make_users(services)
+    agent1, agent2, citizen = await clients(), await clients(), await clients()
+    assert (await login(agent1, "agent1")).status == 302
+    assert (await login(agent2, "agent2")).status == 302
+    app = agent1.server.app
+    # the citizen's chat is open on the same gateway
+    chat = await citizen.ws_connect("/ws/chat")
+    await chat.send_json({"type": "hello", "session": SESSION})
+    await frames_until(chat, lambda f: f["type"] == "welcome")
+    desk1 = await agent1.ws_connect("/desk/ws")
+    await frames_until(desk1, lambda f: f["type"] == "hello")
+
+    handoff_id = await _handed_off(services, app)
+    await frames_until(desk1, lambda f: f["type"] == "queue")  # the queue changed: the desk reloads it
+    queue = await (await agent1.get("/desk/live?fragment=1")).text()
+    assert CONV in queue and "request_human" in queue
+
+    # both agents click "take" at the same moment: one gets the chat, the other is told
+    r1, r2 = await asyncio.gather(post(agent1, f"/desk/live/{handoff_id}/take", page="/desk/live", allow_redirects=False),
+                                  post(agent2, f"/desk/live/{handoff_id}/take", page="/desk/live", allow_redirects=False))
+    statuses = sorted([r1.status, r2.status])
+    assert statuses == [302, 409], statuses
+    winner, loser = (agent1, agent2) if r1.status == 302 else (agent2, agent1)
+    winner_no = "1024" if winner is agent1 else "1025"
+    greeting = await frames_until(chat, lambda f: f["type"] == "agent")
+    assert f"工号 {winner_no}" in greeting["text"]
+
+    if winner is agent2:  # the winner's own desk socket sees the lines
+        desk1 = await agent2.ws_connect("/desk/ws")
+        await frames_until(desk1, lambda f: f["type"] == "hello")
+    # citizen → desk: the bot stays silent, the line reaches the agent's screen
+    await chat.send_json({"type": "message", "text": "楼上装修噪音太大了"})
+    line = await frames_until(desk1, lambda f: f["type"] == "line" and f["from"] == "citizen")
+    assert line["text"] == "楼上装修噪音太大了" and line["conversation"] == CONV
+    # desk → citizen
+    token = re.search(r'data-csrf="([^"]+)"', await (await winner.get(f"/desk/live/chat/{CONV}")).text()).group(1)
+    resp = await winner.post(f"/desk/api/live/{CONV}/messages", json={"text": "好的，我帮您登记投诉。"},
+                             headers={"X-CSRF-Token": token})
+    assert resp.status == 201
+    said = await frames_until(chat, lambda f: f["type"] == "agent")
+    assert said["text"] == "好的，我帮您登记投诉。" and said["agent_no"] == winner_no
+    # the one who lost may not talk in it, nor without the CSRF header
+    loser_token = re.search(r'data-csrf="([^"]+)"', await (await loser.get("/desk/live")).text()).group(1)
+    resp = await loser.post(f"/desk/api/live/{CONV}/messages", json={"text": "插话"}, headers={"X-CSRF-Token": loser_token})
+    assert resp.status == 403
+    resp = await winner.post(f"/desk/api/live/{CONV}/messages", json={"text": "no token"})
+    assert resp.status == 400
+    # what was said is kept with the hand-off
+    kept = await app[LIVE].handoffs.open_for(CONV)
+    assert [line["from"] for line in kept.transcript][-3:] == ["agent", "citizen", "agent"]
+
+    # hand back: the citizen is asked to rate the service, the conversation returns to the bot
+    resp = await post(winner, f"/desk/live/chat/{CONV}/release", {"mode": "back"}, page="/desk/live",
+                      allow_redirects=False)
+    assert resp.status == 302
+    rate = await frames_until(chat, lambda f: f["type"] == "bot" and f.get("buttons"))
+    assert "评价" in rate["text"] and [b["title"] for b in rate["buttons"]] == ["满意", "一般", "不满意"]
+    assert (await ConversationLog(services.db).get(CONV)).state == "bot"
+    assert CONV not in app[LIVE].live
+    await chat.close(); await desk1.close()
+
+
+async def test_supervisor_takes_over_and_transfer(services, clients):
+    users = await make_users(services)
+    agent, sup = await clients(), await clients()
+    await login(agent, "agent1"); await login(sup, "super1")
+    app = agent.server.app
+    handoff_id = await _handed_off(services, app)
+    assert (await post(agent, f"/desk/live/{handoff_id}/take", page="/desk/live", allow_redirects=False)).status == 302
+    # agents cannot take over; supervisors can, and see every live conversation
+    assert (await post(agent, f"/desk/live/{handoff_id}/takeover", page="/desk/live", allow_redirects=False)).status == 403
+    assert CONV in await (await sup.get("/desk/live")).text()
+    assert (await sup.get(f"/desk/live/chat/{CONV}")).status == 200
+    assert (await post(sup, f"/desk/live/{handoff_id}/takeover", page="/desk/live", allow_redirects=False)).status == 302
+    assert (await app[LIVE].handoffs.open_for(CONV)).taken_by == users["super1"].id
+    # the supervisor transfers it to agent2
+    resp = await post(sup, f"/desk/live/chat/{CONV}/transfer", {"to_user": str(users["agent2"].id)},
+                      page="/desk/live", allow_redirects=False)
+    assert resp.status == 302
+    assert (await app[LIVE].handoffs.open_for(CONV)).taken_by == users["agent2"].id
+
+
+async def test_canned_replies_are_kept_per_agent(services, client_factory):
+    await make_users(services)
+    agent = await client_factory(services)
+    await login(agent, "agent1")
+    resp = await post(agent, "/desk/canned", {"shortcut": "/hi", "text": "您好，请问有什么可以帮您？"}, page="/desk/canned")
+    assert resp.status == 200 and "/hi" in await resp.text()
+    resp = await post(agent, "/desk/canned", {"shortcut": "no slash", "text": "x"}, page="/desk/canned")
+    assert resp.status == 400
+    other = await client_factory(services)
+    await login(other, "agent2")
+    assert "/hi" not in await (await other.get("/desk/canned")).text()
