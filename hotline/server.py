@@ -7,6 +7,8 @@ import signal
 
 from aiohttp import web
 
+from channels.email import mail_configured, start_mail_channel
+
 from .logs import log_fields
 from .services import Services
 from .settings import Settings
@@ -22,6 +24,11 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     else:
         log.info("bot disabled by settings: web chat and the REST channel answer 503")
     app = create_app(services)
+    mail = None
+    if mail_configured(settings):  # the mailbox (IMAP) and/or SMTP receiver, when configured
+        mail = await start_mail_channel(services)
+    from channels.voice.run import start_voice_channel  # phone: on when speech models are found
+    voice = await start_voice_channel(services)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_address=True)
@@ -40,5 +47,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("gateway stopping")
+        if voice is not None:
+            await voice.close()
+        if mail is not None:
+            await mail.stop()
         await runner.cleanup()
         await services.close()

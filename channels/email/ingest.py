@@ -147,7 +147,7 @@ class MailIngest:
         event = CitizenEvent(case.id, "citizen_mail", text[:5000],
                              {"message_id": mail.message_id, "subject": mail.subject,
                               "files": [f.filename for f in mail.files]})
-        await self._attach(case.id, mail, include_original=True)  # a reply's files belong to the case too
+        await self._attach(case.id, mail)  # a reply's files belong to the case too
         return Outcome("event", "citizen_reply", case.number, case_id=case.id, event=event)
 
     async def _status(self, mail: ParsedMail, understood, thread: Thread) -> Outcome:
@@ -204,19 +204,18 @@ class MailIngest:
             await self.ledger.replace_password(case.id, await self.store.hasher.hash(password))
             case = await self.store.get(case.number)
             new_pw = True
-        notes += await self._attach(case.id, mail, include_original=not truncated_size)
+        if not truncated_size:  # only the header was fetched: no original, no files to keep
+            notes += await self._attach(case.id, mail)
         ack = self.composer.acknowledgement(case, password, mail.answer_to, thread, notes, new_password=new_pw)
         return Outcome("case", "", case.number, case_id=case.id, outgoing=[ack])
 
-    async def _attach(self, case_id: int, mail: ParsedMail, include_original: bool) -> list[str]:
+    async def _attach(self, case_id: int, mail: ParsedMail) -> list[str]:
         """The original (.eml) and the files, each once (a retry adds only what is missing);
         returns notes for the files that could not be kept."""
         have = {a.sha256 for a in await self.store.attachments(case_id)}
         limit = self.store.attachment_max_bytes
         notes = []
-        wanted = []
-        if include_original:
-            wanted.append(("email", "original.eml", "message/rfc822", mail.raw))
+        wanted = [("email", "original.eml", "message/rfc822", mail.raw)]
         wanted += [("upload", f.filename, f.content_type, f.data) for f in mail.files[:MAX_FILES]]
         notes += [translate("zh", "email.file_skipped", name=f.filename, max=f"{MAX_FILES}")
                   for f in mail.files[MAX_FILES:]]

@@ -26,6 +26,7 @@ log = logging.getLogger("hotline.email")
 CURSOR = "notifier"
 CITIZEN_ACTIONS = ("reply", "answer", "close")
 DEPARTMENT_ACTIONS = ("dispatch", "remind")
+CITIZEN_PURPOSES = ("ack", "status", "replied", "closed")  # the mails of the citizen's thread
 
 
 class MailNotifier:
@@ -44,8 +45,9 @@ class MailNotifier:
         async with self.ledger.db.read() as s:
             first = (await s.execute(select(MailMessage.message_id, MailMessage.subject).where(
                 MailMessage.case_id == case_id, MailMessage.state == "case").order_by(MailMessage.id).limit(1))).first()
-            ours = list((await s.execute(select(MailOutbox.message_id).where(MailOutbox.case_id == case_id)
-                                         .order_by(MailOutbox.id))).scalars())
+            ours = list((await s.execute(select(MailOutbox.message_id).where(
+                MailOutbox.case_id == case_id, MailOutbox.purpose.in_(CITIZEN_PURPOSES))
+                .order_by(MailOutbox.id))).scalars())
         if first is None:
             return Thread("", tuple(ours), "")
         refs = (first.message_id,) + tuple(ours[:-1]) if first.message_id else tuple(ours[:-1])

@@ -99,7 +99,7 @@ class OutboxSender:
     async def _quit(self) -> None:
         client, self._client = self._client, None
         try:
-            await client.quit()
+            await asyncio.wait_for(client.quit(), 5)
         except Exception:
             client.close()
 
