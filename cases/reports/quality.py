@@ -29,6 +29,7 @@ def quality_counts(ctx: Context) -> dict[str, int]:
     q = (select(func.count().label("cases"),
                 _one(finished).label("finished"),
                 _one(finished & (Case.replied_at <= Case.deadline)).label("finished_on_time"),
+                func.count(Case.replied_at).label("replied"),
                 func.count(Case.satisfaction).label("rated"),
                 _one(Case.satisfaction == 1).label("satisfied"),
                 _one(Case.satisfaction == 2).label("average"),
@@ -60,7 +61,7 @@ QUALITY_RATES = [
     ("on_time_rate", "及时办结率", "finished_on_time", "finished"),
     ("closure_rate", "办结率", "finished", "cases"),
     ("reminder_rate", "催办率", "reminded", "cases"),
-    ("reopen_rate", "重办率", "reopened", "finished"),
+    ("reopen_rate", "重办率", "reopened", "replied"),
     ("answer_rate", "接通率", "handoffs_taken", "handoffs"),
     ("self_service_rate", "自助服务率", "self_served", "conversations"),
     ("conversation_satisfied_rate", "会话满意率", "conv_satisfied", "conv_rated"),
@@ -74,7 +75,7 @@ def quality(ctx: Context) -> Table:
     columns = [Column("label", "指标", "text"), Column("numerator", "分子"), Column("denominator", "分母"),
                Column("rate", "比率", "rate")]
     note = ("满意度：本期受理工单的回访与评价（1 满意、2 一般、3 不满意）；及时办结率：办结工单中在办理时限内答复的比例；"
-            "办结率：办结（含当场答复）占受理；催办率：被催办的工单占受理；重办率：重办的工单占办结；"
+            "办结率：办结（含当场答复）占受理；催办率：被催办的工单占受理；重办率：重办的工单占已答复（含当场答复）；"
             "接通率：转人工请求中人工接起的比例；自助服务率：未转人工的会话占全部会话。")
     return Table("quality", "服务质量", columns, rows, None, Chart("bar", "label", ["rate"]), note=note,
                  period=ctx.period.label)

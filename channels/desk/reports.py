@@ -1,0 +1,218 @@
+"""统计报表 in the desk (/desk/reports), for supervisors and administrators.
+
+One form drives every report (cases/reports): which report, the period, the time bucket, the
+dimension, the comparison (同比, 环比 or any other period) and the conditions (kind, category,
+channel, department, agent). The same query string gives the page with its charts, the XLSX and
+CSV exports, the printable page and its PDF. Bad input is answered with the form and a message
+naming the field (400); nothing is run.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from cases.reports import (COMPARISONS, DIMENSIONS, GRANULARITIES, REPORTS, Period, PeriodError, ReportFilter,
+                           ReportInputError, ReportResult, default_period, run_report)
+from cases.reports.charts import render_png
+from cases.reports.export import display, to_csv, to_xlsx
+from cases.workflow import CHANNEL_LABELS, KIND_LABELS, Role
+from hotline.web.app import SERVICES
+
+from .auth import require_role
+from .pages import render
+
+routes = web.RouteTableDef()
+REPORT_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+GRANULARITY_LABELS = {"day": "按日", "week": "按周", "month": "按月", "year": "按年"}
+FORM_KEYS = ("report", "first", "last", "granularity", "by", "compare", "other_first", "other_last",
+             "kind", "category", "channel", "department", "agent")
+
+
+@dataclass
+class ReportQuery:
+    report: str
+    period: Period
+    granularity: str
+    by: str
+    compare: str
+    other: Period | None
+    filter: ReportFilter
+    values: dict[str, str]          # the form as given, to fill it in again
+
+    def query_string(self) -> str:
+        return urlencode({k: v for k, v in self.values.items() if v})
+
+
+def parse_query(query: MultiDictProxy | dict, today: dt.date) -> ReportQuery:
+    """The form's values, checked; ReportInputError names the first field that is wrong."""
+    values = {k: str(query.get(k, "")).strip()[:100] for k in FORM_KEYS}
+    report = values["report"] or "volume"
+    if report not in REPORTS:
+        raise ReportInputError("report", f"{report!r} is not a report")
+    default = default_period(today)
+    first, last = values["first"] or default.start.isoformat(), values["last"] or default.last.isoformat()
+    try:
+        period = Period.parse(first, last)
+    except PeriodError as exc:
+        raise ReportInputError("period", str(exc)) from None
+    if period.days > 3 * 366 + 1:
+        raise ReportInputError("period", "at most three years at a time")
+    granularity = values["granularity"] or ("day" if period.days <= 62 else "month")
+    if granularity not in GRANULARITIES:
+        raise ReportInputError("granularity", f"{granularity!r} is not one of {', '.join(GRANULARITIES)}")
+    if granularity == "day" and period.days > 93:
+        raise ReportInputError("granularity", "by day at most three months at a time")
+    by = values["by"] or "kind"
+    if by not in DIMENSIONS:
+        raise ReportInputError("by", f"{by!r} is not one of {', '.join(DIMENSIONS)}")
+    compare = values["compare"]
+    if compare not in COMPARISONS:
+        raise ReportInputError("compare", f"{compare!r} is not one of yoy, mom, custom")
+    other = None
+    if compare == "custom":
+        try:
+            other = Period.parse(values["other_first"], values["other_last"])
+        except PeriodError as exc:
+            raise ReportInputError("compare", str(exc)) from None
+    report_filter = ReportFilter(kinds=(values["kind"],) if values["kind"] else (), category=values["category"],
+                                 channels=(values["channel"],) if values["channel"] else (),
+                                 department=values["department"], agent=values["agent"])
+    values.update(report=report, first=period.start.isoformat(), last=period.last.isoformat(),
+                  granularity=granularity, by=by)
+    return ReportQuery(report, period, granularity, by, compare, other, report_filter, values)
+
+
+async def _run(request: web.Request, q: ReportQuery) -> ReportResult:
+    services = request.app[SERVICES]
+    settings = services.settings
+
+    def work(session):
+        return run_report(session.connection(), q.report, q.period, tz=settings.timezone,
+                          workday_end=settings.workday_end, by=q.by, granularity=q.granularity,
+                          compare=q.compare, compare_with=q.other, report_filter=q.filter,
+                          calendar=services.store.calendar)
+
+    async with services.db.read() as session:
+        return await session.run_sync(work)
+
+
+async def _choices(request: web.Request) -> dict:
+    store = request.app[SERVICES].store
+    categories = await store.categories()
+    return {
+        "reports": {k: s.title for k, s in REPORTS.items()}, "dimensions": DIMENSIONS,
+        "granularities": GRANULARITY_LABELS, "comparisons": COMPARISONS,
+        "kinds": {k.value: v[0] for k, v in KIND_LABELS.items()},
+        "channels": {k.value: v[0] for k, v in CHANNEL_LABELS.items()},
+        "categories": [(c.code, (f"{c.parent.name}/" if c.parent_id and c.parent else "") + c.name)
+                       for c in categories],
+        "departments": [(d.code, d.name) for d in await store.departments()],
+    }
+
+
+def _today(request: web.Request) -> dt.date:
+    return dt.datetime.now(ZoneInfo(request.app[SERVICES].settings.timezone)).date()
+
+
+async def _chart_uri(table) -> str | None:
+    if table.chart is None:
+        return None
+    png = await asyncio.get_running_loop().run_in_executor(None, render_png, table)
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+async def _page_context(request: web.Request) -> tuple[dict, int]:
+    context = {"active": "reports", "display": display, **(await _choices(request))}
+    try:
+        q = parse_query(request.query, _today(request))
+        result = await _run(request, q)
+    except ReportInputError as exc:
+        values = {k: str(request.query.get(k, "")) for k in FORM_KEYS}
+        return {**context, "form": values, "error": exc, "result": None}, 400
+    charts = [await _chart_uri(result.table)]
+    return {**context, "form": q.values, "query": q.query_string(), "result": result, "charts": charts,
+            "error": None, "period": q.period, "compare_period": result.compare_period}, 200
+
+
+@routes.get("/desk/reports")
+@require_role(*REPORT_ROLES)
+async def report_page(request: web.Request) -> web.Response:
+    context, status = await _page_context(request)
+    return render(request, "report.html", context, status=status)
+
+
+@routes.get("/desk/reports/print")
+@require_role(*REPORT_ROLES)
+async def report_print(request: web.Request) -> web.Response:
+    context, status = await _page_context(request)
+    return render(request, "report_print.html", {**context, "pdf": False,
+                                                 "printed_at": dt.datetime.now(dt.timezone.utc)}, status=status)
+
+
+@routes.get("/desk/reports/report.pdf")
+@require_role(*REPORT_ROLES)
+async def report_pdf(request: web.Request) -> web.Response:
+    context, status = await _page_context(request)
+    if status != 200:
+        return render(request, "report.html", context, status=status)
+    html = aiohttp_jinja2.render_string("report_print.html", request,
+                                        {**context, "pdf": True, "printed_at": dt.datetime.now(dt.timezone.utc)})
+    pdf = await asyncio.get_running_loop().run_in_executor(None, _html_to_pdf, html)
+    return web.Response(body=pdf, content_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{_filename(context)}.pdf"',
+                                 "Cache-Control": "no-store"})
+
+
+def _html_to_pdf(html: str) -> bytes:
+    from pathlib import Path
+
+    import weasyprint
+
+    static = Path(__file__).parent / "static"
+    sheets = [weasyprint.CSS(filename=str(static / "print.css")), weasyprint.CSS(filename=str(static / "report.css"))]
+    return weasyprint.HTML(string=html).write_pdf(stylesheets=sheets)
+
+
+def _filename(context: dict) -> str:
+    form = context["form"]
+    return f"report-{form['report']}-{form['first']}-{form['last']}"
+
+
+@routes.get("/desk/reports/export.{fmt:xlsx|csv}")
+@require_role(*REPORT_ROLES)
+async def report_export(request: web.Request) -> web.Response:
+    try:
+        q = parse_query(request.query, _today(request))
+        result = await _run(request, q)
+    except ReportInputError as exc:
+        raise web.HTTPBadRequest(text=f"{exc.field}: {exc}") from None
+    fmt = request.match_info["fmt"]
+    name = f"report-{q.report}-{q.period.start}-{q.period.last}.{fmt}"
+    if fmt == "xlsx":
+        body = await asyncio.get_running_loop().run_in_executor(None, to_xlsx, result.tables)
+        ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        body, ctype = to_csv(result.tables), "text/csv"
+    return web.Response(body=body, headers={"Content-Type": ctype + ("; charset=utf-8" if fmt == "csv" else ""),
+                                            "Content-Disposition": f'attachment; filename="{name}"',
+                                            "Cache-Control": "no-store"})
+
+
+@routes.get("/desk/reports/chart.png")
+@require_role(*REPORT_ROLES)
+async def report_chart(request: web.Request) -> web.Response:
+    try:
+        q = parse_query(request.query, _today(request))
+        result = await _run(request, q)
+    except ReportInputError as exc:
+        raise web.HTTPBadRequest(text=f"{exc.field}: {exc}") from None
+    png = await asyncio.get_running_loop().run_in_executor(None, render_png, result.table)
+    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
