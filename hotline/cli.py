@@ -58,6 +58,9 @@ async def _demo_data(settings, with_users: bool) -> dict:
 
 def _cmd_demo_data(settings, args) -> int:
     counts = asyncio.run(_demo_data(settings, not args.no_users))
+    if args.history:  # sample cases for the reports, written once (cases/reports/generate.py)
+        from cases.reports.generate import demo_history
+        counts["history_cases"] = demo_history(settings.database_url, args.history, tz=settings.timezone)
     print("loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
@@ -138,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo-data", help="load the sample reference data and demo users (idempotent)")
     demo.add_argument("--no-users", action="store_true", help="reference data only")
+    demo.add_argument("--history", type=int, default=3000, metavar="N",
+                      help="sample cases over the last 400 days for the reports, once (0: none)")
     demo.set_defaults(func=_cmd_demo_data)
 
     train = sub.add_parser("train", help="train the bot model (only when data or config changed)")

@@ -150,7 +150,9 @@ class Generator:
                 nonlocal event_id
                 if at > self.now:
                     return False
-                events.append((event_id, case_id, _fmt(at), actor_name or ("user:generated" if actor_id else "citizen"),
+                actor = actor_name or ("user:generated" if actor_id else
+                                       "citizen" if action == "register" else "system")
+                events.append((event_id, case_id, _fmt(at), actor,
                                actor_id, channel if action == "register" else "web", action, before, after,
                                "", public, _json(data)))
                 event_id += 1
@@ -343,7 +345,18 @@ def ensure_people(conn, agents: int = 60) -> tuple[list[int], dict[int, int]]:
     return agent_ids[:agents], dept_users
 
 
-def load_reference(conn, agents: int) -> Reference:
+def existing_people(conn) -> tuple[list, dict[int, int]]:
+    """The staff already there: agents and supervisors with a 工号, department handlers."""
+    agent_ids = [r.id for r in conn.execute(select(User.id).where(User.agent_no.isnot(None),
+                                                                  User.role.in_(["agent", "supervisor"]))
+                                            .order_by(User.id))]
+    dept_users = {}
+    for r in conn.execute(select(User.department_id, User.id).where(User.role == "department").order_by(User.id)):
+        dept_users.setdefault(r.department_id, r.id)
+    return agent_ids or [None], dept_users
+
+
+def load_reference(conn, agents: int, create_people: bool = True) -> Reference:
     cats = conn.execute(select(Category.id, Category.code, Category.name).where(Category.parent_id.isnot(None))
                         .order_by(Category.id)).all()
     if not cats:
@@ -355,7 +368,7 @@ def load_reference(conn, agents: int) -> Reference:
         for code in d.category_codes or []:
             if code in by_code:
                 category_dept.setdefault(by_code[code], d.id)
-    agent_ids, dept_users = ensure_people(conn, agents)
+    agent_ids, dept_users = ensure_people(conn, agents) if create_people else existing_people(conn)
     return Reference([tuple(c) for c in cats], category_dept, [(d.id, d.code) for d in depts], agent_ids, dept_users)
 
 
@@ -370,7 +383,7 @@ def _next_id(conn, table) -> int:
 
 def generate(urls: str | list[str], count: int, *, start: dt.date, end: dt.date, now: dt.datetime | None = None,
              seed: int = 12345, agents: int = 60, tz: str = "Asia/Shanghai", batch: int = 20000,
-             progress=None) -> dict[str, int]:
+             progress=None, create_people: bool = True) -> dict[str, int]:
     """Insert `count` cases created between local days `start` and `end` (exclusive), with their
     events, conversations and hand-offs as of `now`, into one database or several at once (the
     same rows: the benchmark fills PostgreSQL and SQLite in one pass). Returns the row counts."""
@@ -381,7 +394,7 @@ def generate(urls: str | list[str], count: int, *, start: dt.date, end: dt.date,
         refs, firsts = [], []
         for engine in engines:
             with engine.begin() as conn:
-                refs.append(load_reference(conn, agents))
+                refs.append(load_reference(conn, agents, create_people))
                 cal = _calendar(conn, tz)
                 firsts.append(tuple(_next_id(conn, t.__table__) for t in (Case, CaseEvent, Handoff)))
         if any(r != refs[0] for r in refs) or len(set(firsts)) != 1:
@@ -430,6 +443,23 @@ def generate(urls: str | list[str], count: int, *, start: dt.date, end: dt.date,
         for engine in engines:
             engine.dispose()
     return totals
+
+
+def demo_history(url: str, cases: int = 3000, *, days: int = 400, tz: str = "Asia/Shanghai") -> int:
+    """Sample history for the demo (`hotline demo-data`): `cases` cases over the last `days` days, so
+    every report and its 同比 has figures, worked by the demo staff (no users are added). Only into a
+    database without generated cases (idempotent); returns the number written."""
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            if conn.execute(select(func.count()).select_from(Case).where(Case.password_hash == GENERATED_HASH)).scalar():
+                return 0
+    finally:
+        engine.dispose()
+    now = dt.datetime.now(UTC)
+    today = now.astimezone(ZoneInfo(tz)).date()
+    return generate(url, cases, start=today - dt.timedelta(days=days), end=today + dt.timedelta(days=1), now=now,
+                    tz=tz, create_people=False)["cases"]
 
 
 def main(argv: list[str] | None = None) -> int:
