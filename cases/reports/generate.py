@@ -244,7 +244,7 @@ class Generator:
         if not event(t, handler, "start", status, Status.IN_PROGRESS.value):
             return status, None, None, None, dept_id
         status = Status.IN_PROGRESS.value
-        span = (deadline - t).total_seconds() / 60
+        span = max(120.0, (deadline - t).total_seconds() / 60)  # late already: still after t
         if rng.random() < 0.06 and event(self._later(t, 60, 60 * 24), None, "remind", status, status,
                                          public=False, actor_name="system"):
             pass
@@ -254,7 +254,7 @@ class Generator:
             if event(at, handler, "extend", status, status,
                      {"old_deadline": deadline.isoformat(), "deadline": new_deadline.isoformat()}):
                 deadline = new_deadline
-                span = (deadline - t).total_seconds() / 60
+                span = max(120.0, (deadline - t).total_seconds() / 60)  # late already: still after t
         late = rng.random() < 0.08
         reply_at = self._later(t, max(30.0, span * 0.1), span * (1.6 if late else 0.95))
         if not event(reply_at, handler, "reply", status, Status.REPLIED.value):

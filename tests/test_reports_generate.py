@@ -1,0 +1,65 @@
+"""The history generator (benchmark and demo data): what it writes is consistent with the workflow,
+the same rows reach PostgreSQL and SQLite, and the demo history is written once."""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from cases.db import make_sync_engine
+from cases.models import Case, CaseEvent, Conversation, Handoff
+from cases.reports import Period, run_report
+from cases.reports.generate import GENERATED_HASH, demo_history, generate
+from cases.workflow import OPEN_STATUSES, Status
+
+NOW = dt.datetime(2026, 11, 28, 4, tzinfo=dt.timezone.utc)
+
+
+async def test_generated_history_follows_the_workflow(services, db_url):
+    counts = generate(db_url, 1500, start=dt.date(2025, 11, 1), end=dt.date(2026, 11, 29), now=NOW, agents=5)
+    assert counts["cases"] == 1500 and counts["events"] > 1500 * 3 and counts["conversations"] > 500
+    engine = make_sync_engine(db_url)
+    with engine.connect() as conn:
+        cases = conn.execute(sa.select(Case.id, Case.status, Case.created_at, Case.deadline, Case.replied_at,
+                                       Case.closed_at, Case.department_id, Case.kind)).all()
+        events = conn.execute(sa.select(CaseEvent.case_id, CaseEvent.at, CaseEvent.action, CaseEvent.to_status)
+                              .order_by(CaseEvent.case_id, CaseEvent.at, CaseEvent.id)).all()
+        assert conn.execute(sa.select(sa.func.count()).select_from(Conversation)).scalar() == counts["conversations"]
+        assert conn.execute(sa.select(sa.func.count()).select_from(Handoff)).scalar() == counts["handoffs"]
+        # the case numbers are valid and unique
+        numbers = conn.execute(sa.select(Case.number)).scalars().all()
+        assert len(set(numbers)) == 1500
+        report = run_report(conn, "volume", Period.month(2026, 10), by="kind", as_of=NOW,
+                            calendar=services.store.calendar).table
+    engine.dispose()
+    by_case: dict[int, list] = {}
+    for e in events:
+        by_case.setdefault(e.case_id, []).append(e)
+    kinds = {c.kind for c in cases}
+    assert {"consultation", "complaint"} <= kinds
+    for c in cases:
+        history = by_case[c.id]
+        assert history[0].action == "register" and history[0].at == c.created_at
+        assert all(e.at <= NOW for e in history)
+        last_state = [e.to_status for e in history if e.to_status][-1]
+        assert last_state == c.status, (c, history)           # the case is where its events left it
+        assert c.deadline > c.created_at
+        if c.status == Status.CLOSED.value:
+            assert c.closed_at is not None
+        if c.status in (Status.REPLIED.value, Status.FOLLOWED_UP.value, Status.ANSWERED.value):
+            assert c.replied_at is not None
+        if c.status in {s.value for s in OPEN_STATUSES} - {Status.REGISTERED.value}:
+            assert c.department_id is not None
+    assert report.total["total"] > 50  # a month of a 1,500-case year
+
+
+async def test_demo_history_is_written_once(services, db_url):
+    assert demo_history(db_url, 200, days=60) == 200
+    assert demo_history(db_url, 200, days=60) == 0
+    engine = make_sync_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Case)
+                            .where(Case.password_hash == GENERATED_HASH)).scalar() == 200
+        # no users were added: the demo's own staff work the cases
+        assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == 0
+    engine.dispose()
