@@ -32,7 +32,7 @@ async def history(services, db_url):
 
 
 def by_label(table) -> dict[str, dict]:
-    return {r["label"]: r for r in table.rows}
+    return {r["label"]: r for r in table.all_rows()}
 
 
 def totals(table, key="total") -> dict[str, int]:
@@ -89,7 +89,7 @@ async def test_year_on_year_and_month_on_month(history):
     assert (rows["合计"]["total"], rows["合计"]["total__other"], rows["合计"]["total__pct"]) == (5, 2, 1.5)
     assert (rows["咨询"]["total__other"], rows["咨询"]["total__change"], rows["咨询"]["total__pct"]) == (1, 0, 0.0)
     custom = history("volume", by="kind", compare="custom", compare_with=Period.month(2026, 10))
-    assert custom.comparison.rows == mom.comparison.rows
+    assert custom.comparison.all_rows() == mom.comparison.all_rows()
 
 
 async def test_an_empty_period_counts_zero_and_has_no_rates(history):
@@ -176,8 +176,8 @@ async def test_conditions(history, flt, expected):
 
 
 async def test_conditions_reach_workload(history):
-    rows = by_label(history("agents", report_filter=ReportFilter(agent="1025")).table)
-    assert list(rows) == ["1025"]
+    rows = history("agents", report_filter=ReportFilter(agent="1025")).table.rows
+    assert [r["label"] for r in rows] == ["1025"]
     dept = history("departments", report_filter=ReportFilter(department="zjj")).table
     assert [r["label"] for r in dept.rows] == ["市住房和城乡建设局"]
 

@@ -1,7 +1,7 @@
 """Period comparison: a report's figures this period against another (同比, 环比, any two)."""
 from __future__ import annotations
 
-from .base import Column, Table
+from .base import Chart, Column, Table
 
 
 def change(current: float | None, other: float | None) -> tuple[float | None, float | None]:
@@ -37,7 +37,8 @@ def compare_tables(current: Table, other: Table, keys: list[str], *, totals_only
             columns.append(Column(f"{key}__pct", f"{base.label}增减%", "pct"))
     rows = []
     for label in labels:
-        row = {"label": label}
+        source = a.get(label) or b.get(label) or {}
+        row = {"label": label, **{k: source[k] for k in ("subtotal", "level") if k in source}}
         for key in keys:
             missing = None if current.column(key).kind == "rate" else 0  # absent: none counted
             cur = a[label].get(key) if label in a else missing
@@ -45,6 +46,10 @@ def compare_tables(current: Table, other: Table, keys: list[str], *, totals_only
             diff, pct = change(cur, oth)
             row.update({key: cur, f"{key}__other": oth, f"{key}__change": diff, f"{key}__pct": pct})
         rows.append(row)
-    return Table(f"{current.key}_compare", f"{current.title} 对比", columns, rows, None, None,
+    total = None
+    if not totals_only and rows and rows[-1]["label"] == "合计":
+        total = rows.pop()
+    chart = Chart("bar", "label", [keys[0], f"{keys[0]}__other"])
+    return Table(f"{current.key}_compare", f"{current.title} 对比", columns, rows, total, chart,
                  note=f"{current_label}：{current.period}；{other_label}：{other.period}。",
                  period=f"{current.period} / {other.period}")

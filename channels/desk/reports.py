@@ -137,7 +137,7 @@ async def _page_context(request: web.Request) -> tuple[dict, int]:
     except ReportInputError as exc:
         values = {k: str(request.query.get(k, "")) for k in FORM_KEYS}
         return {**context, "form": values, "error": exc, "result": None}, 400
-    charts = [await _chart_uri(result.table)]
+    charts = [await _chart_uri(t) for t in result.tables]
     return {**context, "form": q.values, "query": q.query_string(), "result": result, "charts": charts,
             "error": None, "period": q.period, "compare_period": result.compare_period}, 200
 
