@@ -133,6 +133,9 @@ class Case(Base):
         Index("ix_cases_created_at", "created_at"),
         Index("ix_cases_contact_phone", "contact_phone"),
         Index("ix_cases_department_status", "department_id", "status"),
+        # reports (cases/reports): a period's cases read from the index alone, without the rows
+        Index("ix_cases_report", "created_at", "kind", "channel", "status", "category_id", "department_id",
+              "deadline", "replied_at", "satisfaction"),
     )
 
 
@@ -153,7 +156,8 @@ class CaseEvent(Base):
     data = Column(JSON, nullable=False, default=dict)
 
     __table_args__ = (Index("ix_case_events_case_id_at", "case_id", "at"),
-                      Index("ix_case_events_action_at", "action", "at"))
+                      Index("ix_case_events_action_at", "action", "at"),
+                      Index("ix_case_events_case_id_action_at", "case_id", "action", "at"))  # reports
 
 
 class Attachment(Base):
@@ -264,7 +268,8 @@ class Conversation(Base):
     started_at = Column(UTCDateTime, nullable=False, default=utcnow)
     updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
-    __table_args__ = (Index("ix_conversations_state_updated", "state", "updated_at"),)
+    __table_args__ = (Index("ix_conversations_state_updated", "state", "updated_at"),
+                      Index("ix_conversations_started_at", "started_at", "channel"))  # reports
 
 
 class Handoff(Base):
@@ -282,7 +287,9 @@ class Handoff(Base):
     taken_at = Column(UTCDateTime, nullable=True)
     released_at = Column(UTCDateTime, nullable=True)
 
-    __table_args__ = (Index("ix_handoffs_open", "released_at", "requested_at"),)
+    __table_args__ = (Index("ix_handoffs_open", "released_at", "requested_at"),
+                      Index("ix_handoffs_requested_at", "requested_at"),          # reports
+                      Index("ix_handoffs_taken_at", "taken_at", "taken_by"))     # reports
 
 
 class CannedReply(Base):

@@ -143,35 +143,31 @@ def traffic(ctx: Context, granularity: str = "day") -> Table:
     abandoned (the request ended before an agent took it)."""
     start, end = ctx.bounds
     buckets = ctx.period.buckets(granularity)
-    handoffs = (select(Handoff.conversation_id.label("cid"),
-                       func.count(Handoff.taken_at).label("taken"),
-                       func.count(Handoff.id).label("asked"),
-                       func.sum(case((and_(Handoff.released_at.isnot(None), Handoff.taken_at.is_(None)), 1),
-                                     else_=0)).label("dropped"))
-                .group_by(Handoff.conversation_id))
     conds = [Conversation.started_at >= start, Conversation.started_at < end]
     f = ctx.filter
     if f.channels:
         media = sorted({CASE_CHANNEL_MEDIA[c] for c in f.channels if c in CASE_CHANNEL_MEDIA})
-        codes = [code for m in media for code in MEDIA[m]]
-        conds.append(Conversation.channel.in_(codes))
-    if f.agent:
-        agent_id = ctx._agent_id()
-        handoffs = handoffs.where(Handoff.taken_by == agent_id)
-    h = handoffs.subquery()
+        conds.append(Conversation.channel.in_([code for m in media for code in MEDIA[m]]))
+    mine = [Handoff.conversation_id == Conversation.id]
+    if f.agent:  # the conversations this agent took over
+        mine.append(Handoff.taken_by == ctx._agent_id())
+
+    def any_handoff(*extra):  # one index probe per conversation (ix_handoffs_conversation_id)
+        return case((select(Handoff.id).where(*mine, *extra).exists(), 1), else_=0)
+
     inner = (select(_bucket(ctx, Conversation.started_at, granularity).label("b"),
                     _media(Conversation.channel).label("m"),
-                    func.coalesce(h.c.asked, 0).label("asked"), func.coalesce(h.c.taken, 0).label("taken"),
-                    func.coalesce(h.c.dropped, 0).label("dropped"))
-             .select_from(Conversation).outerjoin(h, h.c.cid == Conversation.id).where(*conds))
+                    any_handoff().label("asked"), any_handoff(Handoff.taken_at.isnot(None)).label("taken"),
+                    any_handoff(Handoff.released_at.isnot(None), Handoff.taken_at.is_(None)).label("dropped"))
+             .where(*conds))
     if f.agent:
-        inner = inner.where(h.c.taken > 0)
+        inner = inner.where(select(Handoff.id).where(*mine, Handoff.taken_at.isnot(None)).exists())
     sub = inner.subquery()
     q = (select(sub.c.b, sub.c.m, func.count().label("n"),
-                func.sum(case((sub.c.asked == 0, 1), else_=0)).label("self_served"),
-                func.sum(case((sub.c.asked > 0, 1), else_=0)).label("transferred"),
-                func.sum(case((sub.c.taken > 0, 1), else_=0)).label("answered"),
-                func.sum(case((and_(sub.c.taken == 0, sub.c.dropped > 0), 1), else_=0)).label("abandoned"))
+                func.sum(1 - sub.c.asked).label("self_served"),
+                func.sum(sub.c.asked).label("transferred"),
+                func.sum(sub.c.taken).label("answered"),
+                func.sum(case((and_(sub.c.taken == 0, sub.c.dropped == 1), 1), else_=0)).label("abandoned"))
          .group_by(sub.c.b, sub.c.m))
     keys = ["calls", "calls_self_served", "calls_transferred", "calls_answered", "calls_abandoned",
             "chats", "chats_transferred", "mails", "other"]
