@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func
+from sqlalchemy import Date, case, cast, func
 
 from .periods import GRANULARITIES, PeriodError
 
@@ -79,3 +79,25 @@ def local_clock(column, dialect_name: str, zone: ZoneInfo, start: dt.datetime, e
     if dialect_name == "postgresql":
         return func.to_char(local, "HH24:MI")
     return func.strftime("%H:%M", local)
+
+
+def local_day(column, dialect_name: str, zone: ZoneInfo, start: dt.datetime, end: dt.datetime):
+    """The local calendar day of a UTC `column`, as cheap to compute as each database allows (a
+    date on PostgreSQL, 'YYYY-MM-DD' text on SQLite): group by it first, then by `day_bucket`."""
+    local = local_time(column, dialect_name, zone, start, end)
+    if dialect_name == "postgresql":
+        return cast(local, Date)
+    return func.date(local)
+
+
+def day_bucket(day, granularity: str, dialect_name: str):
+    """The bucket key of a `local_day` value (the same text `bucket` gives)."""
+    if granularity not in GRANULARITIES:
+        raise PeriodError(f"granularity: {granularity!r} is not one of {', '.join(GRANULARITIES)}")
+    if dialect_name == "postgresql":
+        if granularity == "week":
+            return func.to_char(func.date_trunc("week", day), "YYYY-MM-DD")
+        return func.to_char(day, {"day": "YYYY-MM-DD", "month": "YYYY-MM", "year": "YYYY"}[granularity])
+    if granularity == "week":
+        return func.date(day, "-6 days", "weekday 1")
+    return func.substr(day, 1, {"day": 10, "month": 7, "year": 4}[granularity])

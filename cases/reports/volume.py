@@ -6,7 +6,7 @@ from sqlalchemy import and_, case, func, select
 from ..models import Case, Category, Conversation, Department, Handoff, User
 from ..workflow import CHANNEL_LABELS, KIND_LABELS, STATUS_LABELS, Channel, Kind, Status
 from .base import Chart, Column, Context, ReportInputError, Table
-from .sqltime import bucket
+from .sqltime import bucket, day_bucket, local_day
 
 UNKNOWN = "（未分类）"
 NO_DEPARTMENT = "（未派单）"
@@ -49,15 +49,21 @@ def volume(ctx: Context, by: str = "kind", granularity: str = "month") -> Table:
     dim = {"date": None, "kind": Case.kind, "channel": Case.channel, "status": Case.status,
            "department": Case.department_id, "category": Case.category_id,
            "category_top": Case.category_id}[by]
-    inner_cols = [_bucket(ctx, Case.created_at, granularity).label("b")]
+    # two steps: count per local day in the period's rows (cheap per row), then per bucket
+    start, end = ctx.bounds
+    inner_cols = [local_day(Case.created_at, ctx.dialect, ctx.zone, start, end).label("day")]
     if dim is not None:
         inner_cols.append(dim.label("d"))
-    sub = select(*inner_cols).where(*ctx.case_conditions()).subquery()
-    group = [sub.c.b] + ([sub.c.d] if dim is not None else [])
+    rows_ = select(*inner_cols).where(*ctx.case_conditions()).subquery()
+    per_day_group = [rows_.c.day] + ([rows_.c.d] if dim is not None else [])
+    per_day = select(*per_day_group, func.count().label("n")).group_by(*per_day_group).subquery()
+    b = day_bucket(per_day.c.day, granularity, ctx.dialect).label("b")
+    by_bucket = select(b, *([per_day.c.d] if dim is not None else []), per_day.c.n).subquery()
+    group = [by_bucket.c.b] + ([by_bucket.c.d] if dim is not None else [])
     counts: dict[object, dict[str, int]] = {}
-    for row in ctx.conn.execute(select(*group, func.count().label("n")).group_by(*group)):
+    for row in ctx.conn.execute(select(*group, func.sum(by_bucket.c.n).label("n")).group_by(*group)):
         key = row.d if dim is not None else "all"
-        counts.setdefault(key, {})[row.b] = row.n
+        counts.setdefault(key, {})[row.b] = int(row.n)
 
     columns = [Column("label", DIMENSIONS[by], "text")] + [Column(b, b) for b in buckets] + [Column("total", "合计")]
 
