@@ -186,14 +186,19 @@ def _filename(context: dict) -> str:
     return f"report-{form['report']}-{form['first']}-{form['last']}"
 
 
+async def _run_or_400(request: web.Request) -> tuple[ReportQuery, ReportResult]:
+    """For the downloads: the report, or 400 naming the field (a page would show the form)."""
+    try:
+        q = parse_query(request.query, _today(request))
+        return q, await _run(request, q)
+    except ReportInputError as exc:
+        raise web.HTTPBadRequest(text=f"{exc.field}: {exc}") from None
+
+
 @routes.get("/desk/reports/export.{fmt:xlsx|csv}")
 @require_role(*REPORT_ROLES)
 async def report_export(request: web.Request) -> web.Response:
-    try:
-        q = parse_query(request.query, _today(request))
-        result = await _run(request, q)
-    except ReportInputError as exc:
-        raise web.HTTPBadRequest(text=f"{exc.field}: {exc}") from None
+    q, result = await _run_or_400(request)
     fmt = request.match_info["fmt"]
     name = f"report-{q.report}-{q.period.start}-{q.period.last}.{fmt}"
     if fmt == "xlsx":
@@ -209,10 +214,6 @@ async def report_export(request: web.Request) -> web.Response:
 @routes.get("/desk/reports/chart.png")
 @require_role(*REPORT_ROLES)
 async def report_chart(request: web.Request) -> web.Response:
-    try:
-        q = parse_query(request.query, _today(request))
-        result = await _run(request, q)
-    except ReportInputError as exc:
-        raise web.HTTPBadRequest(text=f"{exc.field}: {exc}") from None
+    _, result = await _run_or_400(request)
     png = await asyncio.get_running_loop().run_in_executor(None, render_png, result.table)
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
