@@ -166,3 +166,47 @@ async def test_canned_replies_are_kept_per_agent(services, client_factory):
     other = await client_factory(services)
     await login(other, "agent2")
     assert "/hi" not in await (await other.get("/desk/canned")).text()
+
+
+async def test_two_gateway_processes_share_live_updates_through_redis(services_factory, db_url):
+    """The citizen's chat on one gateway, the agent's desk on another: lines cross through Redis."""
+    import redis.asyncio as aioredis
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        probe = aioredis.from_url(url)
+        await probe.ping()
+        await probe.close()
+    except Exception as exc:  # noqa: BLE001  (any failure to reach it means: no Redis here)
+        from conftest import need
+        need(f"Redis not reachable at {url}: {exc}")
+    one = await services_factory(db_url, redis_url=url)
+    two = await services_factory(db_url, redis_url=url)
+    await make_users(one)
+    server_a, server_b = TestServer(create_app(one)), TestServer(create_app(two))
+    citizen, agent = TestClient(server_a), TestClient(server_b)
+    await citizen.start_server(); await agent.start_server()
+    try:
+        await login(agent, "agent1")
+        chat = await citizen.ws_connect("/ws/chat")
+        await chat.send_json({"type": "hello", "session": SESSION})
+        await frames_until(chat, lambda f: f["type"] == "welcome")
+        desk = await agent.ws_connect("/desk/ws")
+        await frames_until(desk, lambda f: f["type"] == "hello")
+        # the hand-off is requested on gateway A (where the bot runs the citizen's chat)
+        handoff_id = await _handed_off(one, citizen.server.app)
+        await frames_until(desk, lambda f: f["type"] == "queue")
+        resp = await post(agent, f"/desk/live/{handoff_id}/take", page="/desk/live", allow_redirects=False)
+        assert resp.status == 302
+        greeting = await frames_until(chat, lambda f: f["type"] == "agent")
+        assert "工号 1024" in greeting["text"]
+        for _ in range(50):  # gateway A learns who holds it through the bus
+            if citizen.server.app[LIVE].live.get(CONV):
+                break
+            await asyncio.sleep(0.05)
+        await chat.send_json({"type": "message", "text": "我在A网关上说话"})
+        line = await frames_until(desk, lambda f: f["type"] == "line" and f["from"] == "citizen")
+        assert line["text"] == "我在A网关上说话"
+        await chat.close(); await desk.close()
+    finally:
+        await citizen.close(); await agent.close()
