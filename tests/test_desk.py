@@ -258,3 +258,16 @@ async def test_every_desk_action_lands_in_the_history(services, desk):
         actions = list((await s.execute(select(CaseEvent.action).where(CaseEvent.case_id == case.id)
                                         .order_by(CaseEvent.id))).scalars())
     assert actions == ["register", "note", "set_reminder"]
+
+
+async def test_intake_references_from_the_knowledge_base_and_past_cases(services, desk):
+    users, signed_in = desk
+    from cases.store import Actor
+    past = await new_case(services, kind="consultation", category="", description="社保卡丢失了怎么补办？")
+    await services.store.apply(past.number, "answer", Actor.for_user(users["agent1"]), reply="带身份证到社保网点补办。")
+    agent = await signed_in("agent1")
+    data = await (await agent.get("/desk/api/references?q=我的社保卡丢了要怎么办")).json()
+    assert any(c["number"] == past.number for c in data["cases"])
+    assert data["articles"] and all(a["answer"] for a in data["articles"])
+    dept = await signed_in("dept1")
+    assert (await dept.get("/desk/api/references?q=社保卡")).status == 403

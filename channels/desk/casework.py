@@ -303,7 +303,7 @@ async def references_api(request: web.Request) -> web.Response:
     if kb is None:
         kb = request.app[KB] = KnowledgeBase(KnowledgeRepository(services.db))
     articles = await kb.search(question, 3)
-    words = [w for w in question.replace("，", " ").replace("。", " ").split() if len(w) >= 2][:1] or [question[:6]]
+    words = await asyncio.get_running_loop().run_in_executor(None, _keywords, question)
     similar, _ = await services.store.search(CaseFilter(text=words[0], statuses=[Status.ANSWERED.value,
                                                                                 Status.REPLIED.value,
                                                                                 Status.FOLLOWED_UP.value,
@@ -314,6 +314,21 @@ async def references_api(request: web.Request) -> web.Response:
 
 
 KB = web.AppKey("desk_kb", object)
+
+
+def _keywords(question: str) -> list[str]:
+    """The question's longest word (jieba's segmentation): what similar cases most likely share."""
+    import jieba
+
+    tokens = jieba.lcut(question)
+    words = sorted({w for w in tokens if len(w.strip()) >= 2 and w not in QUESTION_WORDS},
+                   key=lambda w: (-len(w), tokens.index(w)))
+    return words[:1] or [question[:6]]
+
+
+# how people ask, not what they ask about
+QUESTION_WORDS = frozenset("怎么办 怎么样 怎么 如何 什么 为什么 哪里 哪些 可以 需要 请问 一下 我们 你们 他们 "
+                           "现在 还是 是否 能否 能不能 有没有".split())
 
 
 # ---- follow-up and reminders --------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def nav_for(request: web.Request, user) -> list[dict]:
 
 async def desk_context(request: web.Request) -> dict:
     """Template context for desk pages (report pages included), added before the handler runs."""
-    if not request.path.startswith("/desk"):
+    if not request.path.startswith("/desk") or request.path.startswith("/desk/static/"):
         return {}
     user = await session_user(request)
     return {"user": user, "nav": nav_for(request, user), "csrf_token": csrf_token(request)}
