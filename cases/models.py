@@ -292,6 +292,27 @@ class Handoff(Base):
                       Index("ix_handoffs_taken_at", "taken_at", "taken_by"))     # reports
 
 
+class CaseFlow(Base):
+    """Per case, what the reports need from its events (first dispatch and sign-for, whether it was
+    returned, extended, reminded, reopened): a summary kept up to date from the append-only event
+    log by cases/reports/facts.py, so period reports need not read every event again."""
+    __tablename__ = "report_case_flow"
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    dispatched_at = Column(UTCDateTime, nullable=True)
+    accepted_at = Column(UTCDateTime, nullable=True)
+    returned = Column(SmallInteger, nullable=False, default=0)
+    extended = Column(SmallInteger, nullable=False, default=0)
+    reminded = Column(SmallInteger, nullable=False, default=0)
+    reopened = Column(SmallInteger, nullable=False, default=0)
+
+
+class ReportWatermark(Base):
+    """How far into an append-only log a report summary has been brought (the last event id)."""
+    __tablename__ = "report_watermarks"
+    name = Column(String(32), primary_key=True)
+    last_id = Column(Integer, nullable=False, default=0)
+
+
 class CannedReply(Base):
     """An agent's 常用语: a text sent in live chat by its shortcut; no owner means shared by all."""
     __tablename__ = "canned_replies"
