@@ -9,7 +9,7 @@ import pytest
 
 import report_fixture
 from cases.db import make_sync_engine
-from cases.reports import Period, ReportFilter, ReportInputError, run_report
+from cases.reports import Period, ReportFilter, ReportInputError, refresh_case_flow, run_report
 
 NOV = Period.month(2026, 11)
 USERS = [("agent1", "agent", None, "1024"), ("agent2", "agent", None, "1025"),
@@ -23,6 +23,8 @@ async def history(services, db_url):
                                             agent_no=agent_no, display_name=username)
     report_fixture.load(db_url)
     engine = make_sync_engine(db_url)
+    with engine.begin() as conn:
+        refresh_case_flow(conn)
     with engine.connect() as conn:
         def run(name, period=NOV, **kwargs):
             kwargs.setdefault("as_of", report_fixture.AS_OF)
@@ -228,3 +230,27 @@ async def test_local_days_across_daylight_saving_time(services, db_url):
     engine.dispose()
     counts = {r["label"]: r["count"] for r in table.rows if r["count"]}
     assert counts == {"2026-03-07": 1, "2026-03-08": 1, "2026-10-31": 1, "2026-11-01": 2}
+
+
+async def test_summary_follows_new_events_incrementally(history, db_url):
+    """An event written after the first refresh reaches the figures after the next one; the
+    watermark stays behind events younger than SETTLE, which are summarized again next time."""
+    from sqlalchemy import select
+
+    from cases.models import Case, CaseEvent, ReportWatermark
+    from cases.reports.facts import SETTLE
+    assert by_label(history("departments").table)["市住房和城乡建设局"]["extended"] == 0
+    engine = make_sync_engine(db_url)
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as conn:
+        mark = conn.execute(select(ReportWatermark.last_id)).scalar()
+        c1 = conn.execute(select(Case.id).where(Case.number == "2611010000011")).scalar()
+        conn.execute(CaseEvent.__table__.insert().values(
+            case_id=c1, at=now, actor="user:dept1", channel="web", action="extend", comment="", public=False, data={}))
+        assert refresh_case_flow(conn, now=now) == 1
+        assert conn.execute(select(ReportWatermark.last_id)).scalar() == mark  # too young to pass
+        assert refresh_case_flow(conn, now=now + SETTLE) == 1                 # summarized again, then passed
+        assert conn.execute(select(ReportWatermark.last_id)).scalar() > mark
+        assert refresh_case_flow(conn, now=now + SETTLE) == 0
+    engine.dispose()
+    assert by_label(history("departments").table)["市住房和城乡建设局"]["extended"] == 1

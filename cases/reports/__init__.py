@@ -3,6 +3,8 @@
 `run_report(conn, name, period, ...)` is the one entry point: it runs one report of `REPORTS` for a
 period and, when asked, the same report for a comparison period (同比 'yoy', 环比 'mom', or any
 other period), and returns the tables. Every figure is an aggregation in the database.
+Call `refresh_case_flow(conn)` in a write transaction first: it brings the per-case summary of the
+event log (facts.py) up to date, which the department and quality figures read.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from ..calendar import WorkingCalendar
 from ..models import CalendarDay, DeadlineRule
 from .base import Chart, Column, Context, ReportFilter, ReportInputError, Table
 from .compare import compare_tables
+from .facts import refresh_case_flow
 from .periods import GRANULARITIES, Period, PeriodError, default_period
 from .quality import hot_spots, quality, top_categories
 from .volume import DIMENSIONS, traffic, volume
@@ -126,4 +129,4 @@ def _run(ctx: Context, spec: ReportSpec, period: Period, by: str, granularity: s
 
 __all__ = ["REPORTS", "COMPARISONS", "DIMENSIONS", "GRANULARITIES", "Chart", "Column", "Period", "PeriodError",
            "ReportFilter", "ReportInputError", "ReportResult", "Table", "default_period", "load_calendar",
-           "run_report"]
+           "refresh_case_flow", "run_report"]

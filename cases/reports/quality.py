@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import case, func, select
 
-from ..models import Case, CaseEvent, Category, Conversation, Handoff
+from ..models import Case, CaseFlow, Category, Conversation, Handoff
 from ..workflow import Status
 from .base import Chart, Column, Context, Table, rate
 
@@ -18,13 +18,7 @@ def quality_counts(ctx: Context) -> dict[str, int]:
     """The numerators and denominators of every quality rate, counted in the database."""
     start, end = ctx.bounds
     conds = ctx.case_conditions()
-    cohort = select(Case.id).where(*conds)
-    events = (select(CaseEvent.case_id.label("cid"),
-                     func.max(case((CaseEvent.action == "remind", 1), else_=0)).label("reminded"),
-                     func.max(case((CaseEvent.action == "reopen", 1), else_=0)).label("reopened"))
-              .where(CaseEvent.case_id.in_(cohort), CaseEvent.at >= start,
-                     CaseEvent.action.in_(["remind", "reopen"]))
-              .group_by(CaseEvent.case_id)).subquery()
+    events = CaseFlow.__table__.alias("flow")  # reminded, reopened (facts.py)
     finished = Case.status.in_(FINISHED)
     q = (select(func.count().label("cases"),
                 _one(finished).label("finished"),
@@ -36,7 +30,7 @@ def quality_counts(ctx: Context) -> dict[str, int]:
                 _one(Case.satisfaction == 3).label("dissatisfied"),
                 _one(events.c.reminded == 1).label("reminded"),
                 _one(events.c.reopened == 1).label("reopened"))
-         .select_from(Case).outerjoin(events, events.c.cid == Case.id).where(*conds))
+         .select_from(Case).outerjoin(events, events.c.case_id == Case.id).where(*conds))
     counts = {k: int(v or 0) for k, v in ctx.conn.execute(q).one()._mapping.items()}
 
     conv_conds = [Conversation.started_at >= start, Conversation.started_at < end]

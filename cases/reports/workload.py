@@ -5,7 +5,7 @@ import datetime as dt
 
 from sqlalchemy import String, and_, bindparam, case, func, select, text
 
-from ..models import Case, CaseEvent, Department, Handoff, UTCDateTime
+from ..models import Case, CaseEvent, CaseFlow, Department, Handoff, UTCDateTime
 from ..workflow import OPEN_STATUSES
 from .base import Chart, Column, Context, Table, add_totals
 from .sqltime import local_clock, local_date
@@ -104,30 +104,22 @@ def departments(ctx: Context) -> Table:
     deadline, extensions included), overdue (replied late, or open past the deadline now),
     returned and extended (cases with at least one such event)."""
     start, end = ctx.bounds
-    cohort = select(Case.id).where(*ctx.case_conditions(), Case.department_id.isnot(None))
-    flag = lambda action: func.max(case((CaseEvent.action == action, 1), else_=0))  # noqa: E731
-    ev = (select(CaseEvent.case_id.label("cid"),
-                 func.min(case((CaseEvent.action == "dispatch", CaseEvent.at))).label("dispatched"),
-                 func.min(case((CaseEvent.action == "accept", CaseEvent.at))).label("accepted"),
-                 flag("return").label("returned"), flag("extend").label("extended"))
-          .where(CaseEvent.case_id.in_(cohort), CaseEvent.at >= start,
-                 CaseEvent.action.in_(["dispatch", "accept", "return", "extend"]))
-          .group_by(CaseEvent.case_id)).subquery()
+    ev = CaseFlow.__table__.alias("flow")  # first dispatch and sign-for, returned, extended (facts.py)
     limits = _sign_limits(ctx).subquery("sl")
     early, late = limits.c.early, limits.c.late
     workday_end = ctx.calendar.workday_end.strftime("%H:%M")
     # dispatches follow registration: from the period's start to now
     until = max(ctx.now, end)
-    dispatch_day = local_date(ev.c.dispatched, ctx.dialect, ctx.zone, start, until)
-    dispatch_clock = local_clock(ev.c.dispatched, ctx.dialect, ctx.zone, start, until)
+    dispatch_day = local_date(ev.c.dispatched_at, ctx.dialect, ctx.zone, start, until)
+    dispatch_clock = local_clock(ev.c.dispatched_at, ctx.dialect, ctx.zone, start, until)
     sign_limit = case((dispatch_clock < workday_end, early), else_=late)
     now = ctx.now
     open_statuses = [s.value for s in OPEN_STATUSES]
     one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
     q = (select(Case.department_id,
                 func.count().label("received"),
-                one(ev.c.accepted.isnot(None)).label("signed"),
-                one(ev.c.accepted <= sign_limit).label("signed_on_time"),
+                one(ev.c.accepted_at.isnot(None)).label("signed"),
+                one(ev.c.accepted_at <= sign_limit).label("signed_on_time"),
                 one(Case.replied_at.isnot(None)).label("replied"),
                 one(Case.replied_at <= Case.deadline).label("replied_on_time"),
                 one((Case.replied_at > Case.deadline)
@@ -135,7 +127,7 @@ def departments(ctx: Context) -> Table:
                 .label("overdue"),
                 one(ev.c.returned == 1).label("returned"),
                 one(ev.c.extended == 1).label("extended"))
-         .select_from(Case).outerjoin(ev, ev.c.cid == Case.id)
+         .select_from(Case).outerjoin(ev, ev.c.case_id == Case.id)
          .outerjoin(limits, limits.c.day == dispatch_day)
          .where(*ctx.case_conditions(), Case.department_id.isnot(None))
          .group_by(Case.department_id))

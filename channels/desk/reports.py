@@ -20,7 +20,8 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from cases.reports import (COMPARISONS, DIMENSIONS, GRANULARITIES, REPORTS, Period, PeriodError, ReportFilter,
-                           ReportInputError, ReportResult, default_period, run_report)
+                           ReportInputError, ReportResult, default_period, refresh_case_flow,
+                           run_report)
 from cases.reports.charts import render_png
 from cases.reports.export import display, to_csv, to_xlsx
 from cases.workflow import CHANNEL_LABELS, KIND_LABELS, Role
@@ -100,6 +101,8 @@ async def _run(request: web.Request, q: ReportQuery) -> ReportResult:
                           compare=q.compare, compare_with=q.other, report_filter=q.filter,
                           calendar=services.store.calendar)
 
+    async with services.db.write() as session:  # the events since the last report, summarized
+        await session.run_sync(lambda s: refresh_case_flow(s.connection()))
     async with services.db.read() as session:
         return await session.run_sync(work)
 
