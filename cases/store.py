@@ -15,6 +15,8 @@ from typing import Any, Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .calendar import WorkingCalendar
@@ -57,6 +59,9 @@ class Actor:
 CITIZEN = Actor("citizen")
 BOT = Actor("bot")
 SYSTEM = Actor("system")
+
+
+DENSE_MATCHES = 2000  # from this many matches on, a search pages along the date index (SQLite)
 
 
 @dataclass
@@ -221,33 +226,41 @@ class CaseStore:
             return list((await s.execute(select_cases().where(Case.contact_phone == phone)
                                          .order_by(Case.created_at.desc()).limit(limit))).scalars())
 
-    def _filter_query(self, f: CaseFilter, now: dt.datetime, base=None):
-        """The filter's conditions on `base` (default: cases with their eager loads)."""
+    def _filter_query(self, f: CaseFilter, now: dt.datetime, base=None, *, by_date: bool = False):
+        """The filter's conditions on `base` (default: cases with their eager loads).
+
+        by_date: the equality filters are written so that no index serves them (SQLite's unary +),
+        and the planner walks the date index instead (see search())."""
         q = select_cases() if base is None else base
+
+        def col(column):
+            return _unindexed(column) if by_date else column
         if f.number:
-            q = q.where(Case.number.like(f"{f.number}%"))
+            # a prefix as a range: the unique index answers it (LIKE cannot use it on SQLite)
+            prefix = "".join(ch for ch in f.number if ch.isdigit())
+            q = q.where(Case.number >= prefix, Case.number < prefix + ":")  # ":" sorts right after "9"
         if f.phone:
             q = q.where(Case.contact_phone == normalize_phone(f.phone))
         if f.text:
             pattern = f"%{f.text.replace('%', '').replace('_', '')}%"
             q = q.where(or_(Case.title.like(pattern), Case.description.like(pattern), Case.location.like(pattern)))
         if f.kinds:
-            q = q.where(Case.kind.in_(f.kinds))
+            q = q.where(col(Case.kind).in_(f.kinds))
         if f.statuses:
-            q = q.where(Case.status.in_(f.statuses))
+            q = q.where(col(Case.status).in_(f.statuses))
         if f.channel:
-            q = q.where(Case.channel == f.channel)
+            q = q.where(col(Case.channel) == f.channel)
         if f.department_id is not None:
-            q = q.where(Case.department_id == f.department_id)
+            q = q.where(col(Case.department_id) == f.department_id)
         if f.category:
             sub = select(Category.id).where(or_(Category.code == f.category, Category.code.like(f"{f.category}.%")))
-            q = q.where(Case.category_id.in_(sub))
+            q = q.where(col(Case.category_id).in_(sub))
         if f.created_from:
             q = q.where(Case.created_at >= f.created_from)
         if f.created_to:
             q = q.where(Case.created_at < f.created_to)
         if f.overdue:
-            q = q.where(Case.status.in_([s.value for s in OPEN_STATUSES]), Case.deadline < now)
+            q = q.where(col(Case.status).in_([s.value for s in OPEN_STATUSES]), col(Case.deadline) < now)
         return q
 
     async def search(self, f: CaseFilter, *, limit: int = 50, offset: int = 0) -> tuple[list[Case], int]:
@@ -258,6 +271,11 @@ class CaseStore:
         count = self._filter_query(f, now, select(func.count(Case.id)).select_from(Case))
         async with self.db.read() as s:
             total = (await s.execute(count)).scalar()
+            if self.db.sqlite and total >= DENSE_MATCHES and offset + limit <= total // 2:
+                # many matches: walking the date index newest first finds a page after a few rows,
+                # while SQLite's planner (no statistics) would fetch them all through a filter's
+                # index and sort them
+                q = self._filter_query(f, now, by_date=True)
             rows = (await s.execute(q.order_by(Case.created_at.desc(), Case.id.desc())
                                     .limit(limit).offset(offset))).scalars().all()
         return list(rows), int(total)
@@ -378,6 +396,11 @@ class CaseStore:
             return list((await s.execute(select_cases().where(Case.status.in_([x.value for x in statuses]),
                                                             Case.deadline < now)
                                          .order_by(Case.deadline))).scalars())
+
+
+def _unindexed(column):
+    """`+column` for SQLite: the same value, but no index is used for the comparison."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
 def is_urgent(case: Case) -> bool:

@@ -271,3 +271,17 @@ async def test_intake_references_from_the_knowledge_base_and_past_cases(services
     assert data["articles"] and all(a["answer"] for a in data["articles"])
     dept = await signed_in("dept1")
     assert (await dept.get("/desk/api/references?q=社保卡")).status == 403
+
+
+async def test_search_pages_the_same_along_the_date_index(services, monkeypatch):
+    """The SQLite plan for many matches (date index, filters unindexed) finds the same cases."""
+    import cases.store as store_module
+    from cases.store import CaseFilter
+    made = [await new_case(services, description=f"第{i}个测试诉求，路灯不亮") for i in range(6)]
+    filters = [CaseFilter(statuses=["registered"]), CaseFilter(kinds=["complaint"], number=made[0].number[:6]),
+               CaseFilter(category="cxjs"), CaseFilter(text="路灯")]
+    plain = [await services.store.search(f, limit=2, offset=1) for f in filters]
+    monkeypatch.setattr(store_module, "DENSE_MATCHES", 1)
+    dense = [await services.store.search(f, limit=2, offset=1) for f in filters]
+    assert [([c.number for c in rows], n) for rows, n in plain] == [([c.number for c in rows], n) for rows, n in dense]
+    assert plain[0][1] == 6 and len(plain[0][0]) == 2
