@@ -135,7 +135,7 @@ class Case(Base):
         Index("ix_cases_department_status", "department_id", "status"),
         # reports (cases/reports): a period's cases read from the index alone, without the rows
         Index("ix_cases_report", "created_at", "kind", "channel", "status", "category_id", "department_id",
-              "deadline", "replied_at", "satisfaction"),
+              "deadline", "replied_at", "satisfaction", "id"),
     )
 
 

@@ -1,16 +1,17 @@
 """Local-time expressions in SQL for UTC-stored timestamps, on PostgreSQL and SQLite alike.
 
-PostgreSQL converts with its own time-zone database (`AT TIME ZONE`). SQLite knows no zones, so
-the UTC offset is added as minutes; where the zone changes its offset inside the range (daylight
-saving time), a CASE picks the offset of each stretch. Asia/Shanghai has had one offset (+08:00)
-since 1991, so there the CASE has a single branch.
+The offsets come from Python's zone database for the range a report reads: where the zone keeps
+one offset over the range (Asia/Shanghai has had +08:00 since 1991), it is added as minutes, the
+cheapest expression per row on either database. Where the offset changes inside the range
+(daylight saving time), PostgreSQL converts with its own zone database (`AT TIME ZONE`) and SQLite,
+which knows no zones, gets a CASE that picks the offset of each stretch.
 """
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, case, cast, func
+from sqlalchemy import Date, case, cast, func, literal_column
 
 from .periods import GRANULARITIES, PeriodError
 
@@ -41,10 +42,12 @@ def offset_stretches(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> li
 
 def local_time(column, dialect_name: str, zone: ZoneInfo, start: dt.datetime, end: dt.datetime):
     """The local wall-clock time of a UTC `column`, exact for instants in [start, end)."""
+    stretches = offset_stretches(zone, start, end)
     if dialect_name == "postgresql":
+        if len(stretches) == 1:  # one offset over the range: plain arithmetic, cheaper per row
+            return column + literal_column(f"INTERVAL '{stretches[0][1]:d} minutes'")
         # a naive UTC timestamp -> timestamptz (UTC) -> naive local time
         return func.timezone(zone.key, func.timezone("UTC", column))
-    stretches = offset_stretches(zone, start, end)
     if len(stretches) == 1:
         return func.datetime(column, f"{stretches[0][1]:+d} minutes")
     # the stretch that holds before the next change: shift the list by one
@@ -66,19 +69,6 @@ def bucket(column, granularity: str, dialect_name: str, zone: ZoneInfo, start: d
     if granularity == "week":  # back six days, then forward to a Monday: the Monday on or before
         return func.date(local, "-6 days", "weekday 1")
     return func.strftime({"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}[granularity], local)
-
-
-def local_date(column, dialect_name: str, zone: ZoneInfo, start: dt.datetime, end: dt.datetime):
-    """The local calendar day of a UTC `column` as 'YYYY-MM-DD' text on both databases."""
-    return bucket(column, "day", dialect_name, zone, start, end)
-
-
-def local_clock(column, dialect_name: str, zone: ZoneInfo, start: dt.datetime, end: dt.datetime):
-    """The local time of day as 'HH:MM' text."""
-    local = local_time(column, dialect_name, zone, start, end)
-    if dialect_name == "postgresql":
-        return func.to_char(local, "HH24:MI")
-    return func.strftime("%H:%M", local)
 
 
 def local_day(column, dialect_name: str, zone: ZoneInfo, start: dt.datetime, end: dt.datetime):

@@ -8,7 +8,7 @@ from sqlalchemy import String, and_, bindparam, case, func, select, text
 from ..models import Case, CaseEvent, CaseFlow, Department, Handoff, UTCDateTime
 from ..workflow import OPEN_STATUSES
 from .base import Chart, Column, Context, Table, add_totals
-from .sqltime import local_clock, local_date
+from .sqltime import local_day
 from .volume import MEDIA, agent_names
 
 AGENT_ACTIONS = {"register": "登记工单", "answer": "当场答复", "dispatch": "派单", "follow_up": "回访",
@@ -73,29 +73,33 @@ def agents(ctx: Context) -> Table:
 
 
 def _sign_limits(ctx: Context):
-    """A VALUES table: local day -> the sign-for deadline of a dispatch made that day before the
-    end of the working day, and of one made after it (working-day calendar, in UTC)."""
+    """A VALUES table: local day -> the end of that day's working hours (cutoff), the sign-for
+    deadline of a dispatch made before the cutoff and of one made after it (working-day calendar;
+    instants in UTC)."""
     cal = ctx.calendar
     first = ctx.period.start
     last = max(ctx.period.end, ctx.now.astimezone(ctx.zone).date()) + dt.timedelta(days=1)
     data, day = [], first
     while day <= last:
-        early = dt.datetime.combine(day, dt.time(0, 0), tzinfo=ctx.zone)
-        late = dt.datetime.combine(day, cal.workday_end, tzinfo=ctx.zone)
-        data.append((day.isoformat(), cal.add_working_days(early, SIGN_FOR_WORKING_DAYS),
-                     cal.add_working_days(late, SIGN_FOR_WORKING_DAYS)))
+        midnight = dt.datetime.combine(day, dt.time(0, 0), tzinfo=ctx.zone)
+        cutoff = dt.datetime.combine(day, cal.workday_end, tzinfo=ctx.zone)
+        data.append((day, cutoff, cal.add_working_days(midnight, SIGN_FOR_WORKING_DAYS),
+                     cal.add_working_days(cutoff, SIGN_FOR_WORKING_DAYS)))
         day += dt.timedelta(days=1)
     # VALUES with its default column names (column1, ...): the one spelling SQLite and
     # PostgreSQL share; the casts type the parameters for PostgreSQL's drivers.
     pg = ctx.dialect == "postgresql"
-    ts, txt = ("CAST({} AS TIMESTAMP)", "CAST({} AS VARCHAR)") if pg else ("{}", "{}")
+    ts, day_sql = ("CAST({} AS TIMESTAMP)", "CAST({} AS DATE)") if pg else ("{}", "{}")
     rows, params = [], []
-    for i, (day_text, early_at, late_at) in enumerate(data):
-        rows.append(f"({txt.format(f':d{i}')}, {ts.format(f':e{i}')}, {ts.format(f':l{i}')})")
-        params += [bindparam(f"d{i}", day_text, String), bindparam(f"e{i}", early_at, UTCDateTime),
-                   bindparam(f"l{i}", late_at, UTCDateTime)]
-    sql = "SELECT column1 AS day, column2 AS early, column3 AS late FROM (VALUES " + ", ".join(rows) + ") AS v"
-    return text(sql).bindparams(*params).columns(day=String, early=UTCDateTime, late=UTCDateTime)
+    for i, (local_day_, cutoff, early_at, late_at) in enumerate(data):
+        rows.append(f"({day_sql.format(f':d{i}')}, {ts.format(f':c{i}')}, {ts.format(f':e{i}')}, "
+                    f"{ts.format(f':l{i}')})")
+        params += [bindparam(f"d{i}", local_day_.isoformat(), String), bindparam(f"c{i}", cutoff, UTCDateTime),
+                   bindparam(f"e{i}", early_at, UTCDateTime), bindparam(f"l{i}", late_at, UTCDateTime)]
+    sql = ("SELECT column1 AS day, column2 AS cutoff, column3 AS early, column4 AS late FROM (VALUES "
+           + ", ".join(rows) + ") AS v")
+    return text(sql).bindparams(*params).columns(day=String, cutoff=UTCDateTime, early=UTCDateTime,
+                                                 late=UTCDateTime)
 
 
 def departments(ctx: Context) -> Table:
@@ -106,13 +110,10 @@ def departments(ctx: Context) -> Table:
     start, end = ctx.bounds
     ev = CaseFlow.__table__.alias("flow")  # first dispatch and sign-for, returned, extended (facts.py)
     limits = _sign_limits(ctx).subquery("sl")
-    early, late = limits.c.early, limits.c.late
-    workday_end = ctx.calendar.workday_end.strftime("%H:%M")
     # dispatches follow registration: from the period's start to now
     until = max(ctx.now, end)
-    dispatch_day = local_date(ev.c.dispatched_at, ctx.dialect, ctx.zone, start, until)
-    dispatch_clock = local_clock(ev.c.dispatched_at, ctx.dialect, ctx.zone, start, until)
-    sign_limit = case((dispatch_clock < workday_end, early), else_=late)
+    dispatch_day = local_day(ev.c.dispatched_at, ctx.dialect, ctx.zone, start, until)
+    sign_limit = case((ev.c.dispatched_at < limits.c.cutoff, limits.c.early), else_=limits.c.late)
     now = ctx.now
     open_statuses = [s.value for s in OPEN_STATUSES]
     one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731

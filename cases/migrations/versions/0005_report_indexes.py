@@ -20,7 +20,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index('ix_cases_report', ['created_at', 'kind', 'channel', 'status', 'category_id',
-                                                  'department_id', 'deadline', 'replied_at', 'satisfaction'],
+                                                  'department_id', 'deadline', 'replied_at', 'satisfaction', 'id'],
                               unique=False)
     with op.batch_alter_table('case_events', schema=None) as batch_op:
         batch_op.create_index('ix_case_events_case_id_action_at', ['case_id', 'action', 'at'], unique=False)
