@@ -16,7 +16,7 @@ from . import audiosocket as aso
 from .agi import start_agi_server
 from .ami import AmiClient, AmiConfig
 from .calls import CallRegistry
-from .session import CallSession, VoiceSettings
+from .session import CallSession, Pacer, VoiceSettings
 
 log = logging.getLogger("hotline.voice")
 
@@ -38,6 +38,7 @@ class VoiceChannel:
         self.calls = CallRegistry()
         self.ami = AmiClient(AmiConfig.from_url(ami_url)) if ami_url else None
         self.sessions: set[CallSession] = set()
+        self.pacer = Pacer()
         self._servers: list[asyncio.AbstractServer] = []
         self._tasks: set[asyncio.Task] = set()
 
@@ -72,7 +73,8 @@ class VoiceChannel:
             if not info.announced:
                 log.info("call without a FastAGI announcement: unknown caller", extra=log_fields(call=first.uuid))
             session = CallSession(info, reader, writer, speech=self.speech, engine=self.engine, store=self.store,
-                                  ami=self.ami, settings=self.settings, data_dir=self.data_dir)
+                                  ami=self.ami, settings=self.settings, data_dir=self.data_dir,
+                                  pacer=self.pacer)
             self.sessions.add(session)
             try:
                 await session.run()
@@ -96,9 +98,13 @@ class VoiceChannel:
     async def close(self) -> None:
         for server in self._servers:
             server.close()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        # let each call write its records and attach its recordings before the database goes
+        await asyncio.gather(*tasks, return_exceptions=True)
         for server in self._servers:
             await server.wait_closed()
+        self.pacer.stop()
         if self.ami is not None:
             self.ami.close()
