@@ -84,7 +84,7 @@ class HandoffDesk:
     async def append(self, conversation_id: str, line: dict) -> bool:
         """Keep one line of the live chat with the open hand-off (False: none is open)."""
         line = {**line, "text": clean_text(str(line.get("text", "")), multiline=True)[:MAX_LINE],
-                "at": utcnow().isoformat()}
+                "at": line.get("at") or utcnow().isoformat()}
         async with self.db.write() as s:
             handoff = (await s.execute(select(Handoff).where(Handoff.conversation_id == conversation_id,
                                                              Handoff.released_at.is_(None))
@@ -93,6 +93,20 @@ class HandoffDesk:
                 return False
             handoff.transcript = [*(handoff.transcript or []), line]  # a new list: JSON columns track assignment
         return True
+
+    async def append_many(self, lines: dict[str, list[dict]]) -> set[str]:
+        """Keep the lines of several live chats in one transaction; returns the conversations that
+        had an open hand-off (the others' lines have nowhere to go)."""
+        now = utcnow().isoformat()
+        async with self.db.write() as s:
+            handoffs = (await s.execute(select(Handoff).where(Handoff.conversation_id.in_(list(lines)),
+                                                              Handoff.released_at.is_(None))
+                                        .with_for_update())).scalars().all()
+            for handoff in handoffs:
+                new = [{**line, "text": clean_text(str(line.get("text", "")), multiline=True)[:MAX_LINE],
+                        "at": line.get("at", now)} for line in lines[handoff.conversation_id]]
+                handoff.transcript = [*(handoff.transcript or []), *new]
+        return {h.conversation_id for h in handoffs}
 
     async def mark_ended(self, conversation_id: str) -> None:
         async with self.db.write() as s:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from cases.handoffs import HandoffDesk
+from cases.models import utcnow
 from cases.workflow import Role
 
 log = logging.getLogger("hotline.desk")
@@ -51,9 +52,15 @@ class LiveDesk:
     live: dict = field(default_factory=dict)
     _redis: object = None
     _listener: asyncio.Task | None = None
+    # lines waiting to be kept: written together, one transaction per round (see keep())
+    _pending: dict = field(default_factory=dict)
+    _wake: asyncio.Event | None = None
+    _writer: asyncio.Task | None = None
 
     # ---- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._writer = asyncio.create_task(self._write_lines())
         for item in await self.handoffs.open_items():
             self.live[item.handoff.conversation_id] = item.handoff.taken_by
         if self.redis_url:
@@ -67,6 +74,10 @@ class LiveDesk:
     async def stop(self) -> None:
         if self._listener:
             self._listener.cancel()
+        if self._writer:
+            self._writer.cancel()
+            if self._pending:  # what was said last is kept too
+                await self._flush()
         if self._redis is not None:
             await self._redis.close()
         for s in list(self.sockets):
@@ -126,6 +137,42 @@ class LiveDesk:
                 except ConnectionError:
                     self.sockets.discard(s)
 
+    # ---- keeping what was said ----------------------------------------------------------------
+    async def keep(self, conversation_id: str, line: dict) -> None:
+        """Store a line with the open hand-off; returns once it is committed. Lines that arrive
+        while a write runs go together into the next one, so 100 busy chats cost a few
+        transactions a second, not one per line."""
+        line = {**line, "at": utcnow().isoformat()}  # when it was said, not when it was written
+        if self._writer is None:
+            await self.handoffs.append(conversation_id, line)
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(conversation_id, []).append((line, done))
+        self._wake.set()
+        await done
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, {}
+        try:
+            await self.handoffs.append_many({conv: [line for line, _ in items] for conv, items in batch.items()})
+        except Exception as exc:  # every waiter hears of it (nothing is silently dropped)
+            for items in batch.values():
+                for _, done in items:
+                    if not done.done():
+                        done.set_exception(exc)
+            return
+        for items in batch.values():
+            for _, done in items:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _write_lines(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._pending:
+                await self._flush()
+
     # ---- what the bot and the chat channel report ------------------------------------------------
     async def on_bot_event(self, event: str, payload: dict) -> None:
         """Runtime listener: the bot asked for a human, or a conversation went back to it."""
@@ -142,7 +189,7 @@ class LiveDesk:
             return False
         # to the screen first (the live path), then kept with the hand-off
         await self.publish({"t": "line", "conversation": conversation_id, "from": "citizen", "text": text})
-        await self.handoffs.append(conversation_id, {"from": "citizen", "text": text})
+        await self.keep(conversation_id, {"from": "citizen", "text": text})
         return True
 
     async def agent_message(self, conversation_id: str, text: str, agent_no: str) -> None:
@@ -150,7 +197,7 @@ class LiveDesk:
         await self.publish({"t": "to_citizen", "conversation": conversation_id, "frame": frame})
         await self.publish({"t": "line", "conversation": conversation_id, "from": "agent", "text": text,
                             "agent_no": agent_no})
-        await self.handoffs.append(conversation_id, {"from": "agent", "text": text, "agent_no": agent_no})
+        await self.keep(conversation_id, {"from": "agent", "text": text, "agent_no": agent_no})
 
 
 LIVE = web.AppKey("desk_live", LiveDesk)
