@@ -124,6 +124,20 @@ def _cmd_parse(settings, args) -> int:
     return 0
 
 
+def _cmd_models_fetch(settings, args) -> int:
+    from pathlib import Path
+
+    from speech.fetch import FetchError, fetch_all
+    try:
+        got = fetch_all(Path(args.dir))
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Vosk model: {got['vosk']}\nPiper voice: {got['piper'][0]}\n"
+          f"voice uses them from {args.dir} (or set vosk_model / piper_voice)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hotline", description="12345 hotline gateway")
     p.add_argument("--config", help="settings file (TOML); default $HOTLINE_CONFIG or ./hotline.toml")
@@ -152,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     parse = sub.add_parser("parse", help="print what the bot understands of texts, one JSON line each")
     parse.add_argument("texts", nargs="*", help="texts to parse; default: one per line on stdin")
     parse.set_defaults(func=_cmd_parse)
+
+    models = sub.add_parser("models", help="speech models for the phone line")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    fetch = msub.add_parser("fetch", help="download the Chinese Vosk model and Piper voice (with checksums)")
+    fetch.add_argument("--dir", default="models/speech", help="where voice looks for them (default %(default)s)")
+    fetch.set_defaults(func=_cmd_models_fetch)
 
     user = sub.add_parser("user", help="staff accounts")
     usub = user.add_subparsers(dest="user_command", required=True)
