@@ -166,18 +166,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reusing the databases filled before ({args.cases:,} cases)")
         for url in targets:
             upgrade(url)  # indexes added since
-    if pg_url in targets:  # index-only scans need the visibility map a fresh load lacks
-        engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", future=True)
-        with engine.connect() as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
-        engine.dispose()
-
     for url in targets:  # the per-case summary of the event log (cases/reports/facts.py)
         engine = make_sync_engine(url)
         t0 = time.perf_counter()
         with engine.begin() as conn:
             n = refresh_case_flow(conn)
         print(f"{engine.dialect.name}: report summary refreshed in {time.perf_counter() - t0:.1f} s ({n:,} cases)")
+        if engine.dialect.name == "sqlite":
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")  # statistics for the planner, as generate() left them
+        engine.dispose()
+
+    if pg_url in targets:  # index-only scans need the visibility map a fresh load lacks
+        engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", future=True)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
         engine.dispose()
 
     figures = {}

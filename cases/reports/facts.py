@@ -17,7 +17,7 @@ import datetime as dt
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from ..models import CaseEvent, CaseFlow, ReportWatermark
+from ..models import Case, CaseEvent, CaseFlow, ReportWatermark
 
 NAME = "case_flow"
 FLOW_ACTIONS = ("dispatch", "accept", "return", "extend", "remind", "reopen")
@@ -64,3 +64,16 @@ def refresh_case_flow(conn: Connection, now: dt.datetime | None = None) -> int:
     if settled is not None:
         conn.execute(update(ReportWatermark).where(ReportWatermark.name == NAME).values(last_id=settled))
     return max(result.rowcount or 0, 0)
+
+
+def flow_join(conn: Connection, start: dt.datetime, end: dt.datetime):
+    """The summary table and the condition that joins it to the cases registered in [start, end).
+    Case ids grow with registration time, so the summary is read only over the period's id range
+    (a primary-key range scan instead of the whole table); the range leaves out no case of it."""
+    flow = CaseFlow.__table__.alias("flow")
+    lo, hi = conn.execute(select(func.min(Case.id), func.max(Case.id))
+                          .where(Case.created_at >= start, Case.created_at < end)).one()
+    on = flow.c.case_id == Case.id
+    if lo is not None:
+        on = on & flow.c.case_id.between(lo, hi)
+    return flow, on

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from sqlalchemy import case, func, select
 
-from ..models import Case, CaseFlow, Category, Conversation, Handoff
+from ..models import Case, Category, Conversation, Handoff
 from ..workflow import Status
 from .base import Chart, Column, Context, Table, rate
+from .facts import flow_join
+from .volume import handoffs_by_conversation
 
 FINISHED = [Status.ANSWERED.value, Status.REPLIED.value, Status.FOLLOWED_UP.value, Status.CLOSED.value]
 
@@ -18,7 +20,7 @@ def quality_counts(ctx: Context) -> dict[str, int]:
     """The numerators and denominators of every quality rate, counted in the database."""
     start, end = ctx.bounds
     conds = ctx.case_conditions()
-    events = CaseFlow.__table__.alias("flow")  # reminded, reopened (facts.py)
+    events, on_case = flow_join(ctx.conn, start, end)  # reminded, reopened (facts.py)
     finished = Case.status.in_(FINISHED)
     q = (select(func.count().label("cases"),
                 _one(finished).label("finished"),
@@ -30,16 +32,16 @@ def quality_counts(ctx: Context) -> dict[str, int]:
                 _one(Case.satisfaction == 3).label("dissatisfied"),
                 _one(events.c.reminded == 1).label("reminded"),
                 _one(events.c.reopened == 1).label("reopened"))
-         .select_from(Case).outerjoin(events, events.c.case_id == Case.id).where(*conds))
+         .select_from(Case).outerjoin(events, on_case).where(*conds))
     counts = {k: int(v or 0) for k, v in ctx.conn.execute(q).one()._mapping.items()}
 
     conv_conds = [Conversation.started_at >= start, Conversation.started_at < end]
-    asked = select(Handoff.id).where(Handoff.conversation_id == Conversation.id).exists()  # an index probe
+    h = handoffs_by_conversation(ctx)
     cq = (select(func.count().label("conversations"),
-                 _one(~asked).label("self_served"),
+                 _one(h.c.cid.is_(None)).label("self_served"),
                  func.count(Conversation.satisfaction).label("conv_rated"),
                  _one(Conversation.satisfaction == 1).label("conv_satisfied"))
-          .where(*conv_conds))
+          .select_from(Conversation).outerjoin(h, h.c.cid == Conversation.id).where(*conv_conds))
     counts.update({k: int(v or 0) for k, v in ctx.conn.execute(cq).one()._mapping.items()})
     hq = (select(func.count().label("handoffs"), func.count(Handoff.taken_at).label("handoffs_taken"))
           .where(Handoff.requested_at >= start, Handoff.requested_at < end))

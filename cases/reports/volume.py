@@ -1,6 +1,8 @@
 """业务量 and 话务量: cases by a dimension and by time bucket, conversations by medium."""
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import and_, case, func, select
 
 from ..models import Case, Category, Conversation, Department, Handoff, User
@@ -139,6 +141,24 @@ def _granularity_label(granularity: str) -> str:
     return {"day": "日", "week": "周", "month": "月", "year": "年"}[granularity]
 
 
+HANDOFF_WITHIN = dt.timedelta(days=1)
+
+
+def handoffs_by_conversation(ctx: Context, taken_by: int | None = None):
+    """Per conversation of the period: requests for a human, those taken, those dropped before an
+    agent took them. Read by request time, from the period's start to a day after its end (a
+    conversation asks for a human within a day of starting), then joined to the conversations."""
+    start, end = ctx.bounds
+    conds = [Handoff.requested_at >= start, Handoff.requested_at < end + HANDOFF_WITHIN]
+    if taken_by is not None:
+        conds.append(Handoff.taken_by == taken_by)
+    return (select(Handoff.conversation_id.label("cid"), func.count().label("asked"),
+                   func.count(Handoff.taken_at).label("taken"),
+                   func.sum(case((and_(Handoff.released_at.isnot(None), Handoff.taken_at.is_(None)), 1),
+                                 else_=0)).label("dropped"))
+            .where(*conds).group_by(Handoff.conversation_id).subquery())
+
+
 def _media(channel_column):
     return case(*[(channel_column.in_(codes), medium) for medium, codes in MEDIA.items()], else_="other")
 
@@ -154,20 +174,15 @@ def traffic(ctx: Context, granularity: str = "day") -> Table:
     if f.channels:
         media = sorted({CASE_CHANNEL_MEDIA[c] for c in f.channels if c in CASE_CHANNEL_MEDIA})
         conds.append(Conversation.channel.in_([code for m in media for code in MEDIA[m]]))
-    mine = [Handoff.conversation_id == Conversation.id]
-    if f.agent:  # the conversations this agent took over
-        mine.append(Handoff.taken_by == ctx._agent_id())
-
-    def any_handoff(*extra):  # one index probe per conversation (ix_handoffs_conversation_id)
-        return case((select(Handoff.id).where(*mine, *extra).exists(), 1), else_=0)
-
+    h = handoffs_by_conversation(ctx, ctx._agent_id() if f.agent else None)
     inner = (select(_bucket(ctx, Conversation.started_at, granularity).label("b"),
                     _media(Conversation.channel).label("m"),
-                    any_handoff().label("asked"), any_handoff(Handoff.taken_at.isnot(None)).label("taken"),
-                    any_handoff(Handoff.released_at.isnot(None), Handoff.taken_at.is_(None)).label("dropped"))
-             .where(*conds))
-    if f.agent:
-        inner = inner.where(select(Handoff.id).where(*mine, Handoff.taken_at.isnot(None)).exists())
+                    case((h.c.asked > 0, 1), else_=0).label("asked"),
+                    case((h.c.taken > 0, 1), else_=0).label("taken"),
+                    case((h.c.dropped > 0, 1), else_=0).label("dropped"))
+             .select_from(Conversation).outerjoin(h, h.c.cid == Conversation.id).where(*conds))
+    if f.agent:  # the conversations this agent took over
+        inner = inner.where(h.c.taken > 0)
     sub = inner.subquery()
     q = (select(sub.c.b, sub.c.m, func.count().label("n"),
                 func.sum(1 - sub.c.asked).label("self_served"),
