@@ -184,15 +184,15 @@ class Generator:
                 conv_id = f"gen-{case_id}"
                 conv_channel = CONVERSATION_CHANNEL[channel]
                 conv_sat = satisfaction if rng.random() < 0.5 else None
-                convs.append((conv_id, conv_channel, "", "ended", conv_sat, json.dumps([]), _fmt(created),
-                              _fmt(self._later(created, 2, 20))))
+                # the conversation began a few minutes before the case was registered in it
+                started = created - dt.timedelta(minutes=rng.uniform(4, 10))
+                ended = self._later(created, 0.5, 6)
+                convs.append((conv_id, conv_channel, "", "ended", conv_sat, "[]", _fmt(started), _fmt(ended)))
                 if channel in ("phone_agent", "webchat") and rng.random() < (0.9 if channel == "phone_agent" else 0.5):
-                    asked = created - dt.timedelta(minutes=rng.uniform(1, 4))
-                    taken_by = agent or rng.choice(self.ref.agents)
-                    taken = self._later(asked, 0.1, 3)
-                    released = self._later(taken, 1.5, 12)
+                    asked = self._later(started, 0.3, 1.5)   # asked for a human,
+                    taken = self._later(asked, 0.1, 2)       # an agent took over and registered the case
                     handoffs.append((handoff_id, conv_id, conv_channel, "asked", "{}", "[]", _fmt(asked),
-                                     taken_by, _fmt(taken), _fmt(released)))
+                                     agent or rng.choice(self.ref.agents), _fmt(taken), _fmt(ended)))
                     handoff_id += 1
             # the bot's own conversations that filed no case: self-served or given up waiting
             for _ in range(1 if rng.random() < 0.6 else 0):
@@ -245,18 +245,21 @@ class Generator:
             return status, None, None, None, dept_id
         status = Status.IN_PROGRESS.value
         span = max(120.0, (deadline - t).total_seconds() / 60)  # late already: still after t
-        if rng.random() < 0.06 and event(self._later(t, 60, 60 * 24), None, "remind", status, status,
-                                         public=False, actor_name="system"):
-            pass
+        extended_at = None
         if rng.random() < 0.05:  # extended: a new deadline ten working days on
-            at = self._later(t, 60, max(61, span * 0.8))
+            extended_at = self._later(t, 60, max(61, span * 0.5))
             new_deadline = deadline + dt.timedelta(days=14)
-            if event(at, handler, "extend", status, status,
+            if event(extended_at, handler, "extend", status, status,
                      {"old_deadline": deadline.isoformat(), "deadline": new_deadline.isoformat()}):
                 deadline = new_deadline
-                span = max(120.0, (deadline - t).total_seconds() / 60)  # late already: still after t
+                span = max(120.0, (deadline - t).total_seconds() / 60)
         late = rng.random() < 0.08
         reply_at = self._later(t, max(30.0, span * 0.1), span * (1.6 if late else 0.95))
+        if extended_at and reply_at <= extended_at:
+            reply_at = self._later(extended_at, 30, 600)
+        if rng.random() < 0.06:  # reminded while it was being worked
+            event(t + (reply_at - t) * rng.uniform(0.2, 0.8), None, "remind", status, status, public=False,
+                  actor_name="system")
         if not event(reply_at, handler, "reply", status, Status.REPLIED.value):
             return status, None, None, None, dept_id
         status, replied_at = Status.REPLIED.value, reply_at
