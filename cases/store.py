@@ -265,19 +265,21 @@ class CaseStore:
 
     async def search(self, f: CaseFilter, *, limit: int = 50, offset: int = 0) -> tuple[list[Case], int]:
         now = utcnow()
-        q = self._filter_query(f, now)
-        # the count runs on the bare filter: counting over a subquery that carries the eager-load
-        # joins made the database join every matching case to its category and department
+        # the count and the page run on the bare filter; only the page's cases are then loaded with
+        # their category and department (joining every skipped or counted case cost most of the time)
         count = self._filter_query(f, now, select(func.count(Case.id)).select_from(Case))
         async with self.db.read() as s:
             total = (await s.execute(count)).scalar()
-            if self.db.sqlite and total >= DENSE_MATCHES and offset + limit <= total // 2:
-                # many matches: walking the date index newest first finds a page after a few rows,
-                # while SQLite's planner (no statistics) would fetch them all through a filter's
-                # index and sort them
-                q = self._filter_query(f, now, by_date=True)
-            rows = (await s.execute(q.order_by(Case.created_at.desc(), Case.id.desc())
-                                    .limit(limit).offset(offset))).scalars().all()
+            # many matches on SQLite: walking the date index newest first finds a page after a few
+            # rows, while its planner (no statistics) would fetch them all through a filter's index
+            # and sort them
+            by_date = self.db.sqlite and total >= DENSE_MATCHES and offset + limit <= total // 2
+            page = self._filter_query(f, now, select(Case.id).select_from(Case), by_date=by_date)
+            ids = list((await s.execute(page.order_by(Case.created_at.desc(), Case.id.desc())
+                                        .limit(limit).offset(offset))).scalars())
+            found = {c.id: c for c in (await s.execute(select_cases().where(Case.id.in_(ids)))).scalars()} \
+                if ids else {}
+        rows = [found[i] for i in ids if i in found]
         return list(rows), int(total)
 
     # ---- workflow ---------------------------------------------------------------------------
