@@ -17,7 +17,7 @@ class VadSettings:
     threshold_db: float = -38.0      # a frame louder than this (and than the noise floor + margin) is voiced
     noise_margin_db: float = 12.0
     min_speech_ms: int = 160         # voiced this long: speech (barge-in, a turn begins)
-    end_silence_ms: int = 700        # quiet this long after speech: the turn is over
+    end_silence_ms: int = 550        # quiet this long after speech: the turn is over (pauses inside a sentence are shorter)
     max_turn_ms: int = 20000         # a turn never runs longer than this
 
 

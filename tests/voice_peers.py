@@ -15,7 +15,10 @@ protocol byte for byte, as Asterisk 22 was observed to behave (../shared/ASTERIS
 from __future__ import annotations
 
 import asyncio
+import queue
+import socket
 import struct
+import threading
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
@@ -40,6 +43,9 @@ class Received:
 
 @dataclass
 class AudioSocketCaller:
+    """Runs in its own thread with a blocking socket, like Asterisk in its own process: its clock
+    and its 2-second timeout do not depend on the gateway's event loop (the tests share a process
+    with the gateway)."""
     host: str
     port: int
     call_uuid: str = field(default_factory=lambda: str(uuidlib.uuid4()))
@@ -53,42 +59,66 @@ class AudioSocketCaller:
     sent_voiced_until: float = 0.0   # when the last voiced frame went out
 
     async def connect(self) -> "AudioSocketCaller":
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self._out: asyncio.Queue = asyncio.Queue()
-        self.writer.write(bytes([0x01]) + struct.pack(">H", 16) + uuidlib.UUID(self.call_uuid).bytes)
-        self._tasks = [asyncio.ensure_future(self._send_loop()), asyncio.ensure_future(self._receive_loop())]
+        self._sock = socket.create_connection((self.host, self.port), timeout=5)
+        self._sock.settimeout(2.0)  # Asterisk: "Reached timeout after 2000 ms of no activity"
+        self._out: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._send_raw(bytes([0x01]) + struct.pack(">H", 16) + uuidlib.UUID(self.call_uuid).bytes)
+        self._threads = [threading.Thread(target=self._send_loop, daemon=True),
+                         threading.Thread(target=self._receive_loop, daemon=True)]
+        for t in self._threads:
+            t.start()
         return self
 
+    def _send_raw(self, data: bytes) -> None:
+        with self._lock:
+            self._sock.sendall(data)
+
     # what Asterisk sends: a frame every 20 ms, the caller's audio or line silence
-    async def _send_loop(self) -> None:
+    def _send_loop(self) -> None:
         next_at = time.monotonic()
         quiet = bytes(self.frame_bytes)
         try:
             while not self.closed:
-                item = self._out.get_nowait() if not self._out.empty() else quiet
+                try:
+                    item = self._out.get_nowait()
+                except queue.Empty:
+                    item = quiet
+                if item == "hangup":
+                    self._send_raw(b"\x00\x00\x00")
+                    break
                 if isinstance(item, tuple):  # a key press: no audio while the key is sent
-                    await asyncio.sleep(item[1])
-                    self.writer.write(bytes([0x03]) + struct.pack(">H", 1) + item[0].encode())
+                    time.sleep(item[1])
+                    self._send_raw(bytes([0x03]) + struct.pack(">H", 1) + item[0].encode())
                     next_at = time.monotonic()
                     continue
                 if item is not quiet and any(item):
                     self.sent_voiced_until = time.monotonic()
-                self.writer.write(bytes([self.kind]) + struct.pack(">H", len(item)) + item)
+                self._send_raw(bytes([self.kind]) + struct.pack(">H", len(item)) + item)
                 next_at += 0.02
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-        except (ConnectionError, RuntimeError):
+                time.sleep(max(0.0, next_at - time.monotonic()))
+        except OSError:
             self.closed = True
 
-    async def _receive_loop(self) -> None:
+    def _read_exactly(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self._sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    def _receive_loop(self) -> None:
         try:
             while True:
                 try:
-                    header = await asyncio.wait_for(self.reader.readexactly(3), 2.0)
-                except asyncio.TimeoutError:
-                    self.timed_out = True  # "Reached timeout after 2000 ms of no activity"
+                    header = self._read_exactly(3)
+                except socket.timeout:
+                    self.timed_out = True
                     break
                 kind, length = header[0], struct.unpack(">H", header[1:])[0]
-                payload = await self.reader.readexactly(length) if length else b""
+                payload = self._read_exactly(length) if length else b""
                 if kind == 0x00:
                     self.hung_up_by_server = True
                     break
@@ -96,11 +126,14 @@ class AudioSocketCaller:
                     self.protocol_errors.append(f"Received AudioSocket message other than hangup or audio: {kind:#x}")
                     break
                 self.received.append(Received(time.monotonic(), kind, payload))
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (OSError, ConnectionError):
             pass
         finally:
             self.closed = True
-            self.writer.close()
+            try:
+                self._sock.close()
+            except OSError:
+                pass
 
     def say(self, pcm: bytes) -> None:
         """Queue the caller's speech (8 kHz slin) to go out at real-time pace."""
@@ -116,28 +149,33 @@ class AudioSocketCaller:
             self._out.put_nowait((k, key_s))
 
     def send_raw(self, data: bytes) -> None:
-        self.writer.write(data)
+        self._send_raw(data)
 
     async def hang_up(self) -> None:
         if not self.closed:
-            self.writer.write(b"\x00\x00\x00")
-            await asyncio.sleep(0.05)
+            self._out.put_nowait("hangup")
+            await asyncio.sleep(0.1)
         await self.close()
 
     async def close(self) -> None:
         self.closed = True
-        for t in self._tasks:
-            t.cancel()
-        self.writer.close()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     async def finished(self, timeout: float) -> None:
-        await asyncio.wait_for(asyncio.gather(self._tasks[1], return_exceptions=True), timeout)
+        end = time.monotonic() + timeout
+        while self._threads[1].is_alive():
+            if time.monotonic() > end:
+                raise asyncio.TimeoutError(f"call still up after {timeout} s")
+            await asyncio.sleep(0.05)
 
     def first_voiced_after(self, t: float) -> float | None:
-        return next((r.at for r in self.received if r.at > t and r.voiced), None)
+        return next((r.at for r in list(self.received) if r.at > t and r.voiced), None)
 
     def last_voiced(self) -> float | None:
-        return next((r.at for r in reversed(self.received) if r.voiced), None)
+        return next((r.at for r in reversed(list(self.received)) if r.voiced), None)
 
     async def wait_voiced_after(self, t: float, timeout: float) -> float:
         end = time.monotonic() + timeout
@@ -150,20 +188,8 @@ class AudioSocketCaller:
             await asyncio.sleep(0.02)
         raise AssertionError(f"no reply audio within {timeout} s (closed={self.closed}, timed_out={self.timed_out})")
 
-    async def wait_quiet(self, quiet_s: float, timeout: float) -> float:
-        """Until the gateway has sent only silence for `quiet_s` (its prompt is over)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            last = self.last_voiced() or 0.0
-            if self.received and time.monotonic() - last >= quiet_s and self.received[-1].at > last:
-                return last
-            if self.closed:
-                return last
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"the gateway did not stop talking within {timeout} s")
-
     def max_gap(self) -> float:
-        times = [r.at for r in self.received]
+        times = [r.at for r in list(self.received)]
         return max((b - a for a, b in zip(times, times[1:])), default=0.0)
 
 

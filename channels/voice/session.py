@@ -505,6 +505,7 @@ class CallSession:
         self.vad.reset()
         deadline = time.monotonic() + self.s.voicemail_max_s
         heard = False
+        ended = False
         try:
             while time.monotonic() < deadline:
                 wait = self.s.voicemail_end_silence_ms / 1000 if heard else 10.0
@@ -514,9 +515,13 @@ class CallSession:
                 if got[0] == "keys" and got[1] == "#":
                     break
                 heard = True
+        except CallEnded:
+            ended = True  # hung up while recording: what was said is still filed
         finally:
             audio, self.voicemail = bytes(self.voicemail or b""), None
         case = await self.file_voicemail(audio)
+        if ended:
+            raise CallEnded()
         if case is None:
             await self.say(VOICEMAIL_EMPTY + GOODBYE)
             await self.hang_up(NEXT_HANGUP)
@@ -565,6 +570,9 @@ class CallSession:
                                         content_type="audio/wav", data=wav_bytes(audio, self.rate),
                                         channel="voice")
         self.info.record.setdefault("voicemail_cases", []).append(case.number)
+        runtime = getattr(self.engine, "runtime", None)
+        if runtime is not None:  # the survey's answer goes to the conversation's cases
+            await runtime.conversations.add_case(self.info.sender_id, "voice", case.number)
         log.info("voicemail filed", extra=log_fields(call=self.info.uuid, case=case.number))
         return case.number, password
 

@@ -1,0 +1,151 @@
+"""Voice benchmark: simulated callers over AudioSocket at real-time pace against the real gateway
+parts (trained bot, Vosk, Piper, SQLite case store), printing:
+
+- reply latency: the caller's last voiced frame -> the first voiced frame of the reply, p50/p95,
+  at 1, 4 and 8 concurrent calls (includes the end-of-speech silence window)
+- barge-in stop time: a key pressed during a prompt -> the prompt's last audio frame
+- recognition and synthesis real-time factors (CPU time / audio time)
+- prompt cache hit cost
+- resident memory with bot, recognizer and voice loaded
+
+Targets (2-core machine): p50 <= 800 ms at 1 call, p95 <= 1.5 s at 8 calls, barge-in <= 200 ms,
+cached prompt <= 5 ms, memory <= 1.5 GB. Usage: .venv/bin/python bench/voice.py [--calls 1,4,8] [--turns 3]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from voice_peers import AudioSocketCaller  # noqa: E402
+
+UTTERANCES = ["I would like to check the status of my case.", "There is a lot of noise at night near my home.",
+              "Please tell me how to renew my social security card.", "I want to talk to a person."]
+
+
+def pct(values, q):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def setup(tmp: Path):
+    from bot.engine import Engine, load_agent
+    from bot.training import ensure_model
+    from cases.migrate import upgrade
+    from cases.reference_data import load_reference_data
+    from channels.voice import VoiceChannel
+    from hotline.services import Services
+    from hotline.settings import Settings
+    from speech.models import load_speech
+
+    settings = Settings(data_dir=tmp, log_json=False)
+    upgrade(settings.database_url)
+    services = await Services.create(settings)
+    await load_reference_data(services.db)
+    loop = asyncio.get_running_loop()
+    agent = await loop.run_in_executor(None, lambda: load_agent(ensure_model(ROOT / "models")))
+    services.engine = await Engine.create(agent, services.store) if hasattr(Engine, "create") else \
+        Engine(agent, services.store, tracker_store_url=f"sqlite:///{tmp / 'trackers.db'}")
+    speech, why = await loop.run_in_executor(None, lambda: load_speech(cache_dir=tmp / "prompt-cache"))
+    if speech is None:
+        sys.exit(f"speech models missing: {why}")
+    voice = VoiceChannel(speech, services.engine, store=services.store, host="127.0.0.1", agi_port=0,
+                         audiosocket_port=0, data_dir=tmp)
+    await voice.start()
+    return services, speech, voice, why
+
+
+async def one_caller(voice, utterances: list[bytes], turns: int, latencies: list[float], barge: list[float]):
+    call = await AudioSocketCaller("127.0.0.1", voice.audiosocket_port).connect()
+    try:
+        await call.wait_voiced_after(0, 120)  # the welcome
+        # barge-in by key: a digit (the start of a number) stops the welcome; nothing plays after it
+        await asyncio.sleep(0.5)
+        pressed = time.monotonic()
+        call.press("9", key_s=0.0)
+        await asyncio.sleep(1.0)
+        barge.append(max(0.0, (call.last_voiced() or pressed) - pressed))
+        await asyncio.sleep(1.5)  # the digit reaches the bot; its answer starts playing
+        for i in range(turns):
+            call.say(utterances[i % len(utterances)])
+            await asyncio.sleep(len(utterances[i % len(utterances)]) / 16000)
+            spoke_until = call.sent_voiced_until
+            at = await call.wait_voiced_after(spoke_until + 0.05, 120)
+            latencies.append(at - spoke_until)
+            await asyncio.sleep(1.0)  # listen a moment, then talk over the rest (barge-in)
+    finally:
+        await call.hang_up()
+
+
+async def main(args) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        started = time.perf_counter()
+        services, speech, voice, why = await setup(tmp)
+        print(f"loaded bot + speech in {time.perf_counter() - started:.1f} s ({why})")
+        utterances = [b"".join([p async for p in speech.speak(u, 8000)]) for u in UTTERANCES]
+        # prompt cache: the same clause again
+        clause = "Thank you for calling the hotline."
+        await speech.clause_audio(clause, 8000)
+        n = 1000
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await speech.clause_audio(clause, 8000)
+        cached_ms = (time.perf_counter() - t0) / n * 1000
+        disk_cache = type(speech.cache)(speech.cache.directory)
+        key = speech.cache.key(speech.synthesizer.voice_id, 8000, False, clause)
+        t0 = time.perf_counter()
+        disk_cache.get(key)
+        disk_ms = (time.perf_counter() - t0) * 1000
+        speech.stats.__init__()
+        rows = []
+        barge: list[float] = []
+        for calls in [int(c) for c in args.calls.split(",")]:
+            latencies: list[float] = []
+            t0 = time.perf_counter()
+            await asyncio.gather(*[one_caller(voice, utterances, args.turns, latencies, barge) for _ in range(calls)])
+            rows.append((calls, len(latencies), pct(latencies, 0.5), pct(latencies, 0.95), time.perf_counter() - t0))
+        rtf = speech.stats.rtf()
+        print()
+        print("| concurrent calls | turns | reply latency p50 | p95 | run |")
+        print("|---|---|---|---|---|")
+        for calls, count, p50, p95, took in rows:
+            print(f"| {calls} | {count} | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms | {took:.0f} s |")
+        print()
+        print(f"barge-in stop time (key during a prompt): p50 {pct(barge, 0.5) * 1000:.0f} ms, "
+              f"max {max(barge) * 1000:.0f} ms over {len(barge)} calls")
+        print(f"recognition real-time factor: {rtf['recognition']:.2f}   synthesis real-time factor: "
+              f"{rtf['synthesis']:.2f}")
+        print(f"cached prompt: {cached_ms:.3f} ms from memory, {disk_ms:.2f} ms from disk (new process)")
+        print(f"resident memory with bot, recognizer and voice loaded: {rss_mb():.0f} MB")
+        await voice.close()
+        speech.close()
+        await services.close()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--calls", default="1,4,8")
+    p.add_argument("--turns", type=int, default=3)
+    asyncio.run(main(p.parse_args()))

@@ -1,0 +1,291 @@
+"""Whole calls through the voice channel: the trained bot, the real speech models, and peers that
+behave as Asterisk 22 does (tests/voice_peers.py) on FastAGI, AudioSocket and AMI.
+
+The models are the registry's (Korean Vosk, English Piper), so nothing here can check that Mandarin
+is understood: spoken turns check that real recognition output reaches the bot and that the reply
+comes back as paced audio; the menu, numbers and survey are driven by keys, as callers may."""
+import asyncio
+import json
+import time
+import wave
+from io import BytesIO
+
+import pytest
+
+from channels.voice import VoiceChannel
+from channels.voice.session import VoiceSettings
+from speech.vad import VadSettings
+from voice_peers import AmiPeer, AudioSocketCaller, agi_request
+
+pytestmark = pytest.mark.bot
+
+CALLER = "13800138000"
+
+
+@pytest.fixture
+def db_url(sqlite_url):
+    """Calls run on SQLite only: the case store itself is tested on both databases elsewhere,
+    and each call here takes real seconds."""
+    return sqlite_url
+
+
+@pytest.fixture
+async def voice(engine, services, speech_service, tmp_path):
+    channels = []
+
+    async def make(ami_url: str = "") -> VoiceChannel:
+        settings = VoiceSettings(vad=VadSettings(min_speech_ms=160, end_silence_ms=600), no_input_s=6.0,
+                                 digit_timeout_s=1.5, voicemail_end_silence_ms=1500)
+        channel = VoiceChannel(speech_service, engine, store=services.store, host="127.0.0.1", agi_port=0,
+                               audiosocket_port=0, ami_url=ami_url, data_dir=tmp_path / "voice", settings=settings)
+        await channel.start()
+        channels.append(channel)
+        return channel
+
+    yield make
+    for c in channels:
+        await c.close()
+
+
+async def place_call(channel: VoiceChannel, caller: str | None = CALLER) -> AudioSocketCaller:
+    """What the sample dialplan does: FastAGI announces the call, then AudioSocket(${HOTLINE_UUID})."""
+    if caller is None:
+        return await AudioSocketCaller("127.0.0.1", channel.audiosocket_port).connect()
+    got = await agi_request("127.0.0.1", channel.agi_port, "hotline", callerid=caller)
+    return await AudioSocketCaller("127.0.0.1", channel.audiosocket_port,
+                                   call_uuid=got["variables"]["HOTLINE_UUID"]).connect()
+
+
+def session_of(channel: VoiceChannel, call: AudioSocketCaller):
+    return next(s for s in channel.sessions if s.info.uuid == call.call_uuid)
+
+
+async def bot_said(channel, call, predicate, timeout=60.0) -> str:
+    """Wait until the bot's latest reply in this call satisfies `predicate`."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        s = next((s for s in channel.sessions if s.info.uuid == call.call_uuid), None)
+        if s is not None and s.turns and predicate(s.turns[-1]["bot"]):
+            return s.turns[-1]["bot"]
+        if call.closed:
+            break
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"bot never said it; turns: {s.turns if s else None}")
+
+
+async def key_turn(channel, call, keys: str, predicate, timeout=60.0) -> str:
+    """Press keys over the prompt (barge-in), then wait for the bot's answer and its audio."""
+    s = session_of(channel, call)
+    before = len(s.turns)
+    pressed = time.monotonic()
+    call.press(keys)
+    end = time.monotonic() + timeout
+    while len(s.turns) <= before and time.monotonic() < end and not call.closed:
+        await asyncio.sleep(0.05)
+    text = await bot_said(channel, call, predicate, timeout)
+    await call.wait_voiced_after(pressed + 0.3, timeout)
+    return text
+
+
+def call_records(channel) -> list[dict]:
+    folder = channel.data_dir / "calls"
+    return [json.loads(line) for f in sorted(folder.glob("*.jsonl")) for line in f.read_text().splitlines()]
+
+
+async def test_keypad_call_looks_up_a_case_digit_by_digit(voice, services):
+    from cases.intake import validate_case
+
+    case, password = await services.store.create_case(validate_case(
+        {"kind": "complaint", "description": "小区门口的路灯坏了一个星期，晚上很黑", "contact_phone": CALLER},
+        channel="web"))
+    channel = await voice()
+    call = await place_call(channel)
+    greeting = await bot_said(channel, call, lambda t: "12345" in t)
+    await call.wait_voiced_after(0, 60)  # the welcome is playing
+    assert session_of(channel, call).key_map["3"] == "/check_status"
+    await key_turn(channel, call, "3", lambda t: "编号" in t)
+    # calling from the case's own number verifies the caller: the status is read at once
+    status = await key_turn(channel, call, case.number + "#", lambda t: "状态" in t)
+    assert "二六幺幺" in status  # the number (26…) read digit by digit on the phone
+    assert not call.timed_out and call.max_gap() < 0.5 and not call.protocol_errors
+    await call.hang_up()
+    await asyncio.sleep(0.5)
+    record = call_records(channel)[-1]
+    assert record["caller"] == CALLER and record["announced"] and "/check_status" in record["menu_path"]
+    assert [t["source"] for t in record["turns"]][:3] == ["call", "keys", "keys"]
+    # from another number the password is asked for, keyed digit by digit
+    other = await place_call(channel, caller="13900139000")
+    await bot_said(channel, other, lambda t: "12345" in t)
+    await key_turn(channel, other, "3", lambda t: "编号" in t)
+    await key_turn(channel, other, case.number + "#", lambda t: "密码" in t)
+    await key_turn(channel, other, password + "#", lambda t: "状态" in t)
+    assert not other.timed_out and other.max_gap() < 0.5
+    await other.hang_up()
+    assert greeting and record["end_reason"] == "caller hung up"
+
+
+@pytest.mark.parametrize("key, expect", [("4", "问题"), ("5", "调查"), ("1", "")])
+async def test_each_menu_key_reaches_its_service(voice, key, expect):
+    channel = await voice()
+    call = await place_call(channel)
+    await bot_said(channel, call, lambda t: "12345" in t)
+    await call.wait_voiced_after(0, 60)
+    said = await key_turn(channel, call, key, lambda t: expect in t)
+    assert said
+    s = session_of(channel, call)
+    assert s.turns[-1]["said"] == {"1": "/mayor_mailbox", "4": "/ask_policy", "5": "/take_poll"}[key]
+    await call.hang_up()
+
+
+async def test_spoken_turn_is_recognized_and_answered_with_paced_audio(voice, speech_service):
+    channel = await voice()
+    call = await place_call(channel)
+    await bot_said(channel, call, lambda t: "12345" in t)
+    await call.wait_voiced_after(0, 60)
+    # the caller speaks over the welcome (barge-in) with real synthesized speech at real-time pace
+    speech = b"".join([pcm async for pcm in speech_service.speak("I want to make a complaint about noise.", 8000)])
+    s = session_of(channel, call)
+    call.say(speech)
+    call.pause(1.5)
+    end = time.monotonic() + 90
+    while time.monotonic() < end and not any(t["source"] == "speech" for t in s.turns):
+        await asyncio.sleep(0.05)
+    spoken = next(t for t in s.turns if t["source"] == "speech")
+    assert spoken["said"].strip() and spoken["bot"]  # the recognizer's words went to the bot, which answered
+    assert s.barge_ins  # the welcome stopped when the caller spoke
+    reply_at = await call.wait_voiced_after(call.sent_voiced_until + 0.3, 60)
+    assert reply_at > call.sent_voiced_until
+    # paced: 20 ms frames at real time, never a 2-second hole, only audio frames
+    await asyncio.sleep(1.5)
+    frames = [r for r in call.received if r.at > reply_at][:50]
+    assert len(frames) == 50 and {len(r.payload) for r in frames} == {320} and {r.kind for r in frames} == {0x10}
+    recent = [r for r in call.received if r.at > reply_at + 0.2]
+    span = recent[-1].at - recent[0].at
+    assert 0.8 * span <= len(recent) * 0.02 <= 1.25 * span + 0.1
+    assert not call.timed_out and call.max_gap() < 0.5
+    await call.hang_up()
+
+
+async def test_barge_in_by_key_stops_the_prompt_within_200_ms(voice):
+    channel = await voice()
+    call = await place_call(channel)
+    await bot_said(channel, call, lambda t: "12345" in t)
+    start = await call.wait_voiced_after(0, 60)
+    await asyncio.sleep(1.0)
+    assert call.last_voiced() > start + 0.8  # the welcome is still playing
+    pressed = time.monotonic()
+    call.press("9", key_s=0.0)  # not a menu key: the start of a number, so nothing plays after it
+    await asyncio.sleep(1.0)
+    last = call.last_voiced()
+    assert last - pressed <= 0.2, f"the prompt went on for {last - pressed:.3f} s after the key"
+    assert session_of(channel, call).barge_ins
+    await call.hang_up()
+
+
+async def test_a_malformed_frame_ends_that_call_only(voice):
+    channel = await voice()
+    good, bad = await place_call(channel), await place_call(channel, caller="13900139000")
+    await bot_said(channel, good, lambda t: "12345" in t)
+    await bot_said(channel, bad, lambda t: "12345" in t)
+    bad.send_raw(b"\x42\x00\x02zz")  # not a frame kind Asterisk has
+    await bad.finished(5)
+    assert bad.closed and not bad.hung_up_by_server
+    await asyncio.sleep(0.3)
+    assert any("malformed frame: unknown frame kind 0x42" in r["end_reason"] for r in call_records(channel))
+    # the other call goes on: its audio keeps coming and keys still work
+    await key_turn(channel, good, "3", lambda t: "编号" in t)
+    assert not good.closed and not good.timed_out
+    await good.hang_up()
+
+
+async def test_a_call_no_fastagi_request_announced_is_served_as_unknown_caller(voice):
+    channel = await voice()
+    call = await place_call(channel, caller=None)
+    await bot_said(channel, call, lambda t: "12345" in t)
+    await key_turn(channel, call, "4", lambda t: "问题" in t)
+    await call.hang_up()
+    await asyncio.sleep(0.3)
+    record = call_records(channel)[-1]
+    assert record["uuid"] == call.call_uuid and not record["announced"] and record["caller"] == ""
+
+
+async def test_transfer_to_a_free_agent_then_the_survey(voice, services):
+    peer = await AmiPeer().start()
+    try:
+        channel = await voice(f"ami://hotline:s3cret@127.0.0.1:{peer.port}")
+        assert await channel.ami.wait_ready(5)
+        call = await place_call(channel)
+        await bot_said(channel, call, lambda t: "12345" in t)
+        call.press("0")
+        await call.finished(60)
+        assert call.hung_up_by_server and not call.protocol_errors
+        got = await agi_request("127.0.0.1", channel.agi_port, f"hotline/next?uuid={call.call_uuid}")
+        assert got["variables"] == {"HOTLINE_NEXT": "queue", "HOTLINE_QUEUE": "hotline"}
+        assert any(a.get("action") == "QueueStatus" for a in peer.actions)
+        # the agent hangs up; the dialplan brings the caller back to AudioSocket for the survey
+        again = await AudioSocketCaller("127.0.0.1", channel.audiosocket_port, call_uuid=call.call_uuid).connect()
+        await again.wait_voiced_after(0, 60)
+        again.press("1")
+        await again.finished(90)
+        assert again.hung_up_by_server
+        conv = await services.engine.runtime.conversations.get(f"voice-{call.call_uuid}")
+        assert conv.satisfaction == 1
+        got = await agi_request("127.0.0.1", channel.agi_port, f"hotline/next?uuid={call.call_uuid}")
+        assert got["variables"] == {"HOTLINE_NEXT": "hangup"}
+    finally:
+        await peer.stop()
+
+
+async def voicemail_call(voice, speech_service, *, hang_up_while_recording: bool):
+    peer = await AmiPeer(members=[{"Name": "PJSIP/1024", "Status": "2", "Paused": "0", "InCall": "1"}]).start()
+    channel = await voice(f"ami://hotline:s3cret@127.0.0.1:{peer.port}")
+    assert await channel.ami.wait_ready(5)
+    call = await place_call(channel)
+    await bot_said(channel, call, lambda t: "12345" in t)
+    call.press("0")
+    s = session_of(channel, call)
+    while s.voicemail is None and not call.closed:  # the busy prompt, then the tone
+        call.press("5", key_s=0.0)  # keys cut the long prompt short (barge-in)
+        await asyncio.sleep(1.0)
+    message = b"".join([pcm async for pcm in speech_service.speak("My street light is broken, please call me back.", 8000)])
+    call.say(message)
+    await asyncio.sleep(len(message) / 16000 + 0.5)
+    return peer, channel, call, s
+
+
+async def test_busy_queue_takes_a_voicemail_that_lands_as_a_case_with_its_wav(voice, services, speech_service):
+    peer, channel, call, s = await voicemail_call(voice, speech_service, hang_up_while_recording=False)
+    try:
+        call.press("#")
+        end = time.monotonic() + 60
+        while not s.info.record.get("voicemail_cases") and time.monotonic() < end:
+            await asyncio.sleep(0.1)
+        number = s.info.record["voicemail_cases"][0]
+        case = await services.store.get(number)
+        assert case.contact_phone == CALLER and case.channel == "phone_self" and "电话留言" in case.description
+        [att] = await services.store.attachments(case.id)
+        data = services.store.attachment_path(att.sha256).read_bytes()
+        with wave.open(BytesIO(data)) as w:
+            assert w.getframerate() == 8000 and w.getnframes() / 8000 > 1.5
+        call.press("*")  # hear the number again, then the survey
+        await asyncio.sleep(1.0)
+        call.press("3")
+        await call.finished(120)
+        assert call.hung_up_by_server
+        assert (await services.store.get(number)).satisfaction == 3
+    finally:
+        await peer.stop()
+
+
+async def test_hanging_up_while_recording_keeps_the_recording_and_the_case(voice, services, speech_service):
+    peer, channel, call, s = await voicemail_call(voice, speech_service, hang_up_while_recording=True)
+    try:
+        await call.hang_up()
+        end = time.monotonic() + 30
+        while not s.info.record.get("voicemail_cases") and time.monotonic() < end:
+            await asyncio.sleep(0.1)
+        case = await services.store.get(s.info.record["voicemail_cases"][0])
+        [att] = await services.store.attachments(case.id)
+        assert att.kind == "recording" and att.size > 8000 * 2
+    finally:
+        await peer.stop()
