@@ -160,3 +160,26 @@ async def test_ami_wrong_secret_and_bad_url_are_clear_errors():
     finally:
         client.close()
         await peer.stop()
+
+
+async def test_ami_events_reach_the_gateway():
+    peer = await AmiPeer().start()
+    client = AmiClient(AmiConfig.from_url(f"ami://hotline:s3cret@127.0.0.1:{peer.port}"))
+    seen = []
+    client.listeners.append(seen.append)
+    client.start()
+    try:
+        assert await client.wait_ready(5)
+        peer.emit([("Event", "QueueCallerJoin"), ("Privilege", "agent,all"), ("Channel", "PJSIP/self-00000001"),
+                   ("Queue", "hotline"), ("Position", "1"), ("Count", "1")])
+        peer.emit([("Event", "Hangup"), ("Privilege", "call,all"), ("Channel", "PJSIP/self-00000001"),
+                   ("Uniqueid", "1764294123.12"), ("Cause", "16"), ("Cause-txt", "Normal Clearing")])
+        for _ in range(50):
+            if len([e for e in seen if e.get("Event") in ("QueueCallerJoin", "Hangup")]) == 2:
+                break
+            await asyncio.sleep(0.05)
+        events = {e["Event"]: e for e in seen}
+        assert events["Hangup"]["Cause"] == "16" and events["QueueCallerJoin"]["Queue"] == "hotline"
+    finally:
+        client.close()
+        await peer.stop()
