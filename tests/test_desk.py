@@ -285,3 +285,27 @@ async def test_search_pages_the_same_along_the_date_index(services, monkeypatch)
     dense = [await services.store.search(f, limit=2, offset=1) for f in filters]
     assert [([c.number for c in rows], n) for rows, n in plain] == [([c.number for c in rows], n) for rows, n in dense]
     assert plain[0][1] == 6 and len(plain[0][0]) == 2
+
+
+def test_desk_texts_exist_in_chinese_and_english():
+    """Every desk text a template or handler names is in zh.yml, and every one has its English."""
+    from pathlib import Path
+
+    from hotline.i18n import _flatten
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent / "channels" / "desk"
+    catalogs = {l: _flatten(yaml.safe_load((root.parent.parent / "hotline" / "locales" / f"{l}.yml")
+                                           .read_text(encoding="utf-8"))) for l in ("zh", "en")}
+    named = set()
+    for path in [*root.glob("templates/desk_*.html"), *root.glob("*.py")]:
+        named |= set(re.findall(r"""t\(\s*["'](desk\.[a-z_.]+)["']""", path.read_text(encoding="utf-8")))
+    named = {k for k in named if not k.endswith((".", "_"))}  # prefixes of keys built in the template
+    from cases.workflow import ACTIONS
+    from channels.desk.admin import ENTITIES
+    named |= {f"desk.event.{a}" for a in [*ACTIONS, "register", "survey", "attach", "supervise", "set_reminder"]}
+    named |= {f"desk.admin.{e}" for e in ENTITIES} | {f"desk.admin.f.{f.name}" for e in ENTITIES.values() for f in e.fields}
+    named |= {f"desk.print.{d}" for d in ("sheet", "dispatch", "notice")}
+    assert named, "no desk texts found"
+    assert sorted(k for k in named if k not in catalogs["zh"]) == []
+    assert sorted(k for k in catalogs["zh"] if k.startswith("desk.") and k not in catalogs["en"]) == []
