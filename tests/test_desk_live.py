@@ -153,6 +153,15 @@ async def test_supervisor_takes_over_and_transfer(services, clients):
                       page="/desk/live", allow_redirects=False)
     assert resp.status == 302
     assert (await app[LIVE].handoffs.open_for(CONV)).taken_by == users["agent2"].id
+    # agent2 ends it: the hand-off is closed and the conversation marked ended
+    agent2 = await clients()
+    await login(agent2, "agent2")
+    resp = await post(agent2, f"/desk/live/chat/{CONV}/release", {"mode": "end"}, page="/desk/live",
+                      allow_redirects=False)
+    assert resp.status == 302
+    assert await app[LIVE].handoffs.open_for(CONV) is None
+    assert (await ConversationLog(services.db).get(CONV)).state == "ended"
+    assert (await sup.get(f"/desk/live/chat/{CONV}")).status == 404
 
 
 async def test_canned_replies_are_kept_per_agent(services, client_factory):
