@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOTLINE := $(BIN)/hotline
 
-.PHONY: help run test install system-deps bench eval train clean
+.PHONY: help run test install system-deps bench bench-reports eval train clean
 
 help:
 	@echo "make run    set up .venv, migrate, load demo data, serve http://127.0.0.1:8080 (SQLite under var/)"
@@ -55,6 +55,10 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(BIN)/python bench/cases.py
 	$(BIN)/python bench/desk.py
+
+# every report on 1,000,000 generated cases, PostgreSQL and SQLite (about 25 minutes on 2 cores)
+bench-reports: $(STAMP)
+	$(BIN)/python bench/reports.py
 
 train: $(STAMP)
 	$(HOTLINE) train
