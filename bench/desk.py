@@ -265,8 +265,8 @@ async def list_latency(url: str, data: dict, repeat: int) -> list[tuple[str, lis
                 body = await resp.text()
                 assert resp.status == 200, (path, resp.status)
             times.append(time.perf_counter() - t0)
-        m = re.search(r'id="case-count">共 (\d+) 件', body)
-        total = int(m.group(1)) if m else -1
+        m = re.search(r'id="case-count">共 (\d+\+?) 件', body)
+        total = m.group(1) if m else "?"
         out.append((name, times, total))
     await agent.close()
     await dept.close()

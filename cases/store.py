@@ -263,11 +263,18 @@ class CaseStore:
             q = q.where(col(Case.status).in_([s.value for s in OPEN_STATUSES]), col(Case.deadline) < now)
         return q
 
-    async def search(self, f: CaseFilter, *, limit: int = 50, offset: int = 0) -> tuple[list[Case], int]:
+    async def search(self, f: CaseFilter, *, limit: int = 50, offset: int = 0,
+                     count_limit: int | None = None) -> tuple[list[Case], int]:
+        """A page of cases and how many match; with count_limit, counting stops past that many
+        (the total is then count_limit + 1: "more than"), which bounds a text search's cost."""
         now = utcnow()
         # the count and the page run on the bare filter; only the page's cases are then loaded with
         # their category and department (joining every skipped or counted case cost most of the time)
-        count = self._filter_query(f, now, select(func.count(Case.id)).select_from(Case))
+        if count_limit is None:
+            count = self._filter_query(f, now, select(func.count(Case.id)).select_from(Case))
+        else:
+            matching = self._filter_query(f, now, select(Case.id).select_from(Case)).limit(count_limit + 1)
+            count = select(func.count()).select_from(matching.subquery())
         async with self.db.read() as s:
             total = (await s.execute(count)).scalar()
             # many matches on SQLite: walking the date index newest first finds a page after a few

@@ -309,3 +309,16 @@ def test_desk_texts_exist_in_chinese_and_english():
     assert named, "no desk texts found"
     assert sorted(k for k in named if k not in catalogs["zh"]) == []
     assert sorted(k for k in catalogs["zh"] if k.startswith("desk.") and k not in catalogs["en"]) == []
+
+
+async def test_text_search_counts_up_to_a_limit(services, desk, monkeypatch):
+    import channels.desk.casework as casework
+    users, signed_in = desk
+    for i in range(4):
+        await new_case(services, description=f"井盖丢失第{i}处，很危险")
+    agent = await signed_in("agent1")
+    monkeypatch.setattr(casework, "TEXT_COUNT_LIMIT", 2)
+    text = await (await agent.get("/desk/cases?q=井盖")).text()
+    assert "共 2+ 件" in text and text.count('href="/desk/cases/') >= 4
+    monkeypatch.setattr(casework, "TEXT_COUNT_LIMIT", 10)
+    assert "共 4 件" in await (await agent.get("/desk/cases?q=井盖")).text()

@@ -28,6 +28,7 @@ from .pages import render
 A, S, D, ADM = Role.AGENT, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN
 HOTLINE = (A, S, ADM)
 PAGE_SIZE = 50
+TEXT_COUNT_LIMIT = 5000
 REMINDERS = web.AppKey("desk_reminders", ReminderScheduler)
 # actions done on the case page with their own forms (dispatch/reopen pick departments)
 SPECIAL = {"dispatch", "reopen", "remind"}
@@ -93,10 +94,14 @@ async def case_list(request: web.Request) -> web.Response:
         page = max(1, int(request.query.get("page", "1")))
     except ValueError:
         page = 1
-    rows, total = await services.store.search(f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    # a text search cannot use an index: its count stops at TEXT_COUNT_LIMIT ("more than")
+    limit = TEXT_COUNT_LIMIT if f.text else None
+    rows, total = await services.store.search(f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, count_limit=limit)
     query = {k: v for k, v in request.query.items() if k != "page"}
+    more = limit is not None and total > limit
     return render(request, "desk_cases.html", {
-        "cases": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "q": request.query,
+        "cases": rows, "total": f"{limit}+" if more else total, "page": page,
+        "pages": max(1, -(-min(total, limit or total) // PAGE_SIZE)), "q": request.query,
         "query": query, "errors": errors, "departments": await services.store.departments(),
         "categories": await services.store.categories(), "active": "cases", "now": dt.datetime.now(dt.timezone.utc),
         "open_statuses": {s.value for s in OPEN_STATUSES}, **_vocab(request)})
