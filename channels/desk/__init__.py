@@ -8,7 +8,6 @@ paths such as /desk/reports, are added here and linked as 统计报表 in the na
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import importlib
 import logging

@@ -15,7 +15,7 @@ from cases.intake import InvalidInput, clean_text, validate_case
 from cases.knowledge import KnowledgeRepository
 from cases.models import Case, Department, Reminder
 from cases.reminders import Notice, ReminderScheduler, parse_thresholds
-from cases.store import CaseFilter, Forbidden, select_cases
+from cases.store import CaseFilter, select_cases
 from cases.workflow import (ACTIONS, CHANNEL_LABELS, KIND_LABELS, OPEN_STATUSES, SATISFACTION_LABELS,
                             STATUS_LABELS, Channel, Kind, Role, Status, allowed_actions, label)
 from hotline.i18n import field_errors, translator

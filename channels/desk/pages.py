@@ -9,10 +9,6 @@ from markupsafe import Markup, escape
 from cases.workflow import Role
 from hotline.web import csrf
 from hotline.web.app import SERVICES
-try:  # moving from hotline.web to hotline (another change in flight)
-    from hotline.ratelimit import SlidingWindow
-except ImportError:  # pragma: no cover
-    from hotline.web.ratelimit import SlidingWindow
 
 from .auth import LOGIN_PATH, clear_session, csrf_token, check_csrf, session_user, set_session
 
