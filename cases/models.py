@@ -269,7 +269,7 @@ class Conversation(Base):
     updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (Index("ix_conversations_state_updated", "state", "updated_at"),
-                      Index("ix_conversations_started_at", "started_at", "channel"))  # reports
+                      Index("ix_conversations_started_at", "started_at", "channel", "satisfaction"))  # reports
 
 
 class Handoff(Base):

@@ -7,7 +7,7 @@ from ..models import Case, Category, Conversation, Handoff
 from ..workflow import Status
 from .base import Chart, Column, Context, Table, rate
 from .facts import flow_join
-from .volume import handoffs_by_conversation
+from .volume import handoff_window
 
 FINISHED = [Status.ANSWERED.value, Status.REPLIED.value, Status.FOLLOWED_UP.value, Status.CLOSED.value]
 
@@ -36,13 +36,18 @@ def quality_counts(ctx: Context) -> dict[str, int]:
     counts = {k: int(v or 0) for k, v in ctx.conn.execute(q).one()._mapping.items()}
 
     conv_conds = [Conversation.started_at >= start, Conversation.started_at < end]
-    h = handoffs_by_conversation(ctx)
     cq = (select(func.count().label("conversations"),
-                 _one(h.c.cid.is_(None)).label("self_served"),
                  func.count(Conversation.satisfaction).label("conv_rated"),
                  _one(Conversation.satisfaction == 1).label("conv_satisfied"))
-          .select_from(Conversation).outerjoin(h, h.c.cid == Conversation.id).where(*conv_conds))
+          .where(*conv_conds))
     counts.update({k: int(v or 0) for k, v in ctx.conn.execute(cq).one()._mapping.items()})
+    # self-served: no request for a human. Counted from the (fewer) hand-offs: the conversations
+    # of the period that asked, taken from the other side
+    transferred = ctx.conn.execute(
+        select(func.count(func.distinct(Handoff.conversation_id)))
+        .select_from(Handoff).join(Conversation, Conversation.id == Handoff.conversation_id)
+        .where(*handoff_window(ctx), *conv_conds)).scalar() or 0
+    counts["self_served"] = counts["conversations"] - transferred
     hq = (select(func.count().label("handoffs"), func.count(Handoff.taken_at).label("handoffs_taken"))
           .where(Handoff.requested_at >= start, Handoff.requested_at < end))
     counts.update({k: int(v or 0) for k, v in ctx.conn.execute(hq).one()._mapping.items()})

@@ -144,12 +144,17 @@ def _granularity_label(granularity: str) -> str:
 HANDOFF_WITHIN = dt.timedelta(days=1)
 
 
+def handoff_window(ctx: Context) -> list:
+    """Hand-offs of the period's conversations are requested from the period's start to a day after
+    its end (a conversation asks for a human within a day of starting)."""
+    start, end = ctx.bounds
+    return [Handoff.requested_at >= start, Handoff.requested_at < end + HANDOFF_WITHIN]
+
+
 def handoffs_by_conversation(ctx: Context, taken_by: int | None = None):
     """Per conversation of the period: requests for a human, those taken, those dropped before an
-    agent took them. Read by request time, from the period's start to a day after its end (a
-    conversation asks for a human within a day of starting), then joined to the conversations."""
-    start, end = ctx.bounds
-    conds = [Handoff.requested_at >= start, Handoff.requested_at < end + HANDOFF_WITHIN]
+    agent took them, read by request time (`handoff_window`), to be joined to the conversations."""
+    conds = handoff_window(ctx)
     if taken_by is not None:
         conds.append(Handoff.taken_by == taken_by)
     return (select(Handoff.conversation_id.label("cid"), func.count().label("asked"),

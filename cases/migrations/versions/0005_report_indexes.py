@@ -25,7 +25,8 @@ def upgrade() -> None:
     with op.batch_alter_table('case_events', schema=None) as batch_op:
         batch_op.create_index('ix_case_events_case_id_action_at', ['case_id', 'action', 'at'], unique=False)
     with op.batch_alter_table('conversations', schema=None) as batch_op:
-        batch_op.create_index('ix_conversations_started_at', ['started_at', 'channel'], unique=False)
+        batch_op.create_index('ix_conversations_started_at', ['started_at', 'channel', 'satisfaction'],
+                              unique=False)
     with op.batch_alter_table('handoffs', schema=None) as batch_op:
         batch_op.create_index('ix_handoffs_requested_at', ['requested_at'], unique=False)
         batch_op.create_index('ix_handoffs_taken_at', ['taken_at', 'taken_by'], unique=False)
