@@ -102,7 +102,10 @@ class ImapReader:
                 self.connected.set()
                 pause = 1.0
                 while True:
-                    await self.scan()
+                    # mail that came in during a pass is announced by no IDLE: look again until a
+                    # pass finds nothing, then wait
+                    while await self.scan():
+                        pass
                     await self.wait_for_mail()
             except asyncio.CancelledError:
                 raise
@@ -148,7 +151,9 @@ class ImapReader:
             await asyncio.wait_for(idle, 10)
 
     async def scan(self) -> int:
-        """Process every mail not yet marked; returns how many were marked done."""
+        """Process every mail not yet marked; returns how many were marked done (mails another
+        reader holds are left for a later pass and not counted, so a pass that finds only those
+        ends the looking)."""
         client = self.client
         response = _check(await client.uid_search(f"UNKEYWORD {self.keyword}", charset=None), "SEARCH")
         uids = [int(x) for line in response.lines[:-1] for x in bytes(line).split() if x.isdigit()]

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from cases.credentials import new_password
-from cases.intake import InvalidInput, is_phone, normalize_phone, validate_case
-from cases.mailbox import CitizenEvent, MailLedger, Outgoing, mail_conversation_id, message_key
+from cases.intake import InvalidInput, clean_text, is_phone, normalize_phone, validate_case
+from cases.mailbox import CitizenEvent, KeptFile, MailLedger, Outgoing, mail_conversation_id, message_key
 from cases.models import Case
 from cases.store import CITIZEN, CaseStore, NotFound
 from cases.workflow import Channel
@@ -46,6 +47,7 @@ class Outcome:
     outgoing: list[Outgoing] = field(default_factory=list)
     case_id: int | None = None
     event: CitizenEvent | None = None
+    files: list[KeptFile] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
@@ -76,17 +78,20 @@ class MailIngest:
         big. `force`: an agent released a held mail, so the spam verdict no longer holds it."""
         mail = parse_mail(raw)
         key = message_key(mail.message_id, raw)
+        claim = None
         if not force:
             claim = await self.ledger.claim(key, message_id=mail.message_id, source=source, sender=mail.sender,
                                             subject=mail.subject, size=truncated_size or len(raw))
-            if claim.status != "new":
+            if claim.status not in ("new", "retake"):
                 return Outcome("duplicate" if claim.status == "duplicate" else "busy", key=key,
                                reason=claim.row.state)
         raw_sha = self._keep(raw)
-        outcome = await self._decide(mail, key, truncated_size, force)
+        retake = claim is None or claim.status == "retake"
+        outcome = await self._decide(mail, key, truncated_size, force, retake)
         outcome.key = key
         await self.ledger.finish(key, outcome.state, reason=outcome.reason, raw_sha256=raw_sha,
-                                 case_id=outcome.case_id, outgoing=outcome.outgoing, event=outcome.event)
+                                 case_id=outcome.case_id, outgoing=outcome.outgoing, event=outcome.event,
+                                 files=outcome.files)
         log.info("mail processed", extra=log_fields(state=outcome.state, reason=outcome.reason, source=source,
                                                     case=outcome.case_number, sender=_mask(mail.sender)))
         return outcome
@@ -106,7 +111,8 @@ class MailIngest:
         return self.store.attachment_path(sha256).read_bytes()
 
     # ---- deciding ------------------------------------------------------------------------------
-    async def _decide(self, mail: ParsedMail, key: str, truncated_size: int | None, force: bool) -> Outcome:
+    async def _decide(self, mail: ParsedMail, key: str, truncated_size: int | None, force: bool,
+                      retake: bool) -> Outcome:
         verdict = screen(mail)
         if verdict.action != "accept" and not (force and verdict.reason == "spam"):
             return Outcome("held" if verdict.action == "hold" else "ignored", verdict.reason)
@@ -120,7 +126,7 @@ class MailIngest:
             return await self._on_thread(mail, case, understood.asks_status, thread)
         if understood.asks_status and understood.case_numbers:
             return await self._status(mail, understood, thread)
-        return await self._new_case(mail, key, understood, thread, truncated_size)
+        return await self._new_case(mail, key, understood, thread, truncated_size, retake)
 
     async def _thread_case(self, mail: ParsedMail) -> Case | None:
         number = token_number(mail.subject)
@@ -147,8 +153,8 @@ class MailIngest:
         event = CitizenEvent(case.id, "citizen_mail", text[:5000],
                              {"message_id": mail.message_id, "subject": mail.subject,
                               "files": [f.filename for f in mail.files]})
-        await self._attach(case.id, mail)  # a reply's files belong to the case too
-        return Outcome("event", "citizen_reply", case.number, case_id=case.id, event=event)
+        files, _ = await self._files(case.id, mail)  # a reply's files belong to the case too
+        return Outcome("event", "citizen_reply", case.number, case_id=case.id, event=event, files=files)
 
     async def _status(self, mail: ParsedMail, understood, thread: Thread) -> Outcome:
         number = understood.case_numbers[0]
@@ -169,7 +175,7 @@ class MailIngest:
                        outgoing=[self.composer.status(case, events, mail.answer_to, thread)])
 
     async def _new_case(self, mail: ParsedMail, key: str, understood, thread: Thread,
-                        truncated_size: int | None) -> Outcome:
+                        truncated_size: int | None, retake: bool) -> Outcome:
         locale = "zh"
         notes: list[str] = []
         description = mail.body.strip() or base_subject(mail.subject)
@@ -195,7 +201,8 @@ class MailIngest:
             else:
                 return Outcome("held", "invalid:" + ",".join(sorted(exc.errors)))
         inp.extra = {"message_id": mail.message_id, "intent": understood.intent}
-        case = await self.ledger.case_for_mail(key)
+        # only a mail taken over from a crashed attempt can already have its case
+        case = await self.ledger.case_for_mail(key) if retake else None
         if case is None:
             case, password = await self.store.create_case(inp, CITIZEN)
             new_pw = False
@@ -204,14 +211,17 @@ class MailIngest:
             await self.ledger.replace_password(case.id, await self.store.hasher.hash(password))
             case = await self.store.get(case.number)
             new_pw = True
+        files = []
         if not truncated_size:  # only the header was fetched: no original, no files to keep
-            notes += await self._attach(case.id, mail)
+            files, file_notes = await self._files(case.id, mail)
+            notes += file_notes
         ack = self.composer.acknowledgement(case, password, mail.answer_to, thread, notes, new_password=new_pw)
-        return Outcome("case", "", case.number, case_id=case.id, outgoing=[ack])
+        return Outcome("case", "", case.number, case_id=case.id, outgoing=[ack], files=files)
 
-    async def _attach(self, case_id: int, mail: ParsedMail) -> list[str]:
-        """The original (.eml) and the files, each once (a retry adds only what is missing);
-        returns notes for the files that could not be kept."""
+    async def _files(self, case_id: int, mail: ParsedMail) -> tuple[list[KeptFile], list[str]]:
+        """The original (.eml) and the files, written to the store now and listed with the case by
+        `finish`; each once (a retry after a crash lists only what is missing). Also returns notes
+        for the files that could not be kept."""
         have = {a.sha256 for a in await self.store.attachments(case_id)}
         limit = self.store.attachment_max_bytes
         notes = []
@@ -219,14 +229,15 @@ class MailIngest:
         wanted += [("upload", f.filename, f.content_type, f.data) for f in mail.files[:MAX_FILES]]
         notes += [translate("zh", "email.file_skipped", name=f.filename, max=f"{MAX_FILES}")
                   for f in mail.files[MAX_FILES:]]
+        kept = []
         for kind, filename, ctype, data in wanted:
             if len(data) > limit:
                 notes.append(translate("zh", "email.file_skipped", name=filename, max=human_size(limit)))
                 continue
-            digest = hashlib.sha256(data).hexdigest()
+            digest = self._keep(data)
             if digest in have:
                 continue
             have.add(digest)
-            await self.store.add_attachment(case_id, kind=kind, filename=filename, content_type=ctype, data=data,
-                                            actor=CITIZEN, channel="email")
-        return notes
+            safe_name = clean_text(Path(filename or "file").name)[:200] or "file"
+            kept.append(KeptFile(kind, safe_name, ctype[:100], len(data), digest))
+        return kept, notes

@@ -48,7 +48,7 @@ class OutboxSender:
         return client
 
     async def send_due(self) -> int:
-        """Send what is due now; returns how many left."""
+        """Send what is due now; returns how many were sent."""
         if self.server is None:
             return 0
         count = 0
@@ -56,21 +56,26 @@ class OutboxSender:
             rows = await self.ledger.due(limit=50)
             if not rows:
                 return count
-            for row in rows:
-                try:
-                    if self._client is None or not self._client.is_connected:
-                        self._client = await self._connect()
-                    await self._client.sendmail(self.mail_from, [row.recipient], row.body.encode("utf-8"))
-                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-                    await self._drop()
-                    pause = retry_pause(row.attempts)
-                    await self.ledger.mark_failed(row.id, f"{exc.__class__.__name__}: {exc}", pause)
-                    log.warning("mail not sent; retrying later", extra=log_fields(
-                        outbox=row.id, purpose=row.purpose, error=str(exc)[:200], retry_s=pause))
-                    continue
-                await self.ledger.mark_sent(row.id)
-                count += 1
-                self.sent += 1
+            sent: list[int] = []
+            try:
+                for row in rows:
+                    try:
+                        if self._client is None or not self._client.is_connected:
+                            self._client = await self._connect()
+                        await self._client.sendmail(self.mail_from, [row.recipient], row.body.encode("utf-8"))
+                    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+                        await self._drop()
+                        pause = retry_pause(row.attempts)
+                        await self.ledger.mark_failed(row.id, f"{exc.__class__.__name__}: {exc}", pause)
+                        log.warning("mail not sent; retrying later", extra=log_fields(
+                            outbox=row.id, purpose=row.purpose, error=str(exc)[:200], retry_s=pause))
+                        continue
+                    sent.append(row.id)
+            finally:
+                # one transaction for the batch; a crash before it sends these again (at least once)
+                await self.ledger.mark_sent(sent)
+            count += len(sent)
+            self.sent += len(sent)
 
     async def _drop(self) -> None:
         client, self._client = self._client, None
