@@ -144,7 +144,8 @@ async def case_times(db_url: str) -> list[float]:
     try:
         with engine.connect() as conn:
             # the demo data has cases of its own: count the ones made from mail
-            rows = conn.exec_driver_sql("SELECT created_at FROM cases WHERE conversation_id LIKE 'email:%'").scalars().all()
+            rows = conn.execute(sa.text("SELECT created_at FROM cases WHERE conversation_id LIKE :p"),
+                                {"p": "email:%"}).scalars().all()
     finally:
         engine.dispose()
     out = []

@@ -8,6 +8,7 @@ import signal
 from aiohttp import web
 
 from channels.email import mail_configured, start_mail_channel
+from channels.email.web import setup_routes as mail_routes
 
 from .logs import log_fields
 from .services import Services
@@ -27,6 +28,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     mail = None
     if mail_configured(settings):  # the mailbox (IMAP) and/or SMTP receiver, when configured
         mail = await start_mail_channel(services)
+        mail_routes(app, mail)  # agents list and release held mail (channels/email/web.py)
     from channels.voice.run import start_voice_channel  # phone: on when speech models are found
     voice = await start_voice_channel(services)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

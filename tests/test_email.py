@@ -459,3 +459,44 @@ async def test_gateway_killed_mid_ingest_loses_and_doubles_nothing(services_fact
         text = acks[-1].message.get_content()
         assert await services.store.lookup(case.number, text.split("查询密码：")[1][:6]) is not None
     assert await dovecot.keywords(mailbox_user, KEYWORD) == (n, n)
+
+
+# ---- agents and held mail over the REST API -----------------------------------------------------------
+async def test_agents_list_and_release_held_mail_over_the_api(channel_factory, dovecot, mailbox_user, sink):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from channels.email.web import setup_routes
+    from hotline.web import create_app
+
+    channel = await channel_factory()
+    services = channel.services
+    spam, spam_mid = mail("投诉：噪音", "楼上装修噪音太大，周末早上七点就开始。", sender="maybe@example.cn",
+                          headers={"X-Spam-Flag": "YES"})
+    await dovecot.append(mailbox_user, spam)
+    await wait_processed(channel, 1)
+    app = create_app(services)
+    setup_routes(app, channel)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        await services.accounts.create_user("agent9", "secret-pass-1", "agent")
+        await services.accounts.create_user("dept9", "secret-pass-1", "department", department_code="zjj")
+        tokens = {}
+        for name in ("agent9", "dept9"):
+            resp = await client.post("/api/auth/token", json={"username": name, "password": "secret-pass-1"})
+            tokens[name] = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        assert (await client.get("/api/mail/held")).status == 401
+        assert (await client.get("/api/mail/held", headers=tokens["dept9"])).status == 403
+        held = (await (await client.get("/api/mail/held", headers=tokens["agent9"])).json())["held"]
+        assert [(h["sender"], h["reason"]) for h in held] == [("maybe@example.cn", "spam")]
+        assert await count_cases(services) == 0 and sink.messages == []
+        resp = await client.post(f"/api/mail/held/{held[0]['id']}/release", headers=tokens["agent9"])
+        body = await resp.json()
+        assert resp.status == 200 and body["state"] == "case"
+        case = await case_for(services, spam_mid)
+        assert case.number == body["case"]
+        await sink.wait_for(lambda: len(sink.to("maybe@example.cn")) == 1)
+        assert (await client.post(f"/api/mail/held/{held[0]['id']}/release", headers=tokens["agent9"])).status == 404
+        assert (await (await client.get("/api/mail/held", headers=tokens["agent9"])).json())["held"] == []
+    finally:
+        await client.close()

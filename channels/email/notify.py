@@ -1,5 +1,6 @@
 """Mail about what happens to a case later: the citizen who wrote by mail hears when it is answered
-(办结答复, 当场答复) or archived; the department hears of a case dispatched to it and of reminders.
+(办结答复, 当场答复) or archived; the department hears of a case dispatched to it and of reminders
+(催办) an agent gives; the desk's scheduler mails its own automatic reminders.
 
 It listens to the case events themselves, not to a call from the desk: every change made through
 `CaseStore.apply` (by the desk, the REST API or another gateway process) writes an event row, and
@@ -70,6 +71,8 @@ class MailNotifier:
             if event.action in CITIZEN_ACTIONS:
                 if case.channel == Channel.EMAIL.value and case.contact_email and case.wants_reply:
                     outgoing.append(self.composer.citizen_notice(case, event.action, await self.thread_of(case.id)))
+            elif event.action == "remind" and (event.data or {}).get("auto"):
+                continue  # the desk's reminder scheduler mails its own reminders (channels/desk/notify.py)
             else:
                 to = await self.department_email(case.department_id)
                 if to:

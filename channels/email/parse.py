@@ -55,7 +55,8 @@ def decode_header_value(value) -> str:
             # compat32 hands raw 8-bit header bytes back as surrogate escapes
             chunk = chunk.encode("utf-8", errors="surrogateescape")
         out.append(decode_bytes(chunk, charset))
-    return " ".join("".join(out).split())
+    text = " ".join("".join(out).split())
+    return text or " ".join(str(raw).split())  # nothing readable in it: keep it as it came
 
 
 @dataclass

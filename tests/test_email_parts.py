@@ -1,0 +1,112 @@
+"""The email channel's parts on their own: server URLs, decoding, trimming, screening, threading
+tokens and the IMAP FETCH reader. (tests/test_email.py runs them against real servers.)"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from cases.credentials import new_case_number
+from cases.mailbox import message_key
+from channels.email.compose import base_subject, token_number
+from channels.email.imap import parse_fetch
+from channels.email.parse import decode_bytes, decode_header_value, parse_mail
+from channels.email.screen import screen
+from channels.email.text import html_to_text, trim_reply
+from channels.email.urls import imap_server, smtp_server
+from hotline.settings import SettingsError
+
+
+def test_server_urls_and_their_errors():
+    imap = imap_server("imaps://hotline%40city.gov.cn:p%3Ass@mail.city.gov.cn/收件箱?verify=no")
+    assert (imap.host, imap.port, imap.tls, imap.username, imap.password, imap.mailbox, imap.verify) == \
+        ("mail.city.gov.cn", 993, True, "hotline@city.gov.cn", "p:ss", "收件箱", False)
+    assert "p:ss" not in str(imap)
+    smtp = smtp_server("smtp://relay:25?starttls=no")
+    assert (smtp.port, smtp.tls, smtp.starttls) == (25, False, False)
+    assert smtp_server("smtps://u:p@mx").port == 465
+    assert smtp_server("smtp://mx").starttls is None  # STARTTLS when offered
+    for bad, setting in [("http://x/INBOX", "imap_url"), ("imap:///INBOX", "imap_url"), ("imap://host/INBOX", "imap_url"),
+                         ("imap://u:p@host:99999/", "imap_url")]:
+        with pytest.raises(SettingsError, match=setting):
+            imap_server(bad)
+    with pytest.raises(SettingsError, match="starttls"):
+        smtp_server("smtp://mx?starttls=maybe")
+
+
+def test_decoding_falls_back_when_labels_lie():
+    assert decode_bytes("镕".encode("gbk"), "gb2312") == "镕"          # GBK-only character labelled gb2312
+    assert decode_bytes("你好".encode("utf-8"), "us-ascii") == "你好"   # UTF-8 labelled ASCII
+    assert decode_bytes("臺灣".encode("big5"), "big5") == "臺灣"
+    assert decode_bytes("中文".encode("gb18030"), None) == "中文"   # no label at all
+    assert decode_bytes("𠀀".encode("gb18030"), "x-unknown-charset") == "𠀀"
+    assert decode_header_value("=?GB2312?B?1tDOxA==?= =?utf-8?Q?=E6=B5=8B?=") == "中文测"
+    assert decode_header_value("=?bogus?B?!!!?=") == "=?bogus?B?!!!?="  # unreadable: kept as it came
+
+
+def test_parse_never_raises():
+    for raw in [b"", b"\x00\xff\xfe", b"Subject: x\r\n", b"Content-Type: multipart/mixed\r\n\r\nno boundary",
+                b"From: <<<>>>\r\nContent-Type: text/plain; charset=\"\r\n\r\nbody"]:
+        mail = parse_mail(raw)
+        assert isinstance(mail.body, str)
+
+
+def test_trimming_quotes_and_signatures():
+    assert trim_reply("新内容\n\n在 2026年11月28日 10:00，12345 写道：\n> 旧的") == "新内容"
+    assert trim_reply("新内容\n------------------ 原始邮件 ------------------\n发件人: x") == "新内容"
+    assert trim_reply("新内容\n\n发件人: 12345热线\n发送时间: 2026年11月28日\n主题: 受理") == "新内容"
+    assert trim_reply("新内容\n-- \n张三\n电话 123") == "新内容"
+    assert trim_reply("新内容\n\n发自我的iPhone") == "新内容"
+    assert trim_reply("Thanks\nOn Mon, Nov 27 2026, 12345 wrote:\n> old") == "Thanks"
+    assert trim_reply("发件人：张三说楼下很吵") == "发件人：张三说楼下很吵"  # no date line after it: kept
+    assert trim_reply("> 只有引用") == "> 只有引用"  # nothing would remain: kept whole
+
+
+def test_html_to_text_is_clean():
+    text = html_to_text("<style>p{color:red}</style><h1>标题</h1><p>第一段<b>加粗</b></p><ul><li>甲</li></ul>"
+                        "<table><tr><td>地点</td><td>中山路</td></tr></table><img src=x alt=图><a href='http://x'>链接</a>")
+    assert "color" not in text and "#" not in text and "**" not in text and "http" not in text
+    assert "标题" in text and "第一段加粗" in text and "甲" in text and "地点 中山路" in text
+
+
+def _mail(headers: str, sender: str = "a@example.cn") -> bytes:
+    return f"From: {sender}\r\nSubject: 投诉\r\n{headers}\r\n\r\n内容内容内容".encode()
+
+
+@pytest.mark.parametrize("headers,sender,expected", [
+    ("", "a@example.cn", ("accept", "")),
+    ("X-Spam-Flag: YES", "a@example.cn", ("hold", "spam")),
+    ("X-Spam-Status: Yes, score=9.1", "a@example.cn", ("hold", "spam")),
+    ("X-Spam-Status: No, score=0.1", "a@example.cn", ("accept", "")),
+    ("X-Spam: yes", "a@example.cn", ("hold", "spam")),
+    ("X-Rspamd-Action: add header", "a@example.cn", ("hold", "spam")),
+    ("Auto-Submitted: auto-replied", "a@example.cn", ("ignore", "auto_reply")),
+    ("Auto-Submitted: no", "a@example.cn", ("accept", "")),
+    ("X-Autoreply: yes", "a@example.cn", ("ignore", "auto_reply")),
+    ("Precedence: bulk", "a@example.cn", ("ignore", "list")),
+    ("List-Id: <x.example.cn>", "a@example.cn", ("ignore", "list")),
+    ("", "MAILER-DAEMON@example.cn", ("ignore", "bounce")),
+    ("Return-Path: <>", "a@example.cn", ("ignore", "bounce")),
+    ("Content-Type: multipart/report; report-type=delivery-status; boundary=x", "a@example.cn", ("ignore", "bounce")),
+])
+def test_screening(headers, sender, expected):
+    verdict = screen(parse_mail(_mail(headers, sender)))
+    assert (verdict.action, verdict.reason) == expected
+
+
+def test_subject_tokens_and_message_keys():
+    number = new_case_number(dt.date.today())
+    assert token_number(f"回复：Re: 噪音 [12345-{number}]") == number
+    wrong = number[:-1] + str((int(number[-1]) + 1) % 10)  # a mistyped check digit is no token
+    assert token_number(f"[12345-{wrong}]") is None
+    assert base_subject(f"回复: Re: FW: 噪音扰民 [12345-{number}]") == "噪音扰民"
+    assert message_key("<Abc@Example.CN>", b"") == message_key("Abc@example.cn", b"x")
+    assert message_key("", b"one") != message_key("", b"two")
+
+
+def test_fetch_responses_either_order():
+    dovecot = [b"1 FETCH (UID 7 RFC822.SIZE 12 BODY[] {12}", bytearray(b"Subject: a\r\n"), b")",
+               b"2 FETCH (UID 9 BODY[] {3}", bytearray(b"xyz"), b")", b"Fetch completed"]
+    assert parse_fetch(dovecot) == {7: {"size": 12, "data": b"Subject: a\r\n"}, 9: {"data": b"xyz"}}
+    uid_last = [b"3 FETCH (BODY[] {2}", bytearray(b"ab"), b" UID 11)", b"done"]
+    assert parse_fetch(uid_last) == {11: {"data": b"ab"}}
