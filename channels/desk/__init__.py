@@ -82,6 +82,9 @@ async def _start(app: web.Application) -> None:
 async def _stop(app: web.Application) -> None:
     from .casework import stop_reminders
     await stop_reminders(app)
+    engine = app[SERVICES].engine
+    if engine is not None and app[LIVE].on_bot_event in engine.runtime.listeners:
+        engine.runtime.listeners.remove(app[LIVE].on_bot_event)
     await app[LIVE].stop()
 
 
