@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# bench/ itself must not be on the path: bench/email.py would hide the standard library's email
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -76,25 +78,38 @@ async def setup(tmp: Path):
 
 
 async def one_caller(voice, utterances: list[bytes], turns: int, latencies: list[float], barge: list[float]):
-    call = await AudioSocketCaller("127.0.0.1", voice.audiosocket_port).connect()
-    try:
-        await call.wait_voiced_after(0, 120)  # the welcome
-        # barge-in by key: a digit (the start of a number) stops the welcome; nothing plays after it
-        await asyncio.sleep(0.5)
-        pressed = time.monotonic()
-        call.press("9", key_s=0.0)
-        await asyncio.sleep(1.0)
-        barge.append(max(0.0, (call.last_voiced() or pressed) - pressed))
-        await asyncio.sleep(1.5)  # the digit reaches the bot; its answer starts playing
-        for i in range(turns):
-            call.say(utterances[i % len(utterances)])
-            await asyncio.sleep(len(utterances[i % len(utterances)]) / 16000)
-            spoke_until = call.sent_voiced_until
-            at = await call.wait_voiced_after(spoke_until + 0.05, 120)
-            latencies.append(at - spoke_until)
-            await asyncio.sleep(1.0)  # listen a moment, then talk over the rest (barge-in)
-    finally:
-        await call.hang_up()
+    """Speak `turns` utterances, measuring each reply; the test voice is not understood, so after
+    two turns the bot transfers the caller (the gateway hangs up towards the queue): dial again."""
+    done, first = 0, True
+    while done < turns:
+        call = await AudioSocketCaller("127.0.0.1", voice.audiosocket_port).connect()
+        try:
+            await call.wait_voiced_after(0, 120)  # the welcome
+            if first:
+                # barge-in by key: a digit (the start of a number) stops the welcome at once
+                await asyncio.sleep(0.5)
+                pressed = time.monotonic()
+                call.press("9", key_s=0.0)
+                await asyncio.sleep(1.0)
+                barge.append(max(0.0, (call.last_voiced() or pressed) - pressed))
+                await asyncio.sleep(1.5)  # the digit reaches the bot; its answer starts playing
+                first = False
+            else:
+                await asyncio.sleep(0.5)
+            while done < turns and not call.closed:
+                utterance = utterances[done % len(utterances)]
+                call.say(utterance)  # over the prompt: barge-in
+                await asyncio.sleep(len(utterance) / 16000 + 0.1)
+                spoke_until = call.sent_voiced_until
+                try:
+                    at = await call.wait_voiced_after(spoke_until + 0.05, 120)
+                except AssertionError:
+                    break  # transferred before it answered
+                latencies.append(at - spoke_until)
+                done += 1
+                await asyncio.sleep(1.0)  # listen a moment, then talk over the rest
+        finally:
+            await call.hang_up()
 
 
 async def main(args) -> None:
@@ -103,45 +118,60 @@ async def main(args) -> None:
         tmp = Path(d)
         started = time.perf_counter()
         services, speech, voice, why = await setup(tmp)
-        print(f"loaded bot + speech in {time.perf_counter() - started:.1f} s ({why})")
-        utterances = [b"".join([p async for p in speech.speak(u, 8000)]) for u in UTTERANCES]
-        # prompt cache: the same clause again
-        clause = "Thank you for calling the hotline."
+        try:
+            await run_bench(args, speech, voice, started, why)
+        finally:  # queued speech work is dropped, so a failed run does not linger decoding
+            await voice.close()
+            speech.close()
+            await services.close()
+
+
+async def run_bench(args, speech, voice, started, why) -> None:
+    print(f"loaded bot + speech in {time.perf_counter() - started:.1f} s ({why}); resident {rss_mb():.0f} MB")
+    utterances = []
+    for u in UTTERANCES:
+        utterances.append(b"".join([p async for p in speech.speak(u, 8000)]))
+    # prompt cache: the same clause again
+    clause = "Thank you for calling the hotline."
+    await speech.clause_audio(clause, 8000)
+    n = 1000
+    t0 = time.perf_counter()
+    for _ in range(n):
         await speech.clause_audio(clause, 8000)
-        n = 1000
+    cached_ms = (time.perf_counter() - t0) / n * 1000
+    disk_cache = type(speech.cache)(speech.cache.directory)
+    key = speech.cache.key(speech.synthesizer.voice_id, 8000, False, clause)
+    t0 = time.perf_counter()
+    disk_cache.get(key)
+    disk_ms = (time.perf_counter() - t0) * 1000
+    speech.stats.__init__()
+    rows = []
+    barge: list[float] = []
+    for calls in [int(c) for c in args.calls.split(",")]:
+        latencies: list[float] = []
         t0 = time.perf_counter()
-        for _ in range(n):
-            await speech.clause_audio(clause, 8000)
-        cached_ms = (time.perf_counter() - t0) / n * 1000
-        disk_cache = type(speech.cache)(speech.cache.directory)
-        key = speech.cache.key(speech.synthesizer.voice_id, 8000, False, clause)
-        t0 = time.perf_counter()
-        disk_cache.get(key)
-        disk_ms = (time.perf_counter() - t0) * 1000
-        speech.stats.__init__()
-        rows = []
-        barge: list[float] = []
-        for calls in [int(c) for c in args.calls.split(",")]:
-            latencies: list[float] = []
-            t0 = time.perf_counter()
-            await asyncio.gather(*[one_caller(voice, utterances, args.turns, latencies, barge) for _ in range(calls)])
-            rows.append((calls, len(latencies), pct(latencies, 0.5), pct(latencies, 0.95), time.perf_counter() - t0))
-        rtf = speech.stats.rtf()
-        print()
-        print("| concurrent calls | turns | reply latency p50 | p95 | run |")
-        print("|---|---|---|---|---|")
-        for calls, count, p50, p95, took in rows:
-            print(f"| {calls} | {count} | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms | {took:.0f} s |")
-        print()
+        results = await asyncio.gather(*[one_caller(voice, utterances, args.turns, latencies, barge)
+                                         for _ in range(calls)], return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        rows.append((calls, len(latencies), pct(latencies, 0.5), pct(latencies, 0.95), time.perf_counter() - t0,
+                     len(failed)))
+        print(f"{calls} concurrent: {len(latencies)} turns, p50 {pct(latencies, 0.5):.3f} s, "
+              f"p95 {pct(latencies, 0.95):.3f} s, calls lost {len(failed)} {[str(f)[:80] for f in failed]}",
+              flush=True)
+    rtf = speech.stats.rtf()
+    print()
+    print("| concurrent calls | turns | reply latency p50 | p95 | callers cut off | run |")
+    print("|---|---|---|---|---|---|")
+    for calls, count, p50, p95, took, failed in rows:
+        print(f"| {calls} | {count} | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms | {failed} | {took:.0f} s |")
+    print()
+    if barge:
         print(f"barge-in stop time (key during a prompt): p50 {pct(barge, 0.5) * 1000:.0f} ms, "
               f"max {max(barge) * 1000:.0f} ms over {len(barge)} calls")
-        print(f"recognition real-time factor: {rtf['recognition']:.2f}   synthesis real-time factor: "
-              f"{rtf['synthesis']:.2f}")
-        print(f"cached prompt: {cached_ms:.3f} ms from memory, {disk_ms:.2f} ms from disk (new process)")
-        print(f"resident memory with bot, recognizer and voice loaded: {rss_mb():.0f} MB")
-        await voice.close()
-        speech.close()
-        await services.close()
+    print(f"recognition real-time factor: {rtf['recognition'] or 0:.2f}   synthesis real-time factor: "
+          f"{rtf['synthesis'] or 0:.2f}")
+    print(f"cached prompt: {cached_ms:.3f} ms from memory, {disk_ms:.2f} ms from disk (new process)")
+    print(f"resident memory with bot, recognizer and voice loaded, after the calls: {rss_mb():.0f} MB")
 
 
 if __name__ == "__main__":

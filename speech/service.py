@@ -33,11 +33,14 @@ class SpeechService:
     recognizer: RecognizerModel
     synthesizer: Synthesizer
     cache: PromptCache
-    threads: int = 4
+    threads: int = 2
     stats: SpeechStats = field(default_factory=SpeechStats)
 
     def __post_init__(self):
-        self.executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="speech")
+        # two pools: a caller who has stopped talking waits on recognition, so it never queues
+        # behind the synthesis of other calls' long prompts
+        self.executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="recognize")
+        self.synth_executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="synthesize")
 
     # ---- synthesis ------------------------------------------------------------------------------
     def _synthesize(self, clause: str, slow: bool) -> np.ndarray:
@@ -60,7 +63,7 @@ class SpeechService:
             audio = self._synthesize(clause, slow)
             return resample(audio, self.synthesizer.sample_rate, rate).astype("<i2").tobytes()
 
-        pcm = await loop.run_in_executor(self.executor, work)
+        pcm = await loop.run_in_executor(self.synth_executor, work)
         self.cache.put(key, pcm)
         return pcm
 
@@ -91,6 +94,7 @@ class SpeechService:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.synth_executor.shutdown(wait=False, cancel_futures=True)
 
 
 class CallRecognizer:

@@ -413,6 +413,7 @@ class CallSession:
         await self.say(text + keypad.spoken_choices(text, buttons), wait=False)
 
     async def run(self) -> None:
+        self.set_rate(self.rate)  # silence flows from the first moment, before the bot has said anything
         reader_task = asyncio.ensure_future(self.read_loop())
         try:
             if self.info.phase == "survey":
