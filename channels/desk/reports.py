@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ from multidict import MultiDictProxy
 from cases.reports import (COMPARISONS, DIMENSIONS, GRANULARITIES, REPORTS, Period, PeriodError, ReportFilter,
                            ReportInputError, ReportResult, default_period, refresh_case_flow,
                            run_report)
-from cases.reports.charts import render_png
+from cases.reports.charts import MissingFont, render_png
 from cases.reports.export import display, to_csv, to_xlsx
 from cases.workflow import CHANNEL_LABELS, KIND_LABELS, Role
 from hotline.web.app import SERVICES
@@ -30,6 +31,7 @@ from hotline.web.app import SERVICES
 from .auth import require_role
 from .pages import render
 
+log = logging.getLogger("hotline.reports")
 routes = web.RouteTableDef()
 REPORT_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 GRANULARITY_LABELS = {"day": "按日", "week": "按周", "month": "按月", "year": "按年"}
@@ -128,7 +130,11 @@ def _today(request: web.Request) -> dt.date:
 async def _chart_uri(table) -> str | None:
     if table.chart is None:
         return None
-    png = await asyncio.get_running_loop().run_in_executor(None, render_png, table)
+    try:
+        png = await asyncio.get_running_loop().run_in_executor(None, render_png, table)
+    except MissingFont as exc:  # the figures still show; the chart needs `make system-deps`
+        log.warning("report chart not drawn: %s", exc)
+        return None
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
