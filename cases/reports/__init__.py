@@ -70,7 +70,8 @@ def load_calendar(conn: Connection, tz: str, workday_end: str = "18:00") -> Work
     """The working-day calendar as the database holds it (holidays, make-up days, deadline rules)."""
     cal = WorkingCalendar(tz, workday_end)
     cal.exceptions = {d.day: d.working for d in conn.execute(select(CalendarDay.day, CalendarDay.working))}
-    cal.rules.update({r.kind: r.working_days for r in conn.execute(select(DeadlineRule.kind, DeadlineRule.working_days))})
+    rules = conn.execute(select(DeadlineRule.kind, DeadlineRule.working_days))
+    cal.rules.update({r.kind: r.working_days for r in rules})
     return cal
 
 

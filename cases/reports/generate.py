@@ -28,7 +28,7 @@ from sqlalchemy import func, select, text
 from ..calendar import WorkingCalendar
 from ..credentials import luhn_digit
 from ..db import make_sync_engine
-from ..models import Case, CaseEvent, Category, Conversation, Department, Handoff, User
+from ..models import Case, CaseEvent, Category, Department, Handoff, User
 from ..workflow import Status
 
 UTC = dt.timezone.utc
@@ -364,7 +364,8 @@ def load_reference(conn, agents: int, create_people: bool = True) -> Reference:
                         .order_by(Category.id)).all()
     if not cats:
         raise SystemExit("no categories: load the reference data first (hotline demo-data)")
-    depts = conn.execute(select(Department.id, Department.code, Department.category_codes).order_by(Department.id)).all()
+    depts = conn.execute(select(Department.id, Department.code, Department.category_codes)
+                         .order_by(Department.id)).all()
     by_code = {c.code: c.id for c in cats}
     category_dept = {}
     for d in depts:
@@ -455,7 +456,8 @@ def demo_history(url: str, cases: int = 3000, *, days: int = 400, tz: str = "Asi
     engine = make_sync_engine(url)
     try:
         with engine.connect() as conn:
-            if conn.execute(select(func.count()).select_from(Case).where(Case.password_hash == GENERATED_HASH)).scalar():
+            generated = select(func.count()).select_from(Case).where(Case.password_hash == GENERATED_HASH)
+            if conn.execute(generated).scalar():
                 return 0
     finally:
         engine.dispose()
