@@ -55,6 +55,7 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(BIN)/python bench/cases.py
 	$(BIN)/python bench/desk.py
+	$(BIN)/python bench/voice.py
 
 # every report on 1,000,000 generated cases, PostgreSQL and SQLite (about 25 minutes on 2 cores)
 bench-reports: $(STAMP)
