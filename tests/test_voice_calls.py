@@ -289,3 +289,36 @@ async def test_hanging_up_while_recording_keeps_the_recording_and_the_case(voice
         assert att.kind == "recording" and att.size > 8000 * 2
     finally:
         await peer.stop()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_the_gateway_turns_voice_on_with_models_and_runs_without_them(engine, services, caplog):
+    """hotline/server.py's hook: on when the models load, off with one clear line when not."""
+    import dataclasses
+    import logging
+
+    from channels.voice.run import start_voice_channel
+
+    caplog.set_level(logging.INFO, logger="hotline.voice")
+    services.settings = dataclasses.replace(services.settings, vosk_model="/nonexistent/vosk-model-small-cn-0.22",
+                                            extra={"voice_host": "127.0.0.1"})
+    assert await start_voice_channel(services) is None
+    assert any("voice off" in r.getMessage() and "does not exist" in r.getMessage() for r in caplog.records)
+    agi, audio = free_port(), free_port()
+    services.settings = dataclasses.replace(services.settings, vosk_model="", agi_port=agi, audiosocket_port=audio)
+    voice = await start_voice_channel(services)
+    try:
+        assert voice is not None and services.voice is voice
+        got = await agi_request("127.0.0.1", agi, "hotline")
+        call = await AudioSocketCaller("127.0.0.1", audio, call_uuid=got["variables"]["HOTLINE_UUID"]).connect()
+        await call.wait_voiced_after(0, 60)
+        await call.hang_up()
+    finally:
+        await voice.close()
