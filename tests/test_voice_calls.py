@@ -152,7 +152,11 @@ async def test_spoken_turn_is_recognized_and_answered_with_paced_audio(voice, sp
         await asyncio.sleep(0.05)
     spoken = next(t for t in s.turns if t["source"] == "speech")
     assert spoken["said"].strip() and spoken["bot"]  # the recognizer's words went to the bot, which answered
-    assert s.barge_ins  # the welcome stopped when the caller spoke
+    assert s.barge_ins  # the welcome stopped when the caller spoke...
+    began = call.speech_starts[0]
+    stopped = call.stopped_talking_after(began)
+    # ...within 200 ms of being sure it is speech, not a cough (min_speech_ms = 160)
+    assert stopped is not None and stopped - began <= 0.16 + 0.2, f"the welcome went on {stopped - began:.3f} s"
     reply_at = await call.wait_voiced_after(call.sent_voiced_until + 0.3, 60)
     assert reply_at > call.sent_voiced_until
     # paced: 20 ms frames at real time, never a 2-second hole, only audio frames

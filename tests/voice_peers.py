@@ -57,6 +57,7 @@ class AudioSocketCaller:
     hung_up_by_server: bool = False
     closed: bool = False
     sent_voiced_until: float = 0.0   # when the last voiced frame went out
+    speech_starts: list[float] = field(default_factory=list)  # when each stretch of speech began
 
     async def connect(self) -> "AudioSocketCaller":
         self._sock = socket.create_connection((self.host, self.port), timeout=5)
@@ -93,6 +94,8 @@ class AudioSocketCaller:
                     next_at = time.monotonic()
                     continue
                 if item is not quiet and any(item):
+                    if time.monotonic() - self.sent_voiced_until > 0.5:  # a new stretch of speech
+                        self.speech_starts.append(time.monotonic())
                     self.sent_voiced_until = time.monotonic()
                 self._send_raw(bytes([self.kind]) + struct.pack(">H", len(item)) + item)
                 next_at += 0.02
@@ -187,6 +190,16 @@ class AudioSocketCaller:
                 break
             await asyncio.sleep(0.02)
         raise AssertionError(f"no reply audio within {timeout} s (closed={self.closed}, timed_out={self.timed_out})")
+
+    def stopped_talking_after(self, t: float, quiet_s: float = 0.5) -> float | None:
+        """When the gateway's audio went quiet (for `quiet_s`) after t: the end of a prompt."""
+        voiced = [r.at for r in list(self.received) if r.at >= t - 0.02 and r.voiced]
+        last = t
+        for at in voiced:
+            if at - last >= quiet_s:
+                return last
+            last = at
+        return last if self.received and self.received[-1].at - last >= quiet_s else None
 
     def max_gap(self) -> float:
         times = [r.at for r in list(self.received)]
