@@ -89,7 +89,7 @@ def citizen_mail(i: int, tag: str) -> tuple[bytes, str, str]:
 class Gateway:
     """`hotline run` in a child process reading the mailbox, with its settings in the environment."""
 
-    def __init__(self, db_url: str, data_dir: Path, imap_url: str, smtp_url: str, bot: bool):
+    def __init__(self, db_url: str, data_dir: Path, imap_url: str, smtp_url: str, bot: bool, workers: int):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -98,7 +98,8 @@ class Gateway:
         self.env.update({"HOTLINE_DATA_DIR": str(data_dir), "HOTLINE_DB_URL": db_url,
                          "HOTLINE_HTTP_PORT": str(self.port), "HOTLINE_BOT_ENABLED": "true" if bot else "false",
                          "HOTLINE_BOT_MODEL_DIR": str(ROOT / "models"), "HOTLINE_IMAP_URL": imap_url,
-                         "HOTLINE_SMTP_URL": smtp_url, "HOTLINE_MAIL_FROM": HOTLINE, "HOTLINE_LOG_LEVEL": "WARNING"})
+                         "HOTLINE_SMTP_URL": smtp_url, "HOTLINE_MAIL_FROM": HOTLINE, "HOTLINE_LOG_LEVEL": "WARNING",
+                         "HOTLINE_MAIL_WORKERS": str(workers)})
         self.proc: subprocess.Popen | None = None
 
     def cli(self, *args: str) -> None:
@@ -211,7 +212,7 @@ async def main_async(args) -> int:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         db_url = str(sa.engine.make_url(args.pg).set(database=name))
     user = f"bench{uuid.uuid4().hex[:6]}"
-    gateway = Gateway(db_url, data_dir, dovecot.url(user), sink.url, args.bot)
+    gateway = Gateway(db_url, data_dir, dovecot.url(user), sink.url, args.bot, args.workers)
     try:
         await gateway.start()
         burst = [citizen_mail(i, "b") for i in range(args.mails)]
@@ -233,8 +234,9 @@ async def main_async(args) -> int:
             admin.dispose()
         tmp.cleanup()
 
+    load = os.getloadavg()[0]
     print(f"email benchmark: {args.db}, bot {'on (NLU kind)' if args.bot else 'off (kind from words)'}, "
-          f"{os.cpu_count()} CPUs")
+          f"{args.workers} workers, {os.cpu_count()} CPUs, load average {load:.1f} at the end")
     print(f"burst: {result['mails']} mails delivered by IMAP APPEND in {result['delivery_s']:.1f} s "
           f"({result['mails'] / result['delivery_s']:.0f}/s)")
     print(f"  ingested into cases: {result['mails_per_s']:.1f} mails/s (target >= {TARGET_MAILS_PER_S:.0f})")
@@ -256,6 +258,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pg", default=os.environ.get("HOTLINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--bot", action="store_true", help="classify with the trained dialogue model")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--workers", type=int, default=4, help="mails processed at once (mail_workers)")
     return asyncio.run(main_async(parser.parse_args(argv)))
 
 

@@ -500,3 +500,34 @@ async def test_agents_list_and_release_held_mail_over_the_api(channel_factory, d
         assert (await (await client.get("/api/mail/held", headers=tokens["agent9"])).json())["held"] == []
     finally:
         await client.close()
+
+
+# ---- the bot reads the mail -------------------------------------------------------------------------
+@pytest.mark.bot
+async def test_the_bot_decides_the_kind_of_a_mail(engine, services, dovecot, mailbox_user, sink):
+    from bot.classify import INTENT_KINDS
+    from channels.email.understand import OPENING_CHARS
+
+    s = services.settings
+    s.imap_url, s.smtp_url, s.mail_from, s.mail_poll_s = dovecot.url(mailbox_user), sink.url, HOTLINE, 1.0
+    channel = MailChannel(services)
+    try:
+        texts = [("小区门口的烧烤摊", "我要投诉小区门口的烧烤摊，每天晚上油烟很大，熏得家里没法开窗。"),
+                 ("想问一下", "请问办理居住证需要带什么材料？在哪里办理？")]
+        mids = []
+        for subject, body in texts:
+            raw, mid = mail(subject, body, sender=f"bot{len(mids)}@example.cn")
+            mids.append(mid)
+            await dovecot.append(mailbox_user, raw)
+        await wait_processed(channel, len(texts))
+        for (subject, body), mid in zip(texts, mids):
+            case = await case_for(services, mid)
+            register = (await services.store.events(case.id))[0]
+            parsed = await engine.parse(f"{subject}\n{body}"[:OPENING_CHARS])
+            intent = parsed["intent"]["name"]
+            assert register.data["intent"] == intent  # the mail was read by the same NLU
+            if intent in INTENT_KINDS:
+                assert case.kind == INTENT_KINDS[intent]
+        assert {(await case_for(services, m)).kind for m in mids} == {"complaint", "consultation"}
+    finally:
+        await channel.stop()

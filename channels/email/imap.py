@@ -153,16 +153,29 @@ class ImapReader:
     async def scan(self) -> int:
         """Process every mail not yet marked; returns how many were marked done (mails another
         reader holds are left for a later pass and not counted, so a pass that finds only those
-        ends the looking)."""
+        ends the looking). Batches overlap: the next one is fetched while the workers are still on
+        this one, and each batch is marked as soon as all of its mails are done."""
         client = self.client
         response = _check(await client.uid_search(f"UNKEYWORD {self.keyword}", charset=None), "SEARCH")
         uids = [int(x) for line in response.lines[:-1] for x in bytes(line).split() if x.isdigit()]
+        gate = asyncio.Semaphore(self.workers)
+        inflight: list[asyncio.Future] = []
         done = 0
-        for start in range(0, len(uids), BATCH):
-            done += await self._batch(uids[start:start + BATCH])
+        try:
+            for start in range(0, len(uids), BATCH):
+                fetched = await self._fetch(uids[start:start + BATCH])
+                inflight.append(asyncio.gather(*(self._one(gate, u, raw, t) for u, (raw, t) in sorted(fetched.items()))))
+                if len(inflight) >= 2:  # at most two batches in memory
+                    done += await self._mark(await inflight.pop(0))
+            while inflight:
+                done += await self._mark(await inflight.pop(0))
+        finally:
+            for batch in inflight:  # the connection failed: let the started mails finish, unmarked
+                await asyncio.gather(batch, return_exceptions=True)
         return done
 
-    async def _batch(self, uids: list[int]) -> int:
+    async def _fetch(self, uids: list[int]) -> dict[int, tuple[bytes, int | None]]:
+        """{uid: (bytes, None)}, or (header bytes, size) for a mail over the size limit."""
         client = self.client
         uid_set = ",".join(map(str, uids))
         sizes = parse_fetch(_check(await client.uid("fetch", uid_set, "(UID RFC822.SIZE)"), "FETCH").lines)
@@ -177,23 +190,24 @@ class ImapReader:
             got = parse_fetch(_check(await client.uid("fetch", ",".join(map(str, large)),
                                                       "(UID BODY.PEEK[HEADER])"), "FETCH").lines)
             fetched.update({u: (v.get("data", b""), sizes[u]["size"]) for u, v in got.items() if "data" in v})
-        gate = asyncio.Semaphore(self.workers)
+        return fetched
 
-        async def one(uid: int, raw: bytes, truncated: int | None) -> int | None:
-            async with gate:
-                try:
-                    outcome = await self.ingest.ingest(raw, source="imap", truncated_size=truncated)
-                except Exception:
-                    # left unmarked: tried again on the next pass (the ledger keeps it exactly-once)
-                    log.exception("mail could not be processed; will retry", extra=log_fields(uid=uid))
-                    return None
-                if outcome.outgoing:
-                    self.on_processed()
-                return uid if outcome.done else None
+    async def _one(self, gate: asyncio.Semaphore, uid: int, raw: bytes, truncated: int | None) -> int | None:
+        async with gate:
+            try:
+                outcome = await self.ingest.ingest(raw, source="imap", truncated_size=truncated)
+            except Exception:
+                # left unmarked: tried again on the next pass (the ledger keeps it exactly-once)
+                log.exception("mail could not be processed; will retry", extra=log_fields(uid=uid))
+                return None
+            if outcome.outgoing:
+                self.on_processed()
+            return uid if outcome.done else None
 
-        results = await asyncio.gather(*(one(u, raw, t) for u, (raw, t) in sorted(fetched.items())))
+    async def _mark(self, results: list[int | None]) -> int:
         done = [u for u in results if u is not None]
         if done:
-            _check(await client.uid("store", ",".join(map(str, done)), f"+FLAGS.SILENT ({self.keyword})"), "STORE")
+            _check(await self.client.uid("store", ",".join(map(str, done)), f"+FLAGS.SILENT ({self.keyword})"),
+                   "STORE")
             self.processed += len(done)
         return len(done)
