@@ -420,7 +420,7 @@ def _gateway(tmp_path: Path, db_url: str, imap_url: str, smtp_url: str) -> subpr
 async def test_gateway_killed_mid_ingest_loses_and_doubles_nothing(services_factory, db_url, dovecot, mailbox_user,
                                                                    sink, tmp_path):
     services = await services_factory(db_url)  # migrated database with reference data
-    n = 60
+    n = 120  # enough that the kill lands mid-batch on a fast machine too
     mails = [mail(f"投诉：第{i}号问题", f"这是第{i}封测试来信，反映路灯不亮的问题。", sender=f"c{i}@example.cn")
              for i in range(n)]
     await dovecot.append(mailbox_user, *(raw for raw, _ in mails))
