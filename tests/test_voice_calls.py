@@ -107,7 +107,9 @@ async def test_keypad_call_looks_up_a_case_digit_by_digit(voice, services):
     # calling from the case's own number verifies the caller: the status is read at once
     status = await key_turn(channel, call, case.number + "#", lambda t: "状态" in t)
     assert "二六幺幺" in status  # the number (26…) read digit by digit on the phone
-    assert not call.timed_out and call.max_gap() < 0.5 and not call.protocol_errors
+    # Asterisk hangs up after 2 s without a frame; the pacing thread keeps well inside that even
+    # while a bot turn holds the event loop (a hold-up of the whole process under a second is tolerated)
+    assert not call.timed_out and call.max_gap() < 1.0 and not call.protocol_errors
     await call.hang_up()
     await asyncio.sleep(0.5)
     record = call_records(channel)[-1]
@@ -119,7 +121,7 @@ async def test_keypad_call_looks_up_a_case_digit_by_digit(voice, services):
     await key_turn(channel, other, "3", lambda t: "编号" in t)
     await key_turn(channel, other, case.number + "#", lambda t: "密码" in t)
     await key_turn(channel, other, password + "#", lambda t: "状态" in t)
-    assert not other.timed_out and other.max_gap() < 0.5
+    assert not other.timed_out and other.max_gap() < 1.0
     await other.hang_up()
     assert greeting and record["end_reason"] == "caller hung up"
 
@@ -166,7 +168,7 @@ async def test_spoken_turn_is_recognized_and_answered_with_paced_audio(voice, sp
     recent = [r for r in call.received if r.at > reply_at + 0.2]
     span = recent[-1].at - recent[0].at
     assert 0.8 * span <= len(recent) * 0.02 <= 1.25 * span + 0.1
-    assert not call.timed_out and call.max_gap() < 0.5
+    assert not call.timed_out and call.max_gap() < 1.0
     await call.hang_up()
 
 

@@ -43,6 +43,14 @@ class VoiceChannel:
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
+        parse = getattr(self.engine, "parse", None)
+        if parse is not None:
+            # the first call into the bot's models builds their graphs, holding the event loop for
+            # a second or more: done before any call is up, not in the middle of one
+            try:
+                await parse("你好")
+            except Exception as exc:
+                log.warning("bot warm-up failed", extra=log_fields(error=str(exc)))
         agi = await start_agi_server(self.calls, self.host, self.agi_port)
         audio = await asyncio.start_server(self._on_audiosocket, self.host, self.audiosocket_port)
         self._servers = [agi, audio]
