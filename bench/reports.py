@@ -16,31 +16,26 @@ Targets (issue 7): every report <= 1 s on PostgreSQL, <= 3 s on SQLite, on the 2
 """
 from __future__ import annotations
 
+import argparse
+import asyncio
+import datetime as dt
+import json
+import statistics
 import sys
+import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-# Python puts this script's folder first on sys.path; a benchmark module there named like a
-# standard module (bench/email.py) would shadow it, so the folder is left out.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402  (after the sys.path fix above)
-import asyncio  # noqa: E402
-import datetime as dt  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from zoneinfo import ZoneInfo  # noqa: E402
-
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cases.db import Database, make_sync_engine  # noqa: E402
-from cases.migrate import upgrade  # noqa: E402
-from cases.reference_data import load_reference_data  # noqa: E402
-from cases.reports import Period, load_calendar, refresh_case_flow, run_report  # noqa: E402
-from cases.reports.generate import generate  # noqa: E402
+from cases.db import Database, make_sync_engine
+from cases.migrate import upgrade
+from cases.reference_data import load_reference_data
+from cases.reports import Period, load_calendar, refresh_case_flow, run_report
+from cases.reports.generate import generate
 
 TZ = "Asia/Shanghai"
 TARGET_MS = {"postgresql": 1000, "sqlite": 3000}

@@ -16,23 +16,18 @@ dialogue model in the gateway (kind by the NLU, as in production; the first run 
 without it the kind comes from the mail's words. Mailbox, gateway, database and this load
 generator share the machine: on a small one the figures include them all.
 
-    python bench/email.py [--mails 1000] [--paced 100] [--rate 5] [--db sqlite|postgres] [--bot]
+    python bench/mail.py [--mails 1000] [--paced 100] [--rate 5] [--db sqlite|postgres] [--bot]
 """
 from __future__ import annotations
-
-import os
-import sys
-
-# run as a script, this file's folder comes first on the path and its name would hide the
-# standard library's `email` package: drop the folder before anything imports it
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import argparse
 import asyncio
 import datetime as dt
+import os
 import random
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
