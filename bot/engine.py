@@ -1,8 +1,8 @@
 """The one dialogue engine: a trained Rasa model loaded in-process, serving turns from every
 channel concurrently, with custom actions run by rasa_sdk's executor in the same process.
 
-Conversations live in Rasa's SQL tracker store (the case database by default) and, when a lock
-store URL is set, are locked in Redis, so several gateway processes can share them.
+Conversations live in Rasa's `events` table (the case database by default; `bot/tracker_store.py`)
+and, when a lock store URL is set, are locked in Redis, so several gateway processes can share them.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from cases.store import CaseStore
+from hotline.ratelimit import SlidingWindow
 
 from .normalize import normalize_text
 from .runtime import Runtime, install
@@ -53,18 +54,44 @@ def _rasa_endpoint_class():
     return InProcessActionEndpoint
 
 
-def tracker_store_for(url: str, domain):
-    """Rasa's SQLTrackerStore on the given SQLAlchemy URL (the case database by default)."""
-    from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
+def _compile_action_result_schema() -> None:
+    """Rasa checks every custom action's result with `jsonschema.validate`, which first validates
+    the (large, constant) events schema itself against the meta-schema: about a third of a
+    second per action here, most of a turn. Check the schema once and reuse the validator; the
+    results are checked exactly as before."""
+    from jsonschema import ValidationError, validators
+    from rasa.core.actions.action import RemoteAction
 
-    if url == "memory://":  # tools that only parse keep no conversations
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    validator = validator_class(schema)
+
+    def _validate_action_result(self, result: dict) -> bool:
+        try:
+            validator.validate(result)
+        except ValidationError as e:
+            e.message += f". Failed to validate the result of custom action '{self.name()}'"
+            raise
+        return True
+
+    RemoteAction._validate_action_result = _validate_action_result
+
+
+async def tracker_store_for(url: str, domain, store: CaseStore, *, shared: bool):
+    """Conversations in Rasa's `events` table: in the case database unless `url` names another
+    (`memory://`: kept in memory only, for tools that just parse)."""
+    from rasa.core.tracker_store import InMemoryTrackerStore
+
+    from cases.db import Database
+
+    from .tracker_store import CachedSQLTrackerStore
+
+    if url == "memory://":
         return InMemoryTrackerStore(domain)
-    u = make_url(url)
-    backend = u.get_backend_name()
-    if backend == "sqlite":
-        return SQLTrackerStore(domain, dialect="sqlite", db=u.database)
-    return SQLTrackerStore(domain, dialect="postgresql", host=u.host, port=u.port, db=u.database,
-                           username=u.username, password=u.password)
+    tracker_store = CachedSQLTrackerStore(domain, Database(url) if url else store.db, shared=shared)
+    await tracker_store.create_table()
+    return tracker_store
 
 
 def lock_store_for(url: str):
@@ -84,6 +111,7 @@ def load_agent(model: Path, lock_store_url: str = ""):
 
     # Rasa logs every prediction at debug level through structlog unless told otherwise
     configure_structlog(logging.WARNING)
+    _compile_action_result_schema()
     logging.getLogger("rasa").setLevel(logging.WARNING)
     logging.getLogger("jieba").setLevel(logging.WARNING)  # it announces its dictionary on stdout
     started = time.perf_counter()
@@ -96,21 +124,27 @@ def load_agent(model: Path, lock_store_url: str = ""):
 
 
 class Engine:
-    def __init__(self, agent, store: CaseStore, *, tracker_store_url: str, timezone: str = "Asia/Shanghai"):
-        from hotline.web.ratelimit import SlidingWindow
-
+    def __init__(self, agent, store: CaseStore, tracker_store, *, timezone: str = "Asia/Shanghai"):
         self.agent = agent
         self.runtime = Runtime.build(store, timezone)
         install(self.runtime)
-        agent.tracker_store = tracker_store_for(tracker_store_url, agent.domain)
-        agent.processor.tracker_store = agent.tracker_store
+        agent.tracker_store = agent.processor.tracker_store = tracker_store
         self._flood = SlidingWindow(*FLOOD_LIMIT)
 
     @classmethod
-    async def load(cls, model: Path, store: CaseStore, *, tracker_store_url: str, lock_store_url: str = "",
+    async def create(cls, agent, store: CaseStore, *, tracker_store_url: str = "", shared: bool = False,
+                     timezone: str = "Asia/Shanghai") -> "Engine":
+        """An engine around a loaded agent; `shared`: other gateway processes serve the same
+        conversations (a Redis lock store), so cached trackers are checked before use."""
+        tracker_store = await tracker_store_for(tracker_store_url, agent.domain, store, shared=shared)
+        return cls(agent, store, tracker_store, timezone=timezone)
+
+    @classmethod
+    async def load(cls, model: Path, store: CaseStore, *, tracker_store_url: str = "", lock_store_url: str = "",
                    timezone: str = "Asia/Shanghai") -> "Engine":
         agent = await asyncio.get_running_loop().run_in_executor(None, load_agent, model, lock_store_url)
-        return cls(agent, store, tracker_store_url=tracker_store_url, timezone=timezone)
+        return await cls.create(agent, store, tracker_store_url=tracker_store_url, shared=bool(lock_store_url),
+                                timezone=timezone)
 
     async def parse(self, text: str) -> dict:
         return await self.agent.parse_message(normalize_text(text))
@@ -128,7 +162,12 @@ class Engine:
         collector = CollectingOutputChannel()
         message = UserMessage(text, collector, turn.sender_id, input_channel=turn.channel,
                               metadata=turn.metadata or None)
-        await self.agent.handle_message(message)
+        try:
+            await self.agent.handle_message(message)
+        except Exception:
+            # the cached tracker may hold events of the failed turn: the table is the truth
+            getattr(self.agent.tracker_store, "forget", lambda _: None)(turn.sender_id)
+            raise
         replies = [Reply(m.get("text") or "", m.get("buttons") or [], m.get("custom")) for m in collector.messages]
         paused = any(r.signal == "handoff" for r in replies)
         if not replies and not paused:

@@ -5,6 +5,7 @@ the tests reuse a trained model until domain, data or config.yml change.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 from pathlib import Path
@@ -38,9 +39,19 @@ def ensure_model(model_dir: Path, force: bool = False) -> Path:
     target = model_path(model_dir)
     if target.exists() and not force:
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # one training at a time per model folder: a second process (a test run beside `make run`)
+    # waits for the first and then uses its model instead of training the same data again
+    with open(target.parent / ".training.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists() and not force:
+            return target
+        return _train(target)
+
+
+def _train(target: Path) -> Path:
     from rasa.model_training import train  # heavy import: only when training
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     log.info("training the bot model (data or config changed); this takes a few minutes")
     result = train(domain=str(DOMAIN), config=str(CONFIG), training_files=[str(p) for p in training_files()],
                    output=str(target.parent), fixed_model_name=target.name.removesuffix(".tar.gz"),

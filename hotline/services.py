@@ -40,18 +40,6 @@ class Services:
                             settings.api_token_ttl_s)
         return cls(settings, db, store, accounts, executor)
 
-    def tracker_store_url(self) -> str:
-        """Conversations go to the case database, except on SQLite: there Rasa's synchronous
-        tracker writes and the gateway's asynchronous case writes would wait on each other's file
-        lock (a sync writer blocks the event loop the async writer needs to commit), so trackers
-        get their own file beside it."""
-        s = self.settings
-        if s.tracker_store_url:
-            return s.tracker_store_url
-        if self.db.sqlite:
-            return f"sqlite:///{(s.data_dir / 'trackers.db').resolve()}"
-        return s.database_url
-
     async def start_bot(self) -> None:
         """Load (training first if the data changed) the dialogue model; voice, chat and mail need it."""
         from bot.engine import Engine
@@ -59,7 +47,7 @@ class Services:
 
         s = self.settings
         model = await asyncio.get_running_loop().run_in_executor(None, ensure_model, s.bot_model_dir)
-        self.engine = await Engine.load(model, self.store, tracker_store_url=self.tracker_store_url(),
+        self.engine = await Engine.load(model, self.store, tracker_store_url=s.tracker_store_url,
                                         lock_store_url=s.lock_store_url, timezone=s.timezone)
 
     async def close(self) -> None:

@@ -177,7 +177,7 @@ def bot_agent():
 async def engine(bot_agent, services, db_url):
     from bot.engine import Engine
 
-    eng = Engine(bot_agent, services.store, tracker_store_url=services.tracker_store_url())
+    eng = await Engine.create(bot_agent, services.store)
     services.engine = eng
     return eng
 

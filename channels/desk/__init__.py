@@ -23,7 +23,7 @@ from cases.workflow import CHANNEL_LABELS, KIND_LABELS, ROLE_LABELS, STATUS_LABE
 try:  # moving from hotline.web to hotline (another change in flight)
     from hotline.ratelimit import SlidingWindow
 except ImportError:  # pragma: no cover
-    from hotline.web.ratelimit import SlidingWindow
+    from hotline.ratelimit import SlidingWindow
 from hotline.web.app import SERVICES
 
 from . import pages

@@ -13,7 +13,7 @@ from cases.workflow import Channel
 
 from ..logs import log_fields, mask_phone
 from .app import METRICS, SERVICES
-from .ratelimit import SlidingWindow
+from ..ratelimit import SlidingWindow
 
 log = logging.getLogger("hotline.citizen")
 
