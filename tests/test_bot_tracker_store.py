@@ -1,0 +1,62 @@
+"""Conversations in Rasa's events table (bot/tracker_store.py), on SQLite and PostgreSQL."""
+import sqlalchemy as sa
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import SessionStarted, SlotSet, UserUttered
+
+from bot.tracker_store import CachedSQLTrackerStore, events
+
+DOMAIN = Domain.from_dict({"slots": {"case_location": {"type": "text", "mappings": [{"type": "custom"}]}}})
+
+
+async def new_store(services, shared=False):
+    store = CachedSQLTrackerStore(DOMAIN, services.db, shared=shared)
+    await store.create_table()
+    return store
+
+
+async def stored_rows(services, sender):
+    async with services.db.read() as s:
+        return (await s.execute(sa.select(events.c.type_name).where(events.c.sender_id == sender)
+                                .order_by(events.c.id))).scalars().all()
+
+
+async def test_each_turn_is_stored_once_and_survives_a_restart(services):
+    store = await new_store(services)
+    tracker = await store.get_or_create_tracker("c-restart")
+    tracker.update(UserUttered("我要投诉", {"name": "complain", "confidence": 0.9}))
+    tracker.update(SlotSet("case_location", "幸福小区"))
+    await store.save(tracker)
+    await store.save(tracker)  # nothing new: nothing written twice
+    rows = await stored_rows(services, "c-restart")
+    assert len(rows) == len(tracker.events) and rows[-2:] == ["user", "slot"]
+    again = await (await new_store(services)).retrieve("c-restart")  # a new process reads the table
+    assert again.get_slot("case_location") == "幸福小区"
+    assert again.latest_message.text == "我要投诉"
+    assert "c-restart" in await store.keys()
+
+
+async def test_shared_store_sees_what_another_process_wrote(services):
+    first, second = await new_store(services, shared=True), await new_store(services, shared=True)
+    tracker = await first.get_or_create_tracker("c-shared")
+    await first.save(tracker)
+    seen = await second.retrieve("c-shared")  # cached in the second process from here on
+    tracker.update(SlotSet("case_location", "人民路"))
+    await first.save(tracker)
+    assert (await second.retrieve("c-shared")).get_slot("case_location") == "人民路"
+    assert seen is not None
+
+
+async def test_only_the_latest_session_is_loaded_but_the_full_history_is_kept(services):
+    store = await new_store(services)
+    tracker = await store.get_or_create_tracker("c-sessions")
+    tracker.update(UserUttered("第一次", {"name": "greet", "confidence": 1.0}))
+    await store.save(tracker)
+    tracker.update(SessionStarted(timestamp=tracker.events[-1].timestamp + 1))
+    later = tracker.events[-1].timestamp + 2
+    tracker.update(UserUttered("第二次", {"name": "greet", "confidence": 1.0}, timestamp=later))
+    await store.save(tracker)
+    store.forget("c-sessions")
+    latest = await store.retrieve("c-sessions")
+    assert [e.text for e in latest.events if isinstance(e, UserUttered)] == ["第二次"]
+    full = await store.retrieve_full_tracker("c-sessions")
+    assert [e.text for e in full.events if isinstance(e, UserUttered)] == ["第一次", "第二次"]
