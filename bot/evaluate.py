@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections import Counter
@@ -64,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     from .engine import load_agent
     from .training import ensure_model
 
-    agent = load_agent(ensure_model(Path(args.model_dir)))
-    report = asyncio.run(evaluate(agent, load_heldout()))
+    # jieba announces its dictionary on stdout when the first message is segmented: keep stdout
+    # for the report alone, so it can be piped into a JSON tool
+    with contextlib.redirect_stdout(sys.stderr):
+        agent = load_agent(ensure_model(Path(args.model_dir)))
+        report = asyncio.run(evaluate(agent, load_heldout()))
     if not args.errors:
         report.pop("errors")
     print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -85,6 +85,13 @@ async def test_spoken_digits_are_understood_as_a_phone_number(engine, services):
     assert (await all_cases(services))[0].contact_phone == "13912345678"
 
 
+async def test_a_case_number_holds_no_phone_number(engine):
+    parsed = await engine.parse("帮我查查我的工单进展 编号2604091357246 电话13812345678")
+    found = {(e["entity"], e["value"]) for e in parsed["entities"]}
+    assert ("case_number", "2604091357246") in found and ("phone", "13812345678") in found
+    assert not any(name == "phone" and value != "13812345678" for name, value in found)
+
+
 async def test_status_lookup_with_password_and_wrong_password_reveals_nothing(engine, services):
     done, _ = await file_complaint(engine, new_sender())
     number = re.search(r"受理编号：(\d{13})", done.text).group(1)
@@ -193,6 +200,18 @@ async def test_satisfaction_is_stored_with_conversation_and_case(engine, service
         conv = await s.get(Conversation, sender)
     assert conv.satisfaction == 1
     assert (await all_cases(services))[0].satisfaction == 1
+
+
+@pytest.mark.parametrize("answer,grade", [("相当满意", 1), ("就那样吧", 2), ("太让人失望了", 3)])
+async def test_satisfaction_in_the_citizens_own_words(engine, services, answer, grade):
+    sender = new_sender()
+    await file_complaint(engine, sender)
+    await say(engine, sender, "没事了 再见")
+    result = await say(engine, sender, answer)
+    assert "end_of_conversation" in result.signals
+    async with services.db.read() as s:
+        conv = await s.get(Conversation, sender)
+    assert conv.satisfaction == grade
 
 
 @pytest.mark.parametrize("text", ["", "   ", "很" * 20000, "😀😀😀", "<script>alert(1)</script>", "\x00\x01"])

@@ -4,6 +4,7 @@ import pytest
 from bot.classify import CategoryClassifier
 from bot.knowledge import KnowledgeBase
 from bot.normalize import digits_only, normalize_text
+from bot.satisfaction import grade
 from bot.textmatch import BM25
 from bot.turns import Reply, TurnResult
 from cases.knowledge import KnowledgeRepository
@@ -27,6 +28,16 @@ def test_normalize_text(text, expected):
 
 def test_digits_only():
     assert digits_only("幺三八 1234，两五") == "138123425"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("满意", "1"), ("相当满意", "1"), ("服务很到位", "1"), ("满分", "1"), ("1", "1"), ("按１", "1"),
+    ("一般", "2"), ("基本满意吧", "2"), ("就那样吧", "2"), ("普普通通", "2"), ("二", "2"),
+    ("不满意", "3"), ("不太行", "3"), ("太让人失望了", "3"), ("很不满 敷衍了事", "3"), ("选三", "3"),
+    ("今天天气", None), ("123", None), ("", None),
+])
+def test_satisfaction_grade_from_the_citizens_words(text, expected):
+    assert grade(text) == expected
 
 
 def test_bm25_prefers_the_matching_document():

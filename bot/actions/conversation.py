@@ -4,8 +4,8 @@ from __future__ import annotations
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet, UserUtteranceReverted
 
-from bot.normalize import digits_only
 from bot.runtime import runtime
+from bot.satisfaction import grade
 
 from .common import channel, entity, is_voice, metadata
 
@@ -40,6 +40,15 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
     return count
 
 
+def just_asked_satisfaction(tracker: Tracker) -> bool:
+    """The bot's last words were the satisfaction question (its buttons carry /rate)."""
+    for e in reversed(tracker.events):
+        if e.get("event") == "bot":
+            buttons = (e.get("data") or {}).get("buttons") or []
+            return any(str(b.get("payload", "")).startswith("/rate") for b in buttons)
+    return False
+
+
 class ActionHandoff(Action):
     def name(self) -> str:
         return "action_handoff"
@@ -67,6 +76,9 @@ class ActionDefaultFallback(Action):
         return "action_default_fallback"
 
     async def run(self, dispatcher, tracker, domain) -> list:
+        if just_asked_satisfaction(tracker) and grade((tracker.latest_message or {}).get("text") or ""):
+            # "就那样吧" right after the survey question is an answer to it, however unsure the NLU
+            return [FollowupAction("action_store_satisfaction")]
         if consecutive_fallbacks(tracker) >= 1:  # this is the second in a row
             dispatcher.utter_message(text="抱歉，我还是没能理解您的意思。")
             return [FollowupAction("action_handoff")]
@@ -125,7 +137,7 @@ class ActionStoreSatisfaction(Action):
         return "action_store_satisfaction"
 
     async def run(self, dispatcher, tracker, domain) -> list:
-        raw = entity(tracker, "satisfaction") or digits_only((tracker.latest_message or {}).get("text") or "")
+        raw = entity(tracker, "satisfaction") or grade((tracker.latest_message or {}).get("text") or "")
         if raw not in ("1", "2", "3"):
             dispatcher.utter_message(response="utter_ask_satisfaction", buttons=RATING_BUTTONS)
             return []
