@@ -2,8 +2,16 @@
 the same scripts against the same model served by Rasa's own server (`rasa run --enable-api`
 with rasa_sdk's action server) in the same run.
 
-Prints turns per second and p50/p99 turn latency for both, the ratio, and the gateway's resident
-memory with the model loaded. Usage: python bench/dialogue.py [--conversations 200] [--concurrency 50]
+Two loads, each on both servers:
+- paced: 50 citizens chatting at once, each taking a think time (1-3 s, seeded) between the
+  bot's answer and their next message, as people typing do. Its p50/p99 turn latency is what a
+  citizen feels.
+- saturated: the same 50 conversations with no think time, so the server never idles. Its turns
+  per second is the capacity, and the gateway/Rasa ratio is taken from it.
+
+Prints turns per second and p50/p99 turn latency for each, the ratio, and the gateway's resident
+memory with the model loaded.
+Usage: python bench/dialogue.py [--conversations 200] [--concurrency 50] [--think 1,3] [--skip-rasa]
 """
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -65,11 +74,12 @@ async def wait_http(url: str, check=lambda body: True, timeout: float = 300) -> 
     raise TimeoutError(url)
 
 
-async def ws_conversation(http, base: str, script: list[str], latencies: list[float]) -> None:
+async def ws_conversation(http, base: str, script: list[str], latencies: list[float], think) -> None:
     async with http.ws_connect(base.replace("http", "ws") + "/ws/chat") as ws:
         await ws.send_json({"type": "hello", "session": None})
         await ws.receive()
         for text in script:
+            await asyncio.sleep(think())
             start = time.perf_counter()
             await ws.send_json({"type": "message", "text": text})
             while True:
@@ -79,8 +89,9 @@ async def ws_conversation(http, base: str, script: list[str], latencies: list[fl
             latencies.append(time.perf_counter() - start)
 
 
-async def rest_conversation(http, base: str, script: list[str], latencies: list[float], sender: str) -> None:
+async def rest_conversation(http, base: str, script: list[str], latencies: list[float], think, sender: str) -> None:
     for text in script:
+        await asyncio.sleep(think())
         start = time.perf_counter()
         async with http.post(base + "/webhooks/rest/webhook", json={"sender": sender, "message": text}) as r:
             await r.read()
@@ -88,8 +99,12 @@ async def rest_conversation(http, base: str, script: list[str], latencies: list[
         latencies.append(time.perf_counter() - start)
 
 
-async def load(base: str, conversations: int, concurrency: int, transport: str) -> dict:
+async def load(base: str, conversations: int, concurrency: int, transport: str,
+               think_s: tuple[float, float] = (0.0, 0.0)) -> dict:
     latencies: list[float] = []
+    rng = random.Random(12345)
+    think = (lambda: rng.uniform(*think_s)) if think_s[1] else (lambda: 0.0)
+    no_think = lambda: 0.0  # noqa: E731
     semaphore = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency * 2)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -97,16 +112,17 @@ async def load(base: str, conversations: int, concurrency: int, transport: str) 
             async with semaphore:
                 script = SCRIPTS[i % len(SCRIPTS)]
                 if transport == "ws":
-                    await ws_conversation(http, base, script, latencies)
+                    await ws_conversation(http, base, script, latencies, think)
                 else:
-                    await rest_conversation(http, base, script, latencies, f"bench-{transport}-{i}-{time.time_ns()}")
+                    await rest_conversation(http, base, script, latencies, think,
+                                            f"bench-{transport}-{i}-{time.time_ns()}")
         # warm-up: one conversation of each script, not measured
         warm: list[float] = []
         for script in SCRIPTS:
             if transport == "ws":
-                await ws_conversation(http, base, script, warm)
+                await ws_conversation(http, base, script, warm, no_think)
             else:
-                await rest_conversation(http, base, script, warm, f"warm-{time.time_ns()}")
+                await rest_conversation(http, base, script, warm, no_think, f"warm-{time.time_ns()}")
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(conversations)))
         elapsed = time.perf_counter() - start
@@ -141,8 +157,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--think", default="1,3", help="think time range in seconds for the paced load")
     parser.add_argument("--skip-rasa", action="store_true")
     args = parser.parse_args()
+    think = tuple(float(x) for x in args.think.split(","))
+
+    def both_loads(base: str, transport: str) -> dict:
+        return {"paced": asyncio.run(load(base, args.conversations, args.concurrency, transport, think)),
+                "saturated": asyncio.run(load(base, args.conversations, args.concurrency, transport))}
+
     sys.path.insert(0, str(ROOT))
     from bot.training import ensure_model
     model = ensure_model(ROOT / "models")
@@ -159,7 +182,7 @@ def main() -> None:
         procs.append(gateway)
         base = f"http://127.0.0.1:{port}"
         asyncio.run(wait_http(base + "/healthz", lambda b: json.loads(b).get("bot")))
-        results = {"gateway (WebSocket)": asyncio.run(load(base, args.conversations, args.concurrency, "ws"))}
+        results = {"gateway (WebSocket)": both_loads(base, "ws")}
         memory = rss_mb(gateway.pid)
         stop(gateway)
         if not args.skip_rasa:
@@ -168,20 +191,22 @@ def main() -> None:
             procs.append(start([PY, "bench/rasa_peer.py", str(action_port), str(peer_dir)],
                                {**os.environ, "PYTHONPATH": str(ROOT)}, work / "actions.log"))
             procs.append(start([str(BIN / "rasa"), "run", "--enable-api", "-m", str(model), "--port", str(rasa_port),
-                                "--endpoints", str(work / "endpoints.yml"), "--log-level", "WARNING"],
+                                "--endpoints", str(work / "endpoints.yml"), "--quiet"],
                                {**os.environ, "PYTHONPATH": str(ROOT)}, work / "rasa.log"))
             asyncio.run(wait_http(f"http://127.0.0.1:{action_port}/health"))
             asyncio.run(wait_http(f"http://127.0.0.1:{rasa_port}/status"))
-            results["rasa run --enable-api (REST)"] = asyncio.run(
-                load(f"http://127.0.0.1:{rasa_port}", args.conversations, args.concurrency, "rest"))
+            results["rasa run --enable-api (REST)"] = both_loads(f"http://127.0.0.1:{rasa_port}", "rest")
         print(f"dialogue benchmark: {args.conversations} conversations, {args.concurrency} concurrent, "
               f"{len(SCRIPTS)} scripts ({sum(map(len, SCRIPTS)) / len(SCRIPTS):.1f} turns each)")
-        for name, r in results.items():
-            print(f"  {name:32s} {r['turns_per_s']:7.1f} turns/s   p50 {r['p50_ms']:7.1f} ms   p99 {r['p99_ms']:7.1f} ms"
-                  f"   ({r['turns']} turns)")
+        for phase, label in (("paced", f"paced (think {args.think} s)"), ("saturated", "saturated (no think time)")):
+            print(f" {label}:")
+            for name, by_phase in results.items():
+                r = by_phase[phase]
+                print(f"  {name:32s} {r['turns_per_s']:7.1f} turns/s   p50 {r['p50_ms']:7.1f} ms"
+                      f"   p99 {r['p99_ms']:7.1f} ms   ({r['turns']} turns)")
         if len(results) == 2:
-            gw, peer = results.values()
-            print(f"  throughput ratio gateway/rasa: {gw['turns_per_s'] / peer['turns_per_s']:.2f}x")
+            gw, peer = (r["saturated"] for r in results.values())
+            print(f"  throughput ratio gateway/rasa (saturated): {gw['turns_per_s'] / peer['turns_per_s']:.2f}x")
         print(f"  gateway resident memory with the model loaded: {memory:.0f} MB")
     except Exception:
         for log in sorted(work.glob("*.log")):

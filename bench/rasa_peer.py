@@ -24,7 +24,7 @@ def run_action_server(port: int, data_dir: Path) -> None:
         services = await Services.create(Settings(data_dir=data_dir))
         install(Runtime.build(services.store, services.settings.timezone))
 
-    app.run(host="127.0.0.1", port=port, workers=1, access_log=False, single_process=True, motd=False)
+    app.run(host="127.0.0.1", port=port, workers=1, access_log=False)  # Sanic 21.12 (Rasa 3.6's)
 
 
 if __name__ == "__main__":

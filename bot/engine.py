@@ -124,27 +124,29 @@ def load_agent(model: Path, lock_store_url: str = ""):
 
 
 class Engine:
-    def __init__(self, agent, store: CaseStore, tracker_store, *, timezone: str = "Asia/Shanghai"):
+    def __init__(self, agent, store: CaseStore, tracker_store, *, timezone: str = "Asia/Shanghai",
+                 turn_concurrency: int = 1):
         self.agent = agent
         self.runtime = Runtime.build(store, timezone)
         install(self.runtime)
         agent.tracker_store = agent.processor.tracker_store = tracker_store
         self._flood = SlidingWindow(*FLOOD_LIMIT)
+        self._turns = asyncio.Semaphore(max(1, turn_concurrency))
 
     @classmethod
     async def create(cls, agent, store: CaseStore, *, tracker_store_url: str = "", shared: bool = False,
-                     timezone: str = "Asia/Shanghai") -> "Engine":
+                     timezone: str = "Asia/Shanghai", turn_concurrency: int = 1) -> "Engine":
         """An engine around a loaded agent; `shared`: other gateway processes serve the same
         conversations (a Redis lock store), so cached trackers are checked before use."""
         tracker_store = await tracker_store_for(tracker_store_url, agent.domain, store, shared=shared)
-        return cls(agent, store, tracker_store, timezone=timezone)
+        return cls(agent, store, tracker_store, timezone=timezone, turn_concurrency=turn_concurrency)
 
     @classmethod
     async def load(cls, model: Path, store: CaseStore, *, tracker_store_url: str = "", lock_store_url: str = "",
-                   timezone: str = "Asia/Shanghai") -> "Engine":
+                   timezone: str = "Asia/Shanghai", turn_concurrency: int = 1) -> "Engine":
         agent = await asyncio.get_running_loop().run_in_executor(None, load_agent, model, lock_store_url)
         return await cls.create(agent, store, tracker_store_url=tracker_store_url, shared=bool(lock_store_url),
-                                timezone=timezone)
+                                timezone=timezone, turn_concurrency=turn_concurrency)
 
     async def parse(self, text: str) -> dict:
         return await self.agent.parse_message(normalize_text(text))
@@ -163,7 +165,9 @@ class Engine:
         message = UserMessage(text, collector, turn.sender_id, input_channel=turn.channel,
                               metadata=turn.metadata or None)
         try:
-            await self.agent.handle_message(message)
+            # first come, first served: interleaved turns would all finish late (see settings)
+            async with self._turns:
+                await self.agent.handle_message(message)
         except Exception:
             # the cached tracker may hold events of the failed turn: the table is the truth
             getattr(self.agent.tracker_store, "forget", lambda _: None)(turn.sender_id)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -31,6 +32,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         mail_routes(app, mail)  # agents list and release held mail (channels/email/web.py)
     from channels.voice.run import start_voice_channel  # phone: on when speech models are found
     voice = await start_voice_channel(services)
+    # the models just loaded are millions of long-lived objects: out of the collector's sight,
+    # a full collection no longer walks them (it held every conversation for a second or more)
+    gc.collect()
+    gc.freeze()
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_address=True)

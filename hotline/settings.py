@@ -64,6 +64,9 @@ class Settings:
     tracker_store_url: str = ""          # empty: same database as the cases
     lock_store_url: str = ""             # e.g. redis://127.0.0.1:6379/0; empty: in-process locks
     redis_url: str = ""                  # fan-out between gateway processes
+    # turns the engine works on at once: a turn is CPU work on one core, so one after another
+    # (first come, first served) answers each sooner than many interleaved at every await
+    bot_turn_concurrency: int = 1
 
     # voice
     agi_port: int = 4573

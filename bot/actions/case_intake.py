@@ -24,6 +24,9 @@ from .common import (CASE_SLOTS, channel, entity, is_interruption, is_voice, lat
                      metadata, mostly_digits, reset, spell_digits)
 
 log = logging.getLogger("hotline.bot")
+# rasa_sdk warns on every form turn for each slot without a validate_<slot> method; here the
+# extract_<slot> methods already check what they take, so that line is noise (and costs time)
+logging.getLogger("rasa_sdk.forms").setLevel(logging.ERROR)
 
 NOT_SAID = "未说明"
 ANONYMOUS = "匿名"
