@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from cases.store import CaseStore
 from hotline.ratelimit import SlidingWindow
 
+from .graph_runner import SequentialGraphRunner
 from .normalize import normalize_text
 from .runtime import Runtime, install
 from .turns import Reply, Turn, TurnResult
@@ -118,6 +119,7 @@ def load_agent(model: Path, lock_store_url: str = ""):
     agent = Agent.load(str(model), action_endpoint=_rasa_endpoint_class()(),
                        lock_store=lock_store_for(lock_store_url))
     agent.action_endpoint.domain = agent.domain.as_dict()  # computed once, not once per action
+    agent.processor.graph_runner = SequentialGraphRunner(agent.processor.graph_runner)
     log.info("bot model loaded", extra={"fields": {"model": Path(model).name,
                                                    "seconds": round(time.perf_counter() - started, 1)}})
     return agent

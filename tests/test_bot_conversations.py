@@ -229,3 +229,24 @@ async def test_a_flood_from_one_sender_is_slowed_without_hurting_others(engine):
     texts = [(await say(engine, flooder, "你好")).text for _ in range(25)]
     assert any("太快" in t for t in texts)
     assert "太快" not in (await say(engine, other, "你好")).text
+
+
+async def test_sequential_graph_runner_gives_what_rasas_runner_gives(engine):
+    """bot/graph_runner.py stands in for Rasa's Dask runner: same nodes, same results."""
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+
+    processor = engine.agent.processor
+    runner = processor.graph_runner
+    tracker = await engine.agent.tracker_store.get_or_create_tracker("graph-runner-check")
+    for text in ("我要投诉楼下饭店油烟太大", "社保卡丢了怎么补办", "编号2604091357246 密码427106", "相当满意"):
+        inputs = {PLACEHOLDER_MESSAGE: [UserMessage(text)], PLACEHOLDER_TRACKER: tracker}
+        ours = runner.run(inputs, [processor.model_metadata.nlu_target])
+        rasa = runner.replaced.run(inputs, [processor.model_metadata.nlu_target])
+        ours_msg, rasa_msg = (r[processor.model_metadata.nlu_target][0] for r in (ours, rasa))
+        assert ours_msg.get("intent") == rasa_msg.get("intent")
+        assert ours_msg.get("entities") == rasa_msg.get("entities")
+    targets = [processor.model_metadata.core_target]
+    ours = runner.run({PLACEHOLDER_TRACKER: tracker}, targets)[targets[0]]
+    rasa = runner.replaced.run({PLACEHOLDER_TRACKER: tracker}, targets)[targets[0]]
+    assert ours.probabilities == rasa.probabilities and ours.policy_name == rasa.policy_name
