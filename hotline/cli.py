@@ -94,9 +94,21 @@ def _cmd_train(settings, args) -> int:
     return 0
 
 
+def entities(parsed: dict) -> list[dict]:
+    """Each entity once: DIET and the regex extractor often both find a phone number."""
+    seen: dict = {}
+    for e in parsed.get("entities", []):
+        seen.setdefault((e["entity"], str(e["value"])), {"entity": e["entity"], "value": e["value"]})
+    return list(seen.values())
+
+
 async def _parse(settings, texts) -> None:
     import json
+
+    from sqlalchemy import func, select
+
     from bot.classify import INTENT_KINDS
+    from cases.models import Category
     from bot.engine import Engine
     from bot.training import ensure_model
     from .services import Services
@@ -104,6 +116,10 @@ async def _parse(settings, texts) -> None:
     try:
         engine = await Engine.load(ensure_model(settings.bot_model_dir), services.store,
                                    tracker_store_url="memory://", timezone=settings.timezone)
+        async with services.db.read() as s:
+            if not (await s.execute(select(func.count()).select_from(Category))).scalar():
+                print("note: no category taxonomy in this database yet (`hotline demo-data` loads the sample one), "
+                      "so no category is guessed", file=sys.stderr)
         for text in texts:
             parsed = await engine.parse(text)
             intent = parsed.get("intent") or {}
@@ -111,7 +127,7 @@ async def _parse(settings, texts) -> None:
             guess = await engine.runtime.categories.guess(parsed.get("text", text)) if kind else None
             print(json.dumps({"text": text, "intent": intent.get("name"),
                               "confidence": round(float(intent.get("confidence") or 0), 4),
-                              "entities": [{"entity": e["entity"], "value": e["value"]} for e in parsed.get("entities", [])],
+                              "entities": entities(parsed),
                               "kind": kind, "category": guess.code if guess else None,
                               "category_name": guess.name if guess else None}, ensure_ascii=False), flush=True)
     finally:
@@ -119,7 +135,9 @@ async def _parse(settings, texts) -> None:
 
 
 def _cmd_parse(settings, args) -> int:
+    from cases.migrate import upgrade
     texts = args.texts or [line.strip() for line in sys.stdin if line.strip()]
+    upgrade(settings.database_url)  # the category guess reads the taxonomy: a fresh checkout has no tables yet
     asyncio.run(_parse(settings, texts))
     return 0
 
