@@ -151,7 +151,13 @@ class Engine:
                                 timezone=timezone, turn_concurrency=turn_concurrency)
 
     async def parse(self, text: str) -> dict:
-        return await self.agent.parse_message(normalize_text(text))
+        parsed = await self.agent.parse_message(normalize_text(text))
+        # each entity once: DIET and the regex extractor often both find the same phone number
+        seen: dict = {}
+        for e in parsed.get("entities") or []:
+            seen.setdefault((e.get("entity"), str(e.get("value"))), e)
+        parsed["entities"] = list(seen.values())
+        return parsed
 
     async def handle(self, turn: Turn) -> TurnResult:
         from rasa.core.channels.channel import CollectingOutputChannel, UserMessage

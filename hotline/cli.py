@@ -94,23 +94,15 @@ def _cmd_train(settings, args) -> int:
     return 0
 
 
-def entities(parsed: dict) -> list[dict]:
-    """Each entity once: DIET and the regex extractor often both find a phone number."""
-    seen: dict = {}
-    for e in parsed.get("entities", []):
-        seen.setdefault((e["entity"], str(e["value"])), {"entity": e["entity"], "value": e["value"]})
-    return list(seen.values())
-
-
 async def _parse(settings, texts) -> None:
     import json
 
     from sqlalchemy import func, select
 
     from bot.classify import INTENT_KINDS
-    from cases.models import Category
     from bot.engine import Engine
     from bot.training import ensure_model
+    from cases.models import Category
     from .services import Services
     services = await Services.create(settings)
     try:
@@ -127,7 +119,7 @@ async def _parse(settings, texts) -> None:
             guess = await engine.runtime.categories.guess(parsed.get("text", text)) if kind else None
             print(json.dumps({"text": text, "intent": intent.get("name"),
                               "confidence": round(float(intent.get("confidence") or 0), 4),
-                              "entities": entities(parsed),
+                              "entities": [{"entity": e["entity"], "value": e["value"]} for e in parsed["entities"]],
                               "kind": kind, "category": guess.code if guess else None,
                               "category_name": guess.name if guess else None}, ensure_ascii=False), flush=True)
     finally:
