@@ -307,10 +307,39 @@ class CaseFlow(Base):
 
 
 class ReportWatermark(Base):
-    """How far into an append-only log a report summary has been brought (the last event id)."""
+    """How far into an append-only log a report summary has been brought (the last event id), and
+    what the summary was computed under (`basis`: zone, calendar; a change rebuilds it)."""
     __tablename__ = "report_watermarks"
     name = Column(String(32), primary_key=True)
     last_id = Column(Integer, nullable=False, default=0)
+    basis = Column(String(64), nullable=False, default="")
+
+
+class ReportDaily(Base):
+    """Per local day and one dimension's value, the additive figures of the cases registered that
+    day (cases/reports/daily.py): reports over long periods add up days instead of reading every
+    case. `dim` is kind | channel | status | department | category | all; `value` is the code or
+    id as text ('' for none, and for 'all')."""
+    __tablename__ = "report_daily"
+    day = Column(Date, primary_key=True)
+    dim = Column(String(16), primary_key=True)
+    value = Column(String(64), primary_key=True)
+    cases = Column(Integer, nullable=False, default=0)
+    finished = Column(Integer, nullable=False, default=0)
+    finished_on_time = Column(Integer, nullable=False, default=0)
+    replied = Column(Integer, nullable=False, default=0)
+    replied_on_time = Column(Integer, nullable=False, default=0)
+    replied_late = Column(Integer, nullable=False, default=0)
+    rated = Column(Integer, nullable=False, default=0)
+    satisfied = Column(Integer, nullable=False, default=0)
+    average = Column(Integer, nullable=False, default=0)
+    dissatisfied = Column(Integer, nullable=False, default=0)
+    signed = Column(Integer, nullable=False, default=0)
+    signed_on_time = Column(Integer, nullable=False, default=0)
+    returned = Column(Integer, nullable=False, default=0)
+    extended = Column(Integer, nullable=False, default=0)
+    reminded = Column(Integer, nullable=False, default=0)
+    reopened = Column(Integer, nullable=False, default=0)
 
 
 class CannedReply(Base):

@@ -9,7 +9,8 @@ import pytest
 
 import report_fixture
 from cases.db import make_sync_engine
-from cases.reports import Period, ReportFilter, ReportInputError, refresh_case_flow, run_report
+from cases.reports import (Period, ReportFilter, ReportInputError, refresh_case_flow, refresh_summaries,
+                           run_report)
 
 NOV = Period.month(2026, 11)
 USERS = [("agent1", "agent", None, "1024"), ("agent2", "agent", None, "1025"),
@@ -24,11 +25,12 @@ async def history(services, db_url):
     report_fixture.load(db_url)
     engine = make_sync_engine(db_url)
     with engine.begin() as conn:
-        refresh_case_flow(conn)
+        refresh_summaries(conn, calendar=services.store.calendar)
     with engine.connect() as conn:
         def run(name, period=NOV, **kwargs):
             kwargs.setdefault("as_of", report_fixture.AS_OF)
-            return run_report(conn, name, period, calendar=services.store.calendar, **kwargs)
+            kwargs.setdefault("calendar", services.store.calendar)
+            return run_report(conn, name, period, **kwargs)
         yield run
     engine.dispose()
 
@@ -232,25 +234,70 @@ async def test_local_days_across_daylight_saving_time(services, db_url):
     assert counts == {"2026-03-07": 1, "2026-03-08": 1, "2026-10-31": 1, "2026-11-01": 2}
 
 
-async def test_summary_follows_new_events_incrementally(history, db_url):
-    """An event written after the first refresh reaches the figures after the next one; the
-    watermark stays behind events younger than SETTLE, which are summarized again next time."""
+async def test_summary_follows_new_events_incrementally(history, db_url, services):
+    """An event written after the first refresh reaches the figures after the next one, in both
+    summaries; the watermarks stay behind events younger than SETTLE, which are summarized again
+    next time."""
     from sqlalchemy import select
 
     from cases.models import Case, CaseEvent, ReportWatermark
     from cases.reports.facts import SETTLE
+
+    def marks(conn):
+        return dict(conn.execute(select(ReportWatermark.name, ReportWatermark.last_id)).all())
+
     assert by_label(history("departments").table)["市住房和城乡建设局"]["extended"] == 0
     engine = make_sync_engine(db_url)
     now = dt.datetime.now(dt.timezone.utc)
+    refresh = lambda conn, at: refresh_summaries(conn, calendar=services.store.calendar, now=at)  # noqa: E731
     with engine.begin() as conn:
-        mark = conn.execute(select(ReportWatermark.last_id)).scalar()
+        before = marks(conn)
         c1 = conn.execute(select(Case.id).where(Case.number == "2611010000011")).scalar()
         conn.execute(CaseEvent.__table__.insert().values(
             case_id=c1, at=now, actor="user:dept1", channel="web", action="extend", comment="", public=False, data={}))
-        assert refresh_case_flow(conn, now=now) == 1
-        assert conn.execute(select(ReportWatermark.last_id)).scalar() == mark  # too young to pass
-        assert refresh_case_flow(conn, now=now + SETTLE) == 1                 # summarized again, then passed
-        assert conn.execute(select(ReportWatermark.last_id)).scalar() > mark
-        assert refresh_case_flow(conn, now=now + SETTLE) == 0
+        assert refresh(conn, now) == (1, 1)                   # the case, and the one day it was registered
+        assert marks(conn) == before                           # too young to pass
+        assert refresh(conn, now + SETTLE) == (1, 1)          # summarized again, then passed
+        assert all(marks(conn)[name] > before[name] for name in before)
+        assert refresh(conn, now + SETTLE) == (0, 0)
     engine.dispose()
     assert by_label(history("departments").table)["市住房和城乡建设局"]["extended"] == 1
+
+
+COMPARED_REPORTS = [
+    dict(name="volume", by=by, granularity=g, compare=c)
+    for by in ("date", "kind", "category_top", "category", "channel", "department", "status")
+    for g, c in (("day", "yoy"), ("week", "mom"), ("month", ""))
+] + [dict(name=name, compare="mom") for name in ("departments", "quality", "top_categories")]
+
+
+async def test_the_daily_summary_gives_the_figures_the_cases_give(history):
+    """Every report the daily summary can answer gives, figure for figure, what reading the cases
+    gives (also over a quarter, where the fixture's cases sit in two months)."""
+    for kwargs in COMPARED_REPORTS:
+        for period in (NOV, Period(dt.date(2026, 9, 1), dt.date(2026, 12, 1))):
+            fast, slow = history(period=period, **kwargs), history(period=period, summary=False, **kwargs)
+            assert [t.all_rows() for t in fast.tables] == [t.all_rows() for t in slow.tables], kwargs
+
+
+async def test_a_calendar_change_rebuilds_the_daily_summary(history, db_url, services):
+    """A holiday added after the summary was built: the summary no longer answers (the live figures
+    count with the new calendar) until a refresh rebuilds it under the new calendar."""
+    from cases.calendar import WorkingCalendar
+    from cases.reports import daily
+    from cases.reports.base import Context
+    from zoneinfo import ZoneInfo
+
+    old = services.store.calendar
+    cal = WorkingCalendar("Asia/Shanghai", "18:00", exceptions={**old.exceptions, dt.date(2026, 11, 3): False})
+    engine = make_sync_engine(db_url)
+    with engine.connect() as conn:
+        assert daily.ready(Context(conn, NOV, ZoneInfo("Asia/Shanghai"), old))
+        assert not daily.ready(Context(conn, NOV, ZoneInfo("Asia/Shanghai"), cal))
+    with engine.begin() as conn:
+        assert refresh_summaries(conn, calendar=cal)[1] > 0    # every day again
+        assert daily.ready(Context(conn, NOV, ZoneInfo("Asia/Shanghai"), cal))
+    engine.dispose()
+    fast = history("departments", calendar=cal)
+    slow = history("departments", calendar=cal, summary=False)
+    assert fast.table.all_rows() == slow.table.all_rows()

@@ -63,3 +63,41 @@ async def test_demo_history_is_written_once(services, db_url):
         # no users were added: the demo's own staff work the cases
         assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == 0
     engine.dispose()
+
+
+async def test_the_daily_summary_agrees_with_the_cases_on_a_generated_year(services, db_url):
+    """A year of generated history (returns, extensions, reminders, reopenings, signing on and
+    after working days): the daily summary answers every long report with the figures the cases
+    give, and keeps doing so after new events and an incremental refresh."""
+    from cases.reports import refresh_summaries
+    generate(db_url, 1500, start=dt.date(2025, 11, 1), end=dt.date(2026, 11, 29), now=NOW, agents=5)
+    year = Period(dt.date(2025, 11, 1), dt.date(2026, 11, 1))
+    reports = [("departments", {}), ("quality", {}), ("top_categories", {}),
+               ("volume", {"by": "department", "granularity": "week"}),
+               ("volume", {"by": "category", "granularity": "month"}), ("volume", {"by": "status"})]
+    engine = make_sync_engine(db_url)
+    cal = services.store.calendar
+
+    def agree(conn):
+        for name, kwargs in reports:
+            for period in (year, Period.month(2026, 10)):
+                fast = run_report(conn, name, period, as_of=NOW, calendar=cal, compare="mom", **kwargs)
+                slow = run_report(conn, name, period, as_of=NOW, calendar=cal, compare="mom", summary=False,
+                                  **kwargs)
+                assert [t.all_rows() for t in fast.tables] == [t.all_rows() for t in slow.tables], (name, period)
+
+    with engine.begin() as conn:
+        refresh_summaries(conn, calendar=cal, now=NOW)
+        agree(conn)
+        # a reminder and a reply on an October case, a day later
+        case_id, = conn.execute(sa.select(Case.id).where(Case.created_at >= dt.datetime(2026, 10, 5, tzinfo=dt.timezone.utc),
+                                                         Case.replied_at.is_(None)).limit(1)).one()
+        later = NOW + dt.timedelta(days=1)
+        conn.execute(CaseEvent.__table__.insert().values(case_id=case_id, at=later, actor="user:x", channel="web",
+                                                         action="remind", comment="", public=False, data={}))
+        conn.execute(sa.update(Case).where(Case.id == case_id).values(replied_at=later, status=Status.REPLIED.value))
+        conn.execute(CaseEvent.__table__.insert().values(case_id=case_id, at=later, actor="user:x", channel="web",
+                                                         action="reply", comment="", public=True, data={}))
+        assert refresh_summaries(conn, calendar=cal, now=later)[1] >= 1
+        agree(conn)
+    engine.dispose()

@@ -3,8 +3,8 @@
 `run_report(conn, name, period, ...)` is the one entry point: it runs one report of `REPORTS` for a
 period and, when asked, the same report for a comparison period (同比 'yoy', 环比 'mom', or any
 other period), and returns the tables. Every figure is an aggregation in the database.
-Call `refresh_case_flow(conn)` in a write transaction first: it brings the per-case summary of the
-event log (facts.py) up to date, which the department and quality figures read.
+Call `refresh_summaries(conn, ...)` in a write transaction first: it brings the per-case summary of
+the event log (facts.py) and the daily summary (daily.py) up to date, which the reports read.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from ..calendar import WorkingCalendar
 from ..models import CalendarDay, DeadlineRule
 from .base import Chart, Column, Context, ReportFilter, ReportInputError, Table
 from .compare import compare_tables
+from .daily import refresh_daily
 from .facts import refresh_case_flow
 from .periods import GRANULARITIES, Period, PeriodError, default_period
 from .quality import hot_spots, quality, top_categories
@@ -75,11 +76,20 @@ def load_calendar(conn: Connection, tz: str, workday_end: str = "18:00") -> Work
     return cal
 
 
+def refresh_summaries(conn: Connection, *, tz: str = "Asia/Shanghai", workday_end: str = "18:00",
+                      calendar: WorkingCalendar | None = None, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Both summaries up to date, in the caller's write transaction: (cases, days) summarized again."""
+    cases = refresh_case_flow(conn, now)
+    days = refresh_daily(conn, ZoneInfo(tz), calendar or load_calendar(conn, tz, workday_end), now)
+    return cases, days
+
+
 def run_report(conn: Connection, name: str, period: Period, *, tz: str = "Asia/Shanghai",
                workday_end: str = "18:00", by: str = "kind", granularity: str = "month",
                compare: str = "", compare_with: Period | None = None,
                report_filter: ReportFilter | None = None, as_of: dt.datetime | None = None,
-               calendar: WorkingCalendar | None = None) -> ReportResult:
+               calendar: WorkingCalendar | None = None, summary: bool = True) -> ReportResult:
+    """`summary=False` reads the cases even where the daily summary could answer (tests compare)."""
     spec = REPORTS.get(name)
     if spec is None:
         raise ReportInputError("report", f"{name!r} is not one of {', '.join(REPORTS)}")
@@ -88,7 +98,7 @@ def run_report(conn: Connection, name: str, period: Period, *, tz: str = "Asia/S
     if by not in DIMENSIONS:
         raise ReportInputError("by", f"{by!r} is not one of {', '.join(DIMENSIONS)}")
     ctx = Context(conn, period, ZoneInfo(tz), calendar or load_calendar(conn, tz, workday_end),
-                  report_filter or ReportFilter(), as_of)
+                  report_filter or ReportFilter(), as_of, summary)
     with _no_jit(conn):
         return _run(ctx, spec, period, by, granularity, compare, compare_with)
 
@@ -130,4 +140,4 @@ def _run(ctx: Context, spec: ReportSpec, period: Period, by: str, granularity: s
 
 __all__ = ["REPORTS", "COMPARISONS", "DIMENSIONS", "GRANULARITIES", "Chart", "Column", "Period", "PeriodError",
            "ReportFilter", "ReportInputError", "ReportResult", "Table", "default_period", "load_calendar",
-           "refresh_case_flow", "run_report"]
+           "refresh_case_flow", "refresh_summaries", "run_report"]

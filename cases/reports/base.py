@@ -90,6 +90,7 @@ class Context:
     calendar: WorkingCalendar
     filter: ReportFilter = field(default_factory=ReportFilter)
     as_of: dt.datetime | None = None   # "now" for overdue figures; tests fix it
+    summary: bool = True               # may add up the daily summary (daily.py) where it can answer
 
     @property
     def dialect(self) -> str:

@@ -1,44 +1,37 @@
 """Quality (满意度, 及时办结率, 办结率, 催办率, 重办率, 接通率, 自助服务率), top categories, hot spots."""
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
-from ..models import Case, Category, Conversation, Handoff
-from ..workflow import Status
+from ..models import Case, Category, Conversation, Handoff, ReportDaily
+from . import daily
 from .base import Chart, Column, Context, Table, rate
 from .facts import flow_join
+from .figures import case_figures, one
 from .volume import handoff_window
 
-FINISHED = [Status.ANSWERED.value, Status.REPLIED.value, Status.FOLLOWED_UP.value, Status.CLOSED.value]
 
-
-def _one(cond):
-    return func.sum(case((cond, 1), else_=0))
+_QUALITY_FIGURES = ("cases", "finished", "finished_on_time", "replied", "rated", "satisfied", "average",
+                    "dissatisfied", "reminded", "reopened")
 
 
 def quality_counts(ctx: Context) -> dict[str, int]:
     """The numerators and denominators of every quality rate, counted in the database."""
     start, end = ctx.bounds
-    conds = ctx.case_conditions()
-    events, on_case = flow_join(ctx.conn, start, end)  # reminded, reopened (facts.py)
-    finished = Case.status.in_(FINISHED)
-    q = (select(func.count().label("cases"),
-                _one(finished).label("finished"),
-                _one(finished & (Case.replied_at <= Case.deadline)).label("finished_on_time"),
-                func.count(Case.replied_at).label("replied"),
-                func.count(Case.satisfaction).label("rated"),
-                _one(Case.satisfaction == 1).label("satisfied"),
-                _one(Case.satisfaction == 2).label("average"),
-                _one(Case.satisfaction == 3).label("dissatisfied"),
-                _one(events.c.reminded == 1).label("reminded"),
-                _one(events.c.reopened == 1).label("reopened"))
-         .select_from(Case).outerjoin(events, on_case).where(*conds))
+    if daily.ready(ctx):
+        q = select(*[func.sum(getattr(ReportDaily, f)).label(f) for f in _QUALITY_FIGURES]) \
+            .where(*daily.period_rows(ctx, "all"))
+    else:
+        flow, on_case = flow_join(ctx.conn, start, end)  # reminded, reopened (facts.py)
+        figures = case_figures(flow)
+        q = (select(*[figures[f].label(f) for f in _QUALITY_FIGURES])
+             .select_from(Case).outerjoin(flow, on_case).where(*ctx.case_conditions()))
     counts = {k: int(v or 0) for k, v in ctx.conn.execute(q).one()._mapping.items()}
 
     conv_conds = [Conversation.started_at >= start, Conversation.started_at < end]
     cq = (select(func.count().label("conversations"),
                  func.count(Conversation.satisfaction).label("conv_rated"),
-                 _one(Conversation.satisfaction == 1).label("conv_satisfied"))
+                 one(Conversation.satisfaction == 1).label("conv_satisfied"))
           .where(*conv_conds))
     counts.update({k: int(v or 0) for k, v in ctx.conn.execute(cq).one()._mapping.items()})
     # self-served: no request for a human. Counted from the (fewer) hand-offs: the conversations
@@ -84,19 +77,27 @@ def quality(ctx: Context) -> Table:
 
 def top_categories(ctx: Context, limit: int = 10) -> Table:
     """The most frequent categories (the finest level a case has) and their share of the period."""
-    conds = ctx.case_conditions()
-    total = ctx.conn.execute(select(func.count()).select_from(Case).where(*conds)).scalar() or 0
-    sub = select(Case.category_id.label("cid")).where(*conds, Case.category_id.isnot(None)).subquery()
-    q = (select(sub.c.cid, func.count().label("n")).group_by(sub.c.cid)
-         .order_by(func.count().desc(), sub.c.cid).limit(limit))
-    counted = ctx.conn.execute(q).all()
+    if daily.ready(ctx):
+        total = ctx.conn.execute(select(func.sum(ReportDaily.cases))
+                                 .where(*daily.period_rows(ctx, "all"))).scalar() or 0
+        sums = ctx.conn.execute(select(ReportDaily.value, func.sum(ReportDaily.cases))
+                                .where(*daily.period_rows(ctx, "category"), ReportDaily.value != "")
+                                .group_by(ReportDaily.value)).all()
+        counted = sorted(((int(v), int(n)) for v, n in sums if n), key=lambda r: (-r[1], r[0]))[:limit]
+    else:
+        conds = ctx.case_conditions()
+        total = ctx.conn.execute(select(func.count()).select_from(Case).where(*conds)).scalar() or 0
+        sub = select(Case.category_id.label("cid")).where(*conds, Case.category_id.isnot(None)).subquery()
+        q = (select(sub.c.cid, func.count().label("n")).group_by(sub.c.cid)
+             .order_by(func.count().desc(), sub.c.cid).limit(limit))
+        counted = [tuple(r) for r in ctx.conn.execute(q)]
     cats = {c.id: c for c in ctx.conn.execute(select(Category.id, Category.name, Category.parent_id))}
     rows = []
-    for rank, row in enumerate(counted, 1):
-        cat = cats.get(row.cid)
+    for rank, (cid, n) in enumerate(counted, 1):
+        cat = cats.get(cid)
         parent = cats.get(cat.parent_id) if cat and cat.parent_id else None
-        label = f"{parent.name}/{cat.name}" if parent else (cat.name if cat else str(row.cid))
-        rows.append({"rank": rank, "label": label, "count": row.n, "share": rate(row.n, total)})
+        label = f"{parent.name}/{cat.name}" if parent else (cat.name if cat else str(cid))
+        rows.append({"rank": rank, "label": label, "count": n, "share": rate(n, total)})
     columns = [Column("rank", "排名"), Column("label", "分类", "text"), Column("count", "件数"),
                Column("share", "占比", "rate")]
     return Table("top_categories", "热点分类", columns, rows, None, Chart("bar", "label", ["count"]),

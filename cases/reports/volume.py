@@ -5,8 +5,9 @@ import datetime as dt
 
 from sqlalchemy import and_, case, func, select
 
-from ..models import Case, Category, Conversation, Department, Handoff, User
+from ..models import Case, Category, Conversation, Department, Handoff, ReportDaily, User
 from ..workflow import CHANNEL_LABELS, KIND_LABELS, STATUS_LABELS, Channel, Kind, Status
+from . import daily
 from .base import Chart, Column, Context, ReportInputError, Table
 from .sqltime import bucket, day_bucket, local_day
 
@@ -51,20 +52,14 @@ def volume(ctx: Context, by: str = "kind", granularity: str = "month") -> Table:
     dim = {"date": None, "kind": Case.kind, "channel": Case.channel, "status": Case.status,
            "department": Case.department_id, "category": Case.category_id,
            "category_top": Case.category_id}[by]
-    # two steps: count per local day in the period's rows (cheap per row), then per bucket
-    start, end = ctx.bounds
-    inner_cols = [local_day(Case.created_at, ctx.dialect, ctx.zone, start, end).label("day")]
-    if dim is not None:
-        inner_cols.append(dim.label("d"))
-    rows_ = select(*inner_cols).where(*ctx.case_conditions()).subquery()
-    per_day_group = [rows_.c.day] + ([rows_.c.d] if dim is not None else [])
-    per_day = select(*per_day_group, func.count().label("n")).group_by(*per_day_group).subquery()
+    # two steps: count per local day (the daily summary, or the period's cases), then per bucket
+    per_day, decode = _per_day(ctx, by, dim)
     b = day_bucket(per_day.c.day, granularity, ctx.dialect).label("b")
     by_bucket = select(b, *([per_day.c.d] if dim is not None else []), per_day.c.n).subquery()
     group = [by_bucket.c.b] + ([by_bucket.c.d] if dim is not None else [])
     counts: dict[object, dict[str, int]] = {}
     for row in ctx.conn.execute(select(*group, func.sum(by_bucket.c.n).label("n")).group_by(*group)):
-        key = row.d if dim is not None else "all"
+        key = decode(row.d) if dim is not None else "all"
         counts.setdefault(key, {})[row.b] = int(row.n)
 
     columns = [Column("label", DIMENSIONS[by], "text")] + [Column(b, b) for b in buckets] + [Column("total", "合计")]
@@ -103,6 +98,22 @@ def volume(ctx: Context, by: str = "kind", granularity: str = "month") -> Table:
     chart = Chart("pie" if by in ("kind", "channel") else "bar", "label", ["total"])
     return Table(f"volume_{by}", f"业务量（按{DIMENSIONS[by]}，按{_granularity_label(granularity)}）",
                  columns, rows, total, chart, period=ctx.period.label)
+
+
+def _per_day(ctx: Context, by: str, dim):
+    """(a subquery of day, d (the dimension's value, unless by date), n, and how to read d back)."""
+    if daily.ready(ctx):
+        stored = {"date": "all", "category_top": "category"}.get(by, by)
+        cols = [ReportDaily.day.label("day")] + ([ReportDaily.value.label("d")] if dim is not None else [])
+        q = select(*cols, ReportDaily.cases.label("n")).where(*daily.period_rows(ctx, stored))
+        return q.subquery(), lambda v: daily.decode(stored, v)
+    start, end = ctx.bounds
+    inner_cols = [local_day(Case.created_at, ctx.dialect, ctx.zone, start, end).label("day")]
+    if dim is not None:
+        inner_cols.append(dim.label("d"))
+    rows_ = select(*inner_cols).where(*ctx.case_conditions()).subquery()
+    group = [rows_.c.day] + ([rows_.c.d] if dim is not None else [])
+    return select(*group, func.count().label("n")).group_by(*group).subquery(), lambda v: v
 
 
 def _category_rows(ctx: Context, counts, make_row, two_levels: bool) -> list[dict]:

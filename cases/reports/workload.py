@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String, and_, bindparam, case, func, literal_column, select, text
+from sqlalchemy import and_, case, func, literal_column, select
 
-from ..models import Case, CaseEvent, Department, Handoff, UTCDateTime
-from ..workflow import OPEN_STATUSES
+from ..models import Case, CaseEvent, Department, Handoff, ReportDaily
+from . import daily
 from .base import Chart, Column, Context, Table, add_totals
 from .facts import flow_join
-from .sqltime import local_day
+from .figures import SIGN_FOR_WORKING_DAYS, case_figures, open_past_deadline, sign_for_limits
 from .volume import MEDIA, agent_names
 
 AGENT_ACTIONS = {"register": "登记工单", "answer": "当场答复", "dispatch": "派单", "follow_up": "回访",
                  "remind": "催办", "close": "归档"}
-SIGN_FOR_WORKING_DAYS = 1   # a department signs for a case by the end of the next working day
 
 
 def seconds_between(start, end, dialect: str):
@@ -73,34 +72,43 @@ def agents(ctx: Context) -> Table:
                  note="通话时长：人工接听来电至结束的时长，仅含已结束的通话。", period=ctx.period.label)
 
 
-def _sign_limits(ctx: Context):
-    """A VALUES table: local day -> the end of that day's working hours (cutoff), the sign-for
-    deadline of a dispatch made before the cutoff and of one made after it (working-day calendar;
-    instants in UTC)."""
-    cal = ctx.calendar
-    first = ctx.period.start
-    last = max(ctx.period.end, ctx.now.astimezone(ctx.zone).date()) + dt.timedelta(days=1)
-    data, day = [], first
-    while day <= last:
-        midnight = dt.datetime.combine(day, dt.time(0, 0), tzinfo=ctx.zone)
-        cutoff = dt.datetime.combine(day, cal.workday_end, tzinfo=ctx.zone)
-        data.append((day, cutoff, cal.add_working_days(midnight, SIGN_FOR_WORKING_DAYS),
-                     cal.add_working_days(cutoff, SIGN_FOR_WORKING_DAYS)))
-        day += dt.timedelta(days=1)
-    # VALUES with its default column names (column1, ...): the one spelling SQLite and
-    # PostgreSQL share; the casts type the parameters for PostgreSQL's drivers.
-    pg = ctx.dialect == "postgresql"
-    ts, day_sql = ("CAST({} AS TIMESTAMP)", "CAST({} AS DATE)") if pg else ("{}", "{}")
-    rows, params = [], []
-    for i, (local_day_, cutoff, early_at, late_at) in enumerate(data):
-        rows.append(f"({day_sql.format(f':d{i}')}, {ts.format(f':c{i}')}, {ts.format(f':e{i}')}, "
-                    f"{ts.format(f':l{i}')})")
-        params += [bindparam(f"d{i}", local_day_.isoformat(), String), bindparam(f"c{i}", cutoff, UTCDateTime),
-                   bindparam(f"e{i}", early_at, UTCDateTime), bindparam(f"l{i}", late_at, UTCDateTime)]
-    sql = ("SELECT column1 AS day, column2 AS cutoff, column3 AS early, column4 AS late FROM (VALUES "
-           + ", ".join(rows) + ") AS v")
-    return text(sql).bindparams(*params).columns(day=String, cutoff=UTCDateTime, early=UTCDateTime,
-                                                 late=UTCDateTime)
+DEPARTMENT_KEYS = ["received", "signed", "signed_on_time", "replied", "replied_on_time", "overdue", "returned",
+                   "extended"]
+# report column -> figure (figures.py); 超期 adds the open cases past their deadline
+_DEPARTMENT_FIGURES = {"received": "cases", "signed": "signed", "signed_on_time": "signed_on_time",
+                       "replied": "replied", "replied_on_time": "replied_on_time", "overdue": "replied_late",
+                       "returned": "returned", "extended": "extended"}
+
+
+def _department_figures(ctx: Context) -> dict:
+    """department id (None: not dispatched) -> its figures, from the daily summary where it can
+    answer, else from the period's cases and their event summary."""
+    # grouped by an expression: SQLite would rather walk the department index (no sorting of
+    # the groups) than read the period's range of the report index, i.e. every case, not a month
+    dept = (Case.department_id + literal_column("0")).label("department_id")  # no parameter: asyncpg
+    late = dict(ctx.conn.execute(select(dept, func.count()).where(
+        *ctx.case_conditions(), open_past_deadline(ctx.now)).group_by(dept)).all())
+    if daily.ready(ctx):
+        q = (select(ReportDaily.value.label("department_id"),
+                    *[func.sum(getattr(ReportDaily, f)).label(k) for k, f in _DEPARTMENT_FIGURES.items()])
+             .where(*daily.period_rows(ctx, "department")).group_by(ReportDaily.value))
+        decode = lambda v: daily.decode("department", v)  # noqa: E731
+    else:
+        start, end = ctx.bounds
+        flow, on_case = flow_join(ctx.conn, start, end)  # first dispatch and sign-for, returned, extended
+        limits, on_limits, sign_limit = sign_for_limits(ctx, flow)
+        figures = case_figures(flow, sign_limit)
+        q = (select(dept, *[figures[f].label(k) for k, f in _DEPARTMENT_FIGURES.items()])
+             .select_from(Case).outerjoin(flow, on_case).outerjoin(limits, on_limits)
+             .where(*ctx.case_conditions()).group_by(dept))
+        decode = lambda v: v  # noqa: E731
+    result = {}
+    for row in ctx.conn.execute(q):
+        dept_id = decode(row.department_id)
+        figures = {k: int(getattr(row, k) or 0) for k in DEPARTMENT_KEYS}
+        figures["overdue"] += late.get(dept_id, 0)
+        result[dept_id] = figures
+    return result
 
 
 def departments(ctx: Context) -> Table:
@@ -108,44 +116,14 @@ def departments(ctx: Context) -> Table:
     (on time: by the end of the next working day after dispatch), replied (on time: by the case's
     deadline, extensions included), overdue (replied late, or open past the deadline now),
     returned and extended (cases with at least one such event)."""
-    start, end = ctx.bounds
-    ev, on_case = flow_join(ctx.conn, start, end)  # first dispatch and sign-for, returned, extended
-    limits = _sign_limits(ctx).subquery("sl")
-    # dispatches follow registration: from the period's start to now
-    until = max(ctx.now, end)
-    dispatch_day = local_day(ev.c.dispatched_at, ctx.dialect, ctx.zone, start, until)
-    sign_limit = case((ev.c.dispatched_at < limits.c.cutoff, limits.c.early), else_=limits.c.late)
-    now = ctx.now
-    open_statuses = [s.value for s in OPEN_STATUSES]
-    one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
-    # grouped by an expression: SQLite would rather walk the department index (no sorting of
-    # the groups) than read the period's range of the report index, i.e. every case, not a month
-    dept = (Case.department_id + literal_column("0")).label("department_id")  # no parameter: asyncpg
-    q = (select(dept,
-                func.count().label("received"),
-                one(ev.c.accepted_at.isnot(None)).label("signed"),
-                one(ev.c.accepted_at <= sign_limit).label("signed_on_time"),
-                one(Case.replied_at.isnot(None)).label("replied"),
-                one(Case.replied_at <= Case.deadline).label("replied_on_time"),
-                one((Case.replied_at > Case.deadline)
-                    | (Case.replied_at.is_(None) & Case.status.in_(open_statuses) & (Case.deadline < now)))
-                .label("overdue"),
-                one(ev.c.returned == 1).label("returned"),
-                one(ev.c.extended == 1).label("extended"))
-         .select_from(Case).outerjoin(ev, on_case)
-         .outerjoin(limits, limits.c.day == dispatch_day)
-         .where(*ctx.case_conditions())
-         .group_by(dept))
     names = dict(ctx.conn.execute(select(Department.id, Department.name)).all())
-    keys = ["received", "signed", "signed_on_time", "replied", "replied_on_time", "overdue", "returned", "extended"]
     rows = []
-    for row in ctx.conn.execute(q):
-        if row.department_id is None:  # not dispatched: no department's work
+    for dept_id, figures in _department_figures(ctx).items():
+        if dept_id is None:  # not dispatched: no department's work
             continue
-        rows.append({"label": names.get(row.department_id, str(row.department_id)),
-                     **{k: int(getattr(row, k) or 0) for k in keys}})
+        rows.append({"label": names.get(dept_id, str(dept_id)), **figures})
     rows.sort(key=lambda r: (-r["received"], r["label"]))
-    total = add_totals(rows, keys, "label")
+    total = add_totals(rows, DEPARTMENT_KEYS, "label")
     for r in rows + [total]:
         r["sign_rate"] = r["signed_on_time"] / r["received"] if r["received"] else None
         r["reply_rate"] = r["replied_on_time"] / r["received"] if r["received"] else None

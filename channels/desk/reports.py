@@ -21,7 +21,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from cases.reports import (COMPARISONS, DIMENSIONS, GRANULARITIES, REPORTS, Period, PeriodError, ReportFilter,
-                           ReportInputError, ReportResult, default_period, refresh_case_flow,
+                           ReportInputError, ReportResult, default_period, refresh_summaries,
                            run_report)
 from cases.reports.charts import MissingFont, render_png
 from cases.reports.export import display, to_csv, to_xlsx
@@ -104,7 +104,8 @@ async def _run(request: web.Request, q: ReportQuery) -> ReportResult:
                           calendar=services.store.calendar)
 
     async with services.db.write() as session:  # the events since the last report, summarized
-        await session.run_sync(lambda s: refresh_case_flow(s.connection()))
+        await session.run_sync(lambda s: refresh_summaries(
+            s.connection(), tz=settings.timezone, calendar=services.store.calendar))
     async with services.db.read() as session:
         return await session.run_sync(work)
 
