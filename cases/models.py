@@ -132,7 +132,11 @@ class Case(Base):
         Index("ix_cases_status_deadline", "status", "deadline"),
         Index("ix_cases_created_at", "created_at"),
         Index("ix_cases_contact_phone", "contact_phone"),
-        Index("ix_cases_department_status", "department_id", "status"),
+        # the desk's list: a filter's equality columns, then its order (newest first); with them a
+        # page and a bounded count read matching index entries only (migration 0008)
+        Index("ix_cases_status_created", "status", "created_at", "id"),
+        Index("ix_cases_kind_status_created", "kind", "status", "created_at", "id"),
+        Index("ix_cases_department_status_created", "department_id", "status", "created_at", "id"),
         # reports (cases/reports): a period's cases read from the index alone, without the rows
         Index("ix_cases_report", "created_at", "kind", "channel", "status", "category_id", "department_id",
               "deadline", "replied_at", "satisfaction", "id"),

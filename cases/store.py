@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .calendar import WorkingCalendar
+from .case_search import text_condition
 from .credentials import SecretHasher, is_valid_case_number, new_case_number, new_password
 from .db import Database
 from .intake import CaseInput, InvalidInput, clean_text, normalize_phone
@@ -226,8 +227,9 @@ class CaseStore:
             return list((await s.execute(select_cases().where(Case.contact_phone == phone)
                                          .order_by(Case.created_at.desc()).limit(limit))).scalars())
 
-    def _filter_query(self, f: CaseFilter, now: dt.datetime, base=None, *, by_date: bool = False):
-        """The filter's conditions on `base` (default: cases with their eager loads).
+    def _filter_query(self, f: CaseFilter, now: dt.datetime, base=None, *, by_date: bool = False, text=None):
+        """The filter's conditions on `base` (default: cases with their eager loads); `text` makes the
+        text condition from the id column (cases.case_search; it needs a query of its own on SQLite).
 
         by_date: the equality filters are written so that no index serves them (SQLite's unary +),
         and the planner walks the date index instead (see search())."""
@@ -241,9 +243,8 @@ class CaseStore:
             q = q.where(Case.number >= prefix, Case.number < prefix + ":")  # ":" sorts right after "9"
         if f.phone:
             q = q.where(Case.contact_phone == normalize_phone(f.phone))
-        if f.text:
-            pattern = f"%{f.text.replace('%', '').replace('_', '')}%"
-            q = q.where(or_(Case.title.like(pattern), Case.description.like(pattern), Case.location.like(pattern)))
+        if text is not None:
+            q = q.where(text.condition(col(Case.id)))
         if f.kinds:
             q = q.where(col(Case.kind).in_(f.kinds))
         if f.statuses:
@@ -265,25 +266,41 @@ class CaseStore:
 
     async def search(self, f: CaseFilter, *, limit: int = 50, offset: int = 0,
                      count_limit: int | None = None) -> tuple[list[Case], int]:
-        """A page of cases and how many match; with count_limit, counting stops past that many
-        (the total is then count_limit + 1: "more than"), which bounds a text search's cost."""
+        """A page of cases (newest first) and how many match; with count_limit, counting stops past
+        that many (the total is then count_limit + 1: "more than"), so a count reads at most that
+        many index entries however many cases match."""
         now = utcnow()
-        # the count and the page run on the bare filter; only the page's cases are then loaded with
-        # their category and department (joining every skipped or counted case cost most of the time)
-        if count_limit is None:
-            count = self._filter_query(f, now, select(func.count(Case.id)).select_from(Case))
-        else:
-            matching = self._filter_query(f, now, select(Case.id).select_from(Case)).limit(count_limit + 1)
-            count = select(func.count()).select_from(matching.subquery())
         async with self.db.read() as s:
-            total = (await s.execute(count)).scalar()
-            # many matches on SQLite: walking the date index newest first finds a page after a few
-            # rows, while its planner (no statistics) would fetch them all through a filter's index
-            # and sort them
-            by_date = self.db.sqlite and total >= DENSE_MATCHES and offset + limit <= total // 2
-            page = self._filter_query(f, now, select(Case.id).select_from(Case), by_date=by_date)
-            ids = list((await s.execute(page.order_by(Case.created_at.desc(), Case.id.desc())
-                                        .limit(limit).offset(offset))).scalars())
+            text = await text_condition(s, self.db.sqlite, f.text) if f.text else None
+            # the count and the page run on the bare filter; only the page's cases are then loaded
+            # with their category and department (joining every skipped or counted case cost most)
+            ids = None
+            if text is not None and text.scans and count_limit is not None:
+                # no index for the text: one scan finds every match (up to the limit) with its date,
+                # and the page comes from them, rather than a second scan for it
+                keys = (await s.execute(self._filter_query(f, now, select(Case.id, Case.created_at)
+                                                           .select_from(Case), text=text)
+                                        .limit(count_limit + 1))).all()
+                total = len(keys)
+                if total <= count_limit:
+                    keys.sort(key=lambda k: (k.created_at, k.id), reverse=True)
+                    ids = [k.id for k in keys[offset:offset + limit]]
+            elif count_limit is None:
+                total = (await s.execute(self._filter_query(f, now, select(func.count(Case.id)).select_from(Case),
+                                                            text=text))).scalar()
+            else:
+                matching = self._filter_query(f, now, select(Case.id).select_from(Case), text=text)
+                total = (await s.execute(select(func.count()).select_from(
+                    matching.limit(count_limit + 1).subquery()))).scalar()
+            if ids is None and offset < total:
+                # many matches on SQLite: walking the date index newest first finds a page after a
+                # few rows, while its planner (no statistics) would fetch them all through a
+                # filter's index and sort them
+                by_date = self.db.sqlite and total >= DENSE_MATCHES and offset + limit <= total // 2
+                page = self._filter_query(f, now, select(Case.id).select_from(Case), by_date=by_date, text=text)
+                ids = list((await s.execute(page.order_by(Case.created_at.desc(), Case.id.desc())
+                                            .limit(limit).offset(offset))).scalars())
+            ids = ids or []
             found = {c.id: c for c in (await s.execute(select_cases().where(Case.id.in_(ids)))).scalars()} \
                 if ids else {}
         rows = [found[i] for i in ids if i in found]

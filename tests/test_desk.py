@@ -317,8 +317,8 @@ async def test_text_search_counts_up_to_a_limit(services, desk, monkeypatch):
     for i in range(4):
         await new_case(services, description=f"井盖丢失第{i}处，很危险")
     agent = await signed_in("agent1")
-    monkeypatch.setattr(casework, "TEXT_COUNT_LIMIT", 2)
+    monkeypatch.setattr(casework, "COUNT_LIMIT", 2)
     text = await (await agent.get("/desk/cases?q=井盖")).text()
     assert "共 2+ 件" in text and text.count('href="/desk/cases/') >= 4
-    monkeypatch.setattr(casework, "TEXT_COUNT_LIMIT", 10)
+    monkeypatch.setattr(casework, "COUNT_LIMIT", 10)
     assert "共 4 件" in await (await agent.get("/desk/cases?q=井盖")).text()

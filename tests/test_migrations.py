@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from cases.case_search import SEARCH_OBJECTS, include_object
 from cases.db import make_sync_engine
 from cases.migrate import alembic_config, downgrade, upgrade
 from cases.models import metadata
@@ -40,9 +41,10 @@ def state(url: str) -> tuple[str | None, set[str], list]:
     engine = make_sync_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object})
             diff = compare_metadata(context, metadata)
-            return context.get_current_revision(), set(sa.inspect(conn).get_table_names()), diff
+            tables = set(sa.inspect(conn).get_table_names()) - SEARCH_OBJECTS  # the text index's own
+            return context.get_current_revision(), tables, diff
     finally:
         engine.dispose()
 

@@ -1,6 +1,7 @@
 """Alembic environment: runs migrations on the URL that cases.migrate passes in."""
 from alembic import context
 
+from cases.case_search import include_object
 from cases.db import is_sqlite, make_sync_engine
 from cases.models import metadata
 
@@ -13,7 +14,8 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         # batch mode lets ALTER TABLE work on SQLite, which cannot alter most constraints in place
         context.configure(connection=connection, target_metadata=metadata,
-                          render_as_batch=is_sqlite(url), compare_type=True)
+                          render_as_batch=is_sqlite(url), compare_type=True,
+                          include_object=include_object)  # the text index is the migration's own
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
