@@ -9,19 +9,26 @@ protocol byte for byte, as Asterisk 22 was observed to behave (../shared/ASTERIS
 - agi_request: a FastAGI client as res/res_agi.c (launch_netscript, setup_env) sends the 24 agi_*
   lines and a blank line, then answers commands as Asterisk does (200 result=..., 510 for unknown).
 - AmiPeer: an Asterisk Manager Interface server (main/manager.c): banner, Login, Ping, Setvar,
-  Getvar, Redirect, Originate (+ OriginateResponse), QueueStatus (EventList start ... QueueStatusComplete)
-  and the Hangup / queue events; it can be restarted on the same port like a restarted Asterisk.
+  Getvar, Redirect (one channel, or two with ExtraChannel: "Dual Redirect successful"), Originate
+  (Async: "Originate successfully queued", then an OriginateResponse event with the request's
+  ActionID, Response Success/Failure and the Reason code; "Extension does not exist." when the
+  context/extension is not in the dialplan, which it reads from deploy/asterisk/extensions.conf),
+  CoreShowChannels (EventList start ... CoreShowChannelsComplete), QueueStatus (EventList start ...
+  QueueStatusComplete) and the Hangup / queue events; it can be restarted on the same port like a
+  restarted Asterisk.
 """
 from __future__ import annotations
 
 import asyncio
 import queue
+import re
 import socket
 import struct
 import threading
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 AUDIO_KINDS = set(range(0x10, 0x19))
 
@@ -263,15 +270,121 @@ def _block(fields: list[tuple[str, str]]) -> bytes:
     return ("".join(f"{k}: {v}\r\n" for k, v in fields) + "\r\n").encode()
 
 
+SAMPLE_DIALPLAN = Path(__file__).resolve().parent.parent / "deploy" / "asterisk" / "extensions.conf"
+
+# Originate's Reason is the last control frame read from the new channel (include/asterisk/frame.h):
+# 0 the channel could not be created, 1 hung up, 3 rang without an answer (timeout), 4 answered,
+# 5 busy, 8 congestion
+ANSWERED, NO_ANSWER, BUSY, CONGESTION, HANGUP, NOT_CREATED = 4, 3, 5, 8, 1, 0
+
+
+class Dialplan:
+    """The contexts and extensions of an extensions.conf, to answer what Asterisk answers when
+    asked for an extension: exact names, and `_` patterns (X Z N [..] . !) as pbx.c matches them;
+    dashes are ignored, `include =>` is followed."""
+
+    def __init__(self, text: str):
+        self.contexts: dict[str, dict[str, dict[int, str]]] = {}
+        self.includes: dict[str, list[str]] = {}
+        context, last = None, None
+        for raw in text.splitlines():
+            line = raw.split(";", 1)[0].strip()
+            if not line:
+                continue
+            if line.startswith("["):
+                context = line[1:line.index("]")]
+                self.contexts.setdefault(context, {})
+                self.includes.setdefault(context, [])
+                continue
+            key, sep, value = line.partition("=>")
+            if not sep:
+                key, sep, value = line.partition("=")
+            key, value = key.strip().lower(), value.strip()
+            if context is None:
+                continue
+            if key == "include":
+                self.includes[context].append(value)
+            elif key in ("exten", "same"):
+                if key == "exten":
+                    name, priority, app = (value.split(",", 2) + ["", ""])[:3]
+                    last = name.strip()
+                else:
+                    priority, app = (value.split(",", 1) + [""])[:2]
+                    name = last
+                steps = self.contexts[context].setdefault(name, {})
+                priority = priority.split("(")[0].strip()
+                number = 1 if priority == "1" else len(steps) + 1 if priority == "n" else int(priority)
+                steps[number] = app.strip()
+
+    @classmethod
+    def sample(cls) -> "Dialplan":
+        return cls(SAMPLE_DIALPLAN.read_text())
+
+    @staticmethod
+    def _matches(pattern: str, exten: str) -> bool:
+        # dashes are decoration, except in a [a-b] range
+        pattern, exten = re.sub(r"-(?![^\[]*\])", "", pattern), exten.replace("-", "")
+        if not pattern.startswith("_"):
+            return pattern == exten
+        regex, i, body = "", 0, pattern[1:]
+        while i < len(body):
+            c = body[i]
+            if c in "Xx":
+                regex += "[0-9]"
+            elif c in "Zz":
+                regex += "[1-9]"
+            elif c in "Nn":
+                regex += "[2-9]"
+            elif c == "[":
+                j = body.index("]", i)
+                regex += "[" + body[i + 1:j] + "]"
+                i = j
+            elif c == ".":
+                regex += ".+"
+            elif c == "!":
+                regex += ".*"
+            else:
+                regex += re.escape(c)
+            i += 1
+        return re.fullmatch(regex, exten) is not None
+
+    def application(self, context: str, exten: str, priority: int = 1, _seen=None) -> str | None:
+        """The application at context,exten,priority, or None where Asterisk has no such extension."""
+        seen = _seen or set()
+        if context in seen or context not in self.contexts:
+            return None
+        seen.add(context)
+        for name, steps in self.contexts[context].items():
+            if self._matches(name, exten) and priority in steps:
+                return steps[priority]
+        for inc in self.includes.get(context, []):
+            found = self.application(inc, exten, priority, seen)
+            if found is not None:
+                return found
+        return None
+
+    def exists(self, context: str, exten: str, priority: int = 1) -> bool:
+        return self.application(context, exten, priority) is not None
+
+
 class AmiPeer:
-    def __init__(self, username: str = "hotline", secret: str = "s3cret", *, members: list[dict] | None = None):
+    def __init__(self, username: str = "hotline", secret: str = "s3cret", *, members: list[dict] | None = None,
+                 dialplan: Dialplan | None = None):
         self.username, self.secret = username, secret
         self.port = 0
-        self.channels: dict[str, dict] = {"PJSIP/self-00000001": {}}
+        self.channels: dict[str, dict] = {"PJSIP/self-00000001": {}}  # live channels and their variables
+        # what CoreShowChannels reports for each live channel (main/manager.c, action_coreshowchannels)
+        self.shown: dict[str, dict] = {}
         self.members = members if members is not None else [
             {"Name": "PJSIP/1024", "Status": "1", "Paused": "0", "InCall": "0"}]
+        self.dialplan = dialplan or Dialplan.sample()
+        # how each originated call ends, by the dialled number or channel: a list of Reason codes taken
+        # in turn (the last one stays); anything not listed is answered
+        self.outcomes: dict[str, list[int]] = {}
+        self.ring_s = 0.05
         self.actions: list[dict] = []
         self.logins = 0
+        self._seq = 0x20
         self._writers: set[asyncio.StreamWriter] = set()
         self.server = None
 
@@ -287,6 +400,62 @@ class AmiPeer:
             w.close()
         await self.server.wait_closed()
 
+    # ---- the channels Asterisk would have ---------------------------------------------------------
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"{int(time.time())}.{self._seq}"
+
+    def add_channel(self, name: str, *, uniqueid: str | None = None, linkedid: str | None = None,
+                    caller: str = "", connected: str = "", context: str = "", exten: str = "s",
+                    bridge: str = "", application: str = "", data: str = "") -> dict:
+        uniqueid = uniqueid or self._next_id()
+        self.channels.setdefault(name, {})
+        self.shown[name] = {
+            "Channel": name, "ChannelState": "6", "ChannelStateDesc": "Up",
+            "CallerIDNum": caller or "<unknown>", "CallerIDName": "<unknown>",
+            "ConnectedLineNum": connected or "<unknown>", "ConnectedLineName": "<unknown>",
+            "Language": "en", "AccountCode": "", "Context": context, "Exten": exten, "Priority": "1",
+            "Uniqueid": uniqueid, "Linkedid": linkedid or uniqueid, "BridgeId": bridge,
+            "Application": application, "ApplicationData": data, "Duration": "00:00:12"}
+        return self.shown[name]
+
+    def add_bridged_call(self, agent_no: str, number: str, *, context: str = "hotline-desk-dial") -> tuple[str, str]:
+        """An answered desk call as Asterisk holds it: the agent's channel (first, so its uniqueid is the
+        call's linkedid) running Dial() in `context`, and the dialled party's channel, both in one bridge."""
+        self._seq += 1
+        agent = f"PJSIP/{agent_no}-{self._seq:08x}"
+        other = f"PJSIP/trunk-{self._seq + 1:08x}"
+        bridge = str(uuidlib.uuid4())
+        first = self.add_channel(agent, caller=agent_no, connected=number, context=context, exten=number,
+                                 bridge=bridge, application="Dial", data=f"PJSIP/{number}@trunk,60")
+        self.add_channel(other, linkedid=first["Linkedid"], caller=number, connected=agent_no, context=context,
+                         exten=number, bridge=bridge, application="AppDial", data="(Outgoing Line)")
+        self._seq += 1
+        return agent, other
+
+    def hang_up(self, name: str) -> None:
+        self.channels.pop(name, None)
+        self.shown.pop(name, None)
+
+    def _outcome(self, channel: str) -> int:
+        tech, _, data = channel.partition("/")
+        number = re.split(r"[@/]", data)[0]
+        for key in (channel, number):
+            if key in self.outcomes:
+                codes = self.outcomes[key]
+                return codes.pop(0) if len(codes) > 1 else codes[0]
+        return ANSWERED
+
+    def _goto(self, name: str, context: str, exten: str, priority: str) -> None:
+        """A redirected channel leaves its bridge and runs the dialplan at the new place."""
+        shown = self.shown.get(name)
+        if shown is not None:
+            app = self.dialplan.application(context, exten, int(priority) if priority.isdigit() else 1) or ""
+            app_name, _, app_data = app.partition("(")
+            shown.update(Context=context, Exten=exten, Priority=priority, BridgeId="",
+                         Application=app_name, ApplicationData=app_data.rstrip(")"))
+
+    # ---- the manager session ----------------------------------------------------------------------
     async def _client(self, reader, writer) -> None:
         self._writers.add(writer)
         writer.write(b"Asterisk Call Manager/11.0.0\r\n")
@@ -306,6 +475,8 @@ class AmiPeer:
                 if not fields:
                     continue
                 action = {k.lower(): v for k, v in fields}
+                # a header given more than once (Variable) is kept whole, as astman_get_variables reads it
+                action["variables"] = [v for k, v in fields if k.lower() == "variable"]
                 self.actions.append(action)
                 aid = [("ActionID", action["actionid"])] if "actionid" in action else []
                 name = action.get("action", "").lower()
@@ -331,18 +502,17 @@ class AmiPeer:
                         ch[action.get("variable", "")] = action.get("value", "")
                         writer.write(_block([("Response", "Success"), *aid, ("Message", "Variable Set")]))
                 elif name == "redirect":
-                    if action.get("channel") not in self.channels:
-                        writer.write(_block([("Response", "Error"), *aid, ("Message", "Channel does not exist")]))
-                    else:
-                        writer.write(_block([("Response", "Success"), *aid, ("Message", "Redirect successful")]))
+                    response, message = self._redirect(action)
+                    writer.write(_block([("Response", response), *aid, ("Message", message)]))
                 elif name == "originate":
-                    writer.write(_block([("Response", "Success"), *aid, ("Message", "Originate successfully queued")]))
-                    await asyncio.sleep(0.05)
-                    writer.write(_block([("Event", "OriginateResponse"), ("Privilege", "call,all"), *aid,
-                                         ("Response", "Success"), ("Channel", action.get("channel", "")),
-                                         ("Context", action.get("context", "")), ("Exten", action.get("exten", "")),
-                                         ("Reason", "4"), ("Uniqueid", "1764294200.20"),
-                                         ("CallerIDNum", "<unknown>"), ("CallerIDName", "<unknown>")]))
+                    await self._originate(action, aid, writer)
+                elif name == "coreshowchannels":
+                    writer.write(_block([("Response", "Success"), *aid, ("EventList", "start"),
+                                         ("Message", "Channels will follow")]))
+                    for shown in list(self.shown.values()):
+                        writer.write(_block([("Event", "CoreShowChannel"), *aid, *shown.items()]))
+                    writer.write(_block([("Event", "CoreShowChannelsComplete"), *aid, ("EventList", "Complete"),
+                                         ("ListItems", str(len(self.shown)))]))
                 elif name == "queuestatus":
                     queue = action.get("queue") or "hotline"
                     writer.write(_block([("Response", "Success"), *aid, ("EventList", "start"),
@@ -368,6 +538,82 @@ class AmiPeer:
         finally:
             self._writers.discard(writer)
             writer.close()
+
+    def _redirect(self, a: dict) -> tuple[str, str]:
+        """manager.c action_redirect: the same checks in the same order, the same messages."""
+        name, name2 = a.get("channel", ""), a.get("extrachannel", "")
+        context, exten, priority = a.get("context", ""), a.get("exten", ""), a.get("priority", "")
+        context2, exten2, priority2 = a.get("extracontext", ""), a.get("extraexten", ""), a.get("extrapriority", "")
+        checks = [(not name, "Channel not specified"), (not context, "Context not specified"),
+                  (not exten, "Exten not specified"), (not priority, "Priority not specified"),
+                  (not priority.isdigit() or int(priority) < 1, "Priority is invalid")]
+        if name2 and context2:
+            checks += [(not exten2, "ExtraExten not specified"), (not priority2, "ExtraPriority not specified"),
+                       (not priority2.isdigit() or int(priority2) < 1, "ExtraPriority is invalid")]
+        checks.append((name not in self.channels, f"Channel does not exist: {name}"))
+        for failed, message in checks:
+            if failed:
+                return "Error", message
+        if not name2:
+            self._goto(name, context, exten, priority)
+            return "Success", "Redirect successful"
+        if name2 not in self.channels:
+            return "Error", f"ExtraChannel does not exist: {name2}"
+        self._goto(name, context, exten, priority)
+        if context2:
+            self._goto(name2, context2, exten2, priority2)
+        else:
+            self._goto(name2, context, exten, priority)
+        return "Success", "Dual Redirect successful"
+
+    async def _originate(self, a: dict, aid: list, writer) -> None:
+        """manager.c action_originate + fast_originate: checks, then (Async) the ack at once and the
+        OriginateResponse when the new channel answers or fails; without Async, the reply waits."""
+        channel, context, exten = a.get("channel", ""), a.get("context", ""), a.get("exten", "")
+        priority = a.get("priority", "")
+        error = None
+        if not channel:
+            error = "Channel not specified"
+        elif priority and not priority.isdigit():
+            error = "Invalid priority"
+        elif "/" not in channel:
+            error = "Invalid channel"
+        elif exten and context and priority and not self.dialplan.exists(context, exten, int(priority)):
+            error = "Extension does not exist."
+        elif not a.get("application") and not (exten and context and priority):
+            error = "Originate with 'Exten' requires 'Context' and 'Priority'"
+        if error:
+            writer.write(_block([("Response", "Error"), *aid, ("Message", error)]))
+            return
+        is_async = a.get("async", "").lower() in ("1", "true", "yes", "y", "t", "on")
+        if is_async:
+            writer.write(_block([("Response", "Success"), *aid, ("Message", "Originate successfully queued")]))
+            await writer.drain()
+        await asyncio.sleep(self.ring_s)  # it rings
+        reason = self._outcome(channel)
+        answered = reason == ANSWERED
+        if answered:
+            self._seq += 1
+            tech_data = channel.split("@")[0] if channel.startswith("PJSIP/") else channel
+            name = f"{channel}-{self._seq:08x};1" if channel.startswith("Local/") else f"{tech_data}-{self._seq:08x}"
+            shown = self.add_channel(name, uniqueid=a.get("channelid") or None, context=context, exten=exten,
+                                     caller=a.get("callerid", ""))
+            self.channels[name].update(v.split("=", 1) for v in a["variables"] if "=" in v)
+            uniqueid = shown["Uniqueid"]
+        else:
+            name, uniqueid = channel, a.get("channelid") or "<null>"
+        if not is_async:
+            writer.write(_block([("Response", "Success"), *aid, ("Message", "Originate successfully queued")])
+                         if answered else _block([("Response", "Error"), *aid, ("Message", "Originate failed")]))
+            return
+        cid = a.get("callerid", "")
+        cid_num = cid[cid.find("<") + 1:cid.find(">")] if "<" in cid else cid
+        cid_name = cid.split("<")[0].strip().strip('"') if "<" in cid else ""
+        writer.write(_block([("Event", "OriginateResponse"), ("Privilege", "call,all"), *aid,
+                             ("Response", "Success" if answered else "Failure"), ("Channel", name),
+                             ("Context", context), ("Exten", exten), ("Application", a.get("application", "")),
+                             ("Data", a.get("data", "")), ("Reason", str(reason)), ("Uniqueid", uniqueid),
+                             ("CallerIDNum", cid_num or "<unknown>"), ("CallerIDName", cid_name or "<unknown>")]))
 
     def emit(self, fields: list[tuple[str, str]]) -> None:
         for w in list(self._writers):

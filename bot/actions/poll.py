@@ -12,9 +12,15 @@ from cases.models import Poll, PollAnswer, PollResponse
 from .common import channel, is_interruption, latest_intent
 
 
-async def active_poll():
+async def active_poll(poll_id=None):
+    """The poll asked for (a poll call placed from the desk names one), if active; else the first active one."""
     async with runtime().store.db.read() as s:
-        return (await s.execute(select(Poll).where(Poll.active.is_(True)).order_by(Poll.id))).scalar()
+        query = select(Poll).where(Poll.active.is_(True)).order_by(Poll.id)
+        if poll_id:
+            chosen = (await s.execute(query.where(Poll.id == int(poll_id)))).scalar()
+            if chosen is not None:
+                return chosen
+        return (await s.execute(query)).scalar()
 
 
 def match_option(options: list[dict], text: str, payload_key: str | None) -> str | None:
@@ -35,7 +41,8 @@ class ActionStartPoll(Action):
         return "action_start_poll"
 
     async def run(self, dispatcher, tracker, domain) -> list:
-        poll = await active_poll()
+        metadata = (tracker.latest_message or {}).get("metadata") or {}
+        poll = await active_poll(metadata.get("poll_id") if str(metadata.get("poll_id", "")).isdigit() else None)
         if poll is None or not poll.questions:
             dispatcher.utter_message(response="utter_no_poll")
             return []
@@ -50,7 +57,7 @@ class AskPollAnswer(Action):
 
     async def run(self, dispatcher, tracker, domain) -> list:
         state = tracker.get_slot("poll_state") or {}
-        poll = await active_poll()
+        poll = await active_poll(state.get("poll_id"))
         if poll is None or state.get("index", 0) >= len(poll.questions):
             return []
         q = poll.questions[state["index"]]
@@ -74,7 +81,7 @@ class ValidatePollForm(FormValidationAction):
     async def validate_poll_answer(self, value, dispatcher, tracker, domain) -> dict:
         """Record the answer to the current question and move on; "done" after the last one."""
         state = dict(tracker.get_slot("poll_state") or {})
-        poll = await active_poll()
+        poll = await active_poll(state.get("poll_id"))
         if poll is None or not state:
             return {"poll_answer": "done"}
         q = poll.questions[state["index"]]

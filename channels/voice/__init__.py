@@ -95,13 +95,15 @@ class VoiceChannel:
             self._tasks.discard(task)
 
     async def originate(self, number: str, purpose: str = "callback", *, trunk: str = "PJSIP/{number}@trunk",
-                        context: str = "hotline-outbound") -> dict:
+                        context: str = "hotline-outbound", variables: dict | None = None,
+                        timeout_ms: int = 30000) -> dict:
         """A callback or poll call: Asterisk dials `number`, and the answered call enters the
-        outbound context, which runs the same FastAGI + AudioSocket path (purpose in HOTLINE_PURPOSE)."""
+        outbound context, which runs the same FastAGI + AudioSocket path (purpose in HOTLINE_PURPOSE;
+        a poll call names its poll in HOTLINE_POLL). Returns the OriginateResponse event."""
         if self.ami is None:
             raise RuntimeError("outbound calls need AMI: set ami_url (HOTLINE_AMI_URL)")
-        return await self.ami.originate(trunk.format(number=number), context, "s",
-                                        variables={"HOTLINE_PURPOSE": purpose})
+        return await self.ami.originate(trunk.format(number=number), context, "s", timeout_ms=timeout_ms,
+                                        variables={"HOTLINE_PURPOSE": purpose, **(variables or {})})
 
     async def close(self) -> None:
         for server in self._servers:

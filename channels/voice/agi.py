@@ -101,7 +101,8 @@ class FastAgiServer(Application):
             channel=h.get("agi_channel", ""), uniqueid=h.get("agi_uniqueid", ""),
             dnid=h.get("agi_dnid", ""), direction=query.get("direction", "inbound"),
             purpose=query.get("purpose", ""))
-        info.record.update({"job": query.get("job", "")})
+        info.record.update({"job": query.get("job", ""), "case": query.get("case", "")})
+        info.poll_id = query.get("poll", "") if query.get("poll", "").isdigit() else ""
         await command(request, f"SET VARIABLE HOTLINE_UUID {info.uuid}")
         log.info("call announced", extra=log_fields(call=info.uuid, channel=info.channel,
                                                     direction=info.direction))

@@ -23,6 +23,18 @@ class AmiError(Exception):
     pass
 
 
+# OriginateResponse's Reason: the last control frame the new channel gave (include/asterisk/frame.h)
+ORIGINATE_REASONS = {"0": "failed", "1": "hangup", "3": "no_answer", "4": "answered", "5": "busy",
+                     "8": "congestion"}
+
+
+def originate_outcome(event: dict) -> str:
+    """answered | busy | no_answer | congestion | hangup | failed, from an OriginateResponse."""
+    if str(event.get("Response", "")).lower() == "success":
+        return "answered"
+    return ORIGINATE_REASONS.get(str(event.get("Reason", "0")), "failed")
+
+
 @dataclass
 class AmiConfig:
     host: str
@@ -104,14 +116,30 @@ class AmiClient:
     async def setvar(self, channel: str, name: str, value: str) -> None:
         await self.action({"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value})
 
-    async def redirect(self, channel: str, context: str, exten: str = "s", priority: int = 1) -> None:
-        await self.action({"Action": "Redirect", "Channel": channel, "Context": context, "Exten": exten,
-                           "Priority": str(priority)})
+    async def redirect(self, channel: str, context: str, exten: str = "s", priority: int = 1, *,
+                       extra_channel: str = "", extra_context: str = "", extra_exten: str = "s",
+                       extra_priority: int = 1) -> None:
+        """Send a channel (and, with extra_channel, the other leg of its call at the same moment:
+        Asterisk's dual redirect, which keeps the bridge from hanging either up) to the dialplan."""
+        fields = {"Action": "Redirect", "Channel": channel, "Context": context, "Exten": exten,
+                  "Priority": str(priority)}
+        if extra_channel:
+            fields["ExtraChannel"] = extra_channel
+            if extra_context:
+                fields.update(ExtraContext=extra_context, ExtraExten=extra_exten, ExtraPriority=str(extra_priority))
+        await self.action(fields)
+
+    async def show_channels(self) -> list[dict]:
+        """The live channels (CoreShowChannels: Channel, Uniqueid, Linkedid, BridgeId, ...)."""
+        result = await self.action({"Action": "CoreShowChannels"})
+        events = result if isinstance(result, list) else [result]
+        return [dict(e) for e in events if e.get("Event") == "CoreShowChannel"]
 
     async def originate(self, channel: str, context: str, exten: str = "s", *, caller_id: str = "12345",
                         variables: dict | None = None, timeout_ms: int = 30000) -> dict:
         """Place an outbound call into `context` (callbacks and poll calls); returns the
-        OriginateResponse event (Reason 4 = answered)."""
+        OriginateResponse event: Response Success with the new channel's Uniqueid, or Failure with
+        the Reason (ORIGINATE_REASONS)."""
         fields = {"Action": "Originate", "Channel": channel, "Context": context, "Exten": exten,
                   "Priority": "1", "CallerID": caller_id, "Timeout": str(timeout_ms), "Async": "true"}
         if variables:

@@ -23,6 +23,7 @@ class CallInfo:
     dnid: str = ""
     direction: str = "inbound"
     purpose: str = ""            # outbound: "callback" or "poll"
+    poll_id: str = ""            # a poll call: the poll the desk chose (HOTLINE_POLL)
     announced: bool = False      # a FastAGI request announced it
     next: str = NEXT_HANGUP      # set by the call session, read back by FastAGI
     queue: str = "hotline"

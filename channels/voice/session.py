@@ -395,8 +395,11 @@ class CallSession:
 
     # ---- the conversation -----------------------------------------------------------------------
     def metadata(self) -> dict:
-        return {"caller_number": self.info.caller, "call_uuid": self.info.uuid, "channel_name": self.info.channel,
+        meta = {"caller_number": self.info.caller, "call_uuid": self.info.uuid, "channel_name": self.info.channel,
                 "direction": self.info.direction, "locale": "zh"}
+        if self.info.poll_id:
+            meta["poll_id"] = int(self.info.poll_id)
+        return meta
 
     async def ask_bot(self, text: str, source: str) -> TurnResult:
         result = await self.engine.handle(Turn(self.info.sender_id, "voice", text, self.metadata()))
