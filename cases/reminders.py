@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from .db import Database
 from .models import Case, CaseEvent, Reminder, utcnow
@@ -53,13 +53,24 @@ def _hours_label(h: float) -> str:
 
 
 class ReminderScheduler:
+    """Besides 催办/督办 and personal reminders, other kinds of `reminders` rows can be fired by
+    handlers registered in `handlers` (kind → async fn(reminder_id, now)): scheduled calls
+    (cases/scheduled_calls.py). A due row is claimed in the round's transaction by moving its due
+    time `claim_s` ahead (so neither the next round nor another process fires it again while its
+    handler runs), and its handler then runs as a task; the handler sets done_at or the next due
+    time. A process that dies mid-call leaves the claim to expire, and the row fires again."""
+
     def __init__(self, db: Database, *, thresholds_h: list[float], interval_s: float = 60.0,
-                 notify: Callable[[Notice], Awaitable[None]] | None = None, clock=utcnow):
+                 notify: Callable[[Notice], Awaitable[None]] | None = None, clock=utcnow,
+                 claim_s: float = 600.0):
         self.db = db
         self.thresholds = thresholds_h
         self.interval_s = interval_s
         self.notify = notify
         self.clock = clock
+        self.claim_s = claim_s
+        self.handlers: dict[str, Callable[[int, dt.datetime], Awaitable[None]]] = {}
+        self._running: set[asyncio.Task] = set()
         self._task: asyncio.Task | None = None
 
     def stage_for(self, deadline: dt.datetime, now: dt.datetime) -> str | None:
@@ -113,6 +124,18 @@ class ReminderScheduler:
                 rem.done_at = now
                 notices.append(Notice("personal", rem.case_id, number, title, dept, deadline,
                                       rem.created_by, rem.note))
+            claimed = []
+            if self.handlers:
+                claimed = (await s.execute(select(Reminder.id, Reminder.kind).where(
+                    Reminder.kind.in_(list(self.handlers)), Reminder.done_at.is_(None),
+                    Reminder.due_at <= now).order_by(Reminder.due_at))).all()
+                if claimed:
+                    await s.execute(update(Reminder).where(Reminder.id.in_([c.id for c in claimed]))
+                                    .values(due_at=now + dt.timedelta(seconds=self.claim_s)))
+        for c in claimed:  # after the commit: the claim is stored before anything is done
+            task = asyncio.create_task(self._fire(c.kind, c.id, now))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         for notice in notices:  # after the commit: a notice is only sent for a stored reminder
             if self.notify is not None:
                 try:
@@ -120,6 +143,19 @@ class ReminderScheduler:
                 except Exception:  # a mail server down must not stop the reminders
                     log.exception("reminder notification failed", extra={"fields": {"case": notice.number}})
         return notices
+
+    async def _fire(self, kind: str, reminder_id: int, now: dt.datetime) -> None:
+        try:
+            await self.handlers[kind](reminder_id, now)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one failing handler must not stop the others; the claim expires
+            log.exception("scheduled reminder failed", extra={"fields": {"reminder": reminder_id, "kind": kind}})
+
+    async def settle(self) -> None:
+        """Wait for the handlers started by the rounds so far (tests, shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
 
     async def add_personal(self, case_id: int, user_id: int, due_at: dt.datetime, note: str) -> Reminder:
         async with self.db.write() as s:
@@ -144,6 +180,9 @@ class ReminderScheduler:
             self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
+        for task in list(self._running):  # a call in flight: its claim expires and it fires again
+            task.cancel()
+        await asyncio.gather(*list(self._running), return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             try:

@@ -74,6 +74,12 @@ class Settings:
     ami_url: str = ""                    # e.g. ami://user:secret@127.0.0.1:5038
     vosk_model: str = ""
     piper_voice: str = ""
+    # Asterisk's MixMonitor recordings (deploy/asterisk/extensions.conf, [hotline-record]) as the
+    # gateway reaches them; empty: none are linked
+    recordings_dir: str = ""
+    # calls scheduled from the desk (callbacks, poll calls): tries in all, and the wait between them
+    call_attempts: int = 3
+    call_retry_s: float = 600.0
 
     # desk reminders (催办): hours before a deadline at which departments are reminded (comma-separated;
     # past the deadline a case goes to supervision, 督办), and how often the scheduler looks

@@ -76,7 +76,9 @@ async def _start(app: web.Application) -> None:
     if services.engine is not None:
         services.engine.runtime.listeners.append(app[LIVE].on_bot_event)
     from .casework import start_reminders
+    from .telephony import register_scheduled_calls
     await start_reminders(app)
+    register_scheduled_calls(app)  # before the scheduler's first round runs (no await in between)
 
 
 async def _stop(app: web.Application) -> None:

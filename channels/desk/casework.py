@@ -23,7 +23,7 @@ from hotline.web.app import SERVICES, json_response
 
 from .auth import require_role
 from .live import LIVE
-from .telephony import PHONE
+from .telephony import case_context as telephony_context
 from .pages import render
 
 A, S, D, ADM = Role.AGENT, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN
@@ -139,7 +139,7 @@ async def _case_page(request: web.Request, case: Case, *, errors: dict | None = 
         "active": "cases", "history": [c for c in await services.store.cases_for_phone(case.contact_phone)
                                        if c.id != case.id] if case.contact_phone and role is not D else [],
         "hotline": role in HOTLINE, "now": dt.datetime.now(dt.timezone.utc),
-        "can_call": role in HOTLINE and PHONE in request.app and bool(user.agent_no), **_vocab(request)}, status=status)
+        **await telephony_context(request, case, events), **_vocab(request)}, status=status)
 
 
 @require_role()
