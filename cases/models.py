@@ -245,6 +245,22 @@ class PollAnswer(Base):
     __table_args__ = (UniqueConstraint("response_id", "question_id"),)
 
 
+class DataChange(Base):
+    """One change made in data maintenance (who, when, what): reference data has no case whose
+    event history could hold it."""
+    __tablename__ = "data_changes"
+    id = Column(Integer, primary_key=True)
+    at = Column(UTCDateTime, nullable=False, default=utcnow)
+    user_id = Column(Integer, ForeignKey("users.id"), nullable=True)
+    actor = Column(String(64), nullable=False)      # "user:<username>"
+    entity = Column(String(32), nullable=False)     # polls, departments, users, …
+    key = Column(String(100), nullable=False)       # the row's primary key, as text
+    action = Column(String(16), nullable=False)     # create | update | delete | activate | deactivate | copy
+    data = Column(JSON, nullable=False, default=dict)
+
+    __table_args__ = (Index("ix_data_changes_entity_key_at", "entity", "key", "at"),)
+
+
 class CalendarDay(Base):
     """An exception to the Monday-to-Friday week: a holiday, or a weekend day worked (调休)."""
     __tablename__ = "calendar_days"

@@ -1,5 +1,6 @@
 """Data maintenance (admins only): departments and their contacts, the category taxonomy, users and
-roles, knowledge articles, polls, holidays and working weekends, deadline rules.
+roles, knowledge articles, holidays and working weekends, deadline rules; polls have an editor of
+their own (polls.py: questions and options in order). Every change is recorded (changes.py).
 
 One table-driven set of screens: each entity names its model and its fields; values are checked
 on the server (required, length, number, date, choice, uniqueness) and a bad value changes nothing.
@@ -17,13 +18,13 @@ from sqlalchemy.exc import IntegrityError
 
 from cases.accounts import MIN_PASSWORD
 from cases.intake import clean_text
-from cases.models import (CalendarDay, Category, DeadlineRule, Department, KnowledgeArticle, Poll, User,
-                          utcnow)
+from cases.models import (CalendarDay, Category, DeadlineRule, Department, KnowledgeArticle, User, utcnow)
 from cases.workflow import KIND_LABELS, ROLE_LABELS, Kind, Role, label
 from hotline.i18n import translator
 from hotline.web.app import SERVICES
 
 from .auth import require_role
+from .changes import record_change
 from .pages import render
 
 log = logging.getLogger("hotline.desk.admin")
@@ -93,9 +94,6 @@ ENTITIES: dict[str, Entity] = {e.key: e for e in [
         Field("question", required=True, max_len=300), Field("alternates", "list", in_list=False),
         Field("keywords", "list", in_list=False), Field("answer", "text", required=True, max_len=5000, in_list=False),
         Field("active", "bool")], KnowledgeArticle.slug),
-    Entity("polls", Poll, [
-        Field("slug", required=True, max_len=80), Field("title", required=True), Field("title_en", in_list=False),
-        Field("intro", "text", max_len=2000, in_list=False), Field("active", "bool")], Poll.slug),
     Entity("holidays", CalendarDay, [
         Field("day", "date", required=True, create_only=True), Field("working", "bool"), Field("name", max_len=64)],
         CalendarDay.day.desc(), deletable=True, reload_calendar=True),
@@ -103,6 +101,10 @@ ENTITIES: dict[str, Entity] = {e.key: e for e in [
         Field("kind", "choice", required=True, choices=_rule_kinds, create_only=True),
         Field("working_days", "int", required=True)], DeadlineRule.kind, deletable=True, reload_calendar=True),
 ]}
+
+
+# the tabs of data maintenance, in order ("polls" is polls.py's editor)
+TABS = ["departments", "categories", "users", "knowledge", "polls", "holidays", "deadlines"]
 
 
 def _entity(request: web.Request) -> Entity:
@@ -201,7 +203,7 @@ async def _page(request, entity: Entity, *, row=None, values=None, errors=None, 
         rows = list((await s.execute(select(entity.model).order_by(entity.order_by).limit(1000))).scalars())
     pk = _pk(entity).name
     return render(request, "desk_admin.html", {
-        "entity": entity, "entities": list(ENTITIES), "rows": rows, "pk": pk, "row": row,
+        "entity": entity, "admin_tabs": TABS, "rows": rows, "pk": pk, "row": row,
         "values": values if values is not None else ({f.name: _display(getattr(row, f.name, "")) for f in entity.fields
                                                       if f.kind != "password"} if row is not None else {"active": True}),
         "errors": errors or {}, "choices": await _choices(request, entity), "display": _display,
@@ -260,6 +262,7 @@ async def save(request: web.Request) -> web.Response:
             (f.name, form.get(f.name, "")) for f in entity.fields if f.kind != "password"), errors=errors, status=400,
             flash=t("desk.case.not_done"))
     password = values.pop("password", None)
+    before: dict = {}  # the row's values before the change, for its record
     try:
         async with services.db.write() as s:
             if creating:
@@ -270,12 +273,17 @@ async def save(request: web.Request) -> web.Response:
                 s.add(row)
             else:
                 row = await s.get(entity.model, _parse_pk(entity, key))
+                before = {name: getattr(row, name) for name in values}
                 for name, value in values.items():
                     setattr(row, name, value)
                 if entity.model is User and password:
                     row.password_hash = await services.accounts.hasher.hash(password)
                 if entity.model is KnowledgeArticle:
                     row.updated_at = utcnow()
+            await s.flush()
+            fields = sorted(n for n in values if creating or _display(before[n]) != _display(values[n]))
+            record_change(s, request, entity.key, getattr(row, _pk(entity).name), "create" if creating else "update",
+                          {"fields": fields + (["password"] if password else [])})  # names only: no secrets
     except IntegrityError:
         return await _page(request, entity, row=None if creating else row, values={k: _display(v) for k, v in values.items()},
                            errors={"_": t("desk.admin.duplicate")}, status=409, flash=t("desk.admin.duplicate"))
@@ -292,11 +300,16 @@ async def delete_row(request: web.Request) -> web.Response:
         row = await s.get(entity.model, _parse_pk(entity, request.match_info["id"]))
         if row is not None:
             await s.delete(row)
+            record_change(s, request, entity.key, request.match_info["id"], "delete",
+                          {f.name: _display(getattr(row, f.name)) for f in entity.fields if f.kind != "password"})
     await _after_change(request, entity)
     raise web.HTTPFound(f"/desk/admin/{entity.key}")
 
 
 def add_routes(app: web.Application) -> None:
+    from . import polls
+
+    polls.add_routes(app)  # before the generic routes, which would take /desk/admin/polls too
     r = app.router
     r.add_get("/desk/admin", index)
     r.add_get("/desk/admin/{entity}", list_page)
