@@ -130,7 +130,9 @@ class Case(Base):
 
     __table_args__ = (
         Index("ix_cases_status_deadline", "status", "deadline"),
-        Index("ix_cases_created_at", "created_at"),
+        # newest first, covering what the desk filters on: a walk along it never reads the rows (0010)
+        Index("ix_cases_list", "created_at", "id", "status", "deadline", "kind", "department_id", "channel",
+              "category_id", "number"),
         Index("ix_cases_contact_phone", "contact_phone"),
         # the desk's list: a filter's equality columns, then its order (newest first); with them a
         # page and a bounded count read matching index entries only (migration 0008)

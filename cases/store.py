@@ -240,7 +240,7 @@ class CaseStore:
         if f.number:
             # a prefix as a range: the unique index answers it (LIKE cannot use it on SQLite)
             prefix = "".join(ch for ch in f.number if ch.isdigit())
-            q = q.where(Case.number >= prefix, Case.number < prefix + ":")  # ":" sorts right after "9"
+            q = q.where(col(Case.number) >= prefix, col(Case.number) < prefix + ":")  # ":" sorts right after "9"
         if f.phone:
             q = q.where(Case.contact_phone == normalize_phone(f.phone))
         if text is not None:
@@ -296,7 +296,8 @@ class CaseStore:
                 # many matches on SQLite: walking the date index newest first finds a page after a
                 # few rows, while its planner (no statistics) would fetch them all through a
                 # filter's index and sort them
-                by_date = self.db.sqlite and total >= DENSE_MATCHES and offset + limit <= total // 2
+                by_date = self.db.sqlite and total >= DENSE_MATCHES and offset + limit <= total // 2 \
+                    and not _in_order_by_index(f)
                 page = self._filter_query(f, now, select(Case.id).select_from(Case), by_date=by_date, text=text)
                 ids = list((await s.execute(page.order_by(Case.created_at.desc(), Case.id.desc())
                                             .limit(limit).offset(offset))).scalars())
@@ -422,6 +423,16 @@ class CaseStore:
             return list((await s.execute(select_cases().where(Case.status.in_([x.value for x in statuses]),
                                                             Case.deadline < now)
                                          .order_by(Case.deadline))).scalars())
+
+
+def _in_order_by_index(f: CaseFilter) -> bool:
+    """Whether one of the list indexes (models.Case: status / kind+status / department+status, each
+    then created_at) holds exactly the filter's matches, newest first."""
+    if f.number or f.phone or f.text or f.channel or f.category or f.overdue or len(f.statuses) != 1:
+        return False
+    if f.department_id is not None:
+        return not f.kinds
+    return len(f.kinds) <= 1
 
 
 def _unindexed(column):
