@@ -147,7 +147,9 @@ async def test_scheduled_callback_retries_busy_and_unanswered_and_survives_a_res
             [rem] = (await s.execute(select(Reminder).where(Reminder.case_id == case.id))).scalars().all()
         assert rem.kind == "callback" and rem.due_at == due
 
-        peer.outcomes["1024"] = [BUSY, NO_ANSWER, ANSWERED]
+        # first the agent's phone is busy; then the agent answers but the citizen does not; then both do
+        peer.outcomes["1024"] = [BUSY, ANSWERED]
+        peer.outcomes["13812345678"] = [NO_ANSWER, ANSWERED]
         scheduler = agent.server.app[REMINDERS]
         await scheduler.run_once(due - 60 * S)
         await scheduler.settle()
@@ -177,7 +179,8 @@ async def test_scheduled_callback_retries_busy_and_unanswered_and_survives_a_res
         attempts = await _events(services, case.id, "call_attempt")
         assert [(e.data["attempt"], e.data["result"]) for e in attempts] == [
             (1, "busy"), (2, "no_answer"), (3, "answered")]
-        assert attempts[-1].data["linkedid"]
+        assert [e.data["detail"] for e in attempts] == ["agent: Reason 5", "citizen: no_answer", "citizen: answered"]
+        assert "linkedid" not in attempts[1].data and attempts[-1].data["linkedid"]
         async with services.db.read() as s:
             rem = await s.get(Reminder, rem.id)
         assert rem.done_at is not None

@@ -279,6 +279,13 @@ async def test_busy_queue_takes_a_voicemail_that_lands_as_a_case_with_its_wav(vo
         await call.finished(120)
         assert call.hung_up_by_server
         assert (await services.store.get(number)).satisfaction == 3
+        # the case names the call's Asterisk id, which its MixMonitor recording is named after
+        for _ in range(50):
+            links = [e.data for e in await services.store.events(case.id) if e.action == "call_link"]
+            if links:
+                break
+            await asyncio.sleep(0.1)
+        assert links == [{"linkedid": "1764294123.12"}]
     finally:
         await peer.stop()
 

@@ -608,12 +608,56 @@ class AmiPeer:
             return
         cid = a.get("callerid", "")
         cid_num = cid[cid.find("<") + 1:cid.find(">")] if "<" in cid else cid
+        if answered:  # the answered channel runs the dialplan: a Dial() there rings the next party
+            dials = [app for p, app in sorted(self._steps(context, exten).items()) if app.startswith("Dial(")]
+            if dials:
+                asyncio.get_running_loop().call_later(self.ring_s, self._dial, name, exten)
         cid_name = cid.split("<")[0].strip().strip('"') if "<" in cid else ""
         writer.write(_block([("Event", "OriginateResponse"), ("Privilege", "call,all"), *aid,
                              ("Response", "Success" if answered else "Failure"), ("Channel", name),
                              ("Context", context), ("Exten", exten), ("Application", a.get("application", "")),
                              ("Data", a.get("data", "")), ("Reason", str(reason)), ("Uniqueid", uniqueid),
                              ("CallerIDNum", cid_num or "<unknown>"), ("CallerIDName", cid_name or "<unknown>")]))
+
+    def _steps(self, context: str, exten: str) -> dict[int, str]:
+        for name, steps in self.dialplan.contexts.get(context, {}).items():
+            if self.dialplan._matches(name, exten):
+                return steps
+        return {}
+
+    def _dial(self, caller: str, number: str) -> None:
+        """app_dial on `caller`: DialBegin, then DialEnd with the DialStatus the outcome says; answered,
+        both channels are bridged (stasis bridging events are left out)."""
+        shown = self.shown.get(caller)
+        if shown is None:
+            return
+        reason = self._outcome(number)
+        status = {ANSWERED: "ANSWER", BUSY: "BUSY", NO_ANSWER: "NOANSWER", CONGESTION: "CONGESTION",
+                  HANGUP: "CANCEL"}.get(reason, "CHANUNAVAIL")
+        self._seq += 1
+        dest = f"PJSIP/trunk-{self._seq:08x}"
+        dest_fields = {"Channel": dest, "ChannelState": "5", "ChannelStateDesc": "Ringing", "CallerIDNum": number,
+                       "CallerIDName": "<unknown>", "ConnectedLineNum": shown["CallerIDNum"],
+                       "ConnectedLineName": "<unknown>", "Language": "en", "AccountCode": "",
+                       "Context": shown["Context"], "Exten": number, "Priority": "1",
+                       "Uniqueid": self._next_id(), "Linkedid": shown["Linkedid"]}
+        caller_fields = [(k, shown[k]) for k in ("Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum",
+                                                 "CallerIDName", "ConnectedLineNum", "ConnectedLineName",
+                                                 "Language", "AccountCode", "Context", "Exten", "Priority",
+                                                 "Uniqueid", "Linkedid")]
+        dest_list = [("Dest" + k, v) for k, v in dest_fields.items()]
+        self.emit([("Event", "DialBegin"), ("Privilege", "call,all"), *caller_fields, *dest_list,
+                   ("DialString", f"{number}@trunk")])
+        self.emit([("Event", "DialEnd"), ("Privilege", "call,all"), *caller_fields, *dest_list,
+                   ("DialStatus", status)])
+        if status == "ANSWER":
+            bridge = str(uuidlib.uuid4())
+            shown.update(BridgeId=bridge, Application="Dial", ApplicationData=f"PJSIP/{number}@trunk,60")
+            self.add_channel(dest, uniqueid=dest_fields["Uniqueid"], linkedid=shown["Linkedid"], caller=number,
+                             connected=shown["CallerIDNum"], context=shown["Context"], exten=number, bridge=bridge,
+                             application="AppDial", data="(Outgoing Line)")
+        else:
+            self.hang_up(caller)  # the dialplan's Hangup() after a failed Dial
 
     def emit(self, fields: list[tuple[str, str]]) -> None:
         for w in list(self._writers):

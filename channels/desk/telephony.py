@@ -27,7 +27,7 @@ from cases import scheduled_calls
 from cases.intake import InvalidInput, clean_text
 from cases.models import Case, CaseEvent, Department, Poll, utcnow
 from cases.workflow import Role
-from channels.voice.ami import originate_outcome
+from channels.voice.ami import DialWatch, originate_outcome
 from channels.voice.conference import NoLiveCall, add_third_party, live_call
 from channels.voice.recordings import BadRecording, recording_for
 from hotline.i18n import translator
@@ -41,6 +41,7 @@ PHONE = web.AppKey("desk_phone", object)
 TASKS = web.AppKey("desk_phone_tasks", set)
 _DIALABLE = re.compile(r"^\+?\d{3,20}$")
 HOTLINE_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+CITIZEN_DIAL_S = 75.0  # the sample dialplan lets the citizen's phone ring 60 s
 # events whose data may name a call (linkedid) that has a recording
 CALL_EVENTS = ("call", "threeway", "call_link", "call_attempt")
 
@@ -320,8 +321,20 @@ async def place_scheduled(app: web.Application, plan: scheduled_calls.PlannedCal
         client = app.get(PHONE)
         if client is None:
             raise RuntimeError("telephony needs ami_url")
-        result = await client.originate(f"PJSIP/{plan.agent_no}", DIAL_CONTEXT, plan.number,
-                                        caller_id=f"12345 <{plan.number}>", variables=variables)
+        watch = DialWatch(client)  # listening before the call starts: the citizen's side may end fast
+        try:
+            result = await client.originate(f"PJSIP/{plan.agent_no}", DIAL_CONTEXT, plan.number,
+                                            caller_id=f"12345 <{plan.number}>", variables=variables)
+            outcome = originate_outcome(result)
+            if outcome != "answered":  # the agent did not answer: the citizen was never dialled
+                return scheduled_calls.Outcome(outcome, detail=f"agent: Reason {result.get('Reason', '')}")
+            # the agent answered; the dialplan now dials the citizen (Dial(...,60) in the sample)
+            citizen = await watch.outcome(result.get("Uniqueid", ""), CITIZEN_DIAL_S)
+        finally:
+            watch.close()
+        reached = citizen or "answered"
+        return scheduled_calls.Outcome(reached, linkedid=result.get("Uniqueid", "") if reached == "answered" else "",
+                                       detail="citizen: " + (citizen or "no DialEnd event (manager read perms?)"))
     else:
         voice = getattr(app[SERVICES], "voice", None)
         if voice is None:

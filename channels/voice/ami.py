@@ -28,6 +28,44 @@ ORIGINATE_REASONS = {"0": "failed", "1": "hangup", "3": "no_answer", "4": "answe
                      "8": "congestion"}
 
 
+# DialEnd's DialStatus (app_dial.c): how the dialled side of a call ended
+DIAL_STATUSES = {"ANSWER": "answered", "BUSY": "busy", "NOANSWER": "no_answer", "CONGESTION": "congestion",
+                 "CHANUNAVAIL": "failed", "CANCEL": "hangup"}
+
+
+class DialWatch:
+    """Collects DialEnd events while a call is placed, to tell how its Dial() ended: the
+    OriginateResponse of a desk call only says that the agent answered; the citizen's side is the
+    Dial the dialplan runs next on the agent's channel (its Uniqueid)."""
+
+    def __init__(self, ami: "AmiClient"):
+        self.ami = ami
+        self.ended: dict[str, str] = {}
+        self._changed = asyncio.Event()
+        ami.listeners.append(self._on_event)
+
+    def _on_event(self, event: dict) -> None:
+        if event.get("Event") == "DialEnd" and event.get("DialStatus"):
+            self.ended[event.get("Uniqueid", "")] = event["DialStatus"]
+            self._changed.set()
+
+    async def outcome(self, uniqueid: str, timeout: float) -> str | None:
+        """answered | busy | no_answer | congestion | failed | hangup, or None when no DialEnd came."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while uniqueid not in self.ended:
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), max(0.0, end - loop.time()))
+            except asyncio.TimeoutError:
+                return None
+        return DIAL_STATUSES.get(self.ended[uniqueid], "failed")
+
+    def close(self) -> None:
+        if self._on_event in self.ami.listeners:
+            self.ami.listeners.remove(self._on_event)
+
+
 def originate_outcome(event: dict) -> str:
     """answered | busy | no_answer | congestion | hangup | failed, from an OriginateResponse."""
     if str(event.get("Response", "")).lower() == "success":

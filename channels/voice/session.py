@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.turns import Turn, TurnResult
+from cases.models import CaseEvent
 from hotline.logs import log_fields
 from speech.audio import FRAME_MS, WavRecorder, silence, split_frames, wav_bytes
 from speech.service import SpeechService
@@ -28,6 +29,7 @@ from speech.vad import EndOfSpeech, VadSettings
 from . import audiosocket as aso
 from . import keypad
 from .calls import NEXT_HANGUP, NEXT_QUEUE, CallInfo
+from .recordings import LINKEDID
 
 log = logging.getLogger("hotline.voice")
 
@@ -645,6 +647,7 @@ class CallSession:
         if self.recognizer is not None:
             await self.recognizer.close()
         await self.attach_recording()
+        await self.link_call()
         self.write_call_record()
         try:
             self.writer.close()
@@ -674,6 +677,24 @@ class CallSession:
             self.info.record["cases"] = numbers
         except Exception:
             log.exception("call recording not attached", extra=log_fields(call=self.info.uuid))
+
+    async def link_call(self) -> None:
+        """The cases filed in the call name its Asterisk id (agi_uniqueid: the caller's channel came
+        first, so it is the call's linkedid), so the desk finds the MixMonitor recording of the part
+        with an agent (deploy/asterisk: [hotline-record], channels/voice/recordings.py)."""
+        if self.store is None or self.info.phase != "bot" or not LINKEDID.match(self.info.uniqueid or ""):
+            return
+        try:
+            cases = [await self.store.get(n) for n in await self.cases_of_call()]
+            if not cases:
+                return
+            async with self.store.db.write() as s:
+                for case in cases:
+                    s.add(CaseEvent(case_id=case.id, actor="system", channel="voice", action="call_link",
+                                    from_status=case.status, to_status=case.status, public=False,
+                                    data={"linkedid": self.info.uniqueid}))
+        except Exception:
+            log.exception("call not linked to its cases", extra=log_fields(call=self.info.uuid))
 
     def write_call_record(self) -> None:
         if self.data_dir is None:
