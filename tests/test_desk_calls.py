@@ -187,6 +187,10 @@ async def test_scheduled_callback_retries_busy_and_unanswered_and_survives_a_res
         await login(agent2, "agent1")
         page = await (await agent2.get(page_path)).text()
         assert 'id="planned-calls"' in page and "已呼叫 3/3 次" in page and "已接通" in page
+        assert "预约回电" in await (await agent2.get("/desk/reminders")).text()
+        page = await (await agent2.get(page_path + "?lang=en")).text()
+        assert "Three-way call" in page and "tried 3 of 3 times" in page and "Call attempt" in page
+        await agent2.get(page_path + "?lang=zh")
 
         # a cancelled call is never placed
         due2 = due + dt.timedelta(hours=1)

@@ -64,6 +64,10 @@ async def start_phone(app: web.Application) -> None:
 
 
 async def stop_phone(app: web.Application) -> None:
+    from .casework import REMINDERS
+
+    if REMINDERS in app:  # scheduled calls in flight stop before their AMI connection (claims expire)
+        await app[REMINDERS].stop()
     tasks = list(app.get(TASKS, ()))
     for task in tasks:
         task.cancel()
