@@ -22,7 +22,7 @@ Matching is substring matching ("电梯" finds "电梯间"), case-insensitive on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import Text, column, false, func, literal, literal_column, or_, select, table
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -71,11 +71,14 @@ def scan_condition(text: str):
 
 @dataclass(frozen=True)
 class TextMatch:
-    """The condition "contains the text" as a function of the case id expression (the caller may
-    pass SQLite's unindexed `+id`, so that the planner walks another index and only tests the ids),
-    and whether it reads every case (no index serves it)."""
+    """The condition "contains the text" as a function of the case id expression; whether it reads
+    every case (no index serves it); the same test made on each row read (for a walk along another
+    index that finds a page after a few rows: cheaper than gathering every indexed match first);
+    and on SQLite the matching ids straight from the text index (a count needs no case rows)."""
     condition: Callable
+    scan: Any
     scans: bool = False
+    ids: Any = None
 
 
 async def text_condition(session, sqlite: bool, text: str) -> TextMatch | None:
@@ -90,7 +93,7 @@ async def text_condition(session, sqlite: bool, text: str) -> TextMatch | None:
             indexed = func.hotline_case_grams(whole).op("@>")(literal([text.lower()], ARRAY(Text)))
         else:
             indexed = _contains(whole, text)
-        return TextMatch(lambda case_id: indexed)
+        return TextMatch(lambda case_id: indexed, indexed)
     if len(text) >= MIN_INDEXED:
         query = _fts_phrase(text)
     else:
@@ -99,9 +102,9 @@ async def text_condition(session, sqlite: bool, text: str) -> TextMatch | None:
             select(_vocab.c.term).where(_vocab.c.term >= low, _vocab.c.term < low + "\U0010ffff")
             .limit(MAX_PREFIX_TERMS + 1))).scalars())
         if not terms:
-            return TextMatch(lambda case_id: false())
+            return TextMatch(lambda case_id: false(), false())
         if len(terms) > MAX_PREFIX_TERMS:
-            return TextMatch(lambda case_id: scan, scans=True)
+            return TextMatch(lambda case_id: scan, scan, scans=True)
         query = " OR ".join(_fts_phrase(t) for t in terms)
-    return TextMatch(lambda case_id: case_id.in_(
-        select(_fts.c.rowid).where(literal_column("cases_fts").op("MATCH")(query))))
+    ids = select(_fts.c.rowid).where(literal_column("cases_fts").op("MATCH")(query))
+    return TextMatch(lambda case_id: case_id.in_(ids), scan, ids=ids)

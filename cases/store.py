@@ -62,7 +62,8 @@ BOT = Actor("bot")
 SYSTEM = Actor("system")
 
 
-DENSE_MATCHES = 2000  # from this many matches on, a search pages along the date index (SQLite)
+DENSE_MATCHES = 2000  # from this many matches on, a search pages along the date index (SQLite)…
+MAX_WALK = 20_000     # …and with a text, when it expects to find its page within this many cases
 
 
 @dataclass
@@ -228,11 +229,12 @@ class CaseStore:
                                          .order_by(Case.created_at.desc()).limit(limit))).scalars())
 
     def _filter_query(self, f: CaseFilter, now: dt.datetime, base=None, *, by_date: bool = False, text=None):
-        """The filter's conditions on `base` (default: cases with their eager loads); `text` makes the
-        text condition from the id column (cases.case_search; it needs a query of its own on SQLite).
+        """The filter's conditions on `base` (default: cases with their eager loads); `text` is the
+        text condition (cases.case_search; it needs a query of its own on SQLite).
 
         by_date: the equality filters are written so that no index serves them (SQLite's unary +),
-        and the planner walks the date index instead (see search())."""
+        and the planner walks the date index instead, testing the text on each row it reads (see
+        search())."""
         q = select_cases() if base is None else base
 
         def col(column):
@@ -244,7 +246,7 @@ class CaseStore:
         if f.phone:
             q = q.where(Case.contact_phone == normalize_phone(f.phone))
         if text is not None:
-            q = q.where(text.condition(col(Case.id)))
+            q = q.where(text.scan if by_date else text.condition(Case.id))
         if f.kinds:
             q = q.where(col(Case.kind).in_(f.kinds))
         if f.statuses:
@@ -290,14 +292,21 @@ class CaseStore:
                                                             text=text))).scalar()
             else:
                 matching = self._filter_query(f, now, select(Case.id).select_from(Case), text=text)
+                if text is not None and text.ids is not None and f == CaseFilter(text=f.text):
+                    matching = text.ids  # the text alone: counted in its index, without the cases
                 total = (await s.execute(select(func.count()).select_from(
                     matching.limit(count_limit + 1).subquery()))).scalar()
             if ids is None and offset < total:
-                # many matches on SQLite: walking the date index newest first finds a page after a
-                # few rows, while its planner (no statistics) would fetch them all through a
-                # filter's index and sort them
+                # many matches on SQLite: walking the date index newest first (ix_cases_list: it holds
+                # every filtered column but the text) finds a page after a few entries, while its
+                # planner (no statistics) would fetch them all through a filter's index and sort them
                 by_date = self.db.sqlite and total >= DENSE_MATCHES and offset + limit <= total // 2 \
                     and not _in_order_by_index(f)
+                if by_date and text is not None:
+                    # the walk reads each case's text: only when the page is near (the matches spread
+                    # over the cases, which the largest id counts)
+                    cases = (await s.execute(select(func.max(Case.id)))).scalar() or 0
+                    by_date = (offset + limit) * cases / total <= MAX_WALK
                 page = self._filter_query(f, now, select(Case.id).select_from(Case), by_date=by_date, text=text)
                 ids = list((await s.execute(page.order_by(Case.created_at.desc(), Case.id.desc())
                                             .limit(limit).offset(offset))).scalars())
