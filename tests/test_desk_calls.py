@@ -87,9 +87,10 @@ async def test_three_way_call_moves_the_call_into_a_conference_and_dials_the_dut
         assert (redirect["extrachannel"], redirect["extracontext"], redirect["extraexten"]) == (
             citizen_ch, "hotline-threeway", "s")
         # both legs now run ConfBridge with the call's own conference, as the sample dialplan says
-        assert peer.shown[agent_ch]["Application"] == "ConfBridge" and peer.shown[agent_ch]["BridgeId"] == ""
-        assert "hotline_agent" in peer.shown[agent_ch]["ApplicationData"]
-        assert "hotline_party" in peer.shown[citizen_ch]["ApplicationData"]
+        assert peer.shown[agent_ch]["Application"] == "ConfBridge"
+        assert peer.shown[agent_ch]["ApplicationData"] == f"hotline-{linkedid},hotline_bridge,hotline_agent"
+        assert peer.shown[citizen_ch]["ApplicationData"] == f"hotline-{linkedid},hotline_bridge,hotline_party"
+        assert peer.shown[agent_ch]["BridgeId"] == peer.shown[citizen_ch]["BridgeId"] != ""
         [originate] = _originates(peer)
         duty = "000081000001"  # 0000-81000001 from the department reference data
         assert originate["channel"] == f"Local/{duty}@hotline-threeway-dial"
@@ -97,12 +98,22 @@ async def test_three_way_call_moves_the_call_into_a_conference_and_dials_the_dut
         assert f"HOTLINE_BRIDGE=hotline-{linkedid}" in originate["variables"]
         assert peer.dialplan.application("hotline-threeway-dial", duty).startswith("Dial(")
 
+        # already in the conference: one more department joins it, nothing else moves
+        resp = await post(agent, f"{page_path}/threeway", {"department": "sthjj"}, page=page_path)
+        assert resp.status == 202
+        events = await _wait_events(services, case.id, "threeway", 2)
+        assert events[-1].data["bridge"] == f"hotline-{linkedid}" and events[-1].data["department"] == "sthjj"
+        assert len([a for a in peer.actions if a.get("action") in ("Redirect", "Setvar")]) == 3
+        assert f"HOTLINE_BRIDGE=hotline-{linkedid}" in _originates(peer)[-1]["variables"]
+        for name in (agent_ch, citizen_ch):
+            peer.hang_up(name)
+
         # the duty phone is busy: recorded, and the agent still has the citizen
         peer.add_bridged_call("1024", "13812345678")
         peer.outcomes[duty] = [BUSY]
         resp = await post(agent, f"{page_path}/threeway", {"department": "zjj"}, page=page_path)
         assert resp.status == 202
-        events = await _wait_events(services, case.id, "threeway", 2)
+        events = await _wait_events(services, case.id, "threeway", 3)
         assert events[-1].data["result"] == "busy"
         page = await (await agent.get(page_path)).text()
         assert "三方通话" in page and "占线" in page

@@ -452,8 +452,13 @@ class AmiPeer:
         if shown is not None:
             app = self.dialplan.application(context, exten, int(priority) if priority.isdigit() else 1) or ""
             app_name, _, app_data = app.partition("(")
-            shown.update(Context=context, Exten=exten, Priority=priority, BridgeId="",
-                         Application=app_name, ApplicationData=app_data.rstrip(")"))
+            # the application runs with its arguments substituted from the channel's variables
+            app_data = re.sub(r"\$\{(\w+)\}", lambda m: self.channels.get(name, {}).get(m.group(1), ""),
+                              app_data[:-1] if app_data.endswith(")") else app_data)
+            # ConfBridge puts the channel into the conference's bridge (one per conference name)
+            bridge = str(uuidlib.uuid5(uuidlib.NAMESPACE_OID, app_data.split(",")[0])) if app_name == "ConfBridge" else ""
+            shown.update(Context=context, Exten=exten, Priority=priority, BridgeId=bridge,
+                         Application=app_name, ApplicationData=app_data)
 
     # ---- the manager session ----------------------------------------------------------------------
     async def _client(self, reader, writer) -> None:

@@ -10,6 +10,8 @@ conference (deploy/asterisk/extensions.conf, confbridge.conf):
    conference's marked user), the citizen to THREEWAY_CONTEXT;
 4. Originate dials the third number through a Local channel in THREEWAY_DIAL_CONTEXT, whose answered
    half joins the same conference.
+An agent already in the conference (ConfBridge, its name the first word of the application's data)
+can bring in one more party: only step 4.
 The call's recording (the agent channel's MixMonitor) goes on through the move, so it holds all three.
 """
 from __future__ import annotations
@@ -30,13 +32,14 @@ class NoLiveCall(Exception):
 @dataclass
 class LiveCall:
     agent_channel: str
-    other_channel: str
+    other_channel: str          # empty when the agent is already in the call's conference
     linkedid: str
     other_number: str
+    conference: str = ""        # the conference the agent is in, if any
 
     @property
     def bridge(self) -> str:
-        return "hotline-" + self.linkedid
+        return self.conference or "hotline-" + self.linkedid
 
 
 def agent_channel_prefix(agent_no: str) -> str:
@@ -49,22 +52,25 @@ async def live_call(ami: AmiClient, agent_no: str) -> LiveCall:
     prefix = agent_channel_prefix(agent_no)
     mine = [c for c in channels if c.get("Channel", "").startswith(prefix) and c.get("BridgeId")]
     for agent in mine:
+        linkedid = agent.get("Linkedid") or agent.get("Uniqueid", "")
+        if agent.get("Application") == "ConfBridge":  # a three-way call already: one more party joins
+            return LiveCall(agent["Channel"], "", linkedid, "", agent.get("ApplicationData", "").split(",")[0])
         others = [c for c in channels if c.get("BridgeId") == agent["BridgeId"] and c is not agent]
         if len(others) == 1:
             other = others[0]
             number = other.get("CallerIDNum", "")
-            return LiveCall(agent["Channel"], other["Channel"], agent.get("Linkedid") or agent.get("Uniqueid", ""),
-                            "" if number == "<unknown>" else number)
+            return LiveCall(agent["Channel"], other["Channel"], linkedid, "" if number == "<unknown>" else number)
     raise NoLiveCall(agent_no)
 
 
 async def add_third_party(ami: AmiClient, call: LiveCall, number: str, *, variables: dict | None = None,
                           timeout_ms: int = 45000) -> dict:
     """Move the call into its conference and dial `number` into it; returns the OriginateResponse."""
-    for channel in (call.agent_channel, call.other_channel):
-        await ami.setvar(channel, "HOTLINE_BRIDGE", call.bridge)
-    await ami.redirect(call.agent_channel, THREEWAY_AGENT_CONTEXT, "s", extra_channel=call.other_channel,
-                       extra_context=THREEWAY_CONTEXT, extra_exten="s")
+    if call.other_channel:  # a two-party call: both legs move into its conference first
+        for channel in (call.agent_channel, call.other_channel):
+            await ami.setvar(channel, "HOTLINE_BRIDGE", call.bridge)
+        await ami.redirect(call.agent_channel, THREEWAY_AGENT_CONTEXT, "s", extra_channel=call.other_channel,
+                           extra_context=THREEWAY_CONTEXT, extra_exten="s")
     return await ami.originate(f"Local/{number}@{THREEWAY_DIAL_CONTEXT}", THREEWAY_CONTEXT, "s",
                                caller_id=f"12345 <{number}>", timeout_ms=timeout_ms,
                                variables={"HOTLINE_BRIDGE": call.bridge, **(variables or {})})
