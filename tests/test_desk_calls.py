@@ -381,6 +381,7 @@ def test_telephony_texts_exist_in_chinese_and_english():
         assert [k for k in keys if k not in catalog(locale)] == [], locale
 
 
+@pytest.mark.bot
 async def test_a_poll_call_runs_the_poll_the_desk_chose(engine, services):
     """A poll call opens with /take_poll and the call's metadata names the poll (HOTLINE_POLL): with
     two active polls, the bot asks the chosen one's questions and stores the answers under it."""
