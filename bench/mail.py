@@ -11,12 +11,12 @@ each one arrives. Two runs on one gateway:
   paced   --paced mails delivered at --rate mails/s (a busy hotline's steady inflow): the time from
           delivery to acknowledgement when the gateway keeps up.
 
-Mail texts vary (complaints, reports, consultations; UTF-8 and GBK). `--bot` loads the trained
-dialogue model in the gateway (kind by the NLU, as in production; the first run trains it);
-without it the kind comes from the mail's words. Mailbox, gateway, database and this load
+Mail texts vary (complaints, reports, consultations; UTF-8 and GBK). The gateway loads the trained
+dialogue model (kind by the NLU, as in production; the first run trains it); `--no-bot` leaves it
+out, and the kind comes from the mail's words. Mailbox, gateway, database and this load
 generator share the machine: on a small one the figures include them all.
 
-    python bench/mail.py [--mails 1000] [--paced 100] [--rate 5] [--db sqlite|postgres] [--bot]
+    python bench/mail.py [--mails 1000] [--paced 100] [--rate 5] [--db sqlite|postgres] [--no-bot]
 """
 from __future__ import annotations
 
@@ -251,7 +251,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rate", type=float, default=5.0, help="mails per second in the paced run")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--pg", default=os.environ.get("HOTLINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--bot", action="store_true", help="classify with the trained dialogue model")
+    parser.add_argument("--bot", action=argparse.BooleanOptionalAction, default=True,
+                        help="classify with the trained dialogue model (default), or not")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--workers", type=int, default=4, help="mails processed at once (mail_workers)")
     return asyncio.run(main_async(parser.parse_args(argv)))

@@ -31,7 +31,7 @@ from hotline.logs import log_fields
 from .compose import Composer, Thread, base_subject, human_size, token_number
 from .parse import ParsedMail, parse_mail
 from .screen import screen
-from .understand import understand
+from .understand import NluThread, understand
 
 log = logging.getLogger("hotline.email")
 
@@ -62,7 +62,7 @@ def _mask(address: str) -> str:
 
 class MailIngest:
     def __init__(self, store: CaseStore, ledger: MailLedger, composer: Composer, *, engine_source,
-                 categories, max_bytes: int, own_addresses: tuple[str, ...] = ()):
+                 categories, max_bytes: int, own_addresses: tuple[str, ...] = (), nlu: NluThread | None = None):
         self.store = store
         self.ledger = ledger
         self.composer = composer
@@ -70,6 +70,7 @@ class MailIngest:
         self.categories = categories
         self.max_bytes = max_bytes
         self.own_addresses = {a.lower() for a in own_addresses if a}
+        self.nlu = nlu
 
     # ---- the entry point ---------------------------------------------------------------------
     async def ingest(self, raw: bytes, *, source: str, truncated_size: int | None = None,
@@ -121,7 +122,7 @@ class MailIngest:
         thread = Thread(mail.message_id, tuple(mail.references or mail.in_reply_to), mail.subject)
         case = await self._thread_case(mail)
         engine = self.engine_source()
-        understood = await understand(mail.subject, mail.body, engine, self.categories)
+        understood = await understand(mail.subject, mail.body, engine, self.categories, self.nlu)
         if case is not None:
             return await self._on_thread(mail, case, understood.asks_status, thread)
         if understood.asks_status and understood.case_numbers:
@@ -213,16 +214,17 @@ class MailIngest:
             new_pw = True
         files = []
         if not truncated_size:  # only the header was fetched: no original, no files to keep
-            files, file_notes = await self._files(case.id, mail)
+            files, file_notes = await self._files(case.id, mail, fresh=not new_pw)
             notes += file_notes
         ack = self.composer.acknowledgement(case, password, mail.answer_to, thread, notes, new_password=new_pw)
         return Outcome("case", "", case.number, case_id=case.id, outgoing=[ack], files=files)
 
-    async def _files(self, case_id: int, mail: ParsedMail) -> tuple[list[KeptFile], list[str]]:
+    async def _files(self, case_id: int, mail: ParsedMail, fresh: bool = False
+                     ) -> tuple[list[KeptFile], list[str]]:
         """The original (.eml) and the files, written to the store now and listed with the case by
         `finish`; each once (a retry after a crash lists only what is missing). Also returns notes
-        for the files that could not be kept."""
-        have = {a.sha256 for a in await self.store.attachments(case_id)}
+        for the files that could not be kept. `fresh`: the case was made just now (nothing to read)."""
+        have = set() if fresh else {a.sha256 for a in await self.store.attachments(case_id)}
         limit = self.store.attachment_max_bytes
         notes = []
         wanted = [("email", "original.eml", "message/rfc822", mail.raw)]
