@@ -90,6 +90,9 @@ class Settings:
     imap_url: str = ""
     smtp_url: str = ""
     mail_from: str = ""
+    # a CA certificate file (PEM) that the mail servers' certificates are checked against instead
+    # of the system's CAs: a site's own CA or a self-signed server certificate
+    mail_ca_file: str = ""
     # email channel details (channels/email/): the IMAP keyword that marks a mail as taken, how
     # often to look again when the server has no IDLE (and how long one IDLE lasts), the largest
     # mail fetched whole, how long a claimed mail waits before another reader may take it over

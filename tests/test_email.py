@@ -531,3 +531,57 @@ async def test_the_bot_decides_the_kind_of_a_mail(engine, services, dovecot, mai
         assert {(await case_for(services, m)).kind for m in mids} == {"complaint", "consultation"}
     finally:
         await channel.stop()
+
+
+# ---- IMAP over TLS: imaps://, STARTTLS, the site's CA ------------------------------------------------
+@pytest.fixture(scope="module")
+def tls_dovecot():
+    if not dovecot_available():
+        need("dovecot is not installed (make system-deps installs Debian's dovecot-imapd)")
+    server = Dovecot(tls=True).start()  # a certificate signed by a CA made for this run
+    yield server
+    server.stop()
+
+
+async def test_mailbox_read_over_imaps_and_starttls_with_the_sites_ca(services_factory, sqlite_url, tls_dovecot,
+                                                                      dovecot, sink):
+    import ssl
+
+    from channels.email.imap import ImapError
+    from hotline.settings import SettingsError
+
+    for n, (imaps, query) in enumerate([(True, ""), (False, ""), (False, "?starttls=yes")]):
+        user = f"tls{n}x{uuid.uuid4().hex[:6]}"
+        services = await services_factory(sqlite_url, imap_url=tls_dovecot.url(user, imaps=imaps, query=query),
+                                          mail_ca_file=str(tls_dovecot.ca_file), smtp_url=sink.url, mail_from=HOTLINE,
+                                          mail_poll_s=1.0, mail_notify_poll_s=0.3)
+        channel = MailChannel(services)
+        try:
+            raw, mid = mail("投诉：路灯不亮", f"幸福路的路灯坏了（第{n}封）。", sender=f"tls{n}@example.cn")
+            await tls_dovecot.append(user, raw)
+            await run_until(channel, lambda: done_count(n + 1)(channel), 30)  # one database for all three
+            assert channel.reader.encrypted
+            assert (await case_for(services, mid)).channel == "email"
+        finally:
+            await channel.stop()
+        # the server saw the password only inside TLS
+        logins = [line for line in tls_dovecot.log().splitlines() if f"Login: user=<{user}>" in line]
+        assert logins and all(", TLS," in line for line in logins), logins
+    await sink.wait_for(lambda: len({r for m in sink.messages for r in m.recipients}) == 3)
+
+    # without the site's CA the self-signed certificate is not trusted: no connection
+    services = await services_factory(sqlite_url, imap_url=tls_dovecot.url("nocax", imaps=True), smtp_url=sink.url,
+                                      mail_from=HOTLINE)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await MailChannel(services).reader.connect()
+    # STARTTLS required of a server that does not offer it: refused before the password is sent
+    services = await services_factory(sqlite_url, imap_url=dovecot.url("plainx", query="?starttls=yes"),
+                                      smtp_url=sink.url, mail_from=HOTLINE)
+    with pytest.raises(ImapError, match="STARTTLS"):
+        await MailChannel(services).reader.connect()
+    assert "user=<plainx>" not in dovecot.log()
+    # a CA file that is not there is a settings error that names the setting
+    services = await services_factory(sqlite_url, imap_url=tls_dovecot.url("x"), mail_from=HOTLINE,
+                                      mail_ca_file="/nonexistent/ca.pem")
+    with pytest.raises(SettingsError, match="mail_ca_file"):
+        MailChannel(services)

@@ -55,12 +55,12 @@ class MailChannel:
         self.ledger = MailLedger(services.db, s.mail_claim_lease_s)
         self.composer = Composer(s.mail_from, s.base_url, s.timezone)
         self.categories = CategoryClassifier(KnowledgeRepository(services.db))
-        self.outbox = OutboxSender(self.ledger, smtp_server(s.smtp_url) if s.smtp_url else None, s.mail_from)
+        self.outbox = OutboxSender(self.ledger, smtp_server(s.smtp_url, s.mail_ca_file) if s.smtp_url else None, s.mail_from)
         self.nlu = NluThread()
         self.ingest = MailIngest(services.store, self.ledger, self.composer,
                                  engine_source=lambda: services.engine, categories=self.categories,
                                  max_bytes=s.mail_max_bytes, own_addresses=(s.mail_from,), nlu=self.nlu)
-        self.reader = ImapReader(imap_server(s.imap_url), self.ingest, keyword=s.mail_keyword,
+        self.reader = ImapReader(imap_server(s.imap_url, s.mail_ca_file), self.ingest, keyword=s.mail_keyword,
                                  poll_s=s.mail_poll_s, max_bytes=s.mail_max_bytes, workers=s.mail_workers,
                                  on_processed=self.outbox.poke) if s.imap_url else None
         self.receiver = SmtpReceiver(self.ingest, s.smtpd_host, s.smtpd_port, s.mail_max_bytes,

@@ -1,6 +1,11 @@
 """Reading the hotline's mailbox over IMAP (aioimaplib): IDLE when the server offers it, polling
 otherwise.
 
+TLS: `imaps://` speaks TLS from the first byte; on `imap://` the connection is upgraded with
+STARTTLS (RFC 3501 6.2.1) before the password is sent whenever the server offers it, and
+`?starttls=yes` refuses to log in without it. aioimaplib knows the command but not the upgrade,
+so `_starttls` sends it and swaps the connection's transport for a TLS one (asyncio's start_tls).
+
 Which mails are new is kept at the server with a keyword (`mail_keyword`, default `$Hotline12345`):
 a mail without it is fetched (BODY.PEEK, so the \\Seen flag people use stays theirs), processed, and
 only then marked. A crash in between leaves it unmarked; the next pass fetches it again and the
@@ -78,6 +83,7 @@ class ImapReader:
         self.on_processed = on_processed or (lambda: None)
         self.client: aioimaplib.IMAP4 | None = None
         self.connected = asyncio.Event()
+        self.encrypted = False  # whether the current connection is TLS (imaps or STARTTLS)
         self.processed = 0
 
     async def connect(self) -> aioimaplib.IMAP4:
@@ -86,10 +92,41 @@ class ImapReader:
             client = aioimaplib.IMAP4_SSL(host=s.host, port=s.port, timeout=30, ssl_context=s.ssl_context())
         else:
             client = aioimaplib.IMAP4(host=s.host, port=s.port, timeout=30)
-        await client.wait_hello_from_server()
-        _check(await client.login(s.username, s.password), "LOGIN")
-        _check(await client.select(s.mailbox), f"SELECT {s.mailbox}")
+        try:
+            await client.wait_hello_from_server()
+            self.encrypted = s.tls
+            if not s.tls and s.starttls is not False:
+                if client.has_capability("STARTTLS"):
+                    await self._starttls(client)
+                    self.encrypted = True
+                elif s.starttls:
+                    raise ImapError(f"IMAP server {s.host}:{s.port} offers no STARTTLS, and imap_url requires it "
+                                    "(?starttls=yes)")
+            _check(await client.login(s.username, s.password), "LOGIN")
+            _check(await client.select(s.mailbox), f"SELECT {s.mailbox}")
+        except BaseException:
+            transport = client.protocol.transport  # not logged in: nothing to say goodbye to
+            if transport is not None:
+                transport.close()
+            raise
         return client
+
+    async def _starttls(self, client: aioimaplib.IMAP4) -> None:
+        protocol = client.protocol
+        _check(await asyncio.wait_for(protocol.execute(aioimaplib.Command(
+            "STARTTLS", protocol.new_tag(), loop=protocol.loop)), 30), "STARTTLS")
+        loop = asyncio.get_running_loop()
+        protocol.transport = await asyncio.wait_for(loop.start_tls(
+            protocol.transport, protocol, self.server.ssl_context(), server_hostname=self.server.host), 30)
+        # what the server said before TLS may have been forged: ask again (RFC 3501 6.2.1)
+        await asyncio.wait_for(protocol.capability(), 30)
+
+    @staticmethod
+    async def _quiet_logout(client: aioimaplib.IMAP4) -> None:
+        try:
+            await asyncio.wait_for(client.logout(), 5)
+        except Exception:
+            pass
 
     async def run(self) -> None:
         """Read forever; reconnect with growing pauses when the server goes away."""
@@ -98,7 +135,8 @@ class ImapReader:
             try:
                 self.client = await self.connect()
                 log.info("mailbox connected", extra=log_fields(server=str(self.server), mailbox=self.server.mailbox,
-                                                               idle=self.client.has_capability("IDLE")))
+                                                               idle=self.client.has_capability("IDLE"),
+                                                               tls=self.encrypted))
                 self.connected.set()
                 pause = 1.0
                 while True:
@@ -119,12 +157,8 @@ class ImapReader:
 
     async def _logout(self) -> None:
         client, self.client = self.client, None
-        if client is None:
-            return
-        try:
-            await asyncio.wait_for(client.logout(), 5)
-        except Exception:
-            pass
+        if client is not None:
+            await self._quiet_logout(client)
 
     async def close(self) -> None:
         await self._logout()

@@ -43,6 +43,7 @@ class OutboxSender:
         s = self.server
         client = aiosmtplib.SMTP(hostname=s.host, port=s.port, use_tls=s.tls,
                                  start_tls=False if s.tls else s.starttls, validate_certs=s.verify,
+                                 tls_context=s.ssl_context() if s.tls or s.starttls is not False else None,
                                  username=s.username or None, password=s.password or None, timeout=30)
         await client.connect()
         return client

@@ -1,12 +1,16 @@
 """The mail servers as URLs (`HOTLINE_IMAP_URL`, `HOTLINE_SMTP_URL`), checked once at start-up.
 
-  imap://user:password@host:143/INBOX      plain IMAP (a server on the same host or network)
-  imaps://user:password@host:993/INBOX     IMAP over TLS
+  imap://user:password@host:143/INBOX      IMAP; STARTTLS when the server offers it
+  imap://…/INBOX?starttls=yes              IMAP that must be upgraded by STARTTLS (never plain)
+  imap://host/INBOX?starttls=no            plain IMAP (a server on the same host)
+  imaps://user:password@host:993/INBOX     IMAP over TLS from the first byte
   smtp://user:password@host:587            SMTP; STARTTLS when the server offers it
   smtp://host:25?starttls=no               SMTP without TLS (a relay on loopback)
   smtps://user:password@host:465           SMTP over TLS from the first byte
 
-`?verify=no` accepts a certificate that does not verify (a self-signed one on a test server).
+Certificates are checked against the system's CAs, or against `mail_ca_file` (a site's own CA or
+a self-signed server certificate, PEM) when that setting names one; `?verify=no` accepts any
+certificate (a test server only: it gives up protection against a man in the middle).
 User and password are percent-encoded in the URL (`%40` for "@").
 """
 from __future__ import annotations
@@ -31,11 +35,12 @@ class ServerURL:
     password: str
     mailbox: str = "INBOX"
     tls: bool = False                 # TLS from the first byte
-    starttls: bool | None = None      # SMTP: None = when offered
+    starttls: bool | None = None      # None: when offered; True: required; False: never
     verify: bool = True
+    ca_file: str = ""                 # PEM file the server's certificate is checked against
 
     def ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context()
+        ctx = ssl.create_default_context(cafile=self.ca_file or None)
         if not self.verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
@@ -57,7 +62,7 @@ def _flag(name: str, setting: str, query: dict, default):
     raise SettingsError(f"setting {setting!r}: ?{name}= must be yes or no, not {raw!r}")
 
 
-def parse_server_url(url: str, setting: str, kinds: tuple[str, ...]) -> ServerURL:
+def parse_server_url(url: str, setting: str, kinds: tuple[str, ...], ca_file: str = "") -> ServerURL:
     """Parse and check one URL; the error names the setting (never echoing the password)."""
     try:
         parts = urlsplit(url.strip())
@@ -74,15 +79,26 @@ def parse_server_url(url: str, setting: str, kinds: tuple[str, ...]) -> ServerUR
     return ServerURL(scheme=scheme, host=parts.hostname, port=port or _DEFAULT_PORTS[scheme],
                      username=unquote(parts.username or ""), password=unquote(parts.password or ""),
                      mailbox=mailbox, tls=scheme.endswith("s"),
-                     starttls=_flag("starttls", setting, query, None), verify=_flag("verify", setting, query, True))
+                     starttls=_flag("starttls", setting, query, None), verify=_flag("verify", setting, query, True),
+                     ca_file=_ca_file(ca_file))
 
 
-def imap_server(url: str) -> ServerURL:
-    server = parse_server_url(url, "imap_url", ("imap", "imaps"))
+def _ca_file(path: str) -> str:
+    if not path:
+        return ""
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise SettingsError(f"setting 'mail_ca_file': cannot use {path!r} as CA certificates ({exc})") from None
+    return path
+
+
+def imap_server(url: str, ca_file: str = "") -> ServerURL:
+    server = parse_server_url(url, "imap_url", ("imap", "imaps"), ca_file)
     if not server.username:
         raise SettingsError("setting 'imap_url': the URL names no user (imap://user:password@host/INBOX)")
     return server
 
 
-def smtp_server(url: str) -> ServerURL:
-    return parse_server_url(url, "smtp_url", ("smtp", "smtps"))
+def smtp_server(url: str, ca_file: str = "") -> ServerURL:
+    return parse_server_url(url, "smtp_url", ("smtp", "smtps"), ca_file)
