@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 from cases.db import Database, make_sync_engine
 from cases.migrate import upgrade
 from cases.reference_data import load_reference_data
-from cases.reports import Period, ReportFilter, load_calendar, refresh_case_flow, refresh_daily, refresh_summaries, run_report
+from cases.reports import (Period, ReportFilter, load_calendar, refresh_case_flow, refresh_conversation_daily,
+                           refresh_daily, refresh_summaries, run_report)
 from cases.reports.generate import generate
 
 TZ = "Asia/Shanghai"
@@ -70,7 +71,7 @@ def scenarios(today: dt.date) -> list[tuple[str, dict]]:
                                                                  granularity="week", compare="yoy")))
     for name in ("traffic", "agents", "departments", "quality", "top_categories", "hot_spots"):
         s.append((f"{name}, month, 同比", dict(name=name, period=month, granularity="day", compare="yoy")))
-    for name in ("departments", "quality"):
+    for name in ("traffic", "agents", "departments", "quality", "top_categories", "hot_spots"):
         s.append((f"{name}, 12 months, 同比", dict(name=name, period=year, granularity="month", compare="yoy")))
     # conditional queries are answered from the cases, not the daily summary
     complaints = ReportFilter(kinds=("complaint",))
@@ -189,8 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.perf_counter()
         with engine.begin() as conn:
             days = refresh_daily(conn, ZoneInfo(TZ), load_calendar(conn, TZ), now)
+        t2 = time.perf_counter()
+        with engine.begin() as conn:
+            conversation_days = refresh_conversation_daily(conn, ZoneInfo(TZ), now)
         print(f"{engine.dialect.name}: event summary refreshed in {t1 - t0:.1f} s ({n:,} cases), "
-              f"daily summary in {time.perf_counter() - t1:.1f} s ({days:,} days)")
+              f"daily summary of cases in {t2 - t1:.1f} s ({days:,} days), "
+              f"of conversations in {time.perf_counter() - t2:.1f} s ({conversation_days:,} days)")
         if engine.dialect.name == "sqlite":
             with engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")  # statistics for the planner, as generate() left them

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer,
                         MetaData, SmallInteger, String, Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -291,6 +291,7 @@ class Conversation(Base):
     updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (Index("ix_conversations_state_updated", "state", "updated_at"),
+                      Index("ix_conversations_updated_at", "updated_at"),  # the report summary's changes
                       Index("ix_conversations_started_at", "started_at", "channel", "satisfaction"))  # reports
 
 
@@ -335,17 +336,20 @@ class ReportWatermark(Base):
     name = Column(String(32), primary_key=True)
     last_id = Column(Integer, nullable=False, default=0)
     basis = Column(String(64), nullable=False, default="")
+    last_at = Column(UTCDateTime, nullable=True)  # for a log without ids: changes since this time
 
 
 class ReportDaily(Base):
-    """Per local day and one dimension's value, the additive figures of the cases registered that
-    day (cases/reports/daily.py): reports over long periods add up days instead of reading every
-    case. `dim` is kind | channel | status | department | category | all; `value` is the code or
-    id as text ('' for none, and for 'all')."""
+    """Per dimension, local day and the dimension's value, the additive figures of the cases
+    registered that day (cases/reports/daily.py): reports over long periods add up days instead of
+    reading every case. `dim` is kind | channel | status | department | category | place | all, or
+    a pair such as department+kind; `value` (and `value2` for a pair's second) is the code or id as text
+    ('' for none, and for 'all')."""
     __tablename__ = "report_daily"
+    dim = Column(String(24), primary_key=True)
     day = Column(Date, primary_key=True)
-    dim = Column(String(16), primary_key=True)
-    value = Column(String(64), primary_key=True)
+    value = Column(String(300), primary_key=True)
+    value2 = Column(String(64), primary_key=True, default="")
     cases = Column(Integer, nullable=False, default=0)
     finished = Column(Integer, nullable=False, default=0)
     finished_on_time = Column(Integer, nullable=False, default=0)
@@ -362,6 +366,35 @@ class ReportDaily(Base):
     extended = Column(Integer, nullable=False, default=0)
     reminded = Column(Integer, nullable=False, default=0)
     reopened = Column(Integer, nullable=False, default=0)
+    first_case = Column(Integer, nullable=True)   # the smallest case id (hot spots' ties)
+
+
+class ReportConversationDaily(Base):
+    """Per local day and medium (call, chat, mail, other): the conversations that started that
+    day and what became of them, and the hand-offs requested that day (cases/reports/conversations.py)."""
+    __tablename__ = "report_conversation_daily"
+    day = Column(Date, primary_key=True)
+    medium = Column(String(8), primary_key=True)
+    conversations = Column(Integer, nullable=False, default=0)
+    rated = Column(Integer, nullable=False, default=0)
+    satisfied = Column(Integer, nullable=False, default=0)
+    asked = Column(Integer, nullable=False, default=0)       # asked for a human
+    taken = Column(Integer, nullable=False, default=0)       # an agent took it
+    abandoned = Column(Integer, nullable=False, default=0)   # the request ended before an agent took it
+    handoffs = Column(Integer, nullable=False, default=0)    # by the day requested
+    handoffs_taken = Column(Integer, nullable=False, default=0)
+
+
+class ReportAgentDaily(Base):
+    """Per local day, agent and action: the agent's case events of that action, and as 'call' and
+    'chat' the conversations the agent took over that day and the calls' talk time in seconds
+    (cases/reports/agent_daily.py)."""
+    __tablename__ = "report_agent_daily"
+    day = Column(Date, primary_key=True)
+    user_id = Column(Integer, primary_key=True)
+    action = Column(String(16), primary_key=True)
+    n = Column(Integer, nullable=False, default=0)
+    talk = Column(Float, nullable=False, default=0.0)
 
 
 class CannedReply(Base):

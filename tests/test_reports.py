@@ -9,7 +9,7 @@ import pytest
 
 import report_fixture
 from cases.db import make_sync_engine
-from cases.reports import (Period, ReportFilter, ReportInputError, refresh_case_flow, refresh_summaries,
+from cases.reports import (Period, ReportFilter, ReportInputError, refresh_summaries,
                            run_report)
 
 NOV = Period.month(2026, 11)
@@ -255,11 +255,11 @@ async def test_summary_follows_new_events_incrementally(history, db_url, service
         c1 = conn.execute(select(Case.id).where(Case.number == "2611010000011")).scalar()
         conn.execute(CaseEvent.__table__.insert().values(
             case_id=c1, at=now, actor="user:dept1", channel="web", action="extend", comment="", public=False, data={}))
-        assert refresh(conn, now) == (1, 1)                   # the case, and the one day it was registered
+        assert refresh(conn, now)[:2] == (1, 1)               # the case, and the one day it was registered
         assert marks(conn) == before                           # too young to pass
-        assert refresh(conn, now + SETTLE) == (1, 1)          # summarized again, then passed
-        assert all(marks(conn)[name] > before[name] for name in before)
-        assert refresh(conn, now + SETTLE) == (0, 0)
+        assert refresh(conn, now + SETTLE)[:2] == (1, 1)      # summarized again, then passed
+        assert all(marks(conn)[name] > before[name] for name in ("case_flow", "daily"))
+        assert refresh(conn, now + SETTLE)[:2] == (0, 0)
     engine.dispose()
     assert by_label(history("departments").table)["市住房和城乡建设局"]["extended"] == 1
 
@@ -268,7 +268,44 @@ COMPARED_REPORTS = [
     dict(name="volume", by=by, granularity=g, compare=c)
     for by in ("date", "kind", "category_top", "category", "channel", "department", "status")
     for g, c in (("day", "yoy"), ("week", "mom"), ("month", ""))
-] + [dict(name=name, compare="mom") for name in ("departments", "quality", "top_categories")]
+] + [dict(name=name, compare="mom") for name in ("departments", "quality", "top_categories", "hot_spots")] + [
+    dict(name="traffic", granularity=g, compare="yoy") for g in ("day", "week", "month")] + [
+    dict(name="traffic", report_filter=ReportFilter(channels=("phone_agent",))),
+    dict(name="traffic", report_filter=ReportFilter(channels=("letter",))),
+    dict(name="quality", report_filter=ReportFilter(kinds=("complaint",)))] + [
+    # one condition: the summary answers from the condition's own rows or a department pair
+    dict(name=name, report_filter=flt, **extra)
+    for flt in (ReportFilter(kinds=("complaint", "consultation")), ReportFilter(channels=("phone_agent",)),
+                ReportFilter(category="hjbh"), ReportFilter(category="cxjs.wygl"), ReportFilter(department="zjj"))
+    for name, extra in (("departments", {}), ("quality", {}), ("top_categories", {}),
+                        ("volume", {"by": "department", "granularity": "week"}), ("volume", {"by": "date"}))] + [
+    # two conditions, or an agent's cases: read from the cases
+    dict(name="departments", report_filter=ReportFilter(kinds=("complaint",), department="zjj")),
+    dict(name="volume", by="kind", report_filter=ReportFilter(agent="1024"))] + [
+    dict(name="agents", compare="yoy"), dict(name="agents", report_filter=ReportFilter(agent="1025")),
+    dict(name="agents", report_filter=ReportFilter(kinds=("complaint",)))]
+
+SUMMARY_ANSWERS = [  # (report grouped by, filter): what the daily summary answers itself
+    (None, ReportFilter()), ("department", ReportFilter(kinds=("complaint",))),
+    ("department", ReportFilter(category="hjbh")), ("category", ReportFilter(department="zjj")),
+    ("kind", ReportFilter(department="zjj")),
+    (None, ReportFilter(channels=("phone_agent",))), ("kind", ReportFilter(kinds=("complaint",)))]
+SUMMARY_DECLINES = [("status", ReportFilter(department="zjj")), (None, ReportFilter(agent="1024")),
+                    ("department", ReportFilter(kinds=("complaint",), department="zjj"))]
+
+
+async def test_the_daily_summary_answers_what_it_holds_and_declines_the_rest(history, db_url, services):
+    from zoneinfo import ZoneInfo
+
+    from cases.reports import daily
+    from cases.reports.base import Context
+    engine = make_sync_engine(db_url)
+    with engine.connect() as conn:
+        def ctx(flt):
+            return Context(conn, NOV, ZoneInfo("Asia/Shanghai"), services.store.calendar, flt)
+        assert all(daily.answer(ctx(flt), group) is not None for group, flt in SUMMARY_ANSWERS)
+        assert all(daily.answer(ctx(flt), group) is None for group, flt in SUMMARY_DECLINES)
+    engine.dispose()
 
 
 async def test_the_daily_summary_gives_the_figures_the_cases_give(history):
@@ -292,11 +329,11 @@ async def test_a_calendar_change_rebuilds_the_daily_summary(history, db_url, ser
     cal = WorkingCalendar("Asia/Shanghai", "18:00", exceptions={**old.exceptions, dt.date(2026, 11, 3): False})
     engine = make_sync_engine(db_url)
     with engine.connect() as conn:
-        assert daily.ready(Context(conn, NOV, ZoneInfo("Asia/Shanghai"), old))
-        assert not daily.ready(Context(conn, NOV, ZoneInfo("Asia/Shanghai"), cal))
+        assert daily.answer(Context(conn, NOV, ZoneInfo("Asia/Shanghai"), old), None)
+        assert daily.answer(Context(conn, NOV, ZoneInfo("Asia/Shanghai"), cal), None) is None
     with engine.begin() as conn:
         assert refresh_summaries(conn, calendar=cal)[1] > 0    # every day again
-        assert daily.ready(Context(conn, NOV, ZoneInfo("Asia/Shanghai"), cal))
+        assert daily.answer(Context(conn, NOV, ZoneInfo("Asia/Shanghai"), cal), None)
     engine.dispose()
     fast = history("departments", calendar=cal)
     slow = history("departments", calendar=cal, summary=False)

@@ -72,7 +72,8 @@ async def test_the_daily_summary_agrees_with_the_cases_on_a_generated_year(servi
     from cases.reports import refresh_summaries
     generate(db_url, 1500, start=dt.date(2025, 11, 1), end=dt.date(2026, 11, 29), now=NOW, agents=5)
     year = Period(dt.date(2025, 11, 1), dt.date(2026, 11, 1))
-    reports = [("departments", {}), ("quality", {}), ("top_categories", {}),
+    reports = [("departments", {}), ("quality", {}), ("top_categories", {}), ("traffic", {"granularity": "week"}),
+               ("agents", {}), ("hot_spots", {}),
                ("volume", {"by": "department", "granularity": "week"}),
                ("volume", {"by": "category", "granularity": "month"}), ("volume", {"by": "status"})]
     engine = make_sync_engine(db_url)
@@ -90,14 +91,27 @@ async def test_the_daily_summary_agrees_with_the_cases_on_a_generated_year(servi
         refresh_summaries(conn, calendar=cal, now=NOW)
         agree(conn)
         # a reminder and a reply on an October case, a day later
-        case_id, = conn.execute(sa.select(Case.id).where(Case.created_at >= dt.datetime(2026, 10, 5, tzinfo=dt.timezone.utc),
-                                                         Case.replied_at.is_(None)).limit(1)).one()
+        october = dt.datetime(2026, 10, 5, tzinfo=dt.timezone.utc)
+        case_id, = conn.execute(sa.select(Case.id).where(Case.created_at >= october, Case.replied_at.is_(None))
+                                .limit(1)).one()
         later = NOW + dt.timedelta(days=1)
+        agent = conn.execute(sa.select(CaseEvent.user_id).where(CaseEvent.user_id.isnot(None)).limit(1)).scalar()
         conn.execute(CaseEvent.__table__.insert().values(case_id=case_id, at=later, actor="user:x", channel="web",
-                                                         action="remind", comment="", public=False, data={}))
+                                                         action="remind", comment="", public=False, data={},
+                                                         user_id=agent))
         conn.execute(sa.update(Case).where(Case.id == case_id).values(replied_at=later, status=Status.REPLIED.value))
         conn.execute(CaseEvent.__table__.insert().values(case_id=case_id, at=later, actor="user:x", channel="web",
                                                          action="reply", comment="", public=True, data={}))
-        assert refresh_summaries(conn, calendar=cal, now=later)[1] >= 1
+        # a rating and a hand-off taken in an October conversation that had none
+        conv_id, = conn.execute(sa.select(Conversation.id).where(
+            Conversation.started_at >= dt.datetime(2026, 10, 5, tzinfo=dt.timezone.utc),
+            Conversation.satisfaction.is_(None), ~Conversation.id.in_(sa.select(Handoff.conversation_id)))
+            .limit(1)).one()
+        conn.execute(sa.update(Conversation).where(Conversation.id == conv_id).values(satisfaction=1, updated_at=later))
+        conn.execute(Handoff.__table__.insert().values(conversation_id=conv_id, channel="voice", reason="asked",
+                                                       summary={}, transcript=[], requested_at=later,
+                                                       taken_at=later, released_at=later))
+        _, days, conversation_days, agent_days = refresh_summaries(conn, calendar=cal, now=later)
+        assert days >= 1 and conversation_days >= 2 and agent_days >= 1  # the case's, conversation's, hand-off's day
         agree(conn)
     engine.dispose()

@@ -22,11 +22,14 @@ from ..calendar import WorkingCalendar
 from ..models import CalendarDay, DeadlineRule
 from .base import Chart, Column, Context, ReportFilter, ReportInputError, Table
 from .compare import compare_tables
+from .agent_daily import refresh_agent_daily
+from .conversations import refresh_conversation_daily
 from .daily import refresh_daily
 from .facts import refresh_case_flow
 from .periods import GRANULARITIES, Period, PeriodError, default_period
 from .quality import hot_spots, quality, top_categories
-from .volume import DIMENSIONS, traffic, volume
+from .traffic import traffic
+from .volume import DIMENSIONS, volume
 from .workload import agents, departments
 
 
@@ -77,11 +80,14 @@ def load_calendar(conn: Connection, tz: str, workday_end: str = "18:00") -> Work
 
 
 def refresh_summaries(conn: Connection, *, tz: str = "Asia/Shanghai", workday_end: str = "18:00",
-                      calendar: WorkingCalendar | None = None, now: dt.datetime | None = None) -> tuple[int, int]:
-    """Both summaries up to date, in the caller's write transaction: (cases, days) summarized again."""
+                      calendar: WorkingCalendar | None = None,
+                      now: dt.datetime | None = None) -> tuple[int, int, int, int]:
+    """The summaries up to date, in the caller's write transaction: (cases, days of cases, days of
+    conversations, days of agents' work) summarized again."""
+    zone = ZoneInfo(tz)
     cases = refresh_case_flow(conn, now)
-    days = refresh_daily(conn, ZoneInfo(tz), calendar or load_calendar(conn, tz, workday_end), now)
-    return cases, days
+    days = refresh_daily(conn, zone, calendar or load_calendar(conn, tz, workday_end), now)
+    return cases, days, refresh_conversation_daily(conn, zone, now), refresh_agent_daily(conn, zone, now)
 
 
 def run_report(conn: Connection, name: str, period: Period, *, tz: str = "Asia/Shanghai",
@@ -140,4 +146,5 @@ def _run(ctx: Context, spec: ReportSpec, period: Period, by: str, granularity: s
 
 __all__ = ["REPORTS", "COMPARISONS", "DIMENSIONS", "GRANULARITIES", "Chart", "Column", "Period", "PeriodError",
            "ReportFilter", "ReportInputError", "ReportResult", "Table", "default_period", "load_calendar",
-           "refresh_case_flow", "refresh_summaries", "run_report"]
+           "refresh_agent_daily", "refresh_case_flow", "refresh_conversation_daily", "refresh_daily",
+           "refresh_summaries", "run_report"]

@@ -115,6 +115,21 @@ class Context:
             raise ReportInputError("agent", f"no agent with 工号 or user name {value!r}")
         return uid
 
+    def category_ids(self) -> list[int]:
+        """The filter's category and, for a top category, its children."""
+        code = self.filter.category
+        ids = self.conn.execute(select(Category.id).where(or_(
+            Category.code == code, Category.code.like(f"{code}.%")))).scalars().all()
+        if not ids:
+            raise ReportInputError("category", f"unknown category {code!r}")
+        return list(ids)
+
+    def department_id(self) -> int:
+        dept = self.conn.execute(select(Department.id).where(Department.code == self.filter.department)).scalar()
+        if dept is None:
+            raise ReportInputError("department", f"unknown department {self.filter.department!r}")
+        return dept
+
     def case_conditions(self, time_column=Case.created_at) -> list:
         """The period (on `time_column`; None: no period) and the filter, as conditions on `cases`."""
         start, end = self.bounds
@@ -125,16 +140,9 @@ class Context:
         if f.channels:
             conds.append(Case.channel.in_(f.channels))
         if f.category:
-            ids = self.conn.execute(select(Category.id).where(or_(
-                Category.code == f.category, Category.code.like(f"{f.category}.%")))).scalars().all()
-            if not ids:
-                raise ReportInputError("category", f"unknown category {f.category!r}")
-            conds.append(Case.category_id.in_(ids))
+            conds.append(Case.category_id.in_(self.category_ids()))
         if f.department:
-            dept = self.conn.execute(select(Department.id).where(Department.code == f.department)).scalar()
-            if dept is None:
-                raise ReportInputError("department", f"unknown department {f.department!r}")
-            conds.append(Case.department_id == dept)
+            conds.append(Case.department_id == self.department_id())
         if f.agent:  # the cases this agent registered
             registered = select(CaseEvent.case_id).where(and_(
                 CaseEvent.action == "register", CaseEvent.user_id == self._agent_id()))

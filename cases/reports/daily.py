@@ -25,14 +25,20 @@ from sqlalchemy.engine import Connection
 from ..calendar import WorkingCalendar
 from ..models import Case, CaseEvent, ReportDaily, ReportWatermark
 from .base import Context
-from .facts import SETTLE, flow_join
+from .facts import SETTLE, flow_join, lock_watermark
 from .figures import MEASURES, case_figures, sign_for_limits
 from .periods import Period
 from .sqltime import local_day
 
 NAME = "daily"
-DIMENSIONS = {"kind": Case.kind, "channel": Case.channel, "status": Case.status,
-              "department": Case.department_id, "category": Case.category_id, "all": None}
+DIMENSIONS = {"kind": (Case.kind,), "channel": (Case.channel,), "status": (Case.status,),
+              "department": (Case.department_id,), "category": (Case.category_id,), "all": (),
+              "place": (func.trim(Case.location),),
+              # pairs: a department's figures under one condition on kind, channel or category
+              # (and a category's under one department): conditional queries without the cases
+              "department+kind": (Case.department_id, Case.kind),
+              "department+channel": (Case.department_id, Case.channel),
+              "department+category": (Case.department_id, Case.category_id)}
 
 
 def basis(zone: ZoneInfo, calendar: WorkingCalendar) -> str:
@@ -47,13 +53,7 @@ def refresh_daily(conn: Connection, zone: ZoneInfo, calendar: WorkingCalendar,
     """Bring report_daily up to date inside the caller's transaction (after refresh_case_flow);
     returns the number of local days summarized again."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    mark = select(ReportWatermark.last_id, ReportWatermark.basis).where(ReportWatermark.name == NAME)
-    if conn.dialect.name == "postgresql":
-        mark = mark.with_for_update()
-    row = conn.execute(mark).first()
-    if row is None:
-        conn.execute(insert(ReportWatermark).values(name=NAME, last_id=0, basis=""))
-        row = conn.execute(mark).first()
+    row = lock_watermark(conn, NAME)
     wanted = basis(zone, calendar)
     last = row.last_id if row.basis == wanted else 0  # another basis: everything again
     newest = conn.execute(select(func.max(CaseEvent.id)).where(CaseEvent.id > last)).scalar()
@@ -64,12 +64,12 @@ def refresh_daily(conn: Connection, zone: ZoneInfo, calendar: WorkingCalendar,
     if last == 0:
         conn.execute(delete(ReportDaily))
         first, latest = conn.execute(select(func.min(Case.created_at), func.max(Case.created_at))).one()
-        days = [] if first is None else [(_day(first, zone), _day(latest, zone) + dt.timedelta(days=1))]
+        days = [] if first is None else [(local_date(first, zone), local_date(latest, zone) + dt.timedelta(days=1))]
     else:
         changed = select(CaseEvent.case_id).where(CaseEvent.id > last).distinct()
         created = conn.execute(select(Case.created_at).where(Case.id.in_(changed))).scalars()
-        days = _runs({_day(at, zone) for at in created})
-    for chunk in _chunks(days):
+        days = runs({local_date(at, zone) for at in created})
+    for chunk in chunks(days):
         _summarize(conn, chunk, zone, calendar, now)
     values = {"basis": wanted}
     if settled is not None:
@@ -78,18 +78,45 @@ def refresh_daily(conn: Connection, zone: ZoneInfo, calendar: WorkingCalendar,
     return sum((end - start).days for start, end in days)
 
 
-def ready(ctx: Context) -> bool:
-    """Whether the summary can answer for this context: refreshed under its zone and calendar,
-    and no condition it does not keep (the conditional queries read the cases)."""
-    if not ctx.filter.empty or not ctx.summary:
-        return False
+def answer(ctx: Context, group: str | None):
+    """(conditions on report_daily, the column that holds the group's value) when the summary can
+    answer a report grouped by `group` (None: not grouped) for the context's period and filter:
+    no condition, or one condition on kind, channel, category or department that the group's own
+    dimension or a pair holds. None when it cannot: the report reads the cases."""
+    if not ctx.summary or ctx.filter.agent:
+        return None
+    conditions = _conditions(ctx)
+    if len(conditions) > 1:
+        return None
     have = ctx.conn.execute(select(ReportWatermark.basis).where(ReportWatermark.name == NAME)).scalar()
-    return have == basis(ctx.zone, ctx.calendar)
+    if have != basis(ctx.zone, ctx.calendar):
+        return None
+    period = [ReportDaily.day >= ctx.period.start, ReportDaily.day < ctx.period.end]
+    if not conditions:
+        return [ReportDaily.dim == (group or "all"), *period], ReportDaily.value
+    dim, values = conditions[0]
+    if group in (None, dim):
+        return [ReportDaily.dim == dim, ReportDaily.value.in_(values), *period], ReportDaily.value
+    if f"{group}+{dim}" in DIMENSIONS:
+        return [ReportDaily.dim == f"{group}+{dim}", ReportDaily.value2.in_(values), *period], ReportDaily.value
+    if f"{dim}+{group}" in DIMENSIONS:
+        return [ReportDaily.dim == f"{dim}+{group}", ReportDaily.value.in_(values), *period], ReportDaily.value2
+    return None
 
 
-def period_rows(ctx: Context, dim: str):
-    """The summary rows of one dimension for the context's period."""
-    return [ReportDaily.dim == dim, ReportDaily.day >= ctx.period.start, ReportDaily.day < ctx.period.end]
+def _conditions(ctx: Context) -> list[tuple[str, list[str]]]:
+    """The filter as (dimension, allowed values as stored)."""
+    f = ctx.filter
+    out = []
+    if f.kinds:
+        out.append(("kind", list(f.kinds)))
+    if f.channels:
+        out.append(("channel", list(f.channels)))
+    if f.category:
+        out.append(("category", [str(i) for i in ctx.category_ids()]))
+    if f.department:
+        out.append(("department", [str(ctx.department_id())]))
+    return out
 
 
 def decode(dim: str, value: str):
@@ -99,13 +126,14 @@ def decode(dim: str, value: str):
     return int(value) if dim in ("department", "category") else value
 
 
-def _day(at: dt.datetime, zone: ZoneInfo) -> dt.date:
+def local_date(at: dt.datetime, zone: ZoneInfo) -> dt.date:
+    """The local calendar day of a stored UTC instant."""
     if at.tzinfo is None:
         at = at.replace(tzinfo=dt.timezone.utc)
     return at.astimezone(zone).date()
 
 
-def _runs(days: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
+def runs(days: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """Consecutive days merged into [first, end) ranges."""
     runs: list[tuple[dt.date, dt.date]] = []
     for day in sorted(days):
@@ -116,11 +144,11 @@ def _runs(days: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return runs
 
 
-def _chunks(runs: list[tuple[dt.date, dt.date]], days: int = 92):
+def chunks(ranges: list[tuple[dt.date, dt.date]], days: int = 92):
     """Groups of ranges of at most `days` days each, split where longer, so that no statement
     reads more than a quarter of cases at once."""
     pieces = []
-    for start, end in runs:
+    for start, end in ranges:
         while start < end:
             stop = min(end, start + dt.timedelta(days=days))
             pieces.append((start, stop))
@@ -150,10 +178,13 @@ def _summarize(conn: Connection, ranges: list[tuple[dt.date, dt.date]], zone: Zo
     conn.execute(delete(ReportDaily).where(or_(*[and_(ReportDaily.day >= a, ReportDaily.day < b)
                                                  for a, b in ranges])))
     source = Case.__table__.outerjoin(flow, on_case).outerjoin(limits, on_limits)
-    columns = ["day", "dim", "value", *MEASURES]
-    for dim, column in DIMENSIONS.items():
-        value = literal("", String) if column is None else func.coalesce(cast(column, String), literal("", String))
-        group = [day] if column is None else [day, column]
-        q = (select(day, literal(dim, String), value, *[figures[m] for m in MEASURES])
-             .select_from(source).where(in_ranges).group_by(*group))
+    columns = ["day", "dim", "value", "value2", *MEASURES]
+
+    def text(column):
+        return func.coalesce(cast(column, String), literal("", String))
+
+    for dim, group in DIMENSIONS.items():
+        values = [text(c) for c in group] + [literal("", String)] * (2 - len(group))
+        q = (select(day, literal(dim, String), *values, *[figures[m] for m in MEASURES])
+             .select_from(source).where(in_ranges).group_by(day, *group))
         conn.execute(insert(ReportDaily).from_select(columns, q))

@@ -24,6 +24,20 @@ FLOW_ACTIONS = ("dispatch", "accept", "return", "extend", "remind", "reopen")
 SETTLE = dt.timedelta(minutes=10)
 
 
+def lock_watermark(conn: Connection, name: str):
+    """The watermark row of one summary (last_id, last_at, basis), created when missing and locked
+    (PostgreSQL) for the caller's transaction, so two refreshes of a summary never interleave."""
+    mark = select(ReportWatermark.last_id, ReportWatermark.last_at, ReportWatermark.basis) \
+        .where(ReportWatermark.name == name)
+    if conn.dialect.name == "postgresql":
+        mark = mark.with_for_update()
+    row = conn.execute(mark).first()
+    if row is None:
+        conn.execute(insert(ReportWatermark).values(name=name, last_id=0, basis=""))
+        row = conn.execute(mark).first()
+    return row
+
+
 def _summary(where) -> select:
     def first(action):
         return func.min(case((CaseEvent.action == action, CaseEvent.at)))
@@ -40,13 +54,7 @@ def refresh_case_flow(conn: Connection, now: dt.datetime | None = None) -> int:
     """Bring report_case_flow up to date inside the caller's transaction; returns the number of
     cases summarized again (0 when nothing changed)."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    mark = select(ReportWatermark.last_id).where(ReportWatermark.name == NAME)
-    if conn.dialect.name == "postgresql":
-        mark = mark.with_for_update()
-    last = conn.execute(mark).scalar()
-    if last is None:
-        conn.execute(insert(ReportWatermark).values(name=NAME, last_id=0))
-        last = conn.execute(mark).scalar()
+    last = lock_watermark(conn, NAME).last_id
     newest = conn.execute(select(func.max(CaseEvent.id)).where(CaseEvent.id > last)).scalar()
     if newest is None:
         return 0

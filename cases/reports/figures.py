@@ -20,7 +20,7 @@ SIGN_FOR_WORKING_DAYS = 1   # a department signs for a case by the end of the ne
 # every figure daily.py keeps per day (the columns of report_daily after day, dim, value)
 MEASURES = ("cases", "finished", "finished_on_time", "replied", "replied_on_time", "replied_late", "rated",
             "satisfied", "average", "dissatisfied", "signed", "signed_on_time", "returned", "extended",
-            "reminded", "reopened")
+            "reminded", "reopened", "first_case")
 
 
 def one(cond):
@@ -53,6 +53,7 @@ def case_figures(flow, sign_limit=None) -> dict:
         "extended": one(flow.c.extended == 1),
         "reminded": one(flow.c.reminded == 1),
         "reopened": one(flow.c.reopened == 1),
+        "first_case": func.min(Case.id),   # not added up: ties between hot spots go to the earliest
     }
     if sign_limit is not None:
         figures["signed_on_time"] = one(flow.c.accepted_at <= sign_limit)

@@ -1,14 +1,13 @@
 """Quality (满意度, 及时办结率, 办结率, 催办率, 重办率, 接通率, 自助服务率), top categories, hot spots."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 
-from ..models import Case, Category, Conversation, Handoff, ReportDaily
-from . import daily
+from ..models import Case, Category, Conversation, ReportConversationDaily as Daily, ReportDaily
+from . import conversations, daily
 from .base import Chart, Column, Context, Table, rate
 from .facts import flow_join
-from .figures import case_figures, one
-from .volume import handoff_window
+from .figures import case_figures
 
 
 _QUALITY_FIGURES = ("cases", "finished", "finished_on_time", "replied", "rated", "satisfied", "average",
@@ -18,9 +17,9 @@ _QUALITY_FIGURES = ("cases", "finished", "finished_on_time", "replied", "rated",
 def quality_counts(ctx: Context) -> dict[str, int]:
     """The numerators and denominators of every quality rate, counted in the database."""
     start, end = ctx.bounds
-    if daily.ready(ctx):
-        q = select(*[func.sum(getattr(ReportDaily, f)).label(f) for f in _QUALITY_FIGURES]) \
-            .where(*daily.period_rows(ctx, "all"))
+    found = daily.answer(ctx, None)
+    if found:
+        q = select(*[func.sum(getattr(ReportDaily, f)).label(f) for f in _QUALITY_FIGURES]).where(*found[0])
     else:
         flow, on_case = flow_join(ctx.conn, start, end)  # reminded, reopened (facts.py)
         figures = case_figures(flow)
@@ -28,23 +27,28 @@ def quality_counts(ctx: Context) -> dict[str, int]:
              .select_from(Case).outerjoin(flow, on_case).where(*ctx.case_conditions()))
     counts = {k: int(v or 0) for k, v in ctx.conn.execute(q).one()._mapping.items()}
 
-    conv_conds = [Conversation.started_at >= start, Conversation.started_at < end]
-    cq = (select(func.count().label("conversations"),
-                 func.count(Conversation.satisfaction).label("conv_rated"),
-                 one(Conversation.satisfaction == 1).label("conv_satisfied"))
-          .where(*conv_conds))
-    counts.update({k: int(v or 0) for k, v in ctx.conn.execute(cq).one()._mapping.items()})
-    # self-served: no request for a human. Counted from the (fewer) hand-offs: the conversations
-    # of the period that asked, taken from the other side
-    transferred = ctx.conn.execute(
-        select(func.count(func.distinct(Handoff.conversation_id)))
-        .select_from(Handoff).join(Conversation, Conversation.id == Handoff.conversation_id)
-        .where(*handoff_window(ctx), *conv_conds)).scalar() or 0
-    counts["self_served"] = counts["conversations"] - transferred
-    hq = (select(func.count().label("handoffs"), func.count(Handoff.taken_at).label("handoffs_taken"))
-          .where(Handoff.requested_at >= start, Handoff.requested_at < end))
-    counts.update({k: int(v or 0) for k, v in ctx.conn.execute(hq).one()._mapping.items()})
+    counts.update(_conversation_counts(ctx))
     return counts
+
+
+def _conversation_counts(ctx: Context) -> dict[str, int]:
+    """Conversations of the period, their ratings and those that never asked for a human; the
+    hand-offs requested in the period and those taken (conditions on cases do not apply)."""
+    start, end = ctx.bounds
+    if conversations.ready(ctx):
+        sums = select(*[func.sum(getattr(Daily, k)).label(k) for k in conversations.SUMMED]) \
+            .where(*conversations.period_conditions(ctx))
+        got = {k: int(v or 0) for k, v in ctx.conn.execute(sums).one()._mapping.items()}
+    else:
+        sub = conversations.outcomes([Conversation.started_at >= start, Conversation.started_at < end],
+                                     literal(""))
+        got = {k: int(v or 0) for k, v in ctx.conn.execute(select(*conversations.outcome_sums(sub)))
+               .one()._mapping.items()}
+        got.update({k: int(v or 0) for k, v in ctx.conn.execute(conversations.handoff_sums(start, end))
+                    .one()._mapping.items()})
+    return {"conversations": got["conversations"], "conv_rated": got["rated"], "conv_satisfied": got["satisfied"],
+            "self_served": got["conversations"] - got["asked"], "handoffs": got["handoffs"],
+            "handoffs_taken": got["handoffs_taken"]}
 
 
 QUALITY_RATES = [
@@ -77,12 +81,12 @@ def quality(ctx: Context) -> Table:
 
 def top_categories(ctx: Context, limit: int = 10) -> Table:
     """The most frequent categories (the finest level a case has) and their share of the period."""
-    if daily.ready(ctx):
-        total = ctx.conn.execute(select(func.sum(ReportDaily.cases))
-                                 .where(*daily.period_rows(ctx, "all"))).scalar() or 0
-        sums = ctx.conn.execute(select(ReportDaily.value, func.sum(ReportDaily.cases))
-                                .where(*daily.period_rows(ctx, "category"), ReportDaily.value != "")
-                                .group_by(ReportDaily.value)).all()
+    whole, by_category = daily.answer(ctx, None), daily.answer(ctx, "category")
+    if whole and by_category:
+        total = ctx.conn.execute(select(func.sum(ReportDaily.cases)).where(*whole[0])).scalar() or 0
+        conds, value = by_category
+        sums = ctx.conn.execute(select(value, func.sum(ReportDaily.cases))
+                                .where(*conds, value != "").group_by(value)).all()
         counted = sorted(((int(v), int(n)) for v, n in sums if n), key=lambda r: (-r[1], r[0]))[:limit]
     else:
         conds = ctx.case_conditions()
@@ -106,13 +110,21 @@ def top_categories(ctx: Context, limit: int = 10) -> Table:
 
 def hot_spots(ctx: Context, limit: int = 10) -> Table:
     """Places named most often: the location text as given, trimmed, grouped exactly."""
-    conds = ctx.case_conditions()
-    place = func.trim(Case.location)
-    sub = select(place.label("place"), Case.id.label("cid")).where(*conds, Case.location != "").subquery()
     # ties go to the place named first (collations differ between databases; ids do not)
-    q = (select(sub.c.place, func.count().label("n")).where(sub.c.place != "").group_by(sub.c.place)
-         .order_by(func.count().desc(), func.min(sub.c.cid)).limit(limit))
-    total = ctx.conn.execute(select(func.count()).select_from(Case).where(*conds)).scalar() or 0
+    whole, by_place = daily.answer(ctx, None), daily.answer(ctx, "place")
+    if whole and by_place:
+        conds, place = by_place
+        q = (select(place.label("place"), func.sum(ReportDaily.cases).label("n")).where(*conds, place != "")
+             .group_by(place).order_by(func.sum(ReportDaily.cases).desc(), func.min(ReportDaily.first_case))
+             .limit(limit))
+        total = ctx.conn.execute(select(func.sum(ReportDaily.cases)).where(*whole[0])).scalar() or 0
+    else:
+        conds = ctx.case_conditions()
+        sub = select(func.trim(Case.location).label("place"), Case.id.label("cid")) \
+            .where(*conds, Case.location != "").subquery()
+        q = (select(sub.c.place, func.count().label("n")).where(sub.c.place != "").group_by(sub.c.place)
+             .order_by(func.count().desc(), func.min(sub.c.cid)).limit(limit))
+        total = ctx.conn.execute(select(func.count()).select_from(Case).where(*conds)).scalar() or 0
     rows = [{"rank": i, "label": r.place, "count": r.n, "share": rate(r.n, total)}
             for i, r in enumerate(ctx.conn.execute(q), 1)]
     columns = [Column("rank", "排名"), Column("label", "地点", "text"), Column("count", "件数"),

@@ -46,8 +46,11 @@ def local_time(column, dialect_name: str, zone: ZoneInfo, start: dt.datetime, en
     if dialect_name == "postgresql":
         if len(stretches) == 1:  # one offset over the range: plain arithmetic, cheaper per row
             return column + literal_column(f"INTERVAL '{stretches[0][1]:d} minutes'")
-        # a naive UTC timestamp -> timestamptz (UTC) -> naive local time
-        return func.timezone(zone.key, func.timezone("UTC", column))
+        # a naive UTC timestamp -> timestamptz (UTC) -> naive local time. The zone is written into
+        # the SQL, not bound: a statement grouped by this expression repeats it, and with
+        # server-side parameters (asyncpg) two parameters are two different expressions to
+        # PostgreSQL. ZoneInfo only opens keys of its database (letters, digits, _ + - /).
+        return func.timezone(literal_column(f"'{zone.key}'"), func.timezone(literal_column("'UTC'"), column))
     if len(stretches) == 1:
         return func.datetime(column, f"{stretches[0][1]:+d} minutes")
     # the stretch that holds before the next change: shift the list by one

@@ -1,61 +1,53 @@
 """工作量: per agent (by 工号) and per department (承办单位)."""
 from __future__ import annotations
 
-import datetime as dt
-
-from sqlalchemy import and_, case, func, literal_column, select
+from sqlalchemy import func, literal_column, select
 
 from ..models import Case, CaseEvent, Department, Handoff, ReportDaily
-from . import daily
+from . import agent_daily, daily
+from .agent_daily import AGENT_ACTIONS
 from .base import Chart, Column, Context, Table, add_totals
 from .facts import flow_join
 from .figures import SIGN_FOR_WORKING_DAYS, case_figures, open_past_deadline, sign_for_limits
-from .volume import MEDIA, agent_names
+from .volume import agent_names
 
-AGENT_ACTIONS = {"register": "登记工单", "answer": "当场答复", "dispatch": "派单", "follow_up": "回访",
-                 "remind": "催办", "close": "归档"}
-
-
-def seconds_between(start, end, dialect: str):
-    if dialect == "postgresql":
-        return func.extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
+def _agent_figures(ctx: Context) -> dict[int, dict]:
+    """user id -> its counts per action, calls, chats and talk time in the period: from the daily
+    summary (agent_daily.py), or, under a condition on the cases, from the events and hand-offs."""
+    f = ctx.filter
+    agent_id = ctx._agent_id() if f.agent else None
+    per: dict[int, dict] = {}
+    if agent_daily.ready(ctx):
+        for row in ctx.conn.execute(agent_daily.period_sums(ctx, agent_id)):
+            cell = per.setdefault(row.user_id, {})
+            cell[{"call": "calls", "chat": "chats"}.get(row.action, row.action)] = int(row.n or 0)
+            if row.action == "call":
+                cell["talk"] = row.talk or 0
+    else:
+        start, end = ctx.bounds
+        conds = [CaseEvent.at >= start, CaseEvent.at < end]
+        if f.kinds or f.category or f.channels or f.department:
+            conds.append(CaseEvent.case_id.in_(select(Case.id).where(*ctx.case_conditions(time_column=None))))
+        if agent_id is not None:
+            conds.append(CaseEvent.user_id == agent_id)
+        for row in ctx.conn.execute(agent_daily.event_counts(conds)):
+            per.setdefault(row.user_id, {})[row.action] = int(row.n)
+        h_conds = [Handoff.taken_at >= start, Handoff.taken_at < end]
+        if agent_id is not None:
+            h_conds.append(Handoff.taken_by == agent_id)
+        for row in ctx.conn.execute(agent_daily.takeovers(h_conds, ctx.dialect)):
+            cell = per.setdefault(row.user_id, {})
+            cell["calls"], cell["chats"], cell["talk"] = int(row.calls or 0), int(row.chats or 0), row.talk or 0
+    for cell in per.values():
+        cell["talk"] = int(round(cell.get("talk", 0)))
+    return per
 
 
 def agents(ctx: Context) -> Table:
     """What each agent did in the period: cases registered, consultations answered on the spot,
     dispatches, follow-ups, reminders, archives (from the case events), and calls and chats taken
     over from the bot with their talk time (from the hand-offs)."""
-    start, end = ctx.bounds
-    conds = [CaseEvent.at >= start, CaseEvent.at < end, CaseEvent.user_id.isnot(None),
-             CaseEvent.action.in_(list(AGENT_ACTIONS))]
-    case_filter = ctx.case_conditions(time_column=None)
-    f = ctx.filter
-    if f.kinds or f.category or f.channels or f.department:
-        conds.append(CaseEvent.case_id.in_(select(Case.id).where(*case_filter)))
-    agent_id = ctx._agent_id() if f.agent else None
-    if agent_id is not None:
-        conds.append(CaseEvent.user_id == agent_id)
-    per: dict[int, dict] = {}
-    q = select(CaseEvent.user_id, CaseEvent.action, func.count().label("n")).where(*conds) \
-        .group_by(CaseEvent.user_id, CaseEvent.action)
-    for row in ctx.conn.execute(q):
-        per.setdefault(row.user_id, {})[row.action] = row.n
-
-    calls = Handoff.channel.in_(MEDIA["call"])
-    h_conds = [Handoff.taken_at >= start, Handoff.taken_at < end, Handoff.taken_by.isnot(None)]
-    if agent_id is not None:
-        h_conds.append(Handoff.taken_by == agent_id)
-    talk = seconds_between(Handoff.taken_at, Handoff.released_at, ctx.dialect)
-    hq = (select(Handoff.taken_by,
-                 func.sum(case((calls, 1), else_=0)).label("calls"),
-                 func.sum(case((calls, 0), else_=1)).label("chats"),
-                 func.sum(case((and_(calls, Handoff.released_at.isnot(None)), talk), else_=0)).label("talk"))
-          .where(*h_conds).group_by(Handoff.taken_by))
-    for row in ctx.conn.execute(hq):
-        cell = per.setdefault(row.taken_by, {})
-        cell["calls"], cell["chats"], cell["talk"] = row.calls, row.chats, int(round(row.talk or 0))
-
+    per = _agent_figures(ctx)
     names = agent_names(ctx)
     keys = ["calls", "chats", "talk"] + list(AGENT_ACTIONS)
     rows = []
@@ -88,10 +80,12 @@ def _department_figures(ctx: Context) -> dict:
     dept = (Case.department_id + literal_column("0")).label("department_id")  # no parameter: asyncpg
     late = dict(ctx.conn.execute(select(dept, func.count()).where(
         *ctx.case_conditions(), open_past_deadline(ctx.now)).group_by(dept)).all())
-    if daily.ready(ctx):
-        q = (select(ReportDaily.value.label("department_id"),
+    found = daily.answer(ctx, "department")
+    if found:
+        conds, value = found
+        q = (select(value.label("department_id"),
                     *[func.sum(getattr(ReportDaily, f)).label(k) for k, f in _DEPARTMENT_FIGURES.items()])
-             .where(*daily.period_rows(ctx, "department")).group_by(ReportDaily.value))
+             .where(*conds).group_by(value))
         decode = lambda v: daily.decode("department", v)  # noqa: E731
     else:
         start, end = ctx.bounds
