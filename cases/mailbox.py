@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from .db import Database
 from .models import Attachment, Case, CaseEvent, MailCursor, MailMessage, MailOutbox, utcnow
 
-FINAL_STATES = ("case", "event", "status", "held", "ignored", "released")
+FINAL_STATES = ("case", "event", "status", "held", "ignored", "released", "discarded")
 
 
 def message_key(message_id: str, raw: bytes) -> str:
@@ -202,6 +202,22 @@ class MailLedger:
             if row is None or row.state != "held":
                 raise LookupError(f"mail {mail_id} is not held")
             row.state, row.released_by, row.released_at = "released", actor[:64], utcnow()
+            return row
+
+    async def discard(self, mail_id: int, actor: str, event: CitizenEvent | None = None) -> MailMessage:
+        """An agent throws a held mail away: the row keeps who and when (state `discarded`), and a
+        mail about a case leaves an event on it; once only."""
+        async with self.db.write() as s:
+            row = (await s.execute(select(MailMessage).where(MailMessage.id == mail_id).with_for_update())).scalar()
+            if row is None or row.state != "held":
+                raise LookupError(f"mail {mail_id} is not held")
+            now = utcnow()
+            row.state, row.released_by, row.released_at = "discarded", actor[:64], now
+            if event is not None:
+                status = (await s.execute(select(Case.status).where(Case.id == event.case_id))).scalar_one()
+                s.add(CaseEvent(case_id=event.case_id, at=now, actor=event.actor, channel="email",
+                                action=event.action, from_status=status, to_status=status, public=event.public,
+                                comment=event.comment, data=event.data))
             return row
 
     # ---- outgoing ----------------------------------------------------------------------------

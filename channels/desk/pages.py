@@ -7,6 +7,7 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from cases.workflow import Role
+from channels.email.web import MAIL_CHANNEL
 from hotline.web import csrf
 from hotline.web.app import SERVICES
 
@@ -21,6 +22,7 @@ NAV = [
     ("followup", "/desk/followup", {A, S, ADM}),
     ("reminders", "/desk/reminders", {A, S, D, ADM}),
     ("canned", "/desk/canned", {A, S, ADM}),
+    ("mail", "/desk/mail", {A, S, ADM}),  # held mail (mailhold.py), when the mail channel runs
     ("reports", "/desk/reports", {S, ADM}),
     ("admin", "/desk/admin", {ADM}),
 ]
@@ -36,7 +38,8 @@ def nav_for(request: web.Request, user) -> list[dict]:
     t = translator(request.get("locale", "zh"))
     role = Role(user.role)
     return [{"key": key, "href": href, "label": t(f"desk.nav.{key}")} for key, href, roles in NAV
-            if role in roles and (key != "reports" or request.app.get(HAS_REPORTS))]
+            if role in roles and (key != "reports" or request.app.get(HAS_REPORTS))
+            and (key != "mail" or MAIL_CHANNEL in request.app)]
 
 
 async def desk_context(request: web.Request) -> dict:

@@ -19,18 +19,22 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy import select
+
 from bot.classify import CategoryClassifier
 from cases.knowledge import KnowledgeRepository
 from cases.mailbox import MailLedger
+from cases.models import Case
+from hotline.logs import log_fields
 from hotline.settings import SettingsError
 
 from .compose import Composer
 from .imap import ImapReader
 from .ingest import MailIngest, Outcome
-from .understand import NluThread
 from .notify import MailNotifier
 from .outbox import OutboxSender
 from .smtpd import SmtpReceiver
+from .understand import NluThread
 from .urls import imap_server, smtp_server
 
 log = logging.getLogger("hotline.email")
@@ -81,24 +85,65 @@ class MailChannel:
         """A case changed: mail about it now rather than at the next poll."""
         self.notifier.poke()
 
-    async def release(self, mail_id: int, actor: str) -> Outcome:
+    async def held(self, limit: int = 500) -> list[dict]:
+        """The mails waiting for an agent, each with the number of the case it is about (if any):
+        what the REST API and the desk list."""
+        rows = await self.ledger.held(limit=limit)
+        numbers = {}
+        case_ids = {r.case_id for r in rows if r.case_id}
+        if case_ids:
+            async with self.services.db.read() as s:
+                numbers = dict((await s.execute(select(Case.id, Case.number).where(Case.id.in_(case_ids)))).all())
+        return [{"id": r.id, "sender": r.sender, "subject": r.subject, "reason": r.reason, "size": r.size,
+                 "received_at": r.claimed_at, "case": numbers.get(r.case_id), "case_id": r.case_id,
+                 "raw_sha256": r.raw_sha256} for r in rows]
+
+    def held_mail(self, raw_sha256: str | None):
+        """A held mail as parsed (for an agent to read), or None when its original is not kept."""
+        from .parse import parse_mail
+
+        if not raw_sha256:
+            return None
+        try:
+            return parse_mail(self.ingest.original(raw_sha256))
+        except OSError:
+            return None
+
+    async def release(self, mail_id: int, actor: str, as_new_case: bool = False) -> Outcome:
         """An agent releases a held mail: spam or unusable mail is processed as if it had passed the
-        filter; a reply from a stranger about a case becomes an event on that case."""
+        filter; a reply from a stranger about a case becomes an event on that case, or, with
+        `as_new_case`, a case of its own (the stranger gets the acknowledgement)."""
         from cases.mailbox import CitizenEvent
         from .parse import parse_mail
 
         row = await self.ledger.mark_released(mail_id, actor)
         raw = self.ingest.original(row.raw_sha256)
-        if row.reason == "foreign_reply" and row.case_id:
+        if row.reason == "foreign_reply" and row.case_id and not as_new_case:
             mail = parse_mail(raw)
             event = CitizenEvent(row.case_id, "third_party_mail", (mail.body or mail.subject)[:5000],
                                  {"sender": mail.sender, "message_id": mail.message_id, "released_by": actor},
                                  actor=actor)
             await self.ledger.finish(row.message_key, "event", reason="released", case_id=row.case_id, event=event)
             return Outcome("event", "released", key=row.message_key, case_id=row.case_id)
-        outcome = await self.ingest.ingest(raw, source=row.source, force=True)
+        outcome = await self.ingest.ingest(raw, source=row.source, force=True, unthreaded=as_new_case)
         self.outbox.poke()
         return outcome
+
+    async def discard(self, mail_id: int, actor: str) -> None:
+        """An agent discards a held mail: nothing is filed or answered; who and when is kept, and a
+        mail about a case is noted on the case."""
+        from cases.mailbox import CitizenEvent
+
+        row = await self.ledger.get(mail_id)
+        if row is None or row.state != "held":
+            raise LookupError(f"mail {mail_id} is not held")
+        event = None
+        if row.case_id:
+            event = CitizenEvent(row.case_id, "held_mail_discarded", "",
+                                 {"sender": row.sender, "message_id": row.message_id, "subject": row.subject},
+                                 actor=actor)
+        await self.ledger.discard(mail_id, actor, event)
+        log.info("held mail discarded", extra=log_fields(mail=mail_id, actor=actor, reason=row.reason))
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -74,9 +74,10 @@ class MailIngest:
 
     # ---- the entry point ---------------------------------------------------------------------
     async def ingest(self, raw: bytes, *, source: str, truncated_size: int | None = None,
-                     force: bool = False) -> Outcome:
+                     force: bool = False, unthreaded: bool = False) -> Outcome:
         """Process one mail. `truncated_size`: only the header was fetched because the mail is that
-        big. `force`: an agent released a held mail, so the spam verdict no longer holds it."""
+        big. `force`: an agent released a held mail, so the spam verdict no longer holds it.
+        `unthreaded`: an agent chose to file it as a new case although it answers a case's thread."""
         mail = parse_mail(raw)
         key = message_key(mail.message_id, raw)
         claim = None
@@ -88,7 +89,7 @@ class MailIngest:
                                reason=claim.row.state)
         raw_sha = self._keep(raw)
         retake = claim is None or claim.status == "retake"
-        outcome = await self._decide(mail, key, truncated_size, force, retake)
+        outcome = await self._decide(mail, key, truncated_size, force, retake, unthreaded)
         outcome.key = key
         await self.ledger.finish(key, outcome.state, reason=outcome.reason, raw_sha256=raw_sha,
                                  case_id=outcome.case_id, outgoing=outcome.outgoing, event=outcome.event,
@@ -113,14 +114,14 @@ class MailIngest:
 
     # ---- deciding ------------------------------------------------------------------------------
     async def _decide(self, mail: ParsedMail, key: str, truncated_size: int | None, force: bool,
-                      retake: bool) -> Outcome:
+                      retake: bool, unthreaded: bool = False) -> Outcome:
         verdict = screen(mail)
         if verdict.action != "accept" and not (force and verdict.reason == "spam"):
             return Outcome("held" if verdict.action == "hold" else "ignored", verdict.reason)
         if mail.sender in self.own_addresses:
             return Outcome("ignored", "own_mail")  # our own mail come back: never answer it
         thread = Thread(mail.message_id, tuple(mail.references or mail.in_reply_to), mail.subject)
-        case = await self._thread_case(mail)
+        case = None if unthreaded else await self._thread_case(mail)
         engine = self.engine_source()
         understood = await understand(mail.subject, mail.body, engine, self.categories, self.nlu)
         if case is not None:
