@@ -5,10 +5,13 @@
    project's generator (`cases/reports/generate.py`: cases over three years up to today, with their
    events, conversations and hand-offs; COPY on PostgreSQL, executemany on SQLite). With --keep
    both stay for the next run, which reuses them when they hold --cases cases.
-2. Times each report as the desk runs it: the last whole month with its comparison period
-   (同比, and 环比 for volume), and the last twelve whole months by month with 同比. Each figure is
+2. Builds the summaries the reports read (cases/reports/facts.py, daily.py, conversations.py,
+   agent_daily.py) and prints how long each first build took.
+3. Times each report as the desk runs it: the refresh of the summaries the desk does first, then
+   every report over the last whole month with its comparison period (同比, and 环比 for volume)
+   and over the last twelve whole months with 同比, and two conditional queries. Each figure is
    the median of --repeat runs after one warm-up run, in milliseconds, including the comparison.
-3. Drops the database and deletes the file unless --keep.
+4. Drops the database and deletes the file unless --keep.
 
     python bench/reports.py [--cases 1000000] [--repeat 3] [--keep] [--only postgres|sqlite]
 
@@ -34,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from cases.db import Database, make_sync_engine
 from cases.migrate import upgrade
 from cases.reference_data import load_reference_data
-from cases.reports import (Period, ReportFilter, load_calendar, refresh_case_flow, refresh_conversation_daily,
-                           refresh_daily, refresh_summaries, run_report)
+from cases.reports import (Period, ReportFilter, load_calendar, refresh_agent_daily, refresh_case_flow,
+                           refresh_conversation_daily, refresh_daily, refresh_summaries, run_report)
 from cases.reports.generate import generate
 
 TZ = "Asia/Shanghai"
@@ -193,9 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         t2 = time.perf_counter()
         with engine.begin() as conn:
             conversation_days = refresh_conversation_daily(conn, ZoneInfo(TZ), now)
+        t3 = time.perf_counter()
+        with engine.begin() as conn:
+            agent_days = refresh_agent_daily(conn, ZoneInfo(TZ), now)
         print(f"{engine.dialect.name}: event summary refreshed in {t1 - t0:.1f} s ({n:,} cases), "
               f"daily summary of cases in {t2 - t1:.1f} s ({days:,} days), "
-              f"of conversations in {time.perf_counter() - t2:.1f} s ({conversation_days:,} days)")
+              f"of conversations in {t3 - t2:.1f} s ({conversation_days:,} days), "
+              f"of agents' work in {time.perf_counter() - t3:.1f} s ({agent_days:,} days)")
         if engine.dialect.name == "sqlite":
             with engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")  # statistics for the planner, as generate() left them

@@ -81,13 +81,17 @@ def load_calendar(conn: Connection, tz: str, workday_end: str = "18:00") -> Work
 
 def refresh_summaries(conn: Connection, *, tz: str = "Asia/Shanghai", workday_end: str = "18:00",
                       calendar: WorkingCalendar | None = None,
-                      now: dt.datetime | None = None) -> tuple[int, int, int, int]:
+                      now: dt.datetime | None = None, rebuild: bool = True) -> tuple[int, int, int, int]:
     """The summaries up to date, in the caller's write transaction: (cases, days of cases, days of
-    conversations, days of agents' work) summarized again."""
+    conversations, days of agents' work) summarized again. `rebuild=False` leaves a daily summary
+    that must be built whole (the first time, or after the zone or calendar changed) to a later
+    call: a report request should not read every case of the database; it reads the cases of its
+    period meanwhile."""
     zone = ZoneInfo(tz)
     cases = refresh_case_flow(conn, now)
-    days = refresh_daily(conn, zone, calendar or load_calendar(conn, tz, workday_end), now)
-    return cases, days, refresh_conversation_daily(conn, zone, now), refresh_agent_daily(conn, zone, now)
+    days = refresh_daily(conn, zone, calendar or load_calendar(conn, tz, workday_end), now, rebuild)
+    return (cases, days, refresh_conversation_daily(conn, zone, now, rebuild),
+            refresh_agent_daily(conn, zone, now, rebuild))
 
 
 def run_report(conn: Connection, name: str, period: Period, *, tz: str = "Asia/Shanghai",

@@ -56,11 +56,15 @@ def takeovers(conds: list, dialect: str, day_expr=None):
                   func.sum(sub.c.talk).label("talk")).group_by(*group)
 
 
-def refresh_agent_daily(conn: Connection, zone: ZoneInfo, now: dt.datetime | None = None) -> int:
-    """Bring report_agent_daily up to date in the caller's transaction; returns the days redone."""
+def refresh_agent_daily(conn: Connection, zone: ZoneInfo, now: dt.datetime | None = None,
+                        rebuild: bool = True) -> int:
+    """Bring report_agent_daily up to date in the caller's transaction; returns the days redone
+    (a whole build only with `rebuild`, as refresh_daily)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     row = lock_watermark(conn, NAME)
     whole = row.basis != zone.key or row.last_at is None
+    if whole and not rebuild:
+        return 0
     last = 0 if whole else row.last_id
     settled = conn.execute(select(func.max(CaseEvent.id)).where(
         CaseEvent.id > last, CaseEvent.at <= now - SETTLE)).scalar()

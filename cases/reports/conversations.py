@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, union, update
 from sqlalchemy.engine import Connection
 
 from ..models import Conversation, Handoff, ReportConversationDaily, ReportWatermark
@@ -85,12 +85,15 @@ def handoff_sums(ctx_start: dt.datetime, ctx_end: dt.datetime, day_expr=None, wh
 
 
 # ---- the daily summary --------------------------------------------------------------------------
-def refresh_conversation_daily(conn: Connection, zone: ZoneInfo, now: dt.datetime | None = None) -> int:
+def refresh_conversation_daily(conn: Connection, zone: ZoneInfo, now: dt.datetime | None = None,
+                               rebuild: bool = True) -> int:
     """Bring report_conversation_daily up to date in the caller's transaction; returns the number of
-    local days summarized again."""
+    local days summarized again (a whole build only with `rebuild`, as refresh_daily)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     row = lock_watermark(conn, NAME)
     since = row.last_at if row.basis == zone.key else None
+    if since is None and not rebuild:
+        return 0
     if since is None:  # the first build, or another zone: everything
         conn.execute(delete(ReportConversationDaily))
         first, last = conn.execute(select(func.min(Conversation.started_at), func.max(Conversation.started_at))).one()
@@ -99,11 +102,13 @@ def refresh_conversation_daily(conn: Connection, zone: ZoneInfo, now: dt.datetim
                                           local_date(max(last, h_last or last), zone) + dt.timedelta(days=1))]
     else:
         touched = set(conn.execute(select(Conversation.started_at).where(Conversation.updated_at >= since)).scalars())
-        changed = or_(Handoff.requested_at >= since, Handoff.taken_at >= since, Handoff.released_at >= since)
-        for started, requested in conn.execute(select(Conversation.started_at, Handoff.requested_at)
-                                               .join(Conversation, Conversation.id == Handoff.conversation_id)
-                                               .where(changed)):
-            touched.update((started, requested))
+        # one indexed range per time column (SQLite would scan the hand-offs for an OR of them)
+        changed = union(*[select(Handoff.conversation_id.label("cid"), Handoff.requested_at.label("at"))
+                          .where(column >= since)
+                          for column in (Handoff.requested_at, Handoff.taken_at, Handoff.released_at)]).subquery()
+        touched.update(conn.execute(select(changed.c.at)).scalars())
+        touched.update(conn.execute(select(Conversation.started_at)
+                                    .where(Conversation.id.in_(select(changed.c.cid)))).scalars())
         days = runs({local_date(at, zone) for at in touched})
     for chunk in chunks(days):
         _summarize(conn, chunk, zone)

@@ -49,12 +49,16 @@ def basis(zone: ZoneInfo, calendar: WorkingCalendar) -> str:
 
 
 def refresh_daily(conn: Connection, zone: ZoneInfo, calendar: WorkingCalendar,
-                  now: dt.datetime | None = None) -> int:
+                  now: dt.datetime | None = None, rebuild: bool = True) -> int:
     """Bring report_daily up to date inside the caller's transaction (after refresh_case_flow);
-    returns the number of local days summarized again."""
+    returns the number of local days summarized again. A whole build (the first, or under another
+    basis) reads every case: with `rebuild=False` it is left for later (the reports read the cases
+    meanwhile)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     row = lock_watermark(conn, NAME)
     wanted = basis(zone, calendar)
+    if row.basis != wanted and not rebuild:
+        return 0
     last = row.last_id if row.basis == wanted else 0  # another basis: everything again
     newest = conn.execute(select(func.max(CaseEvent.id)).where(CaseEvent.id > last)).scalar()
     if newest is None and row.basis == wanted:

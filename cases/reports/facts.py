@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import case, delete, func, insert, literal_column, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from ..models import Case, CaseEvent, CaseFlow, ReportWatermark
@@ -32,8 +34,10 @@ def lock_watermark(conn: Connection, name: str):
     if conn.dialect.name == "postgresql":
         mark = mark.with_for_update()
     row = conn.execute(mark).first()
-    if row is None:
-        conn.execute(insert(ReportWatermark).values(name=name, last_id=0, basis=""))
+    if row is None:  # two first refreshes may race (a report and the background keeper)
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(dialect_insert(ReportWatermark).values(name=name, last_id=0, basis="")
+                     .on_conflict_do_nothing(index_elements=["name"]))
         row = conn.execute(mark).first()
     return row
 

@@ -66,7 +66,7 @@ def _optional_reports(app: web.Application) -> None:
         if exc.name != "channels.desk.reports":
             raise  # the module exists but something it imports is missing: say so
         return
-    app.router.add_routes(reports.routes)
+    reports.setup(app)
     app[pages.HAS_REPORTS] = True
 
 

@@ -105,9 +105,47 @@ async def _run(request: web.Request, q: ReportQuery) -> ReportResult:
 
     async with services.db.write() as session:  # the events since the last report, summarized
         await session.run_sync(lambda s: refresh_summaries(
-            s.connection(), tz=settings.timezone, calendar=services.store.calendar))
+            s.connection(), tz=settings.timezone, calendar=services.store.calendar, rebuild=False))
     async with services.db.read() as session:
         return await session.run_sync(work)
+
+
+SUMMARY_KEEPER = web.AppKey("report_summary_keeper", asyncio.Task)
+SUMMARY_EVERY_S = 600.0
+
+
+async def keep_summaries(services, every_s: float = SUMMARY_EVERY_S) -> None:
+    """Build the daily summaries whole where they must be (the first time, after a change of zone or
+    calendar) and keep them fresh, at start and then every `every_s` seconds, away from report
+    requests: a whole build reads every case (about a minute for 1,000,000 cases, during which
+    SQLite's other writers wait). Until it is done the reports read the cases of their period."""
+    settings = services.settings
+    while True:
+        try:
+            async with services.db.write() as session:
+                counts = await session.run_sync(lambda s: refresh_summaries(
+                    s.connection(), tz=settings.timezone, calendar=services.store.calendar))
+            log.debug("report summaries refreshed: %s", counts)
+        except Exception:  # a failed round is retried at the next; reports read the cases meanwhile
+            log.exception("report summaries: refresh failed")
+        await asyncio.sleep(every_s)
+
+
+async def _start_keeper(app: web.Application) -> None:
+    app[SUMMARY_KEEPER] = asyncio.get_running_loop().create_task(keep_summaries(app[SERVICES]))
+
+
+async def _stop_keeper(app: web.Application) -> None:
+    task = app.get(SUMMARY_KEEPER)
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(routes)
+    app.on_startup.append(_start_keeper)
+    app.on_cleanup.append(_stop_keeper)
 
 
 async def _choices(request: web.Request) -> dict:
