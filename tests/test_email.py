@@ -149,6 +149,15 @@ async def case_for(services, message_id: str) -> Case:
         return await s.get(Case, row.case_id)
 
 
+async def file_by_mail(channel, dovecot, user: str, sink, subject: str, body: str, sender: str, name: str):
+    """A citizen's first mail delivered and acknowledged: (the acknowledgement, the case, Message-ID)."""
+    raw, mid = mail(subject, body, sender=sender, name=name)
+    await dovecot.append(user, raw)
+    await wait_processed(channel, 1)
+    await sink.wait_for(lambda: len(sink.to(sender)) == 1)
+    return sink.to(sender)[0].message, await case_for(channel.services, mid), mid
+
+
 # ---- charsets, HTML, attachments ---------------------------------------------------------------
 CHARSET_MAILS = [
     ("utf-8", "投诉：小区楼下烧烤油烟", "我家楼下的烧烤店每天晚上油烟很大，呛得睡不着觉，请管一管。"),
@@ -231,12 +240,8 @@ async def test_mails_in_every_charset_html_and_attachments_become_cases(channel_
 async def test_reply_thread_status_auto_reply_spam_duplicate_and_malformed(channel_factory, dovecot, mailbox_user, sink):
     channel = await channel_factory()
     services = channel.services
-    raw, mid = mail("投诉：噪音扰民", "隔壁酒吧每晚营业到凌晨三点，噪音扰民严重。", sender="li@example.cn", name="李雷")
-    await dovecot.append(mailbox_user, raw)
-    await wait_processed(channel, 1)
-    await sink.wait_for(lambda: len(sink.to("li@example.cn")) == 1)
-    ack = sink.to("li@example.cn")[0].message
-    case = await case_for(services, mid)
+    ack, case, mid = await file_by_mail(channel, dovecot, mailbox_user, sink, "投诉：噪音扰民",
+                                        "隔壁酒吧每晚营业到凌晨三点，噪音扰民严重。", "li@example.cn", "李雷")
 
     # the citizen answers the acknowledgement (a Chinese mail program's quoting below the new words)
     reply, reply_mid = mail(f"回复：{ack['Subject']}", "补充一下：酒吧在幸福路18号。\n\n"
@@ -324,12 +329,8 @@ async def test_citizen_is_told_of_reply_and_archive_and_department_of_dispatch(c
     from cases.models import Department
     async with services.db.write() as s:
         await s.execute(update(Department).where(Department.code == "zjj").values(email="zjj@gov.example.cn"))
-    raw, mid = mail("反映小区停车问题", "小区里乱停车严重，消防通道被堵。", sender="han@example.cn", name="韩梅梅")
-    await dovecot.append(mailbox_user, raw)
-    await wait_processed(channel, 1)
-    await sink.wait_for(lambda: len(sink.to("han@example.cn")) == 1)
-    ack = sink.to("han@example.cn")[0].message
-    case = await case_for(services, mid)
+    ack, case, mid = await file_by_mail(channel, dovecot, mailbox_user, sink, "反映小区停车问题",
+                                        "小区里乱停车严重，消防通道被堵。", "han@example.cn", "韩梅梅")
     store = services.store
     await store.apply(case.number, "dispatch", AGENT, department_code="zjj")
     await sink.wait_for(lambda: len(sink.to("zjj@gov.example.cn")) == 1)

@@ -12,8 +12,8 @@ from cases.models import MailMessage
 from channels.email.web import setup_routes
 from desk_support import csrf_of, login, make_users
 from hotline.web import create_app
-from test_email import (case_for, channel_factory, dovecot, mail, mailbox_user, sink,  # noqa: F401 (fixtures)
-                        wait_processed)
+from test_email import (case_for, channel_factory, dovecot, file_by_mail, mail, mailbox_user,  # noqa: F401
+                        sink, wait_processed)  # (fixtures among them)
 
 ROW = re.compile(r'<tr id="held-(\d+)">')
 
@@ -26,12 +26,8 @@ async def _post(client, path: str, data: dict | None = None, page: str = "/desk/
 async def test_agents_read_release_and_discard_held_mail_at_the_desk(channel_factory, dovecot, mailbox_user, sink):
     channel = await channel_factory()
     services = channel.services
-    raw, mid = mail("投诉：广场舞噪音", "小区广场舞音响太大，晚上十点还不停。", sender="zhao@example.cn", name="赵敏")
-    await dovecot.append(mailbox_user, raw)
-    await wait_processed(channel, 1)
-    await sink.wait_for(lambda: len(sink.to("zhao@example.cn")) == 1)
-    ack = sink.to("zhao@example.cn")[0].message
-    case = await case_for(services, mid)
+    ack, case, _ = await file_by_mail(channel, dovecot, mailbox_user, sink, "投诉：广场舞噪音",
+                                      "小区广场舞音响太大，晚上十点还不停。", "zhao@example.cn", "赵敏")
     held = {
         "spam": mail("投诉：楼道堆物", "楼道里堆满杂物，<script>alert(1)</script>消防隐患很大。", sender="flagged@example.cn",
                      headers={"X-Spam-Flag": "YES"}),

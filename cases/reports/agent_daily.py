@@ -18,8 +18,8 @@ from sqlalchemy.engine import Connection
 from ..models import CaseEvent, Handoff, ReportAgentDaily, ReportWatermark
 from .base import Context
 from .conversations import MEDIA
-from .daily import chunks, local_date, runs
-from .facts import SETTLE, lock_watermark
+from .daily import chunks, local_date, runs, utc_ranges, within
+from .facts import SETTLE, basis_of, lock_watermark
 from .periods import Period
 from .sqltime import local_day
 
@@ -94,20 +94,19 @@ def refresh_agent_daily(conn: Connection, zone: ZoneInfo, now: dt.datetime | Non
 
 def _summarize(conn: Connection, ranges: list[tuple[dt.date, dt.date]], zone: ZoneInfo) -> None:
     start, end = Period(ranges[0][0], ranges[-1][1]).utc_bounds(zone)
-    utc = [Period(a, b).utc_bounds(zone) for a, b in ranges]
+    utc = utc_ranges(ranges, zone)
     dialect = conn.dialect.name
     rows: dict[tuple, dict] = {}
-    at_in = or_(*[and_(CaseEvent.at >= a, CaseEvent.at < b) for a, b in utc])
+    at_in = within(CaseEvent.at, utc)
     for r in conn.execute(event_counts([at_in], local_day(CaseEvent.at, dialect, zone, start, end))):
         rows[(str(r.d), r.user_id, r.action)] = {"n": int(r.n), "talk": 0.0}
-    taken_in = or_(*[and_(Handoff.taken_at >= a, Handoff.taken_at < b) for a, b in utc])
+    taken_in = within(Handoff.taken_at, utc)
     for r in conn.execute(takeovers([taken_in], dialect, local_day(Handoff.taken_at, dialect, zone, start, end))):
         if r.calls:
             rows[(str(r.d), r.user_id, "call")] = {"n": int(r.calls), "talk": float(r.talk or 0)}
         if r.chats:
             rows[(str(r.d), r.user_id, "chat")] = {"n": int(r.chats), "talk": 0.0}
-    conn.execute(delete(ReportAgentDaily).where(or_(*[
-        and_(ReportAgentDaily.day >= a, ReportAgentDaily.day < b) for a, b in ranges])))
+    conn.execute(delete(ReportAgentDaily).where(within(ReportAgentDaily.day, ranges)))
     if rows:
         conn.execute(insert(ReportAgentDaily), [
             {"day": dt.date.fromisoformat(d[:10]), "user_id": uid, "action": action, **cell}
@@ -120,8 +119,7 @@ def ready(ctx: Context) -> bool:
     f = ctx.filter
     if not ctx.summary or f.kinds or f.category or f.channels or f.department:
         return False
-    have = ctx.conn.execute(select(ReportWatermark.basis).where(ReportWatermark.name == NAME)).scalar()
-    return have == ctx.zone.key
+    return basis_of(ctx.conn, NAME) == ctx.zone.key
 
 
 def period_sums(ctx: Context, agent_id: int | None):

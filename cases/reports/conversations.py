@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, union, update
+from sqlalchemy import and_, case, delete, func, insert, select, union, update
 from sqlalchemy.engine import Connection
 
 from ..models import Conversation, Handoff, ReportConversationDaily, ReportWatermark
 from .base import Context
-from .daily import chunks, local_date, runs
-from .facts import SETTLE, lock_watermark
+from .daily import chunks, local_date, runs, utc_ranges, within
+from .facts import SETTLE, basis_of, lock_watermark
 from .figures import one
 from .periods import Period
 from .sqltime import local_day
@@ -71,9 +71,9 @@ def outcome_sums(sub) -> list:
             func.sum(sub.c.taken).label("taken"), func.sum(sub.c.abandoned).label("abandoned")]
 
 
-def handoff_sums(ctx_start: dt.datetime, ctx_end: dt.datetime, day_expr=None, where=()) -> select:
+def handoff_sums(start: dt.datetime, end: dt.datetime, day_expr=None, where=()) -> select:
     """Hand-offs requested in [start, end) and those taken (by `day_expr` and medium, when given)."""
-    conds = [Handoff.requested_at >= ctx_start, Handoff.requested_at < ctx_end, *where]
+    conds = [Handoff.requested_at >= start, Handoff.requested_at < end, *where]
     if day_expr is None:
         return select(func.count().label("handoffs"), func.count(Handoff.taken_at).label("handoffs_taken")) \
             .where(*conds)
@@ -120,21 +120,20 @@ def refresh_conversation_daily(conn: Connection, zone: ZoneInfo, now: dt.datetim
 def _summarize(conn: Connection, ranges: list[tuple[dt.date, dt.date]], zone: ZoneInfo) -> None:
     span = Period(ranges[0][0], ranges[-1][1])
     start, end = span.utc_bounds(zone)
-    utc = [Period(a, b).utc_bounds(zone) for a, b in ranges]
+    utc = utc_ranges(ranges, zone)
     dialect = conn.dialect.name
     cells: dict[tuple, dict] = {}
-    started = or_(*[and_(Conversation.started_at >= a, Conversation.started_at < b) for a, b in utc])
+    started = within(Conversation.started_at, utc)
     sub = outcomes([started], local_day(Conversation.started_at, dialect, zone, start, end))
     for row in conn.execute(select(sub.c.d, sub.c.m, *outcome_sums(sub)).group_by(sub.c.d, sub.c.m)):
         cells[(str(row.d), row.m)] = {k: int(getattr(row, k) or 0) for k in
                                       ("conversations", "rated", "satisfied", "asked", "taken", "abandoned")}
-    requested = or_(*[and_(Handoff.requested_at >= a, Handoff.requested_at < b) for a, b in utc])
+    requested = within(Handoff.requested_at, utc)
     h = handoff_sums(start, end, local_day(Handoff.requested_at, dialect, zone, start, end), [requested])
     for row in conn.execute(h):
         cell = cells.setdefault((str(row.d), row.m), {})
         cell.update(handoffs=row.handoffs, handoffs_taken=row.handoffs_taken)
-    conn.execute(delete(ReportConversationDaily).where(or_(*[
-        and_(ReportConversationDaily.day >= a, ReportConversationDaily.day < b) for a, b in ranges])))
+    conn.execute(delete(ReportConversationDaily).where(within(ReportConversationDaily.day, ranges)))
     if cells:
         conn.execute(insert(ReportConversationDaily), [
             {"day": dt.date.fromisoformat(day[:10]), "medium": m, **dict.fromkeys(SUMMED, 0), **cell}
@@ -148,8 +147,7 @@ def ready(ctx: Context) -> bool:
     """Whether the conversation summary can answer: refreshed under the context's zone."""
     if not ctx.summary:
         return False
-    have = ctx.conn.execute(select(ReportWatermark.basis).where(ReportWatermark.name == NAME)).scalar()
-    return have == ctx.zone.key
+    return basis_of(ctx.conn, NAME) == ctx.zone.key
 
 
 def period_conditions(ctx: Context) -> list:

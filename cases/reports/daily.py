@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from ..calendar import WorkingCalendar
 from ..models import Case, CaseEvent, ReportDaily, ReportWatermark
 from .base import Context
-from .facts import SETTLE, flow_join, lock_watermark
+from .facts import SETTLE, basis_of, flow_join, lock_watermark
 from .figures import MEASURES, case_figures, sign_for_limits
 from .periods import Period
 from .sqltime import local_day
@@ -92,8 +92,7 @@ def answer(ctx: Context, group: str | None):
     conditions = _conditions(ctx)
     if len(conditions) > 1:
         return None
-    have = ctx.conn.execute(select(ReportWatermark.basis).where(ReportWatermark.name == NAME)).scalar()
-    if have != basis(ctx.zone, ctx.calendar):
+    if basis_of(ctx.conn, NAME) != basis(ctx.zone, ctx.calendar):
         return None
     period = [ReportDaily.day >= ctx.period.start, ReportDaily.day < ctx.period.end]
     if not conditions:
@@ -148,6 +147,16 @@ def runs(days: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return runs
 
 
+def within(column, ranges) -> object:
+    """`column` in any of the half-open [start, end) ranges (days or UTC instants)."""
+    return or_(*[and_(column >= a, column < b) for a, b in ranges])
+
+
+def utc_ranges(ranges: list[tuple[dt.date, dt.date]], zone: ZoneInfo) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Ranges of local days as ranges of UTC instants."""
+    return [Period(a, b).utc_bounds(zone) for a, b in ranges]
+
+
 def chunks(ranges: list[tuple[dt.date, dt.date]], days: int = 92):
     """Groups of ranges of at most `days` days each, split where longer, so that no statement
     reads more than a quarter of cases at once."""
@@ -177,10 +186,8 @@ def _summarize(conn: Connection, ranges: list[tuple[dt.date, dt.date]], zone: Zo
     limits, on_limits, sign_limit = sign_for_limits(ctx, flow)
     figures = case_figures(flow, sign_limit)
     day = local_day(Case.created_at, ctx.dialect, zone, start, end).label("day")
-    utc = [Period(a, b).utc_bounds(zone) for a, b in ranges]
-    in_ranges = or_(*[and_(Case.created_at >= a, Case.created_at < b) for a, b in utc])
-    conn.execute(delete(ReportDaily).where(or_(*[and_(ReportDaily.day >= a, ReportDaily.day < b)
-                                                 for a, b in ranges])))
+    in_ranges = within(Case.created_at, utc_ranges(ranges, zone))
+    conn.execute(delete(ReportDaily).where(within(ReportDaily.day, ranges)))
     source = Case.__table__.outerjoin(flow, on_case).outerjoin(limits, on_limits)
     columns = ["day", "dim", "value", "value2", *MEASURES]
 

@@ -42,6 +42,11 @@ def lock_watermark(conn: Connection, name: str):
     return row
 
 
+def basis_of(conn: Connection, name: str) -> str | None:
+    """What a summary was last built under (None: never built)."""
+    return conn.execute(select(ReportWatermark.basis).where(ReportWatermark.name == name)).scalar()
+
+
 def _summary(where) -> select:
     def first(action):
         return func.min(case((CaseEvent.action == action, CaseEvent.at)))
