@@ -18,6 +18,7 @@ from cases.store import CaseStore
 from hotline.ratelimit import SlidingWindow
 
 from .graph_runner import SequentialGraphRunner
+from .nlu_batch import NluBatcher
 from .normalize import normalize_text
 from .runtime import Runtime, install
 from .turns import Reply, Turn, TurnResult
@@ -134,6 +135,7 @@ class Engine:
         agent.tracker_store = agent.processor.tracker_store = tracker_store
         self._flood = SlidingWindow(*FLOOD_LIMIT)
         self._turns = asyncio.Semaphore(max(1, turn_concurrency))
+        self.nlu = NluBatcher(agent.processor)
 
     @classmethod
     async def create(cls, agent, store: CaseStore, *, tracker_store_url: str = "", shared: bool = False,
@@ -151,7 +153,10 @@ class Engine:
                                 timezone=timezone, turn_concurrency=turn_concurrency)
 
     async def parse(self, text: str) -> dict:
-        parsed = await self.agent.parse_message(normalize_text(text))
+        """What the bot understands in a text, without a conversation (mail, `hotline parse`)."""
+        from rasa.core.channels.channel import UserMessage
+
+        parsed = await self.nlu.parse(UserMessage(normalize_text(text)))
         # each entity once: DIET and the regex extractor often both find the same phone number
         seen: dict = {}
         for e in parsed.get("entities") or []:
@@ -185,6 +190,9 @@ class Engine:
         if not replies and not paused:
             paused = await self.is_paused(turn.sender_id)
         return TurnResult(replies, paused)
+
+    def close(self) -> None:
+        self.nlu.close()
 
     async def is_paused(self, sender_id: str) -> bool:
         tracker = await self.agent.tracker_store.retrieve(sender_id)

@@ -52,5 +52,7 @@ class Services:
                                         turn_concurrency=s.bot_turn_concurrency)
 
     async def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
         await self.db.dispose()
         self.executor.shutdown(wait=False)

@@ -34,7 +34,6 @@ from .ingest import MailIngest, Outcome
 from .notify import MailNotifier
 from .outbox import OutboxSender
 from .smtpd import SmtpReceiver
-from .understand import NluThread
 from .urls import imap_server, smtp_server
 
 log = logging.getLogger("hotline.email")
@@ -60,10 +59,9 @@ class MailChannel:
         self.composer = Composer(s.mail_from, s.base_url, s.timezone)
         self.categories = CategoryClassifier(KnowledgeRepository(services.db))
         self.outbox = OutboxSender(self.ledger, smtp_server(s.smtp_url, s.mail_ca_file) if s.smtp_url else None, s.mail_from)
-        self.nlu = NluThread()
         self.ingest = MailIngest(services.store, self.ledger, self.composer,
                                  engine_source=lambda: services.engine, categories=self.categories,
-                                 max_bytes=s.mail_max_bytes, own_addresses=(s.mail_from,), nlu=self.nlu)
+                                 max_bytes=s.mail_max_bytes, own_addresses=(s.mail_from,))
         self.reader = ImapReader(imap_server(s.imap_url, s.mail_ca_file), self.ingest, keyword=s.mail_keyword,
                                  poll_s=s.mail_poll_s, max_bytes=s.mail_max_bytes, workers=s.mail_workers,
                                  on_processed=self.outbox.poke) if s.imap_url else None
@@ -157,7 +155,6 @@ class MailChannel:
         if self.reader is not None:
             await self.reader.close()
         await self.outbox.close()
-        self.nlu.close()
 
 
 async def start_mail_channel(services) -> MailChannel | None:

@@ -31,7 +31,7 @@ from hotline.logs import log_fields
 from .compose import Composer, Thread, base_subject, human_size, token_number
 from .parse import ParsedMail, parse_mail
 from .screen import screen
-from .understand import NluThread, understand
+from .understand import understand
 
 log = logging.getLogger("hotline.email")
 
@@ -62,7 +62,7 @@ def _mask(address: str) -> str:
 
 class MailIngest:
     def __init__(self, store: CaseStore, ledger: MailLedger, composer: Composer, *, engine_source,
-                 categories, max_bytes: int, own_addresses: tuple[str, ...] = (), nlu: NluThread | None = None):
+                 categories, max_bytes: int, own_addresses: tuple[str, ...] = ()):
         self.store = store
         self.ledger = ledger
         self.composer = composer
@@ -70,7 +70,6 @@ class MailIngest:
         self.categories = categories
         self.max_bytes = max_bytes
         self.own_addresses = {a.lower() for a in own_addresses if a}
-        self.nlu = nlu
 
     # ---- the entry point ---------------------------------------------------------------------
     async def ingest(self, raw: bytes, *, source: str, truncated_size: int | None = None,
@@ -123,7 +122,7 @@ class MailIngest:
         thread = Thread(mail.message_id, tuple(mail.references or mail.in_reply_to), mail.subject)
         case = None if unthreaded else await self._thread_case(mail)
         engine = self.engine_source()
-        understood = await understand(mail.subject, mail.body, engine, self.categories, self.nlu)
+        understood = await understand(mail.subject, mail.body, engine, self.categories)
         if case is not None:
             return await self._on_thread(mail, case, understood.asks_status, thread)
         if understood.asks_status and understood.case_numbers:

@@ -6,15 +6,13 @@ first lines: where a citizen says what they want); the kind of case comes from t
 When the gateway runs without the bot (`bot_enabled = false`), the kind falls back to the words
 that name it ("投诉", "举报" …), so mail is still filed, just less precisely.
 
-The NLU is CPU work (about 20 ms a mail, mostly TensorFlow, which lets go of the GIL): it runs on
-a thread of its own (`NluThread`), so the event loop fetches, writes and sends mail on the other
-core meanwhile instead of stalling for every mail.
+The NLU is CPU work; the engine runs it in batches on a thread of its own (`bot/nlu_batch.py`),
+so the mails the workers take at once are understood together while the event loop fetches,
+writes and sends mail.
 """
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 from dataclasses import dataclass, field
 
 from bot.classify import INTENT_KINDS, CategoryClassifier
@@ -47,39 +45,6 @@ class Understood:
     asks_status: bool = False
 
 
-class NluThread:
-    """One thread with its own event loop that runs `engine.parse` (the parse awaits nothing real:
-    it is computation wrapped in a coroutine). One thread, because TensorFlow already uses the
-    cores inside a call; more would only contend."""
-
-    def __init__(self):
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def _start(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=loop.run_forever, name="mail-nlu", daemon=True)
-                self._thread.start()
-                self._loop = loop
-        return self._loop
-
-    async def parse(self, engine, text: str) -> dict:
-        future = asyncio.run_coroutine_threadsafe(engine.parse(text), self._start())
-        return await asyncio.wrap_future(future)
-
-    def close(self) -> None:
-        with self._lock:
-            loop, self._loop = self._loop, None
-            thread, self._thread = self._thread, None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
-
-
 def _entity(parsed: dict, name: str) -> str:
     for ent in parsed.get("entities") or []:
         if ent.get("entity") == name and ent.get("value"):
@@ -94,13 +59,12 @@ def kind_from_words(text: str) -> str | None:
     return None
 
 
-async def understand(subject: str, body: str, engine, categories: CategoryClassifier,
-                     nlu: NluThread | None = None) -> Understood:
+async def understand(subject: str, body: str, engine, categories: CategoryClassifier) -> Understood:
     opening = f"{subject}\n{body}".strip()[:OPENING_CHARS]
     text = f"{subject}\n{body}"
     parsed: dict = {}
     if engine is not None:
-        parsed = await (nlu.parse(engine, opening) if nlu is not None else engine.parse(opening))
+        parsed = await engine.parse(opening)
     intent = (parsed.get("intent") or {}).get("name") or ""
     kind = INTENT_KINDS.get(intent) or kind_from_words(opening) or Kind.COMPLAINT.value
     guess = await categories.guess(text[:2000])
