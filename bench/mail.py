@@ -8,15 +8,15 @@ each one arrives. Two runs on one gateway:
   burst   --mails (1,000) mails delivered into the mailbox by IMAP APPEND as fast as dovecot takes
           them: mails per second ingested into cases (first delivery to last case committed), and
           the time from each mail's delivery to its acknowledgement arriving (queueing included);
-  paced   --paced mails delivered at --rate mails/s (a busy hotline's steady inflow): the time from
-          delivery to acknowledgement when the gateway keeps up.
+  paced   --paced mails (1,000) delivered at --rate mails/s (20, the target rate: a busy hotline's
+          steady inflow): the time from delivery to acknowledgement when the gateway keeps up.
 
 Mail texts vary (complaints, reports, consultations; UTF-8 and GBK). The gateway loads the trained
 dialogue model (kind by the NLU, as in production; the first run trains it); `--no-bot` leaves it
 out, and the kind comes from the mail's words. Mailbox, gateway, database and this load
 generator share the machine: on a small one the figures include them all.
 
-    python bench/mail.py [--mails 1000] [--paced 100] [--rate 5] [--db sqlite|postgres] [--no-bot]
+    python bench/mail.py [--mails 1000] [--paced 1000] [--rate 20] [--db sqlite|postgres] [--no-bot]
 """
 from __future__ import annotations
 
@@ -247,14 +247,14 @@ async def main_async(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mails", type=int, default=1000)
-    parser.add_argument("--paced", type=int, default=100, help="mails of the paced run (0: none)")
-    parser.add_argument("--rate", type=float, default=5.0, help="mails per second in the paced run")
+    parser.add_argument("--paced", type=int, default=1000, help="mails of the paced run (0: none)")
+    parser.add_argument("--rate", type=float, default=20.0, help="mails per second in the paced run")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--pg", default=os.environ.get("HOTLINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--bot", action=argparse.BooleanOptionalAction, default=True,
                         help="classify with the trained dialogue model (default), or not")
     parser.add_argument("--timeout", type=float, default=900.0)
-    parser.add_argument("--workers", type=int, default=4, help="mails processed at once (mail_workers)")
+    parser.add_argument("--workers", type=int, default=16, help="mails processed at once (mail_workers)")
     return asyncio.run(main_async(parser.parse_args(argv)))
 
 

@@ -95,12 +95,14 @@ class Settings:
     mail_ca_file: str = ""
     # email channel details (channels/email/): the IMAP keyword that marks a mail as taken, how
     # often to look again when the server has no IDLE (and how long one IDLE lasts), the largest
-    # mail fetched whole, how long a claimed mail waits before another reader may take it over
+    # mail fetched whole, how long a claimed mail waits before another reader may take it over,
+    # how many mails are worked on at once (mostly waiting on the NLU and the database: the NLU
+    # thread parses the waiting mails together, so more at once is more per second)
     mail_keyword: str = "$Hotline12345"
     mail_poll_s: float = 30.0
     mail_max_bytes: int = 25 * 1024 * 1024
     mail_claim_lease_s: float = 120.0
-    mail_workers: int = 4
+    mail_workers: int = 16
     mail_notify_poll_s: float = 2.0
     # accept mail directly over SMTP (aiosmtpd) on this address; port 0: off
     smtpd_host: str = "127.0.0.1"

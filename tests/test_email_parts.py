@@ -110,3 +110,75 @@ def test_fetch_responses_either_order():
     assert parse_fetch(dovecot) == {7: {"size": 12, "data": b"Subject: a\r\n"}, 9: {"data": b"xyz"}}
     uid_last = [b"3 FETCH (BODY[] {2}", bytearray(b"ab"), b" UID 11)", b"done"]
     assert parse_fetch(uid_last) == {11: {"data": b"ab"}}
+
+
+class _FakeImap:
+    """Answers UID SEARCH / FETCH / STORE the way aioimaplib hands Dovecot's replies back."""
+
+    def __init__(self, uids, fail_fetch_at: int | None = None):
+        self.unmarked = set(uids)
+        self.fetches = 0
+        self.fail_fetch_at = fail_fetch_at
+
+    @staticmethod
+    def _ok(lines):
+        from types import SimpleNamespace
+        return SimpleNamespace(result="OK", lines=[*lines, b"done"])
+
+    async def uid_search(self, criteria, charset=None):
+        return self._ok([" ".join(map(str, sorted(self.unmarked))).encode()])
+
+    async def uid(self, command, uid_set, what):
+        uids = [int(u) for u in uid_set.split(",")]
+        if command == "store":
+            self.unmarked -= set(uids)
+            return self._ok([])
+        self.fetches += 1
+        if self.fetch_fails():
+            raise ConnectionError("server went away")
+        if "SIZE" in what:
+            return self._ok([f"{u} FETCH (UID {u} RFC822.SIZE 5)".encode() for u in uids])
+        lines = []
+        for u in uids:
+            lines += [f"{u} FETCH (UID {u} BODY[] {{5}}".encode(), bytearray(b"mail%d" % (u % 10)), b")"]
+        return self._ok(lines)
+
+    def fetch_fails(self) -> bool:
+        return self.fail_fetch_at is not None and self.fetches >= self.fail_fetch_at
+
+
+class _CountingIngest:
+    def __init__(self):
+        self.seen = []
+
+    async def ingest(self, raw, *, source, truncated_size=None):
+        import asyncio
+        from channels.email.ingest import Outcome
+        await asyncio.sleep(0.001 * (len(self.seen) % 3))  # mails finish out of order
+        self.seen.append(raw)
+        return Outcome("case")
+
+
+async def test_a_scan_works_through_many_batches_with_few_workers_and_marks_every_mail():
+    from channels.email.imap import BATCH, ImapReader
+    uids = list(range(1, 3 * BATCH + 8))
+    client, ingest = _FakeImap(uids), _CountingIngest()
+    reader = ImapReader(None, ingest, keyword="$Done", poll_s=1, max_bytes=100, workers=3)
+    reader.client = client
+    assert await reader.scan() == len(uids)
+    assert len(ingest.seen) == len(uids) and not client.unmarked
+    assert await reader.scan() == 0
+
+
+async def test_a_scan_whose_connection_fails_leaves_the_rest_unmarked_for_the_next_pass():
+    from channels.email.imap import BATCH, ImapReader
+    uids = list(range(1, 3 * BATCH + 1))
+    client, ingest = _FakeImap(uids, fail_fetch_at=4), _CountingIngest()  # the second batch's body
+    reader = ImapReader(None, ingest, keyword="$Done", poll_s=1, max_bytes=100, workers=4)
+    reader.client = client
+    with pytest.raises(ConnectionError):
+        await reader.scan()
+    assert len(client.unmarked) >= 2 * BATCH  # only what was finished may have been marked
+    client.fail_fetch_at = None
+    left = len(client.unmarked)
+    assert await reader.scan() == left and not client.unmarked

@@ -187,26 +187,42 @@ class ImapReader:
     async def scan(self) -> int:
         """Process every mail not yet marked; returns how many were marked done (mails another
         reader holds are left for a later pass and not counted, so a pass that finds only those
-        ends the looking). Batches overlap: the next one is fetched while the workers are still on
-        this one, and each batch is marked as soon as all of its mails are done."""
+        ends the looking). `workers` mails are processed at once, fed from a queue that the next
+        fetch refills while they work (at most two batches in memory); what is done is marked
+        after each fetch and at the end."""
         client = self.client
         response = _check(await client.uid_search(f"UNKEYWORD {self.keyword}", charset=None), "SEARCH")
         uids = [int(x) for line in response.lines[:-1] for x in bytes(line).split() if x.isdigit()]
-        gate = asyncio.Semaphore(self.workers)
-        inflight: list[asyncio.Future] = []
+        if not uids:
+            return 0
+        queue: asyncio.Queue = asyncio.Queue(maxsize=BATCH)
+        finished: list[int] = []
+
+        async def work() -> None:
+            while (item := await queue.get()) is not None:
+                uid = await self._one(*item)
+                if uid is not None:
+                    finished.append(uid)
+
+        workers = [asyncio.create_task(work(), name="mail-worker") for _ in range(min(self.workers, len(uids)))]
         done = 0
         try:
             for start in range(0, len(uids), BATCH):
                 fetched = await self._fetch(uids[start:start + BATCH])
-                inflight.append(asyncio.gather(*(self._one(gate, u, raw, t) for u, (raw, t) in sorted(fetched.items()))))
-                if len(inflight) >= 2:  # at most two batches in memory
-                    done += await self._mark(await inflight.pop(0))
-            while inflight:
-                done += await self._mark(await inflight.pop(0))
+                for uid, (raw, truncated) in sorted(fetched.items()):
+                    await queue.put((uid, raw, truncated))
+                done += await self._mark(finished)
+        except BaseException:
+            # the connection failed: what waits is left for the next pass, the started mails
+            # finish (unmarked: the ledger knows them when they come again)
+            while not queue.empty():
+                queue.get_nowait()
+            raise
         finally:
-            for batch in inflight:  # the connection failed: let the started mails finish, unmarked
-                await asyncio.gather(batch, return_exceptions=True)
-        return done
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers, return_exceptions=True)
+        return done + await self._mark(finished)
 
     async def _fetch(self, uids: list[int]) -> dict[int, tuple[bytes, int | None]]:
         """{uid: (bytes, None)}, or (header bytes, size) for a mail over the size limit."""
@@ -226,20 +242,20 @@ class ImapReader:
             fetched.update({u: (v.get("data", b""), sizes[u]["size"]) for u, v in got.items() if "data" in v})
         return fetched
 
-    async def _one(self, gate: asyncio.Semaphore, uid: int, raw: bytes, truncated: int | None) -> int | None:
-        async with gate:
-            try:
-                outcome = await self.ingest.ingest(raw, source="imap", truncated_size=truncated)
-            except Exception:
-                # left unmarked: tried again on the next pass (the ledger keeps it exactly-once)
-                log.exception("mail could not be processed; will retry", extra=log_fields(uid=uid))
-                return None
-            if outcome.outgoing:
-                self.on_processed()
-            return uid if outcome.done else None
+    async def _one(self, uid: int, raw: bytes, truncated: int | None) -> int | None:
+        try:
+            outcome = await self.ingest.ingest(raw, source="imap", truncated_size=truncated)
+        except Exception:
+            # left unmarked: tried again on the next pass (the ledger keeps it exactly-once)
+            log.exception("mail could not be processed; will retry", extra=log_fields(uid=uid))
+            return None
+        if outcome.outgoing:
+            self.on_processed()
+        return uid if outcome.done else None
 
-    async def _mark(self, results: list[int | None]) -> int:
-        done = [u for u in results if u is not None]
+    async def _mark(self, finished: list[int]) -> int:
+        """STORE the keyword on the mails finished so far (and empty the list)."""
+        done, finished[:] = list(finished), []
         if done:
             _check(await self.client.uid("store", ",".join(map(str, done)), f"+FLAGS.SILENT ({self.keyword})"),
                    "STORE")
