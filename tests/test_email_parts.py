@@ -2,14 +2,17 @@
 tokens and the IMAP FETCH reader. (tests/test_email.py runs them against real servers.)"""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 
 from cases.credentials import new_case_number
 from cases.mailbox import message_key
 from channels.email.compose import base_subject, token_number
-from channels.email.imap import parse_fetch
+from channels.email.imap import BATCH, ImapReader, parse_fetch
+from channels.email.ingest import Outcome
 from channels.email.parse import decode_bytes, decode_header_value, parse_mail
 from channels.email.screen import screen
 from channels.email.text import html_to_text, trim_reply
@@ -122,7 +125,6 @@ class _FakeImap:
 
     @staticmethod
     def _ok(lines):
-        from types import SimpleNamespace
         return SimpleNamespace(result="OK", lines=[*lines, b"done"])
 
     async def uid_search(self, criteria, charset=None):
@@ -152,15 +154,12 @@ class _CountingIngest:
         self.seen = []
 
     async def ingest(self, raw, *, source, truncated_size=None):
-        import asyncio
-        from channels.email.ingest import Outcome
         await asyncio.sleep(0.001 * (len(self.seen) % 3))  # mails finish out of order
         self.seen.append(raw)
         return Outcome("case")
 
 
 async def test_a_scan_works_through_many_batches_with_few_workers_and_marks_every_mail():
-    from channels.email.imap import BATCH, ImapReader
     uids = list(range(1, 3 * BATCH + 8))
     client, ingest = _FakeImap(uids), _CountingIngest()
     reader = ImapReader(None, ingest, keyword="$Done", poll_s=1, max_bytes=100, workers=3)
@@ -171,7 +170,6 @@ async def test_a_scan_works_through_many_batches_with_few_workers_and_marks_ever
 
 
 async def test_a_scan_whose_connection_fails_leaves_the_rest_unmarked_for_the_next_pass():
-    from channels.email.imap import BATCH, ImapReader
     uids = list(range(1, 3 * BATCH + 1))
     client, ingest = _FakeImap(uids, fail_fetch_at=4), _CountingIngest()  # the second batch's body
     reader = ImapReader(None, ingest, keyword="$Done", poll_s=1, max_bytes=100, workers=4)
