@@ -77,6 +77,14 @@ def openapi_document() -> dict:
                                                "status": {"type": "string"}, "deadline": {"type": "string"}}},
                 "PublicCase": public_case,
                 "StaffCase": {"type": "object", "additionalProperties": True},
+                "ScheduledCall": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "case": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["callback", "poll_call"]}, "number": {"type": "string"},
+                    "due_at": {"type": "string", "format": "date-time"}, "agent_no": {"type": "string"},
+                    "poll": {"type": "integer"}, "max_attempts": {"type": "integer"}, "done": {"type": "boolean"},
+                    "attempts": {"type": "array", "items": {"type": "object", "properties": {
+                        "attempt": {"type": "integer"}, "result": {"type": "string"},
+                        "linkedid": {"type": "string"}}}}}},
                 "Action": {"type": "object", "properties": {
                     "comment": {"type": "string"}, "reply": {"type": "string"},
                     "department": {"type": "string"}, "deadline": {"type": "string", "format": "date-time"},
@@ -121,6 +129,30 @@ def openapi_document() -> dict:
                          "responses": {"200": _resp("The case after the action", _ref("StaffCase")),
                                        "409": _resp("Not allowed in the case's current state", _ref("Error")),
                                        **ERRORS}}},
+            "/api/cases/{number}/calls": {
+                "get": {"summary": "Scheduled callbacks and poll calls of the case, with their tries (hotline staff)",
+                        "security": bearer, "parameters": [number],
+                        "responses": {"200": _resp("The calls", {"type": "object", "properties": {
+                            "calls": {"type": "array", "items": _ref("ScheduledCall")}}}), **ERRORS}},
+                "post": {"summary": "Schedule a callback (the caller's extension first, then the citizen) or a "
+                                    "poll call (the citizen and the bot), placed through AMI Originate",
+                         "security": bearer, "parameters": [number],
+                         "requestBody": {"required": True, **_json({
+                             "type": "object", "required": ["kind", "due_at"], "properties": {
+                                 "kind": {"type": "string", "enum": ["callback", "poll_call"]},
+                                 "due_at": {"type": "string", "description": "ISO 8601; without an offset, the "
+                                            "hotline's time zone"},
+                                 "poll": {"type": "integer", "description": "an active poll (poll calls)"},
+                                 "note": {"type": "string"}}})},
+                         "responses": {"201": _resp("Scheduled", _ref("ScheduledCall")),
+                                       "503": _resp("Telephony is not configured (ami_url)", _ref("Error")),
+                                       **ERRORS}}},
+            "/api/cases/{number}/calls/{id}": {
+                "delete": {"summary": "Cancel a scheduled call not yet answered", "security": bearer,
+                           "parameters": [number, {"name": "id", "in": "path", "required": True,
+                                                   "schema": {"type": "integer"}}],
+                           "responses": {"204": {"description": "Cancelled"},
+                                         "404": _resp("No such pending call", _ref("Error")), **ERRORS}}},
             "/api/auth/token": {
                 "post": {"summary": "Sign in and get a bearer token",
                          "requestBody": {"required": True, **_json({
@@ -133,6 +165,24 @@ def openapi_document() -> dict:
                            "responses": {"204": {"description": "Revoked"}, **ERRORS}}},
             "/api/me": {"get": {"summary": "The signed-in user", "security": bearer,
                                 "responses": {"200": _resp("User", {"type": "object"}), **ERRORS}}},
+            "/api/handoffs": {"get": {"summary": "Conversations waiting for an agent (the bot paused), with "
+                                                 "the transcript", "security": bearer,
+                                      "responses": {"200": _resp("Hand-off requests", {"type": "array"}), **ERRORS}}},
+            "/api/conversations/{conversation}/release": {
+                "post": {"summary": "Hand a paused conversation back to the bot", "security": bearer,
+                         "parameters": [{"name": "conversation", "in": "path", "required": True,
+                                         "schema": {"type": "string"}}],
+                         "responses": {"204": {"description": "The bot answers again"}, **ERRORS}}},
+            "/api/mail/held": {"get": {"summary": "Mail held for an agent: spam, a stranger's reply on a case, "
+                                                  "unusable mail (when the mail channel runs)", "security": bearer,
+                                       "responses": {"200": _resp("Held mail", {"type": "object"}), **ERRORS}}},
+            "/api/mail/held/{id}/release": {
+                "post": {"summary": "Release one held mail: it is processed as if it had passed", "security": bearer,
+                         "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                         "responses": {"200": _resp("What became of it", {"type": "object"}),
+                                       "404": _resp("No such held mail", _ref("Error")), **ERRORS}}},
+            "/api/openapi.json": {"get": {"summary": "This document",
+                                          "responses": {"200": _resp("OpenAPI 3", {"type": "object"})}}},
             "/api/reference/categories": {"get": {"summary": "The category taxonomy",
                                                   "responses": {"200": _resp("Tree", {"type": "array"})}}},
             "/api/reference/departments": {"get": {"summary": "Departments",

@@ -1,4 +1,6 @@
 """The REST API through aiohttp's test client, on SQLite and PostgreSQL."""
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -143,6 +145,11 @@ async def test_staff_can_register_phone_cases_and_sign_out(client, staff_tokens)
 async def test_openapi_health_metrics_and_reference(client):
     doc = await (await client.get("/api/openapi.json")).json()
     assert doc["openapi"].startswith("3.") and "/api/cases/lookup" in doc["paths"]
+    # every route under /api/ is in the document, with each of its methods
+    for route in client.server.app.router.routes():
+        path = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route.resource.canonical)
+        if path.startswith("/api/") and route.method != "HEAD":
+            assert route.method.lower() in doc["paths"].get(path, {}), (route.method, path)
     assert (await (await client.get("/healthz")).json())["database"] is True
     await create(client)
     text = await (await client.get("/metrics")).text()

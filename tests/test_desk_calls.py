@@ -22,7 +22,7 @@ from cases.models import CaseEvent, Poll, Reminder
 from cases.store import Actor
 from channels.desk.casework import REMINDERS
 from channels.voice.recordings import BadRecording, relative_path, resolve
-from desk_support import login, make_users, new_case, post
+from desk_support import PASSWORD, login, make_users, new_case, post
 from voice_peers import ANSWERED, BUSY, CONGESTION, NO_ANSWER, AmiPeer
 
 S = dt.timedelta(seconds=1)
@@ -281,6 +281,99 @@ async def test_scheduled_poll_call_goes_through_the_voice_channel_and_gives_up_a
         if voice is not None:
             await voice.close()
         await peer.stop()
+
+
+async def _bearer(client, username: str) -> dict:
+    resp = await client.post("/api/auth/token", json={"username": username, "password": PASSWORD})
+    assert resp.status == 201
+    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+
+async def test_calls_scheduled_over_the_api_are_placed_listed_and_cancelled(services_factory, db_url, client_factory):
+    peer = await AmiPeer().start()
+    try:
+        services, users, case = await _setup(services_factory, db_url, peer, call_attempts=2, call_retry_s=60,
+                                             reminder_interval_s=0)
+        api = await client_factory(services)
+        agent, admin, dept = [await _bearer(api, u) for u in ("agent1", "admin1", "dept1")]
+        path = f"/api/cases/{case.number}/calls"
+        due = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)).replace(second=0, microsecond=0)
+
+        # what is wrong is named, field by field, and nothing is stored
+        for body, field, words in [
+                ({"kind": "callback", "due_at": "2020-01-01T08:00"}, "due_at", "预约时间不能早于现在"),
+                ({"kind": "callback", "due_at": "明天上午"}, "due_at", "请填写有效的呼叫时间"),
+                ({"kind": "fax", "due_at": due.isoformat()}, "kind", "请选择回电或问卷调查"),
+                ({"kind": "poll_call", "due_at": due.isoformat(), "poll": 999}, "poll", "请选择一个正在进行的问卷"),
+                ({"kind": "poll_call", "due_at": due.isoformat(), "poll": "1 OR 1=1"}, "poll", "问卷")]:
+            resp = await api.post(path, json=body, headers=agent)
+            assert resp.status == 400, body
+            assert words in (await resp.json())["errors"][field]
+        resp = await api.post(path, json={"kind": "callback", "due_at": due.isoformat()}, headers=admin)
+        assert resp.status == 400 and "agent_no" in (await resp.json())["errors"]  # no extension to ring first
+        resp = await api.post(path, json={"kind": "callback", "due_at": due.isoformat()}, headers=dept)
+        assert resp.status == 403
+        resp = await api.post(path, json={"kind": "callback", "due_at": due.isoformat()})
+        assert resp.status == 401
+        resp = await api.post(path, data=b"\xff{", headers={**agent, "Content-Type": "application/json"})
+        assert resp.status == 400
+        assert (await (await api.get(path, headers=agent)).json()) == {"calls": []}
+
+        # a callback at a local time without an offset: the hotline's time zone
+        resp = await api.post(path, json={"kind": "callback", "due_at": _local(services, due), "note": "请上午回电"},
+                              headers=agent)
+        assert resp.status == 201, await resp.text()
+        made = await resp.json()
+        assert resp.headers["Location"] == f"{path}/{made['id']}"
+        assert (made["kind"], made["number"], made["agent_no"], made["done"], made["attempts"]) == (
+            "callback", "13812345678", "1024", False, [])
+        assert dt.datetime.fromisoformat(made["due_at"]) == due
+        peer.outcomes["1024"] = [ANSWERED]
+        peer.outcomes["13812345678"] = [ANSWERED]
+        scheduler = api.server.app[REMINDERS]
+        await scheduler.run_once(due + S)
+        await scheduler.settle()
+        [originate] = _originates(peer)
+        assert (originate["channel"], originate["context"], originate["exten"]) == (
+            "PJSIP/1024", "hotline-desk-dial", "13812345678")
+        [listed] = (await (await api.get(path, headers=agent)).json())["calls"]
+        assert listed["done"] and [a["result"] for a in listed["attempts"]] == ["answered"]
+        assert listed["attempts"][0]["linkedid"]
+
+        # a poll call, cancelled before its time: never placed, and cancelled only once
+        async with services.db.read() as s:
+            poll = (await s.execute(select(Poll).where(Poll.active.is_(True)))).scalars().first()
+        resp = await api.post(path, json={"kind": "poll_call", "poll": poll.id,
+                                          "due_at": (due + dt.timedelta(hours=1)).isoformat()}, headers=agent)
+        assert resp.status == 201
+        poll_call = await resp.json()
+        assert (poll_call["kind"], poll_call["poll"]) == ("poll_call", poll.id)
+        assert (await api.delete(f"{path}/{poll_call['id']}", headers=agent)).status == 204
+        assert (await api.delete(f"{path}/{poll_call['id']}", headers=agent)).status == 404
+        assert (await api.delete(f"{path}/{made['id']}", headers=agent)).status == 404  # answered: nothing to cancel
+        await scheduler.run_once(due + dt.timedelta(hours=2))
+        await scheduler.settle()
+        assert len(_originates(peer)) == 1
+        assert len(await _events(services, case.id, "call_cancel")) == 1
+        assert len((await (await api.get(path, headers=agent)).json())["calls"]) == 2
+        # the desk's page shows the same calls
+        desk = await client_factory(services)
+        await login(desk, "agent1")
+        page = await (await desk.get(f"/desk/cases/{case.number}")).text()
+        assert 'id="planned-calls"' in page and "已接通" in page
+    finally:
+        await peer.stop()
+
+
+async def test_scheduling_calls_needs_the_telephone_system(services, client_factory):
+    await make_users(services)
+    case = await new_case(services)
+    api = await client_factory(services)
+    agent = await _bearer(api, "agent1")
+    due = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)).isoformat()
+    resp = await api.post(f"/api/cases/{case.number}/calls", json={"kind": "callback", "due_at": due}, headers=agent)
+    assert resp.status == 503
+    assert (await api.get("/api/cases/9999999999/calls", headers=agent)).status == 404
 
 
 async def test_poll_call_names_its_poll_to_the_bot():

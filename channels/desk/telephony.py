@@ -255,6 +255,42 @@ async def link_call(request: web.Request) -> web.Response:
 
 
 # ---- scheduled callbacks and poll calls ---------------------------------------------------------------
+class CallRefused(Exception):
+    """Why a call cannot be scheduled: the form field and the desk's message key (desk.phone.*)."""
+
+    def __init__(self, field: str, key: str):
+        super().__init__(f"{field}: {key}")
+        self.field, self.key = field, key
+
+
+async def plan_call(app: web.Application, case: Case, user, *, kind: str, due, poll_id: int | None,
+                    note: str = ""):
+    """Check and store a scheduled callback or poll call for `case` (the desk's form and the REST API
+    both come here); raises CallRefused naming what is wrong, or 503 without telephony."""
+    if PHONE not in app:
+        raise web.HTTPServiceUnavailable(text="telephony needs ami_url")
+    services = app[SERVICES]
+    number = dialable(case.contact_phone)
+    if due is None:
+        raise CallRefused("due_at", "desk.phone.when_missing")
+    if not number:
+        raise CallRefused("number", "desk.phone.no_citizen_number")
+    if kind not in scheduled_calls.KINDS:
+        raise CallRefused("kind", "desk.phone.choose_kind")
+    if kind == "callback" and not user.agent_no:
+        raise CallRefused("agent_no", "desk.phone.cannot")
+    if kind == "poll_call" and poll_id not in {p.id for p in await active_polls(app)}:
+        raise CallRefused("poll", "desk.phone.choose_poll")
+    try:
+        return await scheduled_calls.schedule(
+            services.db, case, kind=kind, due_at=due, number=number, user_id=user.id,
+            actor=f"user:{user.username}", agent_no=user.agent_no or "", poll_id=poll_id,
+            max_attempts=max(1, services.settings.call_attempts), note=clean_text(note or "")[:500],
+            now=_clock(app)())
+    except scheduled_calls.ScheduleError as exc:
+        raise CallRefused(exc.field, "desk.phone.in_past" if exc.code == "past" else "desk.case.not_done") from None
+
+
 @require_role(*HOTLINE_ROLES)
 async def schedule_call(request: web.Request) -> web.Response:
     from .casework import _case_for, _local_datetime
@@ -262,38 +298,16 @@ async def schedule_call(request: web.Request) -> web.Response:
     case = await _case_for(request)
     form = await request.post()
     t = translator(request["locale"])
-    _client_or_503(request)
-    user = request["user"]
-    kind = str(form.get("kind", ""))
-    services = request.app[SERVICES]
-    errors = {}
     try:
         due = _local_datetime(request, str(form.get("due_at", "")), "due_at")
     except InvalidInput:
         due = None
-    number = dialable(case.contact_phone)
     poll_id = int(form["poll"]) if str(form.get("poll", "")).isdigit() else None
-    if due is None:
-        errors["schedule"] = t("errors.date", field=t("desk.phone.when"))
-    elif not number:
-        errors["schedule"] = t("desk.phone.no_citizen_number")
-    elif kind == "callback" and not user.agent_no:
-        errors["schedule"] = t("desk.phone.cannot")
-    elif kind == "poll_call" and poll_id not in {p.id for p in await active_polls(request.app)}:
-        errors["schedule"] = t("desk.phone.choose_poll")
-    elif kind not in scheduled_calls.KINDS:
-        errors["schedule"] = t("desk.phone.choose_kind")
-    if not errors:
-        try:
-            await scheduled_calls.schedule(
-                services.db, case, kind=kind, due_at=due, number=number, user_id=user.id,
-                actor=f"user:{user.username}", agent_no=user.agent_no or "", poll_id=poll_id,
-                max_attempts=max(1, services.settings.call_attempts),
-                note=clean_text(form.get("note", ""))[:500], now=_clock(request.app)())
-        except scheduled_calls.ScheduleError as exc:
-            errors["schedule"] = t("desk.phone.in_past") if exc.code == "past" else t("desk.case.not_done")
-    if errors:
-        return await _page(request, case, flash=t("desk.case.not_done"), errors=errors, status=400)
+    try:
+        await plan_call(request.app, case, request["user"], kind=str(form.get("kind", "")), due=due,
+                        poll_id=poll_id, note=str(form.get("note", "")))
+    except CallRefused as exc:
+        return await _page(request, case, flash=t("desk.case.not_done"), errors={"schedule": t(exc.key)}, status=400)
     return await _page(request, case, flash=t("desk.phone.scheduled"))
 
 
