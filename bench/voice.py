@@ -54,6 +54,7 @@ async def setup(tmp: Path):
     from cases.migrate import upgrade
     from cases.reference_data import load_reference_data
     from channels.voice import VoiceChannel
+    from hotline.server import freeze_long_lived
     from hotline.services import Services
     from hotline.settings import Settings
     from speech.models import load_speech
@@ -72,6 +73,7 @@ async def setup(tmp: Path):
     voice = VoiceChannel(speech, services.engine, store=services.store, host="127.0.0.1", agi_port=0,
                          audiosocket_port=0, data_dir=tmp)
     await voice.start()
+    freeze_long_lived()  # as hotline/server.py does once the models are loaded
     return services, speech, voice, why
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from channels.voice import VoiceChannel
 from channels.voice.session import VoiceSettings
+from hotline.server import freeze_long_lived
 from speech.vad import VadSettings
 from voice_peers import AmiPeer, AudioSocketCaller, agi_request
 
@@ -39,6 +40,7 @@ async def voice(engine, services, speech_service, tmp_path):
         channel = VoiceChannel(speech_service, engine, store=services.store, host="127.0.0.1", agi_port=0,
                                audiosocket_port=0, ami_url=ami_url, data_dir=tmp_path / "voice", settings=settings)
         await channel.start()
+        freeze_long_lived()  # as the gateway does once its channels are up (hotline/server.py)
         channels.append(channel)
         return channel
 
