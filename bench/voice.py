@@ -77,6 +77,18 @@ async def setup(tmp: Path):
     return services, speech, voice, why
 
 
+def quiet_tail_s(pcm: bytes, rate: int = 8000) -> float:
+    """How long the end of an utterance is quiet by the gateway's own VAD threshold: the caller's
+    speech ended that long before its last non-zero frame went out."""
+    from speech.vad import EndOfSpeech
+
+    vad, n = EndOfSpeech(rate=rate), rate // 50 * 2
+    frames = [pcm[i:i + n] for i in range(0, len(pcm), n)]
+    voiced = [i for i, f in enumerate(frames) if vad.is_voiced(f)]
+    sounding = [i for i, f in enumerate(frames) if any(f)]  # what the peer counts as voiced
+    return (sounding[-1] - voiced[-1]) * 0.02 if voiced else 0.0
+
+
 async def one_caller(voice, utterances: list[bytes], turns: int, latencies: list[float], barge: list[float]):
     """Speak `turns` utterances, measuring each reply; the test voice is not understood, so after
     two turns the bot transfers the caller (the gateway hangs up towards the queue): dial again."""
@@ -100,7 +112,8 @@ async def one_caller(voice, utterances: list[bytes], turns: int, latencies: list
                 utterance = utterances[done % len(utterances)]
                 call.say(utterance)  # over the prompt: barge-in
                 await asyncio.sleep(len(utterance) / 16000 + 0.1)
-                spoke_until = call.sent_voiced_until
+                # the recording ends in low-level noise that the VAD hears as quiet: speech ended earlier
+                spoke_until = call.sent_voiced_until - quiet_tail_s(utterance)
                 try:
                     at = await call.wait_voiced_after(spoke_until + 0.05, 120)
                 except AssertionError:
