@@ -13,9 +13,6 @@ retried as the settings say. Agents, supervisors and admins; 503 without `ami_ur
 """
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo
-
 from aiohttp import web
 
 from cases import scheduled_calls
@@ -25,7 +22,7 @@ from hotline.i18n import translator
 from hotline.web.app import SERVICES, json_response
 from hotline.web.auth import current_user, require
 
-from .telephony import CallRefused, plan_call
+from .telephony import CallRefused, due_at, plan_call
 
 
 def call_view(plan: scheduled_calls.PlannedCall) -> dict:
@@ -42,16 +39,6 @@ async def _case(request: web.Request):
     case = await store.get(request.match_info["number"])
     store.check_permission(actor, case)
     return case
-
-
-def _due(value, timezone: str) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(timezone))
 
 
 async def list_calls(request: web.Request) -> web.Response:
@@ -72,7 +59,7 @@ async def create_call(request: web.Request) -> web.Response:
         if note is not None and not isinstance(note, str):
             raise CallRefused("note", "desk.case.not_done")
         reminder = await plan_call(request.app, case, await current_user(request), kind=str(data.get("kind") or ""),
-                                   due=_due(data.get("due_at"), services.settings.timezone), poll_id=poll,
+                                   due=due_at(request, data.get("due_at")), poll_id=poll,
                                    note=note or "")
     except CallRefused as exc:
         t = translator(request["locale"])

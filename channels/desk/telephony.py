@@ -17,6 +17,7 @@ buttons and the call routes answer 503.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import re
 
@@ -263,6 +264,16 @@ class CallRefused(Exception):
         self.field, self.key = field, key
 
 
+def due_at(request: web.Request, value) -> dt.datetime | None:
+    """When to call: ISO 8601, without an offset in the hotline's time zone; None if unreadable."""
+    from .casework import _local_datetime
+
+    try:
+        return _local_datetime(request, value if isinstance(value, str) else "", "due_at")
+    except InvalidInput:
+        return None
+
+
 async def plan_call(app: web.Application, case: Case, user, *, kind: str, due, poll_id: int | None,
                     note: str = ""):
     """Check and store a scheduled callback or poll call for `case` (the desk's form and the REST API
@@ -293,18 +304,15 @@ async def plan_call(app: web.Application, case: Case, user, *, kind: str, due, p
 
 @require_role(*HOTLINE_ROLES)
 async def schedule_call(request: web.Request) -> web.Response:
-    from .casework import _case_for, _local_datetime
+    from .casework import _case_for
 
     case = await _case_for(request)
     form = await request.post()
     t = translator(request["locale"])
-    try:
-        due = _local_datetime(request, str(form.get("due_at", "")), "due_at")
-    except InvalidInput:
-        due = None
     poll_id = int(form["poll"]) if str(form.get("poll", "")).isdigit() else None
     try:
-        await plan_call(request.app, case, request["user"], kind=str(form.get("kind", "")), due=due,
+        await plan_call(request.app, case, request["user"], kind=str(form.get("kind", "")),
+                        due=due_at(request, form.get("due_at")),
                         poll_id=poll_id, note=str(form.get("note", "")))
     except CallRefused as exc:
         return await _page(request, case, flash=t("desk.case.not_done"), errors={"schedule": t(exc.key)}, status=400)
