@@ -41,6 +41,7 @@ class SpeechService:
         # behind the synthesis of other calls' long prompts
         self.executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="recognize")
         self.synth_executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="synthesize")
+        self._synthesizing: dict[str, asyncio.Future] = {}  # prompt cache key -> synthesis in progress
 
     # ---- synthesis ------------------------------------------------------------------------------
     def _synthesize(self, clause: str, slow: bool) -> np.ndarray:
@@ -52,20 +53,32 @@ class SpeechService:
         return audio
 
     async def clause_audio(self, clause: str, rate: int, slow: bool = False) -> bytes:
-        """One clause as PCM at `rate`: from the cache, else synthesized in a thread and cached."""
+        """One clause as PCM at `rate`: from the cache, else synthesized in a thread and cached.
+
+        A synthesis runs to its end and is cached even when the caller who asked for it barges
+        in (the next caller will want the same prompt), and calls asking for a clause that is
+        already being synthesized wait for that one instead of starting another."""
         key = self.cache.key(self.synthesizer.voice_id, rate, slow, clause)
         pcm = self.cache.get(key)
         if pcm is not None:
             return pcm
         loop = asyncio.get_running_loop()
+        job = self._synthesizing.get(key)
+        if job is None or job.get_loop() is not loop:  # (one left by a loop that has since closed)
+            def work() -> bytes:
+                audio = self._synthesize(clause, slow)
+                return resample(audio, self.synthesizer.sample_rate, rate).astype("<i2").tobytes()
 
-        def work() -> bytes:
-            audio = self._synthesize(clause, slow)
-            return resample(audio, self.synthesizer.sample_rate, rate).astype("<i2").tobytes()
+            job = loop.run_in_executor(self.synth_executor, work)
+            self._synthesizing[key] = job
+            job.add_done_callback(lambda done: self._synthesized(key, done))
+        return await asyncio.shield(job)
 
-        pcm = await loop.run_in_executor(self.synth_executor, work)
-        self.cache.put(key, pcm)
-        return pcm
+    def _synthesized(self, key: str, job: asyncio.Future) -> None:
+        if self._synthesizing.get(key) is job:
+            del self._synthesizing[key]
+        if not job.cancelled() and job.exception() is None:
+            self.cache.put(key, job.result())
 
     def plan(self, text: str) -> list[tuple[str, bool]]:
         """(clause, slow) pairs: numbers spelled digit by digit and read slowly."""
@@ -90,7 +103,7 @@ class SpeechService:
 
     # ---- recognition ----------------------------------------------------------------------------
     def call_recognizer(self, rate: int) -> "CallRecognizer":
-        return CallRecognizer(self, self.recognizer.stream(rate), rate)
+        return CallRecognizer(self, rate)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -99,25 +112,41 @@ class SpeechService:
 
 class CallRecognizer:
     """One call's streaming recognizer: audio is queued as it arrives and decoded in order on the
-    speech threads, batching whatever piled up while the previous batch was decoded."""
+    speech threads, batching whatever piled up while the previous batch was decoded. The engine's
+    stream is made on a speech thread too (a Vosk recognizer takes ~90 ms to set up, which would
+    stall every call's audio if done on the event loop), ahead of the caller's first word when
+    `warm()` is called at the start of the call, and serves every turn of the call."""
 
-    def __init__(self, service: SpeechService, stream: RecognizerStream, rate: int):
+    def __init__(self, service: SpeechService, rate: int):
         self.service = service
-        self.stream = stream
+        self.stream: RecognizerStream | None = None
         self.rate = rate
         self.partial = ""
         self._pending = bytearray()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
+        self._closed = False
+
+    def _stream(self) -> RecognizerStream:
+        if self.stream is None:
+            self.stream = self.service.recognizer.stream(self.rate)
+        return self.stream
+
+    def warm(self) -> None:
+        """Make the engine's stream now, on a speech thread, so the first word finds it ready."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._drain())
 
     def feed(self, pcm: bytes) -> None:
+        if self._closed:  # the call is over: audio still arriving has no turn to go to
+            return
         self._pending += pcm
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._drain())
 
     def _accept(self, pcm: bytes) -> str:
         started = time.perf_counter()
-        text = self.stream.accept(pcm)
+        text = self._stream().accept(pcm)
         self.service.stats.rec_seconds += time.perf_counter() - started
         self.service.stats.rec_audio += len(pcm) / (2 * self.rate)
         return text
@@ -125,6 +154,10 @@ class CallRecognizer:
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         async with self._lock:
+            if self._closed:
+                return
+            if self.stream is None:
+                await loop.run_in_executor(self.service.executor, self._stream)
             while self._pending:
                 chunk = bytes(self._pending)
                 self._pending.clear()
@@ -136,20 +169,25 @@ class CallRecognizer:
         return self.partial
 
     async def finish(self) -> str:
-        """Decode what is still queued and return the utterance's text."""
+        """Decode what is still queued and return the utterance's text ("" once closed)."""
         await self._drain()
         loop = asyncio.get_running_loop()
         async with self._lock:
+            if self._closed:
+                return ""
             started = time.perf_counter()
-            text = await loop.run_in_executor(self.service.executor, self.stream.finish)
+            text = await loop.run_in_executor(self.service.executor, lambda: self._stream().finish())
             self.service.stats.rec_seconds += time.perf_counter() - started
         self.partial = ""
         return text
 
     async def close(self) -> None:
+        self._closed = True
         if self._task is not None and not self._task.done():
             self._pending.clear()
             try:
                 await self._task
             except Exception:  # a call that is gone has nothing more to decode
                 pass
+        async with self._lock:
+            self.stream = None  # the decoder's memory (tens of MB with a large model) goes back

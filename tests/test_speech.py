@@ -126,3 +126,74 @@ async def test_two_calls_recognize_at_once_without_mixing(speech_service):
 def test_frames_are_20_ms_at_the_call_rate(rate):
     frames = split_frames(bytes(frame_bytes(rate) * 3 + 10), rate)
     assert len(frames) == 4 and {len(f) for f in frames} == {rate * 2 // 50}
+
+
+async def test_a_calls_recognizer_is_set_up_on_a_speech_thread_before_the_first_word(tmp_path):
+    # setting up a Vosk recognizer takes ~90 ms: on the event loop it would stall every call's audio
+    import threading
+
+    from speech.service import SpeechService
+
+    made_on: list[str] = []
+
+    class Stream:
+        def accept(self, pcm: bytes) -> str:
+            return "partial"
+
+        def finish(self) -> str:
+            return "text"
+
+    class Model:
+        def stream(self, rate: int) -> Stream:
+            made_on.append(threading.current_thread().name)
+            time.sleep(0.1)
+            return Stream()
+
+    service = SpeechService(Model(), synthesizer=None, cache=PromptCache(tmp_path))
+    try:
+        rec = service.call_recognizer(8000)
+        started = time.perf_counter()
+        rec.warm()
+        rec.feed(bytes(320))  # the caller speaks while it is still being set up: nothing is lost
+        assert time.perf_counter() - started < 0.05  # the loop was not held
+        assert await rec.finish() == "text"
+        assert await rec.finish() == "text"  # every turn of the call uses the same stream
+        assert len(made_on) == 1 and made_on[0].startswith("recognize")
+    finally:
+        service.close()
+
+
+class _CountingVoice:
+    """A stand-in synthesizer that counts its work (the real one is tested above)."""
+    voice_id, sample_rate, language = "counting", 8000, "zh"
+
+    def __init__(self):
+        self.synthesized: list[str] = []
+
+    def synthesize(self, text: str, slow: bool = False):
+        time.sleep(0.2)
+        self.synthesized.append(text)
+        yield np.full(1600, 1000, dtype=np.int16)
+
+
+async def test_a_prompt_cut_off_by_barge_in_is_still_cached_and_synthesized_once(tmp_path):
+    from speech.service import SpeechService
+
+    voice = _CountingVoice()
+    service = SpeechService(recognizer=None, synthesizer=voice, cache=PromptCache(tmp_path))
+    try:
+        first = asyncio.ensure_future(service.clause_audio("请说出您要办理的业务", 8000))
+        await asyncio.sleep(0.05)
+        first.cancel()  # the caller barged in while the clause was being synthesized
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        # a second call asks for the same clause meanwhile: it waits for the same synthesis
+        again = await service.clause_audio("请说出您要办理的业务", 8000)
+        assert len(again) == 3200
+        assert voice.synthesized == ["请说出您要办理的业务"]
+        assert await service.clause_audio("请说出您要办理的业务", 8000) == again  # from the cache
+        assert voice.synthesized == ["请说出您要办理的业务"]
+        key = service.cache.key("counting", 8000, False, "请说出您要办理的业务")
+        assert PromptCache(tmp_path).get(key) == again  # and on disk
+    finally:
+        service.close()
