@@ -36,6 +36,7 @@ class EndOfSpeech:
         self.quiet_ms = 0        # silence since the last voiced frame (inside speech)
         self.turn_ms = 0
         self.first_voiced_at = None  # frame count when the run that became speech began
+        self.voiced = False      # whether the last frame fed was voiced
         self._frames = 0
 
     def is_voiced(self, frame: bytes) -> bool:
@@ -48,7 +49,7 @@ class EndOfSpeech:
     def feed(self, frame: bytes) -> str | None:
         ms = len(frame) * 500 // self.rate  # a short frame (the end of a playback) counts for less
         self._frames += 1
-        voiced = self.is_voiced(frame)
+        voiced = self.voiced = self.is_voiced(frame)
         if not self.in_speech:
             if voiced:
                 if self.voiced_ms == 0:

@@ -59,14 +59,16 @@ async def place_call(channel: VoiceChannel, caller: str | None = CALLER) -> Audi
 
 
 def session_of(channel: VoiceChannel, call: AudioSocketCaller):
-    return next(s for s in channel.sessions if s.info.uuid == call.call_uuid)
+    s = channel.session(call.call_uuid)
+    assert s is not None, "no session for this call"
+    return s
 
 
 async def bot_said(channel, call, predicate, timeout=60.0) -> str:
     """Wait until the bot's latest reply in this call satisfies `predicate`."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        s = next((s for s in channel.sessions if s.info.uuid == call.call_uuid), None)
+        s = channel.session(call.call_uuid)
         if s is not None and s.turns and predicate(s.turns[-1]["bot"]):
             return s.turns[-1]["bot"]
         if call.closed:
@@ -156,6 +158,8 @@ async def test_spoken_turn_is_recognized_and_answered_with_paced_audio(voice, sp
         await asyncio.sleep(0.05)
     spoken = next(t for t in s.turns if t["source"] == "speech")
     assert spoken["said"].strip() and spoken["bot"]  # the recognizer's words went to the bot, which answered
+    # the call record says how long the caller waited: the end-of-speech window, then the rest
+    assert 550 <= spoken["recognized_ms"] <= spoken["wait_ms"] < 30000
     assert s.barge_ins  # the welcome stopped when the caller spoke...
     began = call.speech_starts[0]
     stopped = call.stopped_talking_after(began)
@@ -337,3 +341,32 @@ async def test_the_gateway_turns_voice_on_with_models_and_runs_without_them(engi
         await call.hang_up()
     finally:
         await voice.close()
+
+
+def test_the_quiet_at_the_end_of_a_turn_is_not_decoded_but_a_pause_inside_it_is():
+    from types import SimpleNamespace
+
+    from channels.voice.session import CallSession
+    from speech.vad import EndOfSpeech
+
+    fed = []
+    call = SimpleNamespace(vad=EndOfSpeech(rate=8000), s=VoiceSettings(), held_quiet=[],
+                           recognizer=SimpleNamespace(feed=fed.append))
+    voiced, quiet = (b"\x00\x20" * 160), bytes(320)
+
+    def frames(pcm: bytes, n: int):
+        for _ in range(n):
+            event = call.vad.feed(pcm)
+            if call.vad.in_speech and event != "start":
+                CallSession.feed_recognizer(call, pcm)
+            if event == "end":
+                call.held_quiet.clear()
+            yield event
+
+    list(frames(voiced, 50))  # one second of speech
+    list(frames(quiet, 20))   # a 400 ms pause inside the sentence...
+    list(frames(voiced, 25))  # ...and the sentence goes on: the whole pause reaches the recognizer
+    assert sum(len(f) for f in fed) == (50 - 8 + 20 + 25) * 320  # (the first 160 ms go with the preroll)
+    fed.clear()
+    assert "end" in list(frames(quiet, 40))  # the turn ends after 550 ms of quiet
+    assert sum(len(f) for f in fed) == 10 * 320  # of which only the first 200 ms were decoded

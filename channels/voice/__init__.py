@@ -94,6 +94,10 @@ class VoiceChannel:
         finally:
             self._tasks.discard(task)
 
+    def session(self, uuid: str) -> CallSession | None:
+        """The call in progress with this AudioSocket UUID, if any."""
+        return next((s for s in list(self.sessions) if s.info.uuid == uuid), None)
+
     async def originate(self, number: str, purpose: str = "callback", *, trunk: str = "PJSIP/{number}@trunk",
                         context: str = "hotline-outbound", variables: dict | None = None,
                         timeout_ms: int = 30000) -> dict:

@@ -53,6 +53,7 @@ class VoiceSettings:
     voicemail_end_silence_ms: int = 4000
     queue: str = "hotline"
     preroll_frames: int = 20         # audio kept before speech is certain, fed to the recognizer too
+    decoded_quiet_ms: int = 200      # of a pause, what the recognizer decodes at once; the rest waits
 
 
 class CallEnded(Exception):
@@ -231,6 +232,7 @@ class CallSession:
         self.key_map: dict[str, str] = {}
         self.capturing = False
         self.preroll: collections.deque[bytes] = collections.deque(maxlen=self.s.preroll_frames)
+        self.held_quiet: list[bytes] = []  # a pause's frames past decoded_quiet_ms, until speech resumes
         self.speaking: asyncio.Task | None = None
         self.ended = asyncio.Event()
         self.hung_up_by_caller = False
@@ -240,9 +242,11 @@ class CallSession:
         self.menu_path: list[str] = []
         self.started = dt.datetime.now(dt.timezone.utc)
         self.end_reason = ""
-        # timing marks the benchmark and tests read
-        self.last_voiced_at = 0.0
+        # timing marks (time.monotonic()) the benchmark and tests read
+        self.last_voiced_at = 0.0         # the caller's last voiced frame
         self.barge_ins: list[float] = []
+        self.answered_at: list[float] = []  # per turn: when the bot's answer was ready to be spoken
+        self.recognized_at = 0.0          # when the last spoken turn's text was ready
 
     # ---- audio in -------------------------------------------------------------------------------
     async def read_loop(self) -> None:
@@ -284,25 +288,36 @@ class CallSession:
         if self.voicemail is not None:
             self.voicemail += pcm
         event = self.vad.feed(pcm)
-        voiced_now = self.vad.in_speech or self.vad.voiced_ms > 0
-        if voiced_now:
+        if self.vad.voiced:
             self.last_voiced_at = time.monotonic()
         if event == "start":
             self.barge_in("speech")
             if self.voicemail is None:
                 self.capturing = True
-                self.recognizer = self.recognizer or self.speech.call_recognizer(self.rate)
                 self.recognizer.feed(b"".join(self.preroll) + pcm)
         elif self.capturing:
-            self.recognizer.feed(pcm)
+            self.feed_recognizer(pcm)
         self.preroll.append(pcm)
         if event == "end":
+            self.held_quiet.clear()
             if self.capturing:
                 self.capturing = False
                 self.inputs.put_nowait(("speech", asyncio.ensure_future(self.recognizer.finish()),
                                         self.last_voiced_at))
             elif self.voicemail is not None:
                 self.inputs.put_nowait(("quiet", None, self.last_voiced_at))
+
+    def feed_recognizer(self, pcm: bytes) -> None:
+        """Decoding is the costliest work of a call. The quiet at the end of every turn (the
+        end-of-speech window) holds no words: past its first moments it is held back and decoded
+        only if the caller speaks again (then it was a pause inside the sentence)."""
+        if self.vad.voiced or self.vad.quiet_ms <= self.s.decoded_quiet_ms:
+            if self.held_quiet:
+                pcm = b"".join(self.held_quiet) + pcm
+                self.held_quiet.clear()
+            self.recognizer.feed(pcm)
+        else:
+            self.held_quiet.append(pcm)
 
     def set_rate(self, rate: int) -> None:
         changed = rate != self.rate
@@ -313,7 +328,8 @@ class CallSession:
             if old is not None:
                 old.close()
             self.vad = EndOfSpeech(self.s.vad, rate)
-            self.recognizer = None
+            self.recognizer = self.speech.call_recognizer(rate)
+            self.recognizer.warm()
 
     def on_key(self, key: str) -> None:
         self.barge_in("key")
@@ -393,6 +409,7 @@ class CallSession:
         kind, value, at = getter.result()
         if kind == "speech":
             value = await value
+            self.recognized_at = time.monotonic()
         return kind, value, at
 
     # ---- the conversation -----------------------------------------------------------------------
@@ -403,12 +420,20 @@ class CallSession:
             meta["poll_id"] = int(self.info.poll_id)
         return meta
 
-    async def ask_bot(self, text: str, source: str) -> TurnResult:
+    async def ask_bot(self, text: str, source: str, heard_at: float | None = None) -> TurnResult:
+        """One turn; `heard_at`: when the caller finished (last voiced frame or key), so the call
+        record shows how long the caller waited for the answer to be ready (recognition + bot)."""
         result = await self.engine.handle(Turn(self.info.sender_id, "voice", text, self.metadata()))
         if text.startswith("/"):
             self.menu_path.append(text.split("{")[0])
-        self.turns.append({"at": time.time(), "source": source, "said": text, "bot": result.text,
-                           "signals": result.signals})
+        now = time.monotonic()
+        turn = {"at": time.time(), "source": source, "said": text, "bot": result.text, "signals": result.signals}
+        if heard_at:
+            turn["wait_ms"] = round((now - heard_at) * 1000)
+            if source == "speech":
+                turn["recognized_ms"] = round((self.recognized_at - heard_at) * 1000)
+        self.turns.append(turn)
+        self.answered_at.append(now)
         return result
 
     async def speak_result(self, result: TurnResult) -> None:
@@ -447,12 +472,12 @@ class CallSession:
                 result = None
                 continue
             silences = 0
-            kind, value, _ = got
+            kind, value, heard_at = got
             if kind == "speech" and not value.strip():
                 await self.say(NOT_HEARD, wait=False)
                 result = None
                 continue
-            result = await self.ask_bot(value, kind)
+            result = await self.ask_bot(value, kind, heard_at)
 
     async def act(self, result: TurnResult | None) -> bool:
         """Say the bot's reply and follow its signals; True when the audio part of the call is over."""
