@@ -16,8 +16,14 @@ class RecognizerStream(Protocol):
     def accept(self, pcm: bytes) -> str:
         """Feed 16-bit PCM at the stream's rate; returns the partial text so far ("" if none)."""
 
+    def close_segment(self) -> str:
+        """The caller paused: decode what was fed to a final result and keep it, so that if the
+        utterance ends here its text is ready; audio fed after it continues the same utterance.
+        Returns the text so far."""
+
     def finish(self) -> str:
-        """The final text of the utterance fed so far; the stream is ready for the next one."""
+        """The final text of the utterance fed so far (all its segments); the stream is ready for
+        the next one."""
 
 
 class RecognizerModel(Protocol):

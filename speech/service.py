@@ -3,6 +3,7 @@ cache, and the threads their CPU work runs on, with the async API the voice chan
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -115,14 +116,16 @@ class CallRecognizer:
     speech threads, batching whatever piled up while the previous batch was decoded. The engine's
     stream is made on a speech thread too (a Vosk recognizer takes ~90 ms to set up, which would
     stall every call's audio if done on the event loop), ahead of the caller's first word when
-    `warm()` is called at the start of the call, and serves every turn of the call."""
+    `warm()` is called at the start of the call, and serves every turn of the call. `pause()` marks
+    where the caller paused: the segment is closed there, in order with the audio, so that when the
+    pause turns out to be the end of the turn the text is (nearly) ready."""
 
     def __init__(self, service: SpeechService, rate: int):
         self.service = service
         self.stream: RecognizerStream | None = None
         self.rate = rate
         self.partial = ""
-        self._pending = bytearray()
+        self._pending: collections.deque[bytes | None] = collections.deque()  # audio, None: a pause
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._closed = False
@@ -140,15 +143,24 @@ class CallRecognizer:
     def feed(self, pcm: bytes) -> None:
         if self._closed:  # the call is over: audio still arriving has no turn to go to
             return
-        self._pending += pcm
+        self._pending.append(pcm)
+        self._kick()
+
+    def pause(self) -> None:
+        """The caller has paused: close the segment after the audio fed so far."""
+        if not self._closed:
+            self._pending.append(None)
+            self._kick()
+
+    def _kick(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._drain())
 
-    def _accept(self, pcm: bytes) -> str:
+    def _accept(self, pcm: bytes | None) -> str:
         started = time.perf_counter()
-        text = self._stream().accept(pcm)
+        text = self._stream().accept(pcm) if pcm is not None else self._stream().close_segment()
         self.service.stats.rec_seconds += time.perf_counter() - started
-        self.service.stats.rec_audio += len(pcm) / (2 * self.rate)
+        self.service.stats.rec_audio += len(pcm or b"") / (2 * self.rate)
         return text
 
     async def _drain(self) -> None:
@@ -159,9 +171,13 @@ class CallRecognizer:
             if self.stream is None:
                 await loop.run_in_executor(self.service.executor, self._stream)
             while self._pending:
-                chunk = bytes(self._pending)
-                self._pending.clear()
-                self.partial = await loop.run_in_executor(self.service.executor, self._accept, chunk)
+                item = self._pending.popleft()
+                if item is not None:  # the audio that piled up, up to the next pause, in one go
+                    chunks = [item]
+                    while self._pending and self._pending[0] is not None:
+                        chunks.append(self._pending.popleft())
+                    item = b"".join(chunks)
+                self.partial = await loop.run_in_executor(self.service.executor, self._accept, item)
 
     async def settle(self) -> str:
         """Wait until everything fed so far is decoded; the partial text."""

@@ -27,6 +27,12 @@ class VoskStream:
         partial = json.loads(self._rec.PartialResult()).get("partial", "")
         return " ".join([*self._done, partial]).strip()
 
+    def close_segment(self) -> str:
+        text = json.loads(self._rec.FinalResult()).get("text", "")
+        if text:
+            self._done.append(text)
+        return " ".join(self._done)
+
     def finish(self) -> str:
         last = json.loads(self._rec.FinalResult()).get("text", "")
         text = " ".join([*self._done, last]).strip()

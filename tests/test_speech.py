@@ -163,6 +163,16 @@ async def test_a_calls_recognizer_is_set_up_on_a_speech_thread_before_the_first_
         service.close()
 
 
+class SimpleModel:
+    name = "fake"
+
+    def __init__(self, stream_class):
+        self.stream_class = stream_class
+
+    def stream(self, rate: int):
+        return self.stream_class()
+
+
 class _CountingVoice:
     """A stand-in synthesizer that counts its work (the real one is tested above)."""
     voice_id, sample_rate, language = "counting", 8000, "zh"
@@ -197,3 +207,49 @@ async def test_a_prompt_cut_off_by_barge_in_is_still_cached_and_synthesized_once
         assert PromptCache(tmp_path).get(key) == again  # and on disk
     finally:
         service.close()
+
+
+async def test_a_pause_closes_the_segment_in_order_with_the_audio(tmp_path):
+    from speech.service import SpeechService
+
+    calls: list[str] = []
+
+    class Stream:
+        def accept(self, pcm: bytes) -> str:
+            calls.append(f"accept {len(pcm)}")
+            time.sleep(0.01)
+            return ""
+
+        def close_segment(self) -> str:
+            calls.append("close")
+            return "first"
+
+        def finish(self) -> str:
+            calls.append("finish")
+            return "first second"
+
+    service = SpeechService(SimpleModel(Stream), synthesizer=None, cache=PromptCache(tmp_path))
+    try:
+        rec = service.call_recognizer(8000)
+        for _ in range(5):
+            rec.feed(bytes(320))
+        rec.pause()
+        for _ in range(3):
+            rec.feed(bytes(320))  # the caller goes on: the same utterance
+        assert await rec.finish() == "first second"
+        closed = calls.index("close")
+        assert sum(int(c.split()[1]) for c in calls[:closed]) == 5 * 320  # all audio before the pause
+        assert sum(int(c.split()[1]) for c in calls[closed + 1:-1]) == 3 * 320  # and after it
+        assert calls[-1] == "finish"
+    finally:
+        service.close()
+
+
+async def test_vosk_has_the_text_ready_when_a_pause_turns_out_to_be_the_end(speech_service):
+    pcm = b"".join(await _speak(speech_service, "Hello, I need some help with my water bill.", 8000))
+    rec = speech_service.call_recognizer(8000)
+    rec.feed(pcm)
+    rec.pause()
+    segment = await rec.settle()
+    assert segment.strip()  # the segment's final text, before the turn was declared over
+    assert (await rec.finish()) == segment

@@ -349,9 +349,9 @@ def test_the_quiet_at_the_end_of_a_turn_is_not_decoded_but_a_pause_inside_it_is(
     from channels.voice.session import CallSession
     from speech.vad import EndOfSpeech
 
-    fed = []
+    fed, pauses = [], []
     call = SimpleNamespace(vad=EndOfSpeech(rate=8000), s=VoiceSettings(), held_quiet=[],
-                           recognizer=SimpleNamespace(feed=fed.append))
+                           recognizer=SimpleNamespace(feed=fed.append, pause=lambda: pauses.append(len(fed))))
     voiced, quiet = (b"\x00\x20" * 160), bytes(320)
 
     def frames(pcm: bytes, n: int):
@@ -367,6 +367,8 @@ def test_the_quiet_at_the_end_of_a_turn_is_not_decoded_but_a_pause_inside_it_is(
     list(frames(quiet, 20))   # a 400 ms pause inside the sentence...
     list(frames(voiced, 25))  # ...and the sentence goes on: the whole pause reaches the recognizer
     assert sum(len(f) for f in fed) == (50 - 8 + 20 + 25) * 320  # (the first 160 ms go with the preroll)
+    assert pauses == [42 + 10]  # the recognizer closed its segment where the pause passed 200 ms
     fed.clear()
     assert "end" in list(frames(quiet, 40))  # the turn ends after 550 ms of quiet
     assert sum(len(f) for f in fed) == 10 * 320  # of which only the first 200 ms were decoded
+    assert pauses == [52, 10]  # ...and then the segment was closed: its text is ready at the end

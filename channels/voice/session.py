@@ -310,13 +310,16 @@ class CallSession:
     def feed_recognizer(self, pcm: bytes) -> None:
         """Decoding is the costliest work of a call. The quiet at the end of every turn (the
         end-of-speech window) holds no words: past its first moments it is held back and decoded
-        only if the caller speaks again (then it was a pause inside the sentence)."""
+        only if the caller speaks again (then it was a pause inside the sentence). Where it is held
+        back the recognizer closes its segment, so the text is ready when the window ends."""
         if self.vad.voiced or self.vad.quiet_ms <= self.s.decoded_quiet_ms:
             if self.held_quiet:
                 pcm = b"".join(self.held_quiet) + pcm
                 self.held_quiet.clear()
             self.recognizer.feed(pcm)
         else:
+            if not self.held_quiet:  # the pause may be the end of the turn: have its text ready
+                self.recognizer.pause()
             self.held_quiet.append(pcm)
 
     def set_rate(self, rate: int) -> None:
