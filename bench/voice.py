@@ -2,21 +2,23 @@
 parts (trained bot, Vosk, Piper, SQLite case store), printing:
 
 - reply latency: the caller's last voiced frame -> the first voiced frame of the reply, p50/p95,
-  at 1, 4 and 8 concurrent calls (includes the end-of-speech silence window)
+  at 1, 4 and 8 concurrent calls (includes the end-of-speech silence window); the callers run in a
+  process of their own, as Asterisk does, their starts spread over --stagger seconds
 - barge-in stop time: a key pressed during a prompt -> the prompt's last audio frame
 - recognition and synthesis real-time factors (CPU time / audio time)
 - prompt cache hit cost
 - resident memory with bot, recognizer and voice loaded
 
 Targets (2-core machine): p50 <= 800 ms at 1 call, p95 <= 1.5 s at 8 calls, barge-in <= 200 ms,
-cached prompt <= 5 ms, memory <= 1.5 GB. Usage: .venv/bin/python bench/voice.py [--calls 1,4,8] [--turns 3]
+cached prompt <= 5 ms, memory <= 1.5 GB. Usage: .venv/bin/python bench/voice.py [--calls 1,4,8] [--turns 6] [--stagger 3]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
-import statistics
+import multiprocessing
+import resource
 import sys
 import tempfile
 import time
@@ -64,17 +66,21 @@ async def setup(tmp: Path):
     services = await Services.create(settings)
     await load_reference_data(services.db)
     loop = asyncio.get_running_loop()
+    before = rss_mb()
     agent = await loop.run_in_executor(None, lambda: load_agent(ensure_model(ROOT / "models")))
+    bot_mb = rss_mb() - before
     services.engine = await Engine.create(agent, services.store) if hasattr(Engine, "create") else \
         Engine(agent, services.store, tracker_store_url=f"sqlite:///{tmp / 'trackers.db'}")
+    before = rss_mb()
     speech, why = await loop.run_in_executor(None, lambda: load_speech(cache_dir=tmp / "prompt-cache"))
+    speech_mb = rss_mb() - before
     if speech is None:
         sys.exit(f"speech models missing: {why}")
     voice = VoiceChannel(speech, services.engine, store=services.store, host="127.0.0.1", agi_port=0,
                          audiosocket_port=0, data_dir=tmp)
     await voice.start()
     freeze_long_lived()  # as hotline/server.py does once the models are loaded
-    return services, speech, voice, why
+    return services, speech, voice, f"{why}; bot +{bot_mb:.0f} MB, speech models +{speech_mb:.0f} MB"
 
 
 def quiet_tail_s(pcm: bytes, rate: int = 8000) -> float:
@@ -89,22 +95,31 @@ def quiet_tail_s(pcm: bytes, rate: int = 8000) -> float:
     return (sounding[-1] - voiced[-1]) * 0.02 if voiced else 0.0
 
 
-async def one_caller(voice, utterances: list[bytes], turns: int, latencies: list[float], barge: list[float]):
-    """Speak `turns` utterances, measuring each reply; the test voice is not understood, so after
-    two turns the bot transfers the caller (the gateway hangs up towards the queue): dial again."""
-    done, first = 0, True
+# ---- the callers: a process of their own, as Asterisk is ------------------------------------------
+# In the gateway's process the simulated callers' threads (two per call, waking every 20 ms) would
+# compete with the gateway for the GIL and the benchmark would measure itself.
+
+async def one_caller(port: int, utterances: list[bytes], turns: int, delay: float) -> dict:
+    """Speak `turns` utterances over the prompts (barge-in), each after the answer to the previous
+    one started; the test voice is not understood, so after two turns the bot transfers the caller
+    (the gateway hangs up towards the queue): dial again. Returns what the caller saw, per call:
+    when each utterance ended and when voiced audio arrived; the gateway's side is matched later."""
+    await asyncio.sleep(delay)
+    done, first, dials, barge = 0, True, [], []
     while done < turns:
-        call = await AudioSocketCaller("127.0.0.1", voice.audiosocket_port).connect()
+        call = await AudioSocketCaller("127.0.0.1", port).connect()
+        dial = {"uuid": call.call_uuid, "spoke_until": []}
+        dials.append(dial)
         try:
             await call.wait_voiced_after(0, 120)  # the welcome
             if first:
-                # barge-in by key: a digit (the start of a number) stops the welcome at once
+                # barge-in by key: '#' (which ends an empty entry, so it asks nothing of the bot)
+                # stops the welcome at once
                 await asyncio.sleep(0.5)
                 pressed = time.monotonic()
-                call.press("9", key_s=0.0)
+                call.press("#", key_s=0.0)
                 await asyncio.sleep(1.0)
                 barge.append(max(0.0, (call.last_voiced() or pressed) - pressed))
-                await asyncio.sleep(1.5)  # the digit reaches the bot; its answer starts playing
                 first = False
             else:
                 await asyncio.sleep(0.5)
@@ -114,15 +129,68 @@ async def one_caller(voice, utterances: list[bytes], turns: int, latencies: list
                 await asyncio.sleep(len(utterance) / 16000 + 0.1)
                 # the recording ends in low-level noise that the VAD hears as quiet: speech ended earlier
                 spoke_until = call.sent_voiced_until - quiet_tail_s(utterance)
-                try:
-                    at = await call.wait_voiced_after(spoke_until + 0.05, 120)
+                dial["spoke_until"].append(spoke_until)
+                try:  # the answer (nothing plays between the barge-in and the answer)
+                    await call.wait_voiced_after(spoke_until + 0.3, 120)
                 except AssertionError:
                     break  # transferred before it answered
-                latencies.append(at - spoke_until)
                 done += 1
                 await asyncio.sleep(1.0)  # listen a moment, then talk over the rest
         finally:
             await call.hang_up()
+            dial["voiced"] = [r.at for r in call.received if r.voiced]
+    return {"dials": dials, "barge": barge}
+
+
+def run_callers(port: int, utterances: list[bytes], calls: int, turns: int, stagger: float, out) -> None:
+    """The callers' process: `calls` callers at once, their starts spread over `stagger` s (callers
+    do not all ring in the same instant; 0 makes them speak in lockstep, the worst case)."""
+    async def all_callers():
+        return await asyncio.gather(*[one_caller(port, utterances, turns, i * stagger / calls)
+                                      for i in range(calls)], return_exceptions=True)
+    out.put([r if isinstance(r, dict) else repr(r) for r in asyncio.run(all_callers())])
+
+
+def gateway_waits(sessions: list) -> tuple[list[float], list[float]]:
+    """From the call records: end of speech -> text recognized, and -> the bot's answer ready."""
+    turns = [t for s in sessions for t in s.turns if t["source"] == "speech" and "recognized_ms" in t]
+    return [t["recognized_ms"] / 1000 for t in turns], [t["wait_ms"] / 1000 for t in turns]
+
+
+def reply_latencies(results: list, sessions: list) -> list[float]:
+    """The caller's last voiced frame -> the first voiced frame of the reply to that turn. Both
+    processes read the same monotonic clock. The reply is the first audio the caller received after
+    the gateway had the bot's answer to that spoken turn (the call record's timing marks), so an
+    earlier prompt still playing, or an answer to something else, is never taken for it."""
+    by_uuid = {s.info.uuid: s for s in sessions}
+    latencies = []
+    for result in results:
+        for dial in result["dials"] if isinstance(result, dict) else []:
+            session = by_uuid.get(dial["uuid"])
+            if session is None:
+                continue
+            answers = [session.answered_at[i] for i, t in enumerate(session.turns) if t["source"] == "speech"]
+            for spoke_until in dial["spoke_until"]:
+                answered = next((a for a in answers if a > spoke_until), None)
+                if answered is None:
+                    break  # hung up (transferred) before this turn was answered
+                answers.remove(answered)
+                reply = next((v for v in dial["voiced"] if v > answered), None)
+                if reply is not None:
+                    latencies.append(reply - spoke_until)
+    return latencies
+
+
+class KeptSessions(set):
+    """The voice channel's set of calls in progress, remembering every call that was in it."""
+
+    def __init__(self):
+        super().__init__()
+        self.all: list = []
+
+    def add(self, session) -> None:
+        self.all.append(session)
+        super().add(session)
 
 
 async def main(args) -> None:
@@ -140,6 +208,8 @@ async def main(args) -> None:
 
 
 async def run_bench(args, speech, voice, started, why) -> None:
+    from hotline.server import release_free_memory
+
     print(f"loaded bot + speech in {time.perf_counter() - started:.1f} s ({why}); resident {rss_mb():.0f} MB")
     utterances = []
     for u in UTTERANCES:
@@ -160,17 +230,35 @@ async def run_bench(args, speech, voice, started, why) -> None:
     speech.stats.__init__()
     rows = []
     barge: list[float] = []
+    voice.sessions = KeptSessions()
+    ctx = multiprocessing.get_context("spawn")  # the gateway's process runs threads: no fork
+    loop = asyncio.get_running_loop()
     for calls in [int(c) for c in args.calls.split(",")]:
-        latencies: list[float] = []
         t0 = time.perf_counter()
-        results = await asyncio.gather(*[one_caller(voice, utterances, args.turns, latencies, barge)
-                                         for _ in range(calls)], return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
-        rows.append((calls, len(latencies), pct(latencies, 0.5), pct(latencies, 0.95), time.perf_counter() - t0,
-                     len(failed)))
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        voice.sessions.all.clear()
+        out = ctx.Queue()
+        callers = ctx.Process(target=run_callers, args=(voice.audiosocket_port, utterances, calls, args.turns,
+                                                        args.stagger, out), daemon=True)
+        callers.start()
+        results = await loop.run_in_executor(None, out.get)
+        await loop.run_in_executor(None, callers.join)
+        await asyncio.sleep(0.5)  # the last calls' records are written
+        latencies = reply_latencies(results, voice.sessions.all)
+        recognized, answered = gateway_waits(voice.sessions.all)
+        voice.sessions.all.clear()
+        took = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        gateway_cpu, callers_cpu = [(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime) / took
+                                    for a, b in zip(cpu0, cpu1)]
+        barge += [b for r in results if isinstance(r, dict) for b in r["barge"]]
+        failed = [r for r in results if not isinstance(r, dict)]
+        rows.append((calls, len(latencies), pct(latencies, 0.5), pct(latencies, 0.95), took, len(failed)))
         print(f"{calls} concurrent: {len(latencies)} turns, p50 {pct(latencies, 0.5):.3f} s, "
-              f"p95 {pct(latencies, 0.95):.3f} s, calls lost {len(failed)} {[str(f)[:80] for f in failed]}",
-              flush=True)
+              f"p95 {pct(latencies, 0.95):.3f} s, calls lost {len(failed)} {[f[:80] for f in failed]}; "
+              f"gateway: text recognized p50 {pct(recognized, 0.5):.3f} s, answer ready p50 "
+              f"{pct(answered, 0.5):.3f} s after the end of speech; CPU cores busy: gateway {gateway_cpu:.2f}, "
+              f"callers {callers_cpu:.2f}", flush=True)
     rtf = speech.stats.rtf()
     print()
     print("| concurrent calls | turns | reply latency p50 | p95 | callers cut off | run |")
@@ -184,11 +272,13 @@ async def run_bench(args, speech, voice, started, why) -> None:
     print(f"recognition real-time factor: {rtf['recognition'] or 0:.2f}   synthesis real-time factor: "
           f"{rtf['synthesis'] or 0:.2f}")
     print(f"cached prompt: {cached_ms:.3f} ms from memory, {disk_ms:.2f} ms from disk (new process)")
-    print(f"resident memory with bot, recognizer and voice loaded, after the calls: {rss_mb():.0f} MB")
+    print(f"resident memory with bot, recognizer and voice loaded, after the calls: {rss_mb():.0f} MB, "
+          f"{release_free_memory() or rss_mb():.0f} MB once freed memory is handed back")
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--calls", default="1,4,8")
-    p.add_argument("--turns", type=int, default=3)
+    p.add_argument("--turns", type=int, default=6)
+    p.add_argument("--stagger", type=float, default=3.0, help="seconds over which the callers' starts are spread")
     asyncio.run(main(p.parse_args()))
