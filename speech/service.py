@@ -137,8 +137,7 @@ class CallRecognizer:
 
     def warm(self) -> None:
         """Make the engine's stream now, on a speech thread, so the first word finds it ready."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._drain())
+        self._kick()
 
     def feed(self, pcm: bytes) -> None:
         if self._closed:  # the call is over: audio still arriving has no turn to go to
