@@ -6,11 +6,11 @@ Two loads, each on both servers:
 - paced: 50 citizens chatting at once, each taking a think time (1-3 s, seeded) between the
   bot's answer and their next message, as people typing do. Its p50/p99 turn latency is what a
   citizen feels.
-- saturated: the same 50 conversations with no think time, so the server never idles. Its turns
-  per second is the capacity, and the gateway/Rasa ratio is taken from it.
+- saturated: 50 conversations of other citizens with no think time, so the server never idles.
+  Its turns per second is the capacity, and the gateway/Rasa ratio is taken from it.
 
-Prints turns per second and p50/p99 turn latency for each, the ratio, and the gateway's resident
-memory with the model loaded.
+Prints turns per second and p50/p99 turn latency for each, how many of the gateway's texts came
+from its parse cache, the ratio, and the gateway's resident memory with the model loaded.
 Usage: python bench/dialogue.py [--conversations 200] [--concurrency 50] [--think 1,3] [--skip-rasa]
 """
 from __future__ import annotations
@@ -36,15 +36,43 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 BIN = Path(PY).parent
 
-# Realistic scripts: each line is one citizen turn.
-SCRIPTS = [
-    ["你好", "我要投诉", "我们小区楼下的饭店每天半夜还在营业，油烟和噪音特别大", "幸福小区3号楼", "每天晚上十点以后",
-     "13812345678", "我姓王", "需要", "确认", "谢谢"],
-    ["您好", "社保卡丢了怎么补办", "解决了", "谢谢"],
-    ["喂", "我想举报光明路上有人无证经营卖假烟", "光明路和解放路交叉口", "今天下午", "13912345678", "匿名", "不需要", "对"],
-    ["你好", "公积金怎么提取", "没有解决", "转人工"],
-    ["你是机器人吗", "孩子上小学要准备什么材料", "好的", "再见"],
-]
+# Realistic scripts: each line is one citizen turn. Short answers (你好, 需要, 确认, 转人工 …) are
+# the same words for every citizen, as on a real line; what a citizen describes (the problem, the
+# place, the phone number, the question in their own words) differs from one conversation to the
+# next, so the gateway's parse cache (bot/parse_cache.py) helps only where it would in service.
+SHOPS = ["饭店", "烧烤店", "KTV", "麻将馆", "洗车店", "装修公司", "菜市场", "五金店"]
+NUISANCES = ["油烟和噪音特别大", "噪音吵得人睡不着", "把垃圾堆在楼道里", "占道经营堵住了路", "油烟熏得没法开窗"]
+ESTATES = ["幸福", "阳光", "和平", "锦绣", "金桥", "翠园", "东湖", "枫林"]
+ROADS = ["光明路", "解放路", "人民路", "建设路", "中山路", "长江路", "新华路", "胜利路"]
+GOODS = ["卖假烟", "卖过期食品", "卖来路不明的药", "收废品乱堆乱放", "私拉电线充电"]
+SURNAMES = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴"]
+HOURS = ["九", "十", "十一"]
+ASKING = ["", "请问", "我想问一下", "麻烦问下", "你好，", "想咨询一下"]
+ENDING = ["", "？", "呀", "啊？", "，谢谢"]
+QUESTIONS = [["社保卡丢了怎么补办", "社保卡掉了去哪里补", "社保卡不见了怎么办理补卡", "补办社保卡要带什么"],
+             ["公积金怎么提取", "住房公积金怎么取出来", "公积金提取要什么手续", "怎么把公积金提出来"],
+             ["孩子上小学要准备什么材料", "小孩上小学报名要哪些材料", "一年级入学需要准备什么证件", "孩子上学报名要带啥"]]
+
+
+def script(i: int) -> list[str]:
+    """Conversation i's turns: one of five scripts, its free text drawn for this conversation."""
+    r = random.Random(i)
+    question = r.choice(ASKING) + r.choice(QUESTIONS[(i // 5) % 3]) + r.choice(ENDING)
+    road, cross = r.sample(ROADS, 2)
+    return [
+        ["你好", "我要投诉", f"我们小区{r.randint(1, 40)}号楼楼下的{r.choice(SHOPS)}每天半夜还在营业，{r.choice(NUISANCES)}",
+         f"{r.choice(ESTATES)}小区{r.randint(1, 40)}号楼", f"每天晚上{r.choice(HOURS)}点以后",
+         f"138{r.randint(0, 99_999_999):08d}", f"我姓{r.choice(SURNAMES)}", "需要", "确认", "谢谢"],
+        ["您好", question, "解决了", "谢谢"],
+        ["喂", f"我想举报{road}上有人无证经营{r.choice(GOODS)}", f"{road}和{cross}交叉口", "今天下午",
+         f"139{r.randint(0, 99_999_999):08d}", "匿名", "不需要", "对"],
+        ["你好", question, "没有解决", "转人工"],
+        ["你是机器人吗", question, "好的", "再见"],
+    ][i % 5]
+
+
+SCRIPTS = 5  # conversation i follows script i % 5
+WARM_UP = 1_000_000  # warm-up conversations draw their text from indexes no measured one uses
 
 
 def free_port() -> int:
@@ -99,8 +127,19 @@ async def rest_conversation(http, base: str, script: list[str], latencies: list[
         latencies.append(time.perf_counter() - start)
 
 
+async def parse_sources(base: str) -> dict:
+    """The gateway's count of texts understood from its parse cache and by the model (/metrics)."""
+    counts = {"cache": 0.0, "model": 0.0}
+    async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as r:
+        for line in (await r.text()).splitlines():
+            if line.startswith("hotline_bot_parses_total{"):
+                source = line.split('source="')[1].split('"')[0]
+                counts[source] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
 async def load(base: str, conversations: int, concurrency: int, transport: str,
-               think_s: tuple[float, float] = (0.0, 0.0)) -> dict:
+               think_s: tuple[float, float] = (0.0, 0.0), first: int = 0) -> dict:
     latencies: list[float] = []
     rng = random.Random(12345)
     think = (lambda: rng.uniform(*think_s)) if think_s[1] else (lambda: 0.0)
@@ -109,20 +148,20 @@ async def load(base: str, conversations: int, concurrency: int, transport: str,
     connector = aiohttp.TCPConnector(limit=concurrency * 2)
     async with aiohttp.ClientSession(connector=connector) as http:
         async def one(i: int):
+            i += first  # each load its own citizens: no text of one load is repeated by the next
             async with semaphore:
-                script = SCRIPTS[i % len(SCRIPTS)]
                 if transport == "ws":
-                    await ws_conversation(http, base, script, latencies, think)
+                    await ws_conversation(http, base, script(i), latencies, think)
                 else:
-                    await rest_conversation(http, base, script, latencies, think,
+                    await rest_conversation(http, base, script(i), latencies, think,
                                             f"bench-{transport}-{i}-{time.time_ns()}")
         # warm-up: one conversation of each script, not measured
         warm: list[float] = []
-        for script in SCRIPTS:
+        for i in range(WARM_UP, WARM_UP + SCRIPTS):
             if transport == "ws":
-                await ws_conversation(http, base, script, warm, no_think)
+                await ws_conversation(http, base, script(i), warm, no_think)
             else:
-                await rest_conversation(http, base, script, warm, no_think, f"warm-{time.time_ns()}")
+                await rest_conversation(http, base, script(i), warm, no_think, f"warm-{time.time_ns()}")
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(conversations)))
         elapsed = time.perf_counter() - start
@@ -163,8 +202,14 @@ def main() -> None:
     think = tuple(float(x) for x in args.think.split(","))
 
     def both_loads(base: str, transport: str) -> dict:
-        return {"paced": asyncio.run(load(base, args.conversations, args.concurrency, transport, think)),
-                "saturated": asyncio.run(load(base, args.conversations, args.concurrency, transport))}
+        results = {}
+        for phase, think_s, first in (("paced", think, 0), ("saturated", (0.0, 0.0), 100_000)):
+            before = asyncio.run(parse_sources(base)) if transport == "ws" else None
+            results[phase] = asyncio.run(load(base, args.conversations, args.concurrency, transport, think_s, first))
+            if before is not None:
+                after = asyncio.run(parse_sources(base))
+                results[phase]["parses"] = {k: after[k] - before[k] for k in after}
+        return results
 
     sys.path.insert(0, str(ROOT))
     from bot.training import ensure_model
@@ -197,13 +242,17 @@ def main() -> None:
             asyncio.run(wait_http(f"http://127.0.0.1:{rasa_port}/status"))
             results["rasa run --enable-api (REST)"] = both_loads(f"http://127.0.0.1:{rasa_port}", "rest")
         print(f"dialogue benchmark: {args.conversations} conversations, {args.concurrency} concurrent, "
-              f"{len(SCRIPTS)} scripts ({sum(map(len, SCRIPTS)) / len(SCRIPTS):.1f} turns each)")
+              f"{SCRIPTS} scripts ({sum(len(script(i)) for i in range(SCRIPTS)) / SCRIPTS:.1f} turns each)")
         for phase, label in (("paced", f"paced (think {args.think} s)"), ("saturated", "saturated (no think time)")):
             print(f" {label}:")
             for name, by_phase in results.items():
                 r = by_phase[phase]
                 print(f"  {name:32s} {r['turns_per_s']:7.1f} turns/s   p50 {r['p50_ms']:7.1f} ms"
                       f"   p99 {r['p99_ms']:7.1f} ms   ({r['turns']} turns)")
+                if r.get("parses"):
+                    p = r["parses"]
+                    print(f"  {'':32s} texts understood from the gateway's parse cache: {p['cache']:.0f} "
+                          f"of {p['cache'] + p['model']:.0f} ({p['cache'] / max(1, p['cache'] + p['model']):.0%})")
         if len(results) == 2:
             gw, peer = (r["saturated"] for r in results.values())
             print(f"  throughput ratio gateway/rasa (saturated): {gw['turns_per_s'] / peer['turns_per_s']:.2f}x")

@@ -17,10 +17,13 @@ from sqlalchemy.engine import make_url
 from cases.store import CaseStore
 from hotline.ratelimit import SlidingWindow
 
+from . import action_results, memoization_shortcut
 from .graph_runner import SequentialGraphRunner
 from .nlu_batch import NluBatcher
+from .parse_cache import ParseCache
 from .normalize import normalize_text
 from .runtime import Runtime, install
+from .turn_queue import TurnQueue
 from .turns import Reply, Turn, TurnResult
 
 log = logging.getLogger("hotline.bot")
@@ -56,30 +59,6 @@ def _rasa_endpoint_class():
     return InProcessActionEndpoint
 
 
-def _compile_action_result_schema() -> None:
-    """Rasa checks every custom action's result with `jsonschema.validate`, which first validates
-    the (large, constant) events schema itself against the meta-schema: about a third of a
-    second per action here, most of a turn. Check the schema once and reuse the validator; the
-    results are checked exactly as before."""
-    from jsonschema import ValidationError, validators
-    from rasa.core.actions.action import RemoteAction
-
-    schema = RemoteAction.action_response_format_spec()
-    validator_class = validators.validator_for(schema)
-    validator_class.check_schema(schema)
-    validator = validator_class(schema)
-
-    def _validate_action_result(self, result: dict) -> bool:
-        try:
-            validator.validate(result)
-        except ValidationError as e:
-            e.message += f". Failed to validate the result of custom action '{self.name()}'"
-            raise
-        return True
-
-    RemoteAction._validate_action_result = _validate_action_result
-
-
 async def tracker_store_for(url: str, domain, store: CaseStore, *, shared: bool):
     """Conversations in Rasa's `events` table: in the case database unless `url` names another
     (`memory://`: kept in memory only, for tools that just parse)."""
@@ -113,7 +92,8 @@ def load_agent(model: Path, lock_store_url: str = ""):
 
     # Rasa logs every prediction at debug level through structlog unless told otherwise
     configure_structlog(logging.WARNING)
-    _compile_action_result_schema()
+    action_results.install()
+    memoization_shortcut.install()
     logging.getLogger("rasa").setLevel(logging.WARNING)
     logging.getLogger("jieba").setLevel(logging.WARNING)  # it announces its dictionary on stdout
     started = time.perf_counter()
@@ -121,6 +101,7 @@ def load_agent(model: Path, lock_store_url: str = ""):
                        lock_store=lock_store_for(lock_store_url))
     agent.action_endpoint.domain = agent.domain.as_dict()  # computed once, not once per action
     agent.processor.graph_runner = SequentialGraphRunner(agent.processor.graph_runner)
+    agent.parse_cache = ParseCache.install(agent.processor)  # None where the NLU reads the conversation
     log.info("bot model loaded", extra={"fields": {"model": Path(model).name,
                                                    "seconds": round(time.perf_counter() - started, 1)}})
     return agent
@@ -134,8 +115,9 @@ class Engine:
         install(self.runtime)
         agent.tracker_store = agent.processor.tracker_store = tracker_store
         self._flood = SlidingWindow(*FLOOD_LIMIT)
-        self._turns = asyncio.Semaphore(max(1, turn_concurrency))
+        self._turns = TurnQueue(turn_concurrency)
         self.nlu = NluBatcher(agent.processor)
+        self.parse_cache: ParseCache | None = getattr(agent, "parse_cache", None)
 
     @classmethod
     async def create(cls, agent, store: CaseStore, *, tracker_store_url: str = "", shared: bool = False,
@@ -178,8 +160,8 @@ class Engine:
         message = UserMessage(text, collector, turn.sender_id, input_channel=turn.channel,
                               metadata=turn.metadata or None)
         try:
-            # first come, first served: interleaved turns would all finish late (see settings)
-            async with self._turns:
+            # first come, first served: interleaved turns would all finish late (bot/turn_queue.py)
+            async with self._turns.turn():
                 await self.agent.handle_message(message)
         except Exception:
             # the cached tracker may hold events of the failed turn: the table is the truth

@@ -6,7 +6,8 @@ and rebuilds the whole tracker from its JSON rows on every message, several time
 - the table is Rasa's (`events`, same columns), so existing conversations and Rasa's tools still
   read it;
 - writes go through the gateway's async engine, in one transaction per turn, and are committed
-  before the reply leaves: a crash loses nothing the citizen was told;
+  before the reply leaves: a crash loses nothing the citizen was told; while a turn waits for its
+  commit the next turn has the CPU (bot/turn_queue.py);
 - trackers stay in a bounded in-memory cache after their first load, so a turn costs one INSERT
   instead of a full reload. With several gateway processes (`shared=True`, i.e. a Redis lock
   store) a cached tracker is first checked against the newest stored event id for that
@@ -25,6 +26,8 @@ from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from cases.db import Database
+
+from .turn_queue import leave_turn_queue
 
 log = logging.getLogger("hotline.bot")
 
@@ -131,6 +134,7 @@ class CachedSQLTrackerStore(TrackerStore):
                              "timestamp": data.get("timestamp"),
                              "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
                              "action_name": data.get("name"), "data": json.dumps(data, ensure_ascii=False)})
+            leave_turn_queue()  # the turn's CPU work is done: the next one runs while this commits
             try:
                 async with self.db.write() as s:
                     await s.execute(events.insert(), rows)

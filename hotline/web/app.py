@@ -157,6 +157,7 @@ def create_app(services: Services) -> web.Application:
                           middlewares=[locale_middleware, metrics_middleware, error_middleware])
     app[SERVICES] = services
     app[METRICS] = Metrics()
+    app[METRICS].watch_bot(services)
     app.on_response_prepare.append(_security_headers)
 
     from channels import portal, webchat  # the citizen portal is the website "channel"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -22,5 +23,24 @@ class Metrics:
         self.bot_turns = Counter("hotline_bot_turns", "Dialogue turns served", ["channel"],
                                  registry=self.registry)
 
+    def watch_bot(self, services) -> None:
+        """Texts the bot understood from its parse cache or with the model (read at each scrape:
+        the engine may be loaded, or reloaded, after the app is made)."""
+        self.registry.register(_ParseCacheCollector(services))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ParseCacheCollector:
+    def __init__(self, services):
+        self.services = services
+
+    def collect(self):
+        family = CounterMetricFamily("hotline_bot_parses", "Citizen texts understood, by where the "
+                                     "understanding came from", labels=["source"])
+        cache = getattr(self.services.engine, "parse_cache", None)
+        if cache is not None:
+            family.add_metric(["cache"], cache.hits)
+            family.add_metric(["model"], cache.misses + cache.uncached)
+        yield family
