@@ -12,6 +12,7 @@ Two loads, each on both servers:
 Prints turns per second and p50/p99 turn latency for each, how many of the gateway's texts came
 from its parse cache, the ratio, and the gateway's resident memory with the model loaded.
 Usage: python bench/dialogue.py [--conversations 200] [--concurrency 50] [--think 1,3] [--skip-rasa]
+                               [--no-parse-cache]
 """
 from __future__ import annotations
 
@@ -198,6 +199,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--think", default="1,3", help="think time range in seconds for the paced load")
     parser.add_argument("--skip-rasa", action="store_true")
+    parser.add_argument("--no-parse-cache", action="store_true",
+                        help="the gateway without its parse cache: every text through the model")
     args = parser.parse_args()
     think = tuple(float(x) for x in args.think.split(","))
 
@@ -222,12 +225,13 @@ def main() -> None:
         prepare_data_dir(peer_dir)
         port = free_port()
         env = {**os.environ, "HOTLINE_DATA_DIR": str(gw_dir), "HOTLINE_HTTP_PORT": str(port),
-               "HOTLINE_LOG_LEVEL": "WARNING", "HOTLINE_BOT_MODEL_DIR": str(ROOT / "models")}
+               "HOTLINE_LOG_LEVEL": "WARNING", "HOTLINE_BOT_MODEL_DIR": str(ROOT / "models"),
+               "HOTLINE_BOT_PARSE_CACHE_ENTRIES": "0" if args.no_parse_cache else "4096"}
         gateway = start([str(BIN / "hotline"), "run", "--no-migrate"], env, work / "gateway.log")
         procs.append(gateway)
         base = f"http://127.0.0.1:{port}"
         asyncio.run(wait_http(base + "/healthz", lambda b: json.loads(b).get("bot")))
-        results = {"gateway (WebSocket)": both_loads(base, "ws")}
+        results = {"gateway (WebSocket)" + (", no parse cache" if args.no_parse_cache else ""): both_loads(base, "ws")}
         memory = rss_mb(gateway.pid)
         stop(gateway)
         if not args.skip_rasa:
@@ -249,7 +253,7 @@ def main() -> None:
                 r = by_phase[phase]
                 print(f"  {name:32s} {r['turns_per_s']:7.1f} turns/s   p50 {r['p50_ms']:7.1f} ms"
                       f"   p99 {r['p99_ms']:7.1f} ms   ({r['turns']} turns)")
-                if r.get("parses"):
+                if sum((r.get("parses") or {}).values()):
                     p = r["parses"]
                     print(f"  {'':32s} texts understood from the gateway's parse cache: {p['cache']:.0f} "
                           f"of {p['cache'] + p['model']:.0f} ({p['cache'] / max(1, p['cache'] + p['model']):.0%})")

@@ -20,7 +20,7 @@ from hotline.ratelimit import SlidingWindow
 from . import action_results, memoization_shortcut
 from .graph_runner import SequentialGraphRunner
 from .nlu_batch import NluBatcher
-from .parse_cache import ParseCache
+from .parse_cache import MAX_ENTRIES, ParseCache
 from .normalize import normalize_text
 from .runtime import Runtime, install
 from .turn_queue import TurnQueue
@@ -85,7 +85,7 @@ def lock_store_for(url: str):
                           password=u.password, key_prefix="hotline")
 
 
-def load_agent(model: Path, lock_store_url: str = ""):
+def load_agent(model: Path, lock_store_url: str = "", parse_cache_entries: int = MAX_ENTRIES):
     """Load the trained model (slow: TensorFlow builds its graphs) with in-process actions."""
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
@@ -101,7 +101,9 @@ def load_agent(model: Path, lock_store_url: str = ""):
                        lock_store=lock_store_for(lock_store_url))
     agent.action_endpoint.domain = agent.domain.as_dict()  # computed once, not once per action
     agent.processor.graph_runner = SequentialGraphRunner(agent.processor.graph_runner)
-    agent.parse_cache = ParseCache.install(agent.processor)  # None where the NLU reads the conversation
+    # None where it is turned off (0 entries) or the NLU reads the conversation
+    agent.parse_cache = ParseCache.install(agent.processor, max_entries=parse_cache_entries) \
+        if parse_cache_entries > 0 else None
     log.info("bot model loaded", extra={"fields": {"model": Path(model).name,
                                                    "seconds": round(time.perf_counter() - started, 1)}})
     return agent
@@ -129,8 +131,10 @@ class Engine:
 
     @classmethod
     async def load(cls, model: Path, store: CaseStore, *, tracker_store_url: str = "", lock_store_url: str = "",
-                   timezone: str = "Asia/Shanghai", turn_concurrency: int = 1) -> "Engine":
-        agent = await asyncio.get_running_loop().run_in_executor(None, load_agent, model, lock_store_url)
+                   timezone: str = "Asia/Shanghai", turn_concurrency: int = 1,
+                   parse_cache_entries: int = MAX_ENTRIES) -> "Engine":
+        agent = await asyncio.get_running_loop().run_in_executor(None, load_agent, model, lock_store_url,
+                                                                 parse_cache_entries)
         return await cls.create(agent, store, tracker_store_url=tracker_store_url, shared=bool(lock_store_url),
                                 timezone=timezone, turn_concurrency=turn_concurrency)
 

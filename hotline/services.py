@@ -49,7 +49,8 @@ class Services:
         model = await asyncio.get_running_loop().run_in_executor(None, ensure_model, s.bot_model_dir)
         self.engine = await Engine.load(model, self.store, tracker_store_url=s.tracker_store_url,
                                         lock_store_url=s.lock_store_url, timezone=s.timezone,
-                                        turn_concurrency=s.bot_turn_concurrency)
+                                        turn_concurrency=s.bot_turn_concurrency,
+                                        parse_cache_entries=s.bot_parse_cache_entries)
 
     async def close(self) -> None:
         if self.engine is not None:

@@ -67,6 +67,8 @@ class Settings:
     # turns the engine works on at once: a turn is CPU work on one core, so one after another
     # (first come, first served) answers each sooner than many interleaved at every await
     bot_turn_concurrency: int = 1
+    # short texts whose understanding is kept (bot/parse_cache.py); 0 turns the cache off
+    bot_parse_cache_entries: int = 4096
 
     # voice
     agi_port: int = 4573
