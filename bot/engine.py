@@ -20,8 +20,8 @@ from hotline.ratelimit import SlidingWindow
 from . import action_results, memoization_shortcut
 from .graph_runner import SequentialGraphRunner
 from .nlu_batch import NluBatcher
-from .parse_cache import MAX_ENTRIES, ParseCache
 from .normalize import normalize_text
+from .parse_cache import MAX_ENTRIES, ParseCache
 from .runtime import Runtime, install
 from .turn_queue import TurnQueue
 from .turns import Reply, Turn, TurnResult

@@ -4,9 +4,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from bot_support import answer_form, new_sender, requested_slot, say, slot
+from bot_support import answer_form, new_sender, requested_slot, say
 from cases.models import Case, Conversation, Handoff, KnowledgeArticle, PollAnswer, PollResponse
-from cases.store import Actor
 
 pytestmark = pytest.mark.bot
 

@@ -31,7 +31,7 @@ from cases.store import Actor
 from cases.workflow import Role
 from channels.email import MailChannel
 from conftest import need
-from mail_servers import Dovecot, SmtpSink, dovecot_available, free_port, wait_port
+from mail_servers import Dovecot, SmtpSink, dovecot_available, free_port
 
 HOTLINE = "12345@hotline.example.cn"
 KEYWORD = "$Hotline12345"

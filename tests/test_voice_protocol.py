@@ -1,7 +1,6 @@
 """The voice channel's protocols against peers that behave as Asterisk 22 does (tests/voice_peers.py):
 AudioSocket frames, FastAGI requests and the AMI connection with its reconnect."""
 import asyncio
-import struct
 import uuid
 
 import pytest
