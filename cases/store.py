@@ -183,6 +183,12 @@ class CaseStore:
             raise NotFound(number)
         return case
 
+    async def get_for(self, actor: Actor, number: str) -> Case:
+        """The case as a member of staff may see it: NotFound, or Forbidden for another department's."""
+        case = await self.get(number)
+        self.check_permission(actor, case)
+        return case
+
     @staticmethod
     def _events_query(case_id: int, public_only: bool):
         q = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id)

@@ -155,8 +155,7 @@ async def list_cases(request: web.Request) -> web.Response:
 async def get_case(request: web.Request) -> web.Response:
     actor = await require(request, *STAFF)
     store = request.app[SERVICES].store
-    case = await store.get(request.match_info["number"])
-    store.check_permission(actor, case)
+    case = await store.get_for(actor, request.match_info["number"])
     events = await store.events(case.id)
     attachments = await store.attachments(case.id)
     view = staff_view(case, request["locale"])

@@ -35,10 +35,7 @@ def call_view(plan: scheduled_calls.PlannedCall) -> dict:
 
 async def _case(request: web.Request):
     actor = await require(request, *HOTLINE_ROLES)
-    store = request.app[SERVICES].store
-    case = await store.get(request.match_info["number"])
-    store.check_permission(actor, case)
-    return case
+    return await request.app[SERVICES].store.get_for(actor, request.match_info["number"])
 
 
 async def list_calls(request: web.Request) -> web.Response:

@@ -111,10 +111,7 @@ async def case_list(request: web.Request) -> web.Response:
 
 async def _case_for(request: web.Request, number: str | None = None) -> Case:
     """The case, or 404; 403 when a department handler asks for another department's case."""
-    store = request.app[SERVICES].store
-    case = await store.get(number or request.match_info["number"])
-    store.check_permission(request["actor"], case)
-    return case
+    return await request.app[SERVICES].store.get_for(request["actor"], number or request.match_info["number"])
 
 
 async def _case_page(request: web.Request, case: Case, *, errors: dict | None = None, flash: str | None = None,
