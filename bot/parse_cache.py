@@ -9,8 +9,8 @@ a pipeline ever needs it). So the parse of each short text is kept in a bounded 
 turn gets its own deep copy, since Rasa stores parse data in the conversation's events and edits
 it in place. A new model is loaded into a new processor, which starts with an empty cache.
 
-Long texts (a complaint's description, an address) are rarely repeated word for word and are not
-kept, so they cannot push the common answers out.
+Long texts (a complaint's description, a question told at length) are rarely repeated word for
+word and are not kept, so they cannot push the common answers out.
 """
 from __future__ import annotations
 
