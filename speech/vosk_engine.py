@@ -20,24 +20,24 @@ class VoskStream:
 
     def accept(self, pcm: bytes) -> str:
         if self._rec.AcceptWaveform(pcm):
-            text = json.loads(self._rec.Result()).get("text", "")
-            if text:
-                self._done.append(text)
-            return " ".join(self._done)
+            return self._keep(self._rec.Result())
         partial = json.loads(self._rec.PartialResult()).get("partial", "")
         return " ".join([*self._done, partial]).strip()
 
     def close_segment(self) -> str:
-        text = json.loads(self._rec.FinalResult()).get("text", "")
+        return self._keep(self._rec.FinalResult())
+
+    def finish(self) -> str:
+        text = self.close_segment().strip()
+        self._done = []
+        return text
+
+    def _keep(self, result: str) -> str:
+        """A closed segment's text joins the utterance's; the utterance so far."""
+        text = json.loads(result).get("text", "")
         if text:
             self._done.append(text)
         return " ".join(self._done)
-
-    def finish(self) -> str:
-        last = json.loads(self._rec.FinalResult()).get("text", "")
-        text = " ".join([*self._done, last]).strip()
-        self._done = []
-        return text
 
 
 class VoskModel:
