@@ -320,6 +320,58 @@ async def test_reply_thread_status_auto_reply_spam_duplicate_and_malformed(chann
     assert await count_cases(services) == 4
 
 
+# ---- who may learn what ------------------------------------------------------------------------------
+async def test_case_details_go_only_to_the_cases_own_address_never_to_a_forged_reply_to(channel_factory, dovecot,
+                                                                                       mailbox_user, sink):
+    """From can be forged; Reply-To is the forger's own. A case's status, title and the citizen's name
+    go to the address on the case, or to a sender who gives the password: never to Reply-To."""
+    channel = await channel_factory()
+    # a citizen files by mail with a Reply-To of another address: the case's contact is From
+    first, first_mid = mail("反映：垃圾站异味", "小区门口垃圾站夏天异味很大，希望加盖。", sender="wang@example.cn",
+                            name="王芳", headers={"Reply-To": "wang.other@example.cn"})
+    await dovecot.append(mailbox_user, first)
+    await wait_processed(channel, 1)
+    await sink.wait_for(lambda: len(sink.to("wang@example.cn")) == 1)
+    case = await case_for(channel.services, first_mid)
+    assert case.contact_email == "wang@example.cn" and not sink.to("wang.other@example.cn")
+    ack = sink.to("wang@example.cn")[0].message
+    password = next(line for line in ack.get_content().splitlines() if "密码" in line).split("：")[-1].strip()
+
+    attacker = "attacker@evil.example"
+    forged = [  # From the citizen's own address, answers asked to the attacker
+        mail("查询", f"我的受理单{case.number}办理得怎么样了？", sender="wang@example.cn", name="王芳",
+             headers={"Reply-To": attacker})[0],
+        mail(f"回复：{ack['Subject']}", "请问现在办到哪一步了？进度怎么样？", sender="wang@example.cn",
+             headers={"Reply-To": attacker, "In-Reply-To": ack["Message-ID"]})[0],
+        # the citizen's address only as the display name
+        mail("查询进度", f"受理单{case.number}办理进度怎么样？", sender=attacker, name="wang@example.cn")[0],
+        # a Reply-To list naming both
+        mail("查询", f"你好，我的受理单{case.number}办理得怎么样了？", sender="wang@example.cn",
+             headers={"Reply-To": f"wang@example.cn, {attacker}"})[0],
+    ]
+    before = len(sink.messages)
+    await dovecot.append(mailbox_user, *forged)
+    await wait_processed(channel, 1 + len(forged))
+    await sink.wait_for(lambda: len(sink.messages) >= before + len(forged))
+    await asyncio.sleep(1.0)
+    for received in sink.messages[before:]:
+        text = received.message.get_content() + str(received.message["Subject"])
+        if attacker in received.recipients:
+            assert case.number not in text and "垃圾站" not in text and "王芳" not in text, text
+        else:
+            assert received.recipients == ["wang@example.cn"], received.recipients
+    assert any(attacker in r.recipients for r in sink.messages[before:])  # told how to ask, nothing more
+    told_citizen = [r for r in sink.messages[before:] if r.recipients == ["wang@example.cn"]]
+    assert told_citizen and all(case.number in r.message.get_content() for r in told_citizen)
+
+    # whoever gives the password may read the case, at the address they wrote from
+    with_pw, _ = mail("查询", f"受理单{case.number}，密码{password}，请告知进度。", sender="friend@example.cn")
+    before = len(sink.messages)
+    await dovecot.append(mailbox_user, with_pw)
+    await sink.wait_for(lambda: len(sink.to("friend@example.cn")) == 1)
+    assert case.number in sink.to("friend@example.cn")[0].message.get_content()
+
+
 # ---- notices when the case moves on --------------------------------------------------------------
 async def test_citizen_is_told_of_reply_and_archive_and_department_of_dispatch(channel_factory, dovecot, mailbox_user,
                                                                                sink):

@@ -4,6 +4,11 @@
   -> a reply on a case's thread?  from the case's address: an event (or a status answer);
                                   from anyone else: held for an agent
   -> a status question?           answered with the public status (only to the case's address)
+
+Who may learn what: a case's details go only to the address on the case (and only when the mail
+came From it), or to a sender who gives the case's password. Reply-To is never where the hotline
+answers: anyone can write any From with their own Reply-To, so answering Reply-To would mail a
+case to whoever forged its citizen's address. Every answer goes to From (or the case's address).
   -> otherwise a new case         kind and category by the bot, the .eml and files attached,
                                   an acknowledgement with number and password queued
   -> finish: outcome and outgoing mail in one transaction
@@ -146,10 +151,10 @@ class MailIngest:
     async def _on_thread(self, mail: ParsedMail, case: Case, asks_status: bool, thread: Thread) -> Outcome:
         if not case.contact_email or mail.sender != case.contact_email.lower():
             return Outcome("held", "foreign_reply", case.number, case_id=case.id)
-        if asks_status:
+        if asks_status:  # to the address on the case, which the sender matched: never to Reply-To
             events = await self.store.events(case.id, public_only=True)
             return Outcome("status", "", case.number, case_id=case.id,
-                           outgoing=[self.composer.status(case, events, mail.answer_to, thread)])
+                           outgoing=[self.composer.status(case, events, case.contact_email, thread)])
         text = mail.body or mail.subject
         event = CitizenEvent(case.id, "citizen_mail", text[:5000],
                              {"message_id": mail.message_id, "subject": mail.subject,
@@ -159,8 +164,8 @@ class MailIngest:
 
     async def _status(self, mail: ParsedMail, understood, thread: Thread) -> Outcome:
         number = understood.case_numbers[0]
-        case = None
-        if understood.password:
+        case, to = None, mail.sender
+        if understood.password:  # whoever holds the password may read the case: answer the sender
             case = await self.store.lookup(number, understood.password)
         if case is None:
             try:
@@ -168,12 +173,12 @@ class MailIngest:
             except NotFound:
                 candidate = None
             if candidate is not None and candidate.contact_email and candidate.contact_email.lower() == mail.sender:
-                case = candidate
-        if case is None:  # the same answer for an unknown number and a stranger's question
-            return Outcome("status", "unverified", outgoing=[self.composer.status_unverified(mail.answer_to, thread)])
+                case, to = candidate, candidate.contact_email  # the address on the case, reached directly
+        if case is None or not to:  # the same answer for an unknown number and a stranger's question
+            return Outcome("status", "unverified", outgoing=[self.composer.status_unverified(mail.sender, thread)])
         events = await self.store.events(case.id, public_only=True)
         return Outcome("status", "", case.number, case_id=case.id,
-                       outgoing=[self.composer.status(case, events, mail.answer_to, thread)])
+                       outgoing=[self.composer.status(case, events, to, thread)])
 
     async def _new_case(self, mail: ParsedMail, key: str, understood, thread: Thread,
                         truncated_size: int | None, retake: bool) -> Outcome:
@@ -189,7 +194,7 @@ class MailIngest:
                 "title": base_subject(mail.subject)[:100], "description": description[:5000],
                 "location": understood.location[:300], "contact_name": (mail.sender_name or understood.name)[:50],
                 "contact_phone": phone if phone and is_phone(phone) else "",
-                "contact_email": mail.answer_to, "wants_reply": True, "conversation_id": mail_conversation_id(key)}
+                "contact_email": mail.sender, "wants_reply": True, "conversation_id": mail_conversation_id(key)}
         try:
             inp = validate_case(data, channel=Channel.EMAIL, known_categories=await self.store.category_codes())
         except InvalidInput as exc:
@@ -202,6 +207,8 @@ class MailIngest:
             else:
                 return Outcome("held", "invalid:" + ",".join(sorted(exc.errors)))
         inp.extra = {"message_id": mail.message_id, "intent": understood.intent}
+        if mail.reply_to and mail.reply_to != mail.sender:
+            inp.extra["reply_to"] = mail.reply_to  # shown to agents; nothing is mailed there
         # only a mail taken over from a crashed attempt can already have its case
         case = await self.ledger.case_for_mail(key) if retake else None
         if case is None:
@@ -216,7 +223,9 @@ class MailIngest:
         if not truncated_size:  # only the header was fetched: no original, no files to keep
             files, file_notes = await self._files(case.id, mail, fresh=not new_pw)
             notes += file_notes
-        ack = self.composer.acknowledgement(case, password, mail.answer_to, thread, notes, new_password=new_pw)
+        # the number and password go to the case's own address (From), like every later notice
+        ack = self.composer.acknowledgement(case, password, case.contact_email or mail.sender, thread, notes,
+                                            new_password=new_pw)
         return Outcome("case", "", case.number, case_id=case.id, outgoing=[ack], files=files)
 
     async def _files(self, case_id: int, mail: ParsedMail, fresh: bool = False

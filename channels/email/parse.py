@@ -73,7 +73,7 @@ class ParsedMail:
     subject: str = ""
     sender: str = ""               # the address, lower-case
     sender_name: str = ""
-    reply_to: str = ""
+    reply_to: str = ""             # kept for agents to see; never where the hotline answers
     to: list[str] = field(default_factory=list)
     date: str = ""
     in_reply_to: list[str] = field(default_factory=list)
@@ -93,10 +93,6 @@ class ParsedMail:
             return []
         return [decode_header_value(v) for v in _raw_values(self.message, name)]
 
-    @property
-    def answer_to(self) -> str:
-        """Where answers go: Reply-To when given, else From."""
-        return self.reply_to or self.sender
 
 
 def _raw_values(message: Message, name: str) -> list[str]:

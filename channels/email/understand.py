@@ -74,7 +74,8 @@ async def understand(subject: str, body: str, engine, categories: CategoryClassi
         numbers.insert(0, entity_number)
     password = (_PASSWORD.search(text) or [None, None, ""])[2] or ""
     phone = _entity(parsed, "phone") or (_MOBILE.search(text) or [""])[0]
-    asks = intent == "check_status" or bool(_STATUS_WORDS.search(opening))
+    # a number with its password is only ever given to look the case up
+    asks = intent == "check_status" or bool(_STATUS_WORDS.search(opening)) or bool(numbers and password)
     return Understood(kind=kind, category=guess.code if guess else None, intent=intent, phone=phone,
                       name=_entity(parsed, "person_name"), location=_entity(parsed, "location"),
                       case_numbers=numbers, password=password, asks_status=asks)
