@@ -1,7 +1,6 @@
 """Application factory and the middlewares every request passes through."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from http.cookies import SimpleCookie
@@ -20,17 +19,13 @@ from ..i18n import field_errors, pick_locale, translator
 from ..logs import log_fields
 from ..services import Services
 from . import csrf
+from .keys import METRICS, SERVICES
 from .metrics import Metrics
+from .responses import json_response
 
 log = logging.getLogger("hotline.web")
 
-SERVICES = web.AppKey("services", Services)
-METRICS = web.AppKey("metrics", Metrics)
 LOCALE_COOKIE = "hotline_lang"
-
-
-def json_response(data, status: int = 200, **kwargs) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False), **kwargs)
 
 
 def wants_json(request: web.Request) -> bool:
