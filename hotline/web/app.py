@@ -133,9 +133,11 @@ async def healthz(request: web.Request) -> web.Response:
         db_ok = True
     except Exception:  # the probe must answer, not raise
         db_ok = False
-    return json_response({"status": "ok" if db_ok else "degraded", "database": db_ok,
-                          "bot": services.engine is not None},
-                         status=200 if db_ok else 503)
+    body = {"status": "ok" if db_ok else "degraded", "database": db_ok, "bot": services.engine is not None}
+    mail = request.app.get("mail_channel")  # channels.email.web.MAIL_CHANNEL, set when mail runs
+    if mail is not None:
+        body["mail"] = mail.health()  # {"mailbox": connected?, "smtpd": listening?}
+    return json_response(body, status=200 if db_ok else 503)
 
 
 async def metrics_view(request: web.Request) -> web.Response:
