@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import sys
 
 from .logs import setup_logging
@@ -19,12 +20,25 @@ DEMO_USERS = [
 
 
 def _cmd_run(settings, args) -> int:
-    from .server import serve
+    """Serve; a start that cannot go on ends with one line saying why (the traceback goes to the
+    debug log) and exit status 1."""
     from cases.migrate import upgrade
-    if not args.no_migrate:
-        upgrade(settings.database_url)
-    asyncio.run(serve(settings))
-    return 0
+    from .server import serve
+    from .startup import StartupError, check_database, check_listeners, fail, finish, one_line
+    try:
+        check_database(settings.database_url)
+        check_listeners(settings)
+        if not args.no_migrate:
+            upgrade(settings.database_url)
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except Exception as exc:
+        logging.getLogger("hotline").debug("start failed", exc_info=True)
+        return fail(one_line(exc))
+    return finish(0)
 
 
 def _cmd_db_upgrade(settings, args) -> int:
