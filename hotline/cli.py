@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import sqlite3
 import sys
 
 from .logs import setup_logging
@@ -162,6 +163,36 @@ def _cmd_models_fetch(settings, args) -> int:
     return 0
 
 
+def _cmd_backup(settings, args) -> int:
+    from pathlib import Path
+
+    from .backup import BackupError, backup
+    try:
+        path = backup(settings.database_url, Path(args.file))
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"error: backup: {exc}", file=sys.stderr)
+        return 1
+    print(f"database copied to {path} (the attachments are files under {settings.data_dir / 'attachments'})")
+    return 0
+
+
+def _cmd_restore(settings, args) -> int:
+    from pathlib import Path
+
+    from .backup import BackupError, restore
+    if not args.yes:
+        print("error: restore replaces every case in the database: stop the gateway, then repeat with --yes",
+              file=sys.stderr)
+        return 2
+    try:
+        restore(settings.database_url, Path(args.file))
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"error: restore: {exc}", file=sys.stderr)
+        return 1
+    print(f"database restored from {args.file}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hotline", description="12345 hotline gateway")
     p.add_argument("--config", help="settings file (TOML); default $HOTLINE_CONFIG or ./hotline.toml")
@@ -196,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = msub.add_parser("fetch", help="download the Chinese Vosk model and Piper voice (with checksums)")
     fetch.add_argument("--dir", default="models/speech", help="where voice looks for them (default %(default)s)")
     fetch.set_defaults(func=_cmd_models_fetch)
+
+    back = sub.add_parser("backup", help="copy the database while the gateway runs (SQLite backup API / pg_dump)")
+    back.add_argument("file", help="the new backup file")
+    back.set_defaults(func=_cmd_backup)
+    rest = sub.add_parser("restore", help="replace the database with a backup (the gateway stopped)")
+    rest.add_argument("file", help="a file made by `hotline backup`")
+    rest.add_argument("--yes", action="store_true", help="yes, replace what the database holds now")
+    rest.set_defaults(func=_cmd_restore)
 
     user = sub.add_parser("user", help="staff accounts")
     usub = user.add_subparsers(dest="user_command", required=True)
