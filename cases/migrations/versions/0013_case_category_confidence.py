@@ -16,11 +16,11 @@ branch_labels = None
 depends_on = None
 
 
+# a plain ADD COLUMN on both databases: a batch (copy-and-rename) on SQLite would break the search
+# view and triggers that name the cases table (0008)
 def upgrade() -> None:
-    with op.batch_alter_table('cases') as batch:
-        batch.add_column(sa.Column('category_confidence', sa.Float(), nullable=True))
+    op.add_column('cases', sa.Column('category_confidence', sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('cases') as batch:
-        batch.drop_column('category_confidence')
+    op.drop_column('cases', 'category_confidence')
