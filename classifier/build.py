@@ -1,12 +1,11 @@
 """Training the classifier when (and only when) its inputs changed, like the dialogue model.
 
-The model file is named after a fingerprint of the bootstrap data, the reference taxonomy and
-knowledge, this package's code and the examples from the case store, so `make run`, the tests
-and the gateway reuse it until one of them changes.
+The model file is named after a fingerprint of every training example (the bootstrap messages,
+the reference taxonomy and knowledge, the case store's) and of the model's code, so `make run`,
+the tests and the gateway reuse it until one of them changes.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 from pathlib import Path
@@ -17,22 +16,18 @@ from .dataset import Example
 log = logging.getLogger("hotline.classifier")
 
 PACKAGE = Path(__file__).resolve().parent
-INPUTS = [dataset.BOOTSTRAP, dataset.REFERENCE / "categories.yml", dataset.REFERENCE / "knowledge.yml",
-          PACKAGE / "dataset.py", PACKAGE / "model.py"]
 KEEP = 3
 
 
-def fingerprint(extra: list[Example]) -> str:
-    h = hashlib.sha256()
-    for path in INPUTS:
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    h.update(dataset.write_csv(extra))
+def fingerprint(examples: list[Example]) -> str:
+    """Of exactly what the model learns from and the code that learns it (model.py)."""
+    h = hashlib.sha256((PACKAGE / "model.py").read_bytes())
+    h.update(dataset.write_csv(examples))
     return h.hexdigest()[:16]
 
 
-def model_path(model_dir: Path, extra: list[Example]) -> Path:
-    return Path(model_dir) / f"classifier-{fingerprint(extra)}.joblib"
+def model_path(model_dir: Path, examples: list[Example]) -> Path:
+    return Path(model_dir) / f"classifier-{fingerprint(examples)}.joblib"
 
 
 def training_examples(extra: list[Example]) -> list[Example]:
@@ -43,24 +38,18 @@ def training_examples(extra: list[Example]) -> list[Example]:
 def ensure_model(model_dir: Path, extra: list[Example] = (), force: bool = False) -> Path:
     """The trained model for the current inputs (`extra`: the case store's examples), training
     it first when there is none; one training at a time per folder, others wait and reuse it."""
-    extra = list(extra)
-    target = model_path(model_dir, extra)
-    if target.exists() and not force:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".classifier.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists() and not force:
-            return target
-        return _train(target, extra)
+    from bot.training import build_once
+
+    examples = training_examples(list(extra))
+    target = model_path(model_dir, examples)
+    return build_once(target, ".classifier.lock", lambda: _train(target, examples), force)
 
 
-def _train(target: Path, extra: list[Example]) -> Path:
+def _train(target: Path, examples: list[Example]) -> Path:
     import joblib
 
     from .model import CategoryModel
 
-    examples = training_examples(extra)
     log.info("training the category classifier", extra={"fields": {"examples": len(examples)}})
     model = CategoryModel().fit(examples)
     partial = target.with_suffix(".partial")

@@ -84,14 +84,14 @@ def taxonomy_examples(taxonomy: Taxonomy, directory: Path = REFERENCE) -> list[E
 
 
 async def case_examples(db, taxonomy: Taxonomy) -> list[Example]:
-    """Cases whose category a staff member chose: registered by an agent at the desk or phone,
-    or re-categorised later (any event by a signed-in user that records a category)."""
+    """Cases whose category a staff member chose or kept: registered by an agent at the desk or
+    phone, or corrected before dispatch (cases.store.CaseStore.correct)."""
     from sqlalchemy import select
 
     from cases.models import Case, CaseEvent, Category
 
     staff_chose = select(CaseEvent.case_id).where(CaseEvent.user_id.is_not(None),
-                                                  CaseEvent.action.in_(("register", "recategorize")))
+                                                  CaseEvent.action.in_(("register", "correct")))
     q = (select(Case.title, Case.description, Category.code).join(Category, Case.category_id == Category.id)
          .where(Case.id.in_(staff_chose)).order_by(Case.id))
     known_tops = set(taxonomy.tops.values())

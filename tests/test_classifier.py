@@ -42,10 +42,11 @@ def test_a_keyword_overrides_the_model_only_inside_its_top_level_or_when_the_mod
     assert choose([], {}, None) is None
 
 
-def test_the_fingerprint_follows_the_case_store_examples():
-    base = build.fingerprint([])
-    assert build.fingerprint([]) == base
-    assert build.fingerprint([Example("工地夜间施工", "hjbh", "hjbh.zswr")]) != base
+def test_the_fingerprint_follows_the_training_examples():
+    base = build.fingerprint([Example("楼下广场舞太吵", "hjbh", "hjbh.zswr")])
+    assert build.fingerprint([Example("楼下广场舞太吵", "hjbh", "hjbh.zswr")]) == base
+    assert build.fingerprint([Example("楼下广场舞太吵", "hjbh", "hjbh.zswr"), Example("工地夜间施工", "hjbh", None)]) != base
+    assert build.fingerprint([Example("楼下广场舞太吵", "hjbh", None)]) != base  # a corrected label counts
 
 
 def test_confidence_is_kept_with_a_category_and_checked():
@@ -76,3 +77,59 @@ async def test_a_form_without_a_category_is_filed_by_the_classifier(services, cl
 
     fields = await category_fields(services, "小区门口的路灯坏了一个多月了，晚上黑漆漆的")
     assert fields["category"].startswith("cxjs") and 0 < fields["category_confidence"] <= 1
+
+
+async def test_an_agents_correction_is_recorded_and_becomes_a_training_example(services):
+    from cases.store import BOT, Actor
+
+    user = await services.accounts.create_user("agent7", "hotline-agent-7", "agent")
+    agent = Actor(f"user:{user.username}", user.id)
+    inp = validate_case({"kind": "complaint", "description": "幸福路边上有人私自搭了一排彩钢棚", "wants_reply": False,
+                         "category": "hjbh.zswr", "category_confidence": 0.41}, channel=Channel.WEBCHAT)
+    case, _ = await services.store.create_case(inp, BOT)
+    assert case.category_confidence == 0.41
+    taxonomy = dataset.load_taxonomy()
+    assert await dataset.case_examples(services.db, taxonomy) == []  # the bot's guess teaches nothing
+
+    with pytest.raises(InvalidInput) as exc:
+        await services.store.correct(case.number, agent, category="no.such", title="")
+    assert set(exc.value.errors) == {"category", "title"}
+    assert (await services.store.get(case.number)).category.code == "hjbh.zswr"  # nothing changed
+
+    fixed = await services.store.correct(case.number, agent, category="cxjs.wzjz", title="私搭彩钢棚",
+                                         location="幸福路12号在建工地，幸福家园小区东边")
+    assert fixed.category.code == "cxjs.wzjz" and fixed.category_confidence is None
+    assert fixed.title == "私搭彩钢棚" and fixed.location == "幸福路12号在建工地，幸福家园小区东边"
+    event = (await services.store.events(case.id))[-1]
+    assert event.action == "correct" and event.user_id == user.id
+    assert event.data == {"category": "cxjs.wzjz", "title": "私搭彩钢棚", "location": fixed.location}
+    [example] = await dataset.case_examples(services.db, taxonomy)
+    assert example.leaf == "cxjs.wzjz" and example.top == "cxjs" and "彩钢棚" in example.text
+
+
+async def test_the_desk_shows_the_likely_categories_and_takes_an_agents_correction(services, client_factory):
+    from cases.store import BOT
+    from desk_support import login, make_users, post
+
+    await make_users(services)
+    inp = validate_case({"kind": "complaint", "description": "幸福路12号工地每天晚上十一点以后还在施工，吵得睡不着",
+                         "wants_reply": False, "category": "cxjs.wzjz", "category_confidence": 0.35},
+                        channel=Channel.WEBCHAT)
+    case, _ = await services.store.create_case(inp, BOT)
+    agent, dept = await client_factory(services), await client_factory(services)
+    assert (await login(agent, "agent1")).status == 302 and (await login(dept, "dept1")).status == 302
+
+    page = await (await agent.get(f"/desk/cases/{case.number}")).text()
+    assert "把握不大" in page and 'data-category="hjbh.zswr"' in page  # the model's own first choice is offered
+    assert 'id="correct-form"' in page
+    assert 'id="correct-form"' not in await (await dept.get(f"/desk/cases/{case.number}")).text()
+
+    resp = await post(dept, f"/desk/cases/{case.number}/action", {"action": "correct", "category": "hjbh.zswr"})
+    assert resp.status in (400, 403) and (await services.store.get(case.number)).category.code == "cxjs.wzjz"
+    resp = await post(agent, f"/desk/cases/{case.number}/action",
+                      {"action": "correct", "category": "hjbh.zswr", "title": "工地夜间施工噪音", "location": "幸福路12号"},
+                      page=f"/desk/cases/{case.number}")
+    assert resp.status == 200 and "已保存更正" in await resp.text()
+    fixed = await services.store.get(case.number)
+    assert (fixed.category.code, fixed.title, fixed.location, fixed.category_confidence) == \
+        ("hjbh.zswr", "工地夜间施工噪音", "幸福路12号", None)
