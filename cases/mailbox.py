@@ -21,6 +21,7 @@ from .db import Database
 from .models import Attachment, Case, CaseEvent, MailCursor, MailMessage, MailOutbox, utcnow
 
 FINAL_STATES = ("case", "event", "status", "held", "ignored", "released", "discarded")
+RELEASABLE = ("held", "ignored")
 
 
 def message_key(message_id: str, raw: bytes) -> str:
@@ -189,17 +190,23 @@ class MailLedger:
         async with self.db.read() as s:
             return (await s.execute(select(MailMessage).where(MailMessage.message_key == key))).scalar()
 
-    async def held(self, limit: int = 100) -> list[MailMessage]:
-        """Mails waiting for an agent: spam verdicts, replies from strangers, unusable mail."""
+    async def held(self, limit: int = 100, states: tuple[str, ...] = RELEASABLE) -> list[MailMessage]:
+        """Mails an agent may look at and release: held (spam verdicts, replies from strangers,
+        unusable mail) and ignored (lists, bounces, auto-replies, no-reply, our own), held first."""
         async with self.db.read() as s:
-            return list((await s.execute(select(MailMessage).where(MailMessage.state == "held")
-                                         .order_by(MailMessage.id).limit(limit))).scalars())
+            return list((await s.execute(select(MailMessage).where(MailMessage.state.in_(states))
+                                         .order_by(MailMessage.state, MailMessage.id).limit(limit))).scalars())
+
+    async def outcome_counts(self) -> dict[str, int]:
+        """Every mail taken, by what became of it (processing: being worked on, or a crash's claim)."""
+        async with self.db.read() as s:
+            return dict((await s.execute(select(MailMessage.state, func.count()).group_by(MailMessage.state))).all())
 
     async def mark_released(self, mail_id: int, actor: str) -> MailMessage:
         """Take a held mail out of the hold (the caller processes it again); once only."""
         async with self.db.write() as s:
             row = (await s.execute(select(MailMessage).where(MailMessage.id == mail_id).with_for_update())).scalar()
-            if row is None or row.state != "held":
+            if row is None or row.state not in RELEASABLE:
                 raise LookupError(f"mail {mail_id} is not held")
             row.state, row.released_by, row.released_at = "released", actor[:64], utcnow()
             return row
@@ -209,7 +216,7 @@ class MailLedger:
         mail about a case leaves an event on it; once only."""
         async with self.db.write() as s:
             row = (await s.execute(select(MailMessage).where(MailMessage.id == mail_id).with_for_update())).scalar()
-            if row is None or row.state != "held":
+            if row is None or row.state not in RELEASABLE:
                 raise LookupError(f"mail {mail_id} is not held")
             now = utcnow()
             row.state, row.released_by, row.released_at = "discarded", actor[:64], now

@@ -447,6 +447,11 @@ class MailOutbox(Base):
     attempts = Column(Integer, nullable=False, default=0)
     sent_at = Column(UTCDateTime, nullable=True)
     error = Column(Text, nullable=False, default="")
+    # "<mail key>:<purpose>" for an answer to an incoming mail: never queued twice for one mail
+    dedupe_key = Column(String(100), nullable=True, unique=True, index=True)
+    # set (and committed) before the SMTP transaction: a row with it but no sent_at was interrupted
+    # mid-send and is not sent again (at most once; see channels/email/outbox.py)
+    sending_at = Column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_mail_outbox_pending", "sent_at", "next_try_at"),)
 

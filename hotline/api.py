@@ -16,9 +16,10 @@ from cases.workflow import (ACTIONS, HOTLINE_ROLES, KIND_LABELS, STATUS_LABELS, 
                             allowed_actions, label)
 
 from .openapi import openapi_document
-from .web.app import SERVICES, json_response
 from .web.auth import require
 from .web.citizen import guarded_lookup, install_limits, submit_case
+from .web.keys import SERVICES
+from .web.responses import json_response
 
 STAFF = tuple(Role)
 

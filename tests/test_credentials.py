@@ -1,7 +1,13 @@
+import asyncio
 import datetime as dt
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from cases.credentials import (SecretHasher, is_valid_case_number, luhn_digit, new_case_number,
                                new_password)
+from hotline.settings import Settings
 
 
 def test_case_numbers_are_digits_with_date_prefix_and_check_digit():
@@ -40,3 +46,40 @@ def test_passwords_are_six_digits_and_hashes_verify():
     assert not hasher.verify_sync(stored, "000000" if pw != "000000" else "111111")
     assert not hasher.verify_sync(None, pw)
     assert not hasher.verify_sync("garbage", pw)
+
+
+def test_the_case_kdf_is_argon2id_with_the_configured_cost():
+    settings = Settings()
+    stored = SecretHasher(settings.case_kdf_time_cost, settings.case_kdf_memory_kib).hash_sync("123456")
+    params, salt, digest = stored.split("$")[3:]
+    assert stored.startswith("$argon2id$v=19$")
+    assert params == f"m={settings.case_kdf_memory_kib},t={settings.case_kdf_time_cost},p=1"
+    assert len(salt) == 22 and len(digest) == 43  # 16 and 32 bytes, base64 without padding
+
+
+@pytest.mark.parametrize("time_cost, memory_kib", [(0, 2048), (1, 64), (1, 1023)])
+def test_a_weak_cost_is_refused(time_cost, memory_kib):
+    with pytest.raises(ValueError, match="argon2id cost too low"):
+        SecretHasher(time_cost, memory_kib)
+
+
+async def test_hashing_leaves_the_event_loop_free():
+    """While costly hashes run, the loop keeps answering: no gap near a hash's own duration."""
+    hasher = SecretHasher(time_cost=3, memory_kib=65536, executor=ThreadPoolExecutor(2))
+    t0 = time.perf_counter()
+    hasher.hash_sync("123456")
+    one_hash = time.perf_counter() - t0
+    gaps, done = [], asyncio.Event()
+
+    async def ticker():
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+    ticking = asyncio.create_task(ticker())
+    await asyncio.gather(*(hasher.hash(f"{i:06d}") for i in range(4)))
+    done.set()
+    await ticking
+    assert max(gaps) < one_hash / 2

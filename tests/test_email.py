@@ -290,8 +290,12 @@ async def test_reply_thread_status_auto_reply_spam_duplicate_and_malformed(chann
     events = await services.store.events(case.id)
     reply_events = [e for e in events if e.action == "citizen_mail"]
     assert len(reply_events) == 1 and reply_events[0].comment == "补充一下：酒吧在幸福路18号。"
-    held = await channel.ledger.held()
+    held = await channel.ledger.held(states=("held",))
     assert sorted(h.reason for h in held) == ["foreign_reply", "spam", "spam"]
+    # what was not answered stays listed for agents, who may release it
+    assert sorted((h["state"], h["reason"]) for h in await channel.held()) == [
+        ("held", "foreign_reply"), ("held", "spam"), ("held", "spam"),
+        ("ignored", "auto_reply"), ("ignored", "bounce"), ("ignored", "list")]
     dup_case = await case_for(services, dup_mid)
     assert dup_case.kind == "suggestion"
     broken = await case_for(services, "<broken-1@example.cn>")

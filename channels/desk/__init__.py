@@ -24,7 +24,7 @@ try:  # moving from hotline.web to hotline (another change in flight)
     from hotline.ratelimit import SlidingWindow
 except ImportError:  # pragma: no cover
     from hotline.ratelimit import SlidingWindow
-from hotline.web.app import SERVICES
+from hotline.web.keys import SERVICES
 
 from . import pages
 from .live import LIVE, LiveDesk

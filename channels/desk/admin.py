@@ -21,7 +21,7 @@ from cases.intake import clean_text
 from cases.models import (CalendarDay, Category, DeadlineRule, Department, KnowledgeArticle, User, utcnow)
 from cases.workflow import KIND_LABELS, ROLE_LABELS, Kind, Role, label
 from hotline.i18n import translator
-from hotline.web.app import SERVICES
+from hotline.web.keys import SERVICES
 
 from .auth import require_role
 from .changes import record_change

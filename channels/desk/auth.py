@@ -29,7 +29,7 @@ from cases.models import User
 from cases.store import Actor
 from cases.workflow import Role
 from hotline.web import csrf
-from hotline.web.app import SERVICES
+from hotline.web.keys import SERVICES
 
 SESSION_COOKIE = "hotline_desk"
 LOGIN_PATH = "/desk/login"

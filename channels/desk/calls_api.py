@@ -19,7 +19,8 @@ from cases import scheduled_calls
 from cases.workflow import HOTLINE_ROLES
 from hotline.api import read_json
 from hotline.i18n import translator
-from hotline.web.app import SERVICES, json_response
+from hotline.web.keys import SERVICES
+from hotline.web.responses import json_response
 from hotline.web.auth import current_user, require
 
 from .telephony import CallRefused, due_at, plan_call

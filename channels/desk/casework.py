@@ -19,7 +19,8 @@ from cases.store import CaseFilter, select_cases
 from cases.workflow import (ACTIONS, CHANNEL_LABELS, KIND_LABELS, OPEN_STATUSES, SATISFACTION_LABELS,
                             STATUS_LABELS, Channel, Kind, Role, Status, allowed_actions, label)
 from hotline.i18n import field_errors, translator
-from hotline.web.app import SERVICES, json_response
+from hotline.web.keys import SERVICES
+from hotline.web.responses import json_response
 
 from .auth import require_role
 from .live import LIVE

@@ -13,7 +13,8 @@ from cases.intake import clean_text
 from cases.models import CannedReply, Handoff, User
 from cases.workflow import CHANNEL_LABELS, Role, label
 from hotline.i18n import translator
-from hotline.web.app import SERVICES, json_response
+from hotline.web.keys import SERVICES
+from hotline.web.responses import json_response
 
 from .auth import require_role
 from .live import LIVE, DeskSocket

@@ -9,7 +9,7 @@ from markupsafe import Markup, escape
 from cases.workflow import Role
 from channels.email.web import MAIL_CHANNEL
 from hotline.web import csrf
-from hotline.web.app import SERVICES
+from hotline.web.keys import SERVICES
 
 from .auth import LOGIN_PATH, clear_session, csrf_token, check_csrf, session_user, set_session
 

@@ -17,7 +17,7 @@ from cases.intake import clean_text
 from cases.models import Poll, PollQuestion, PollResponse
 from cases.workflow import Role
 from hotline.i18n import translator
-from hotline.web.app import SERVICES
+from hotline.web.keys import SERVICES
 
 from .admin import TABS
 from .auth import require_role

@@ -26,7 +26,7 @@ from cases.reports import (COMPARISONS, DIMENSIONS, GRANULARITIES, REPORTS, Peri
 from cases.reports.charts import MissingFont, render_png
 from cases.reports.export import display, to_csv, to_xlsx
 from cases.workflow import CHANNEL_LABELS, KIND_LABELS, Role
-from hotline.web.app import SERVICES
+from hotline.web.keys import SERVICES
 
 from .auth import require_role
 from .pages import render

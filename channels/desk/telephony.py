@@ -32,7 +32,7 @@ from channels.voice.ami import DialWatch, originate_outcome
 from channels.voice.conference import NoLiveCall, add_third_party, live_call
 from channels.voice.recordings import BadRecording, recording_for
 from hotline.i18n import translator
-from hotline.web.app import SERVICES
+from hotline.web.keys import SERVICES
 
 from .auth import require_role
 

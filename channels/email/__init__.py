@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from bot.classify import CategoryClassifier
 from cases.knowledge import KnowledgeRepository
-from cases.mailbox import MailLedger
+from cases.mailbox import RELEASABLE, MailLedger
 from cases.models import Case
 from hotline.logs import log_fields
 from hotline.settings import SettingsError
@@ -84,8 +84,8 @@ class MailChannel:
         self.notifier.poke()
 
     async def held(self, limit: int = 500) -> list[dict]:
-        """The mails waiting for an agent, each with the number of the case it is about (if any):
-        what the REST API and the desk list."""
+        """The mails waiting for an agent (held) or left aside (ignored), each with the number of the
+        case it is about (if any): what the REST API and the desk list."""
         rows = await self.ledger.held(limit=limit)
         numbers = {}
         case_ids = {r.case_id for r in rows if r.case_id}
@@ -94,7 +94,7 @@ class MailChannel:
                 numbers = dict((await s.execute(select(Case.id, Case.number).where(Case.id.in_(case_ids)))).all())
         return [{"id": r.id, "sender": r.sender, "subject": r.subject, "reason": r.reason, "size": r.size,
                  "received_at": r.claimed_at, "case": numbers.get(r.case_id), "case_id": r.case_id,
-                 "raw_sha256": r.raw_sha256} for r in rows]
+                 "raw_sha256": r.raw_sha256, "state": r.state} for r in rows]
 
     def held_mail(self, raw_sha256: str | None):
         """A held mail as parsed (for an agent to read), or None when its original is not kept."""
@@ -133,7 +133,7 @@ class MailChannel:
         from cases.mailbox import CitizenEvent
 
         row = await self.ledger.get(mail_id)
-        if row is None or row.state != "held":
+        if row is None or row.state not in RELEASABLE:
             raise LookupError(f"mail {mail_id} is not held")
         event = None
         if row.case_id:
@@ -142,6 +142,11 @@ class MailChannel:
                                  actor=actor)
         await self.ledger.discard(mail_id, actor, event)
         log.info("held mail discarded", extra=log_fields(mail=mail_id, actor=actor, reason=row.reason))
+
+    def health(self) -> dict:
+        """For /healthz: whether the mailbox is connected (None: no mailbox is read)."""
+        return {"mailbox": None if self.reader is None else self.reader.connected.is_set(),
+                "smtpd": None if self.receiver is None else self.receiver.server is not None}
 
     async def stop(self) -> None:
         for task in self._tasks:

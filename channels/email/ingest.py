@@ -1,6 +1,8 @@
 """One incoming mail, from bytes to its outcome; the same for IMAP and SMTP.
 
-  claim (by Message-ID)  ->  screen (spam: hold; auto-reply, bounce, list: ignore)
+  claim (by Message-ID; another mail under a Message-ID already taken is claimed as itself)
+  -> screen (spam, failed authentication, implausible sender, too deep: hold; auto-reply, bounce,
+     list, no-reply, our own: ignore; both stay listed for agents, who may release them)
   -> a reply on a case's thread?  from the case's address: an event (or a status answer);
                                   from anyone else: held for an agent
   -> a status question?           answered with the public status (only to the case's address)
@@ -12,6 +14,8 @@ case to whoever forged its citizen's address. Every answer goes to From (or the 
   -> otherwise a new case         kind and category by the bot, the .eml and files attached,
                                   an acknowledgement with number and password queued
   -> finish: outcome and outgoing mail in one transaction
+Nothing is mailed to a sender `screen.may_answer` refuses (no-reply, daemons, our own addresses,
+implausible addresses), even when an agent released the mail.
 
 Only after `finish` may the reader mark the mail done at the server: a crash before it leaves the
 mail unmarked, and the retry finds the case the first attempt committed (by its conversation id)
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from pathlib import Path
 from dataclasses import dataclass, field
 
@@ -34,8 +39,9 @@ from hotline.i18n import translate
 from hotline.logs import log_fields
 
 from .compose import Composer, Thread, base_subject, human_size, token_number
+from .mime import content_fingerprint
 from .parse import ParsedMail, parse_mail
-from .screen import screen
+from .screen import may_answer, screen
 from .understand import understand
 
 log = logging.getLogger("hotline.email")
@@ -75,6 +81,7 @@ class MailIngest:
         self.categories = categories
         self.max_bytes = max_bytes
         self.own_addresses = {a.lower() for a in own_addresses if a}
+        self.outcomes: Counter[str] = Counter()  # this process's mails by outcome (hotline_mail_total)
 
     # ---- the entry point ---------------------------------------------------------------------
     async def ingest(self, raw: bytes, *, source: str, truncated_size: int | None = None,
@@ -84,23 +91,51 @@ class MailIngest:
         `unthreaded`: an agent chose to file it as a new case although it answers a case's thread."""
         mail = parse_mail(raw)
         key = message_key(mail.message_id, raw)
+        raw_sha = hashlib.sha256(raw).hexdigest()
         claim = None
         if not force:
-            claim = await self.ledger.claim(key, message_id=mail.message_id, source=source, sender=mail.sender,
-                                            subject=mail.subject, size=truncated_size or len(raw))
+            key, claim = await self._claim(mail, key, raw, raw_sha, source, truncated_size or len(raw))
             if claim.status not in ("new", "retake"):
-                return Outcome("duplicate" if claim.status == "duplicate" else "busy", key=key,
-                               reason=claim.row.state)
-        raw_sha = self._keep(raw)
+                state = "duplicate" if claim.status == "duplicate" else "busy"
+                self.outcomes[state] += 1
+                return Outcome(state, key=key, reason=claim.row.state)
+        self._keep(raw)
         retake = claim is None or claim.status == "retake"
         outcome = await self._decide(mail, key, truncated_size, force, retake, unthreaded)
+        if outcome.outgoing and not may_answer(mail, self.own_addresses):
+            outcome.outgoing = []  # released by an agent, but still no address to answer
         outcome.key = key
         await self.ledger.finish(key, outcome.state, reason=outcome.reason, raw_sha256=raw_sha,
                                  case_id=outcome.case_id, outgoing=outcome.outgoing, event=outcome.event,
                                  files=outcome.files)
+        self.outcomes[outcome.state] += 1
         log.info("mail processed", extra=log_fields(state=outcome.state, reason=outcome.reason, source=source,
                                                     case=outcome.case_number, sender=_mask(mail.sender)))
         return outcome
+
+    async def _claim(self, mail: ParsedMail, key: str, raw: bytes, raw_sha: str, source: str, size: int):
+        """Claim the mail by its Message-ID; when that was taken by a mail with other content
+        (relays and broken clients reuse Message-IDs), claim this one under its own key."""
+        claim = await self.ledger.claim(key, message_id=mail.message_id, source=source, sender=mail.sender,
+                                        subject=mail.subject, size=size)
+        if claim.status == "duplicate" and not self._same_mail(claim.row.raw_sha256, raw, raw_sha):
+            log.info("Message-ID reused by another mail; taken as its own", extra=log_fields(
+                sender=_mask(mail.sender), source=source))
+            key = hashlib.sha256(f"{key}:{raw_sha}".encode()).hexdigest()
+            claim = await self.ledger.claim(key, message_id=mail.message_id, source=source, sender=mail.sender,
+                                            subject=mail.subject, size=size)
+        return key, claim
+
+    def _same_mail(self, kept_sha: str | None, raw: bytes, raw_sha: str) -> bool:
+        """Whether a mail is the one already taken under its Message-ID: the same bytes, or the same
+        bytes but for the trace headers servers add on the way (a second delivery)."""
+        if not kept_sha or kept_sha == raw_sha:
+            return True
+        try:
+            kept = self.original(kept_sha)
+        except OSError:
+            return False
+        return content_fingerprint(kept) == content_fingerprint(raw)
 
     def _keep(self, raw: bytes) -> str:
         """The original mail in the content-addressed attachment store (held mail is released from it)."""
@@ -119,11 +154,9 @@ class MailIngest:
     # ---- deciding ------------------------------------------------------------------------------
     async def _decide(self, mail: ParsedMail, key: str, truncated_size: int | None, force: bool,
                       retake: bool, unthreaded: bool = False) -> Outcome:
-        verdict = screen(mail)
-        if verdict.action != "accept" and not (force and verdict.reason == "spam"):
+        verdict = screen(mail, self.own_addresses)
+        if verdict.action != "accept" and not force:
             return Outcome("held" if verdict.action == "hold" else "ignored", verdict.reason)
-        if mail.sender in self.own_addresses:
-            return Outcome("ignored", "own_mail")  # our own mail come back: never answer it
         thread = Thread(mail.message_id, tuple(mail.references or mail.in_reply_to), mail.subject)
         case = None if unthreaded else await self._thread_case(mail)
         engine = self.engine_source()

@@ -1,43 +1,32 @@
 """A raw mail (bytes) into what the hotline needs: who, about what, the text and the files.
 
-Real mailboxes hold mail whose labels lie: "gb2312" text with GBK-only characters, "us-ascii" with
-UTF-8 bytes, raw 8-bit headers, broken base64, a missing closing boundary. The standard library
-parses leniently (compat32 keeps raw headers); every decode here falls back instead of failing,
-and `parse_mail` never raises: what it could not read is listed in `defects`.
+Python's `email` parser with policy.default reads the structure; channels/email/mime.py repairs what
+it does not (headers folded without whitespace, lying transfer-encoding labels, raw 8-bit file
+names, absurd nesting) and channels/email/charsets.py reads text whose charset label lies. A
+`multipart/*` that holds no parts (no boundary, or a boundary that never comes) is read as the one
+part it is: its text is the body, as mail clients show it. `parse_mail` never raises: what it could
+not read is listed in `defects` ("too_deep" when the nesting passes mime.MAX_DEPTH).
 """
 from __future__ import annotations
 
 import email
 import email.header
+import email.parser
 import email.utils
 import re
 from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
 
+from .charsets import decode_bytes
+from .mime import leaves, filename, payload_bytes, raw_payload, repair_header_block
 from .text import html_to_text, trim_reply
 
-# Chinese labels in the wild name a subset of what the text really uses: decode with the superset.
-_CHARSET_ALIASES = {
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030", "euc-cn": "gb18030",
-    "cp936": "gb18030", "x-euc-cn": "gb18030", "csgb2312": "gb18030", "chinese": "gb18030",
-    "big5": "big5hkscs", "x-big5": "big5hkscs", "cn-big5": "big5hkscs", "big-5": "big5hkscs", "cp950": "big5hkscs",
-    "us-ascii": "utf-8", "ascii": "utf-8", "unknown-8bit": None, "x-unknown": None, "unknown": None,
-}
-_FALLBACKS = ("utf-8", "gb18030", "big5hkscs")
 _MSGID = re.compile(r"<[^<>\s]+>")
-
-
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Text from bytes in the declared charset, else the likeliest of UTF-8, GB18030 and Big5."""
-    label = (charset or "").strip().strip('"').lower()
-    declared = _CHARSET_ALIASES.get(label, label) or None
-    for candidate in ((declared,) if declared else ()) + _FALLBACKS:
-        try:
-            return data.decode(candidate)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return data.decode(declared or "utf-8", errors="replace") if declared else data.decode("utf-8", errors="replace")
+_MIME_HEADERS = re.compile(rb"^\s*(content-type|content-transfer-encoding|content-disposition|mime-version)\s*:",
+                           re.IGNORECASE)
+_BOUNDARY_LINE = re.compile(rb"^--([^\s]{1,200})\r?\n(?=content-[a-z-]+\s*:)", re.IGNORECASE | re.MULTILINE)
+_HTML = re.compile(r"^\s*(<!doctype html|<html|<head|<body|<div|<p[\s>]|<table|<br)", re.IGNORECASE)
 
 
 def decode_header_value(value) -> str:
@@ -100,6 +89,17 @@ def _raw_values(message: Message, name: str) -> list[str]:
     return [str(v) for k, v in message.raw_items() if k.lower() == name.lower()]
 
 
+_NAME_CUT = re.compile(r"\S*@\S*|[<>\";,\\]|\b[A-Za-z][A-Za-z0-9-]*\s*[:：]")
+
+
+def display_name(text: str) -> str:
+    """A display name fit to echo in a greeting: one line, cut before anything that looks like an
+    address or a header ("张三 Bcc: victim@…" -> "张三"), control characters out, at most 30 chars."""
+    text = "".join(ch if ch.isprintable() else " " for ch in text or "")
+    text = _NAME_CUT.split(text.strip().strip("\"'").strip(), 1)[0]
+    return " ".join(text.split())[:30].strip("'. ")
+
+
 def _address(message: Message, name: str) -> tuple[str, str]:
     values = _raw_values(message, name)
     try:
@@ -108,7 +108,7 @@ def _address(message: Message, name: str) -> tuple[str, str]:
         pairs = []
     for display, addr in pairs:
         if "@" in addr:
-            return decode_header_value(display).strip('" '), addr.strip().lower()
+            return display_name(decode_header_value(display)), addr.strip().lower()
     return "", ""
 
 
@@ -116,44 +116,110 @@ def _message_ids(value: str) -> list[str]:
     return _MSGID.findall(value or "")
 
 
-def _part_text(part: Message) -> str:
-    payload = part.get_payload(decode=True)
-    if payload is None:
-        payload = str(part.get_payload() or "").encode("utf-8", errors="surrogateescape")
-    return decode_bytes(payload, part.get_content_charset())
+def _charsets(message: Message) -> tuple[str, ...]:
+    """Every charset the mail declares, the outermost first (hints for unlabelled bytes)."""
+    seen: list[str] = []
+    for part, _ in leaves(message):
+        charset = part.get_param("charset")
+        if isinstance(charset, str) and charset.lower() not in seen:
+            seen.append(charset.lower())
+    return tuple(seen)
 
 
-def _walk_body(mail: ParsedMail, message: Message) -> None:
-    plain: list[str] = []
-    html: list[str] = []
-    for index, part in enumerate(message.walk()):
-        if part.is_multipart():
+def _inner(part: Message) -> Message | None:
+    """The real content of a multipart/* that holds no parts: MIME headers and a body written
+    without any boundary, or parts under a boundary other than the one declared."""
+    data, _ = payload_bytes(part)
+    if _MIME_HEADERS.match(data):
+        return email.message_from_bytes(data.lstrip(), policy=policy.default)
+    found = _BOUNDARY_LINE.search(data)
+    if found:
+        head = b'Content-Type: multipart/mixed; boundary="' + found.group(1) + b'"\r\n\r\n'
+        inner = email.message_from_bytes(head + data, policy=policy.default)
+        return inner if inner.is_multipart() else None
+    return None
+
+
+def _text(part: Message, hints: tuple[str, ...], mail: "ParsedMail") -> str:
+    data, lied = payload_bytes(part)
+    if lied:
+        mail.defects.append("transfer_encoding_mislabelled")
+    return decode_bytes(data, part.get_param("charset") if isinstance(part.get_param("charset"), str) else None,
+                        hints)
+
+
+def _collect(mail: "ParsedMail", message: Message, hints: tuple[str, ...], plain: list[str], html: list[str],
+             repairs: int = 0) -> None:
+    for index, (part, depth) in enumerate(leaves(message)):
+        if depth < 0:
+            mail.defects.append("too_deep")
             continue
         ctype = (part.get_content_type() or "text/plain").lower()
+        if ctype.startswith("multipart/"):  # a container that holds no parts: it is the one part
+            mail.defects.append("empty_multipart")
+            inner = _inner(part) if repairs < 3 else None
+            if inner is not None:
+                _collect(mail, inner, hints, plain, html, repairs + 1)
+                continue
+            text = _text(part, hints, mail)
+            (html if _HTML.match(text) else plain).append(text)
+            continue
         disposition = (part.get_content_disposition() or "").lower()
-        filename = decode_header_value(part.get_filename() or "") if part.get_filename() else ""
-        is_file = disposition == "attachment" or bool(filename) or not (ctype.startswith("text/")
-                                                                         or ctype == "message/delivery-status")
+        name = filename(part, hints, decode_header_value)
+        is_file = disposition == "attachment" or bool(name) or not (ctype.startswith("text/")
+                                                                     or ctype == "message/delivery-status")
         if not is_file and ctype == "text/plain":
-            plain.append(_part_text(part))
+            plain.append(_text(part, hints, mail))
             continue
         if not is_file and ctype == "text/html":
-            html.append(_part_text(part))
+            html.append(_text(part, hints, mail))
             continue
         if not is_file:
             continue  # text/calendar, delivery-status …: neither body nor a file the citizen sent
-        data = part.get_payload(decode=True)
-        if data is None:
-            data = str(part.get_payload() or "").encode("utf-8", errors="surrogateescape")
+        if ctype == "message/rfc822":
+            data = _attached_message(part)
+        else:
+            data, _ = payload_bytes(part)
         ext = {"text/plain": ".txt", "text/html": ".html", "message/rfc822": ".eml"}.get(ctype, "")
-        mail.files.append(MailFile(filename or f"attachment-{index}{ext}", ctype, data))
-    if plain:
+        mail.files.append(MailFile(name or f"attachment-{len(mail.files) + 1}{ext}", ctype, data))
+
+
+def _attached_message(part: Message) -> bytes:
+    inner = part.get_payload()
+    if isinstance(inner, list) and inner:
+        try:
+            return inner[0].as_bytes(policy=policy.compat32)
+        except Exception:  # an attached mail too broken to write back: its bytes as they came
+            pass
+    return raw_payload(part)
+
+
+def _walk_body(mail: "ParsedMail", message: Message) -> None:
+    plain: list[str] = []
+    html: list[str] = []
+    _collect(mail, message, _charsets(message), plain, html)
+    if any(p.strip() for p in plain):
         mail.full_body = "\n\n".join(p.strip() for p in plain if p.strip())
     elif html:
         mail.html_only = True
         mail.full_body = "\n\n".join(html_to_text(h) for h in html)
     mail.full_body = mail.full_body.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    if not mail.full_body.strip():  # a forwarded mail attached with no words of its own: its words
+        for f in mail.files:
+            if f.content_type == "message/rfc822":
+                inner = parse_mail(f.data)
+                if inner.full_body.strip():
+                    mail.full_body = inner.full_body
+                    break
     mail.body = trim_reply(mail.full_body)
+
+
+def _read(raw: bytes, mail: "ParsedMail") -> Message:
+    try:
+        return email.message_from_bytes(raw, policy=policy.default)
+    except RecursionError:  # nesting deeper than Python's parser can follow: the headers still count
+        mail.defects.append("too_deep")
+        return email.parser.BytesHeaderParser(policy=policy.default).parsebytes(raw)
 
 
 def parse_mail(raw: bytes) -> ParsedMail:
@@ -161,7 +227,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     HTML converted to text; attachments (and inline files) are listed with their bytes."""
     mail = ParsedMail(raw=raw)
     try:
-        message = email.message_from_bytes(raw, policy=policy.compat32)
+        message = _read(repair_header_block(raw), mail)
     except Exception as exc:  # pragma: no cover - the parser is lenient; this is the last guard
         mail.defects.append(f"unparseable: {exc.__class__.__name__}")
         mail.full_body = mail.body = decode_bytes(raw, None)
@@ -169,7 +235,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     mail.message = message
     mail.defects.extend(d.__class__.__name__ for d in message.defects)
     try:
-        mail.message_id = (_message_ids(str(message.get("Message-ID") or "")) or [""])[0]
+        mail.message_id = (_message_ids(" ".join(_raw_values(message, "Message-ID"))) or [""])[0]
         mail.subject = decode_header_value((_raw_values(message, "Subject") or [""])[0])[:300]
         mail.sender_name, mail.sender = _address(message, "From")
         if not mail.sender:
@@ -177,17 +243,19 @@ def parse_mail(raw: bytes) -> ParsedMail:
         mail.reply_to = _address(message, "Reply-To")[1]
         mail.to = [addr.lower() for _, addr in email.utils.getaddresses(
             _raw_values(message, "To") + _raw_values(message, "Cc")) if "@" in addr]
-        mail.date = str(message.get("Date") or "")
-        mail.in_reply_to = _message_ids(str(message.get("In-Reply-To") or ""))
-        mail.references = _message_ids(" ".join(str(v) for v in message.get_all("References") or []))
+        mail.date = " ".join((_raw_values(message, "Date") or [""])[0].split())
+        mail.in_reply_to = _message_ids(" ".join(_raw_values(message, "In-Reply-To")))
+        mail.references = _message_ids(" ".join(_raw_values(message, "References")))
     except Exception as exc:
         mail.defects.append(f"headers: {exc.__class__.__name__}")
+    if "too_deep" in mail.defects:
+        return mail
     try:
         _walk_body(mail, message)
+    except RecursionError:
+        mail.defects.append("too_deep")
     except Exception as exc:
         mail.defects.append(f"body: {exc.__class__.__name__}")
         _, _, rest = raw.partition(b"\r\n\r\n") if b"\r\n\r\n" in raw else raw.partition(b"\n\n")
         mail.full_body = mail.body = decode_bytes(rest, None)
-    for part in message.walk():
-        mail.defects.extend(d.__class__.__name__ for d in getattr(part, "defects", []) if part is not message)
     return mail

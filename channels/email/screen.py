@@ -1,8 +1,12 @@
-"""Mail that must not become a case or be answered: spam (as the filter in front judged it),
-automatic replies, bounces and mailing-list mail. Answering any of these risks a mail loop.
+"""Mail that must not become a case or be answered: spam (as the filter in front judged it), mail
+whose sender failed authentication, automatic replies, bounces, mailing-list and no-reply mail,
+our own mail come back, senders that cannot be real, nesting too deep to read. Answering any of
+these risks backscatter (an acknowledgement to whoever a forger named) or a mail loop.
 
 Spam is not judged here: the mail system in front of the mailbox (SpamAssassin, rspamd) adds its
-verdict as headers, and a mail so marked is held for an agent, never answered.
+verdict as headers, and its SPF/DKIM/DMARC results as the topmost `Authentication-Results`
+(RFC 8601); a mail so marked is held for an agent, never answered. What is held or ignored stays
+listed for agents, who may release it.
 """
 from __future__ import annotations
 
@@ -16,6 +20,13 @@ _AUTO_SUBJECT = re.compile(r"^\s*(自动回复|自動回覆|自动答复|auto(ma
                            r"delivery status notification|mail delivery failed|returned mail)", re.IGNORECASE)
 _DAEMONS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|noreply-dmarc-support|bounce[s]?)([+\-.@]|$)",
                       re.IGNORECASE)
+
+
+_NO_REPLY = re.compile(r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|dont[-_.]?reply|noreply[-_.].*|.*[-_.]noreply)$",
+                       re.IGNORECASE)
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_AUTH_RESULT = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,10 +49,46 @@ def spam_verdict(mail: ParsedMail) -> bool:
     return mail.header("X-Rspamd-Action").strip().lower() in ("reject", "add header", "rewrite subject")
 
 
-def screen(mail: ParsedMail) -> Verdict:
+def plausible_address(address: str) -> bool:
+    """A cheap sanity check of a sender: a usual local part and a domain name with a letter TLD (no
+    IP literal, no single-label host)."""
+    local, at, domain = (address or "").rpartition("@")
+    if not at or not _LOCAL.match(local) or local.startswith(".") or ".." in local:
+        return False
+    labels = domain.lower().split(".")
+    return len(labels) >= 2 and all(_LABEL.match(x) for x in labels) and labels[-1].isalpha() and len(domain) <= 253
+
+
+def is_no_reply(address: str) -> bool:
+    return bool(_NO_REPLY.match((address or "").partition("@")[0]))
+
+
+def authentication_failed(mail: ParsedMail) -> bool:
+    """The mail server's own verdict (the topmost Authentication-Results) says From is forged:
+    DMARC failed, or without a DMARC result SPF failed and DKIM did not pass."""
+    results = {}
+    for method, result in _AUTH_RESULT.findall(mail.header("Authentication-Results")):
+        results.setdefault(method.lower(), result.lower())
+    if results.get("dmarc") == "fail":
+        return True
+    return "dmarc" not in results and results.get("spf") == "fail" and results.get("dkim") != "pass"
+
+
+def may_answer(mail: ParsedMail, own_addresses=()) -> bool:
+    """Whether anything may be mailed to this sender at all (also for mail an agent released)."""
+    sender = mail.sender
+    return bool(sender) and sender not in own_addresses and plausible_address(sender) \
+        and not is_no_reply(sender) and not _DAEMONS.match(sender.split("@", 1)[0])
+
+
+def screen(mail: ParsedMail, own_addresses=()) -> Verdict:
     """What to do with a mail before reading it for a case."""
+    if "too_deep" in mail.defects:
+        return Verdict("hold", "too_deep")  # its parts are not read: an agent looks at the original
     if spam_verdict(mail):
         return Verdict("hold", "spam")
+    if mail.sender and mail.sender in own_addresses:
+        return Verdict("ignore", "own_mail")  # our own mail come back: never answer it
     ctype = mail.message.get_content_type() if mail.message is not None else ""
     report = mail.message.get_param("report-type") if mail.message is not None else None
     local = mail.sender.split("@", 1)[0] if mail.sender else ""
@@ -59,4 +106,10 @@ def screen(mail: ParsedMail) -> Verdict:
         return Verdict("ignore", "list")
     if not mail.sender:
         return Verdict("hold", "no_sender")  # nobody to answer: an agent looks at it
+    if authentication_failed(mail):
+        return Verdict("hold", "auth_fail")
+    if is_no_reply(mail.sender):
+        return Verdict("ignore", "no_reply")  # a machine's notice: nobody reads an answer
+    if not plausible_address(mail.sender):
+        return Verdict("hold", "bad_sender")
     return ACCEPT

@@ -2,8 +2,12 @@
 or an unusable mail put on hold, and releasing one (it is then processed as if it had passed:
 spam and unusable mail become a case, a stranger's reply an event on its case).
 
-  GET  /api/mail/held                 the held mails (id, sender, subject, reason, case number)
+  GET  /api/mail/held                 the held and ignored mails (id, state, sender, subject, reason,
+                                      case number); ?state=held or ?state=ignored for one kind
   POST /api/mail/held/{id}/release    release one; answers what became of it
+
+It also puts the channel's figures on /metrics: `hotline_mail_total{outcome}` (mails this process
+took, by outcome, duplicates and busy retries included) and `hotline_mailbox_connected`.
 
 Registered by `hotline.server.serve` when the mail channel runs (agents, supervisors, admins). The
 desk's screen for the same (channels/desk/mailhold.py) finds the channel under MAIL_CHANNEL too.
@@ -11,6 +15,9 @@ desk's screen for the same (channels/desk/mailhold.py) finds the channel under M
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from cases.mailbox import RELEASABLE
 from cases.workflow import HOTLINE_ROLES
 from hotline.web.auth import require
 
@@ -19,10 +26,13 @@ MAIL_CHANNEL = "mail_channel"
 
 async def held_mail(request: web.Request) -> web.Response:
     await require(request, *HOTLINE_ROLES)
+    state = request.query.get("state", "")
+    if state and state not in RELEASABLE:
+        raise web.HTTPBadRequest(text='{"error": "state is held or ignored"}', content_type="application/json")
     rows = await request.app[MAIL_CHANNEL].held()
     return web.json_response({"held": [
-        {"id": r["id"], "sender": r["sender"], "subject": r["subject"], "reason": r["reason"], "size": r["size"],
-         "received_at": r["received_at"].isoformat(), "case": r["case"]} for r in rows]})
+        {"id": r["id"], "state": r["state"], "sender": r["sender"], "subject": r["subject"], "reason": r["reason"], "size": r["size"],
+         "received_at": r["received_at"].isoformat(), "case": r["case"]} for r in rows if not state or r["state"] == state]})
 
 
 async def release_mail(request: web.Request) -> web.Response:
@@ -35,7 +45,29 @@ async def release_mail(request: web.Request) -> web.Response:
     return web.json_response({"state": outcome.state, "reason": outcome.reason, "case": outcome.case_number})
 
 
+class MailCollector:
+    """The mail channel's figures, read at each scrape."""
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    def collect(self):
+        total = CounterMetricFamily("hotline_mail", "Incoming mails taken by this process, by outcome",
+                                    labels=["outcome"])
+        for outcome, n in sorted(self.channel.ingest.outcomes.items()):
+            total.add_metric([outcome], n)
+        yield total
+        connected = self.channel.health()["mailbox"]
+        if connected is not None:
+            yield GaugeMetricFamily("hotline_mailbox_connected", "1 while the IMAP mailbox is connected",
+                                    value=1 if connected else 0)
+
+
 def setup_routes(app: web.Application, channel) -> None:
+    from hotline.web.app import METRICS
+
     app[MAIL_CHANNEL] = channel
+    if METRICS in app:
+        app[METRICS].registry.register(MailCollector(channel))
     app.router.add_get("/api/mail/held", held_mail)
     app.router.add_post("/api/mail/held/{id}/release", release_mail)

@@ -12,7 +12,7 @@ from cases.public import public_view
 from cases.workflow import KIND_LABELS, Channel, Kind, label
 from hotline.i18n import field_errors
 from hotline.web import csrf
-from hotline.web.app import SERVICES
+from hotline.web.keys import SERVICES
 from hotline.web.citizen import guarded_lookup, submit_case
 
 TEMPLATES = Path(__file__).parent / "templates"

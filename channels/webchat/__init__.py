@@ -19,7 +19,8 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from bot.turns import Turn, TurnResult
-from hotline.web.app import METRICS, SERVICES, json_response
+from hotline.web.keys import METRICS, SERVICES
+from hotline.web.responses import json_response
 
 log = logging.getLogger("hotline.webchat")
 

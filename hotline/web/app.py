@@ -1,7 +1,6 @@
 """Application factory and the middlewares every request passes through."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from http.cookies import SimpleCookie
@@ -20,17 +19,13 @@ from ..i18n import field_errors, pick_locale, translator
 from ..logs import log_fields
 from ..services import Services
 from . import csrf
+from .keys import METRICS, SERVICES
 from .metrics import Metrics
+from .responses import json_response
 
 log = logging.getLogger("hotline.web")
 
-SERVICES = web.AppKey("services", Services)
-METRICS = web.AppKey("metrics", Metrics)
 LOCALE_COOKIE = "hotline_lang"
-
-
-def json_response(data, status: int = 200, **kwargs) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False), **kwargs)
 
 
 def wants_json(request: web.Request) -> bool:
@@ -138,9 +133,11 @@ async def healthz(request: web.Request) -> web.Response:
         db_ok = True
     except Exception:  # the probe must answer, not raise
         db_ok = False
-    return json_response({"status": "ok" if db_ok else "degraded", "database": db_ok,
-                          "bot": services.engine is not None},
-                         status=200 if db_ok else 503)
+    body = {"status": "ok" if db_ok else "degraded", "database": db_ok, "bot": services.engine is not None}
+    mail = request.app.get("mail_channel")  # channels.email.web.MAIL_CHANNEL, set when mail runs
+    if mail is not None:
+        body["mail"] = mail.health()  # {"mailbox": connected?, "smtpd": listening?}
+    return json_response(body, status=200 if db_ok else 503)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ from cases.models import User
 from cases.store import Actor
 from cases.workflow import Role
 
-from .app import SERVICES
+from .keys import SERVICES
 
 
 async def current_user(request: web.Request) -> User | None:

@@ -12,7 +12,7 @@ from cases.store import CITIZEN, Actor
 from cases.workflow import Channel
 
 from ..logs import log_fields, mask_phone
-from .app import METRICS, SERVICES
+from .keys import METRICS, SERVICES
 from ..ratelimit import SlidingWindow
 
 log = logging.getLogger("hotline.citizen")
