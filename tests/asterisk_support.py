@@ -254,10 +254,12 @@ REC_DIR={rec_dir}
 
 ; a caller: records what it hears, then waits for the test (PlayDTMF, Redirect to speak, Hangup)
 [caller]
-exten => listen,1,MixMonitor(${{REC_DIR}}/heard-${{CALLER_TAG}}.wav,r(${{REC_DIR}}/heard-${{CALLER_TAG}}-in.wav))
+exten => listen,1,UserEvent(Listening,Tag: ${{CALLER_TAG}})
+ same => n,MixMonitor(${{REC_DIR}}/heard-${{CALLER_TAG}}.wav,r(${{REC_DIR}}/heard-${{CALLER_TAG}}-in.wav))
  same => n,Wait(600)
  same => n,Hangup()
 exten => speak,1,Playback(${{SPEECH}})
+ same => n,UserEvent(SpeechDone,Tag: ${{CALLER_TAG}})
  same => n,Wait(600)
  same => n,Hangup()
 
@@ -440,7 +442,7 @@ class Events:
     def _on(self, event: dict) -> None:
         if (event.get("Event") == self.name or event.get("UserEvent") == self.name) and all(
                 event.get(k) == v for k, v in self.match.items()):
-            self.got.append(event)
+            self.got.append({**event, "_at": time.monotonic()})  # when it arrived
 
     async def wait(self, count: int = 1, timeout: float = 60) -> list[dict]:
         import asyncio

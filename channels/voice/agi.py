@@ -165,4 +165,6 @@ class FastAgiServer(Application):
 async def start_agi_server(calls: CallRegistry, host: str, port: int, *, peers: PeerFilter | None = None,
                            on_ended=None) -> asyncio.AbstractServer:
     app = FastAgiServer(calls, peers=peers, on_ended=on_ended)
-    return await asyncio.start_server(app.handler, host, port, limit=MAX_HEADER_BYTES)
+    server = await asyncio.start_server(app.handler, host, port, limit=MAX_HEADER_BYTES)
+    server.agi_app = app  # its routes, for whoever holds the server
+    return server

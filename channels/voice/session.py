@@ -214,6 +214,14 @@ class CallSession:
         self.keys += key
         self.key_timer = asyncio.get_running_loop().call_later(self.s.digit_timeout_s, self.submit_keys)
 
+    def drop_pending_input(self) -> None:
+        while not self.inputs.empty():
+            self.inputs.get_nowait()
+        self.keys = ""
+        if self.key_timer:
+            self.key_timer.cancel()
+            self.key_timer = None
+
     def submit_keys(self) -> None:
         if self.keys:
             self.inputs.put_nowait(("keys", self.keys, time.monotonic()))
@@ -429,6 +437,7 @@ class CallSession:
         self.voicemail = bytearray()
         self.voicemail_voiced_ms = 0
         self.vad.reset()
+        self.drop_pending_input()  # keys pressed over the busy prompt are not the end of the message
         deadline = time.monotonic() + self.s.voicemail_max_s
         heard = False
         ended = False
@@ -440,7 +449,7 @@ class CallSession:
                     break
                 if got[0] == "keys" and got[1] == "#":
                     break
-                heard = True
+                heard = heard or got[0] == "quiet"  # the end of a stretch of speech
         except CallEnded:
             ended = True  # hung up while recording: what was said is still filed
         # (cancelled by a stopping gateway, the recording stays in self.voicemail: finish() files it)
@@ -472,6 +481,8 @@ class CallSession:
         """A voicemail becomes a case (channels/voice/voicemail.py); a caller who hangs up while
         recording still leaves one. No voiced audio: no case."""
         if self.store is None or self.voicemail_voiced_ms < MIN_VOICEMAIL_SPEECH_MS:
+            log.info("voicemail without speech: no case", extra=log_fields(
+                call=self.info.uuid, voiced_ms=self.voicemail_voiced_ms, audio_ms=len(audio) * 500 // self.rate))
             return None
         case, password = await voicemail.file_case(self.store, self.info, audio, self.rate)
         self.transcribing = asyncio.ensure_future(
