@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from cases.mailbox import RELEASABLE
 from cases.workflow import HOTLINE_ROLES
 from hotline.web.auth import require
+from hotline.web.keys import METRICS
 
 MAIL_CHANNEL = "mail_channel"
 
@@ -64,8 +65,6 @@ class MailCollector:
 
 
 def setup_routes(app: web.Application, channel) -> None:
-    from hotline.web.app import METRICS
-
     app[MAIL_CHANNEL] = channel
     if METRICS in app:
         app[METRICS].registry.register(MailCollector(channel))

@@ -19,12 +19,12 @@ async def start_voice_channel(services):
     if services.engine is None:
         log.info("voice off: the bot is disabled")
         return None
-    from speech.models import load_speech
+    from speech.models import load_speech, tuning
 
     loop = asyncio.get_running_loop()
     try:
         speech, why = await loop.run_in_executor(
-            None, lambda: load_speech(s.vosk_model, s.piper_voice, cache_dir=s.data_dir / "prompt-cache"))
+            None, lambda: load_speech(s.vosk_model, s.piper_voice, cache_dir=s.data_dir / "prompt-cache", **tuning(s)))
     except Exception as exc:  # a model path that exists but is not a model
         log.error("voice off: speech models failed to load", extra=log_fields(error=str(exc)))
         return None
