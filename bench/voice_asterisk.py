@@ -91,6 +91,15 @@ def latencies(result: dict) -> list[float]:
     return out
 
 
+def gateway_defaults() -> argparse.Namespace:
+    """bench/voice.py's decoder options at the gateway's own defaults (hotline/settings.py)."""
+    from hotline.settings import Settings
+
+    d = Settings()
+    return argparse.Namespace(speech_threads=d.speech_threads, batch_ms=d.recognizer_batch_ms, beam=d.vosk_beam,
+                              max_active=d.vosk_max_active, lattice_beam=d.vosk_lattice_beam)
+
+
 async def main(args) -> None:
     logging.basicConfig(level=logging.WARNING)
     from channels.voice import VoiceChannel
@@ -100,7 +109,7 @@ async def main(args) -> None:
     try:
         with tempfile.TemporaryDirectory() as d:
             tmp = Path(d)
-            services, speech, plain, why = await setup(tmp)
+            services, speech, plain, why = await setup(tmp, gateway_defaults())
             await plain.close()
             voice = VoiceChannel(speech, services.engine, store=services.store, host="127.0.0.1",
                                  agi_port=lab.agi_port, audiosocket_port=lab.audiosocket_port,
