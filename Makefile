@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --progress-bar off -c constraints.txt -e '.[test]'
 	@touch $@
 
-install: $(STAMP)
+# everything the tests need: the Python packages with the test extras, and the Debian packages
+install: $(STAMP) system-deps
 
 run: $(STAMP)
 	$(HOTLINE) db upgrade
@@ -45,8 +46,9 @@ system-deps:
 	fc-list 2>/dev/null | grep -qi 'Noto Sans CJK' || missing="$$missing fonts-noto-cjk"; \
 	ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so' || missing="$$missing libpango-1.0-0"; \
 	[ -x /usr/sbin/dovecot ] && [ -x /usr/lib/dovecot/dovecot-lda ] || missing="$$missing dovecot-imapd"; \
+	command -v pg_dump >/dev/null 2>&1 || missing="$$missing postgresql-client"; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian's $$missing for the browser tests"; \
+	  echo "installing Debian's $$missing for the tests"; \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 test: $(STAMP) system-deps

@@ -153,9 +153,10 @@ class CallRecognizer:
     off in order by the speech threads. The event loop only queues; a speech thread decodes one
     batch of at least `batch_ms` (or whatever piled up meanwhile) and, while more is due, puts the
     call back at the end of the pool's queue, so calls take turns batch by batch and a call that
-    has fallen behind catches up without waiting for the event loop between batches (on a busy
-    machine the loop thread itself waits for a core; 20 ms frames handed over one by one through
-    it spent much of the speech threads' time on the trip).
+    has fallen behind catches up without waiting for the event loop between batches (before, every
+    batch was handed over by the loop, and on a busy machine the loop thread itself waits for a
+    core; with the caller keeping pace, batches were one or two 20 ms frames, each a trip through
+    the loop and the GIL).
 
     The engine's stream is made on a speech thread too (a Vosk recognizer takes ~90 ms to set up),
     ahead of the caller's first word when `warm()` is called at the start of the call, and serves
