@@ -166,7 +166,7 @@ class CaseStore:
                      action="register", from_status=None, to_status=Status.REGISTERED.value, comment="",
                      public=True, data=inp.extra or {})
         local_day = now.astimezone(self.calendar.tz).date()
-        case_id, number = await self._writer().insert(NewCase(row, event, lambda: new_case_number(local_day)))
+        case_id, number = await self.case_writer.insert(NewCase(row, event, lambda: new_case_number(local_day)))
         case = Case(id=case_id, number=number, **row)
         make_transient_to_detached(case)  # as if loaded and its session closed, like every case handed out
         # views read the category (and its parent) and the department after the write
@@ -174,7 +174,8 @@ class CaseStore:
         set_committed_value(case, "department", department)
         return case, password
 
-    def _writer(self) -> CaseWriter:
+    @property
+    def case_writer(self) -> CaseWriter:
         if self._case_writer is None:  # made on first use: its SQLite connection and thread are idle otherwise
             self._case_writer = CaseWriter(self.db)
         return self._case_writer
