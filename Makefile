@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOTLINE := $(BIN)/hotline
 
-.PHONY: help run test install system-deps bench bench-reports eval train clean
+.PHONY: help run test install system-deps asterisk bench bench-reports eval train clean
 
 help:
 	@echo "make run    set up .venv, migrate, load demo data, serve http://127.0.0.1:8080 (SQLite under var/)"
@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --progress-bar off -c constraints.txt -e '.[test]'
 	@touch $@
 
-install: $(STAMP)
+# everything the tests need: the Python packages with the test extras, and the Debian packages
+install: $(STAMP) system-deps
 
 run: $(STAMP)
 	$(HOTLINE) db upgrade
@@ -45,11 +46,28 @@ system-deps:
 	fc-list 2>/dev/null | grep -qi 'Noto Sans CJK' || missing="$$missing fonts-noto-cjk"; \
 	ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so' || missing="$$missing libpango-1.0-0"; \
 	[ -x /usr/sbin/dovecot ] && [ -x /usr/lib/dovecot/dovecot-lda ] || missing="$$missing dovecot-imapd"; \
+	command -v pg_dump >/dev/null 2>&1 || missing="$$missing postgresql-client"; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian's $$missing for the browser tests"; \
+	  echo "installing Debian's $$missing for the tests"; \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-test: $(STAMP) system-deps
+# A real Asterisk 22 for the real-Asterisk tier (tests/test_asterisk_*.py): built offline from the
+# shared tarballs once per machine (~5-12 min), reused after (keyed by the tarballs). Under CI=true a
+# missing source or a failed build fails the run; elsewhere those tests are skipped, saying why.
+ASTERISK_SRC ?= $(abspath ../shared/asterisk)
+ASTERISK_PREFIX ?= $(HOME)/.cache/hotline-asterisk/22.10.1
+export HOTLINE_ASTERISK_SRC := $(ASTERISK_SRC)
+export HOTLINE_ASTERISK_PREFIX := $(ASTERISK_PREFIX)
+
+asterisk:
+	@set -o pipefail; \
+	if [ -x "$(ASTERISK_SRC)/build.sh" ]; then \
+	  "$(ASTERISK_SRC)/build.sh" "$(ASTERISK_PREFIX)" | tail -1 || { \
+	    echo "Asterisk build failed (see $(ASTERISK_PREFIX)/build.log)"; [ "$$CI" != "true" ]; }; \
+	elif [ "$$CI" = "true" ]; then echo "no Asterisk sources at $(ASTERISK_SRC)"; exit 1; \
+	else echo "no Asterisk sources at $(ASTERISK_SRC): the real-Asterisk tests will be skipped"; fi
+
+test: $(STAMP) system-deps asterisk
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -10,16 +10,22 @@ this process does not share its event loop. For each database it:
      timing each request: the latency a citizen sees when the gateway is not saturated;
   5. looks a sample up again from --concurrency clients at once: lookup throughput, and the
      (queueing) latency of a saturated gateway.
-It prints creations per second and look-up latency percentiles, then the KDF's own cost per case
-(one argon2id hash and one verify with the configured case_kdf_* settings, in this process).
+It prints creations per second and look-up latency percentiles, then where one creation's time
+goes (bench/creation_profile.py: validation, KDF, the write and its indexes, the summaries, and
+HTTP as the rest of one client's creation over HTTP), the KDF's own cost per case (one argon2id
+hash and one verify with the configured case_kdf_* settings, in this process), the load average,
+and whether the targets are met.
 Load generator, gateway and PostgreSQL share the machine: on a small one, figures include them all.
+On a busy machine compare code with --peer REF: the gateway of that git revision (e.g. main) is
+measured in the same run, right before this tree's, on the same load.
 
-    python bench/cases.py [--cases 10000] [--db sqlite|postgres|both] [--concurrency 20]
+    python bench/cases.py [--cases 10000] [--db sqlite|postgres|both] [--concurrency 20] [--peer main]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import socket
@@ -34,13 +40,15 @@ import aiohttp
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # before bench/ (this script's folder), whose cases.py is this file
 
+import creation_profile  # noqa: E402
 from cases.credentials import SecretHasher  # noqa: E402
-from hotline.settings import load_settings  # noqa: E402
+from hotline.settings import load_settings, replace  # noqa: E402
 
 TARGET_CREATIONS_PER_S = 200
 TARGET_LOOKUP_P99_MS = 20.0
+SINGLE_CREATIONS = 100  # created one at a time by one client before the concurrent load
 
 KINDS = ["complaint", "consultation", "report", "suggestion", "help"]
 CATEGORIES = [None, "hjbh.zswr", "hjbh.dqwr", "cxjs.wygl", "cxjs.szss"]
@@ -78,11 +86,12 @@ def case_body(i: int) -> dict:
 class Gateway:
     """`hotline run` in a child process, with its settings in the environment."""
 
-    def __init__(self, db_url: str, data_dir: Path, port: int):
+    def __init__(self, db_url: str, data_dir: Path, port: int, code: Path = ROOT):
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = data_dir / "gateway.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
         self.env.update({
+            "PYTHONPATH": str(code),  # the source tree measured: this one, or the --peer revision
             "HOTLINE_DATA_DIR": str(data_dir), "HOTLINE_DB_URL": db_url, "HOTLINE_HTTP_PORT": str(port),
             "HOTLINE_HTTP_HOST": "127.0.0.1", "HOTLINE_BOT_ENABLED": "false",
             # every look-up comes from one address and the limits would stop the benchmark
@@ -93,6 +102,11 @@ class Gateway:
             del self.env["HOTLINE_CONFIG"]
         self.data_dir = data_dir
         self.proc: subprocess.Popen | None = None
+
+    def cpu_s(self) -> float:
+        """CPU seconds the gateway process has used (all its threads, user and system)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
     def cli(self, *args: str) -> None:
         subprocess.run([sys.executable, "-m", "hotline.cli", *args], env=self.env, cwd=self.data_dir,
@@ -154,7 +168,8 @@ async def timed_lookups(http, url: str, cases: list[tuple[str, str]], clients: i
             "p99_ms": percentile(latencies, 99) * 1000, "max_ms": latencies[-1] * 1000 if latencies else float("nan")}
 
 
-async def run_load(url: str, n: int, concurrency: int, latency_clients: int, loaded_sample: int) -> dict:
+async def run_load(gw: Gateway, n: int, concurrency: int, latency_clients: int, loaded_sample: int) -> dict:
+    url = gw.url
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     created: list[tuple[str, str] | None] = [None] * n
     failures: list[str] = []
@@ -163,6 +178,15 @@ async def run_load(url: str, n: int, concurrency: int, latency_clients: int, loa
         for i in range(min(concurrency, n)):
             async with http.post(url + "/api/cases", json=case_body(-1 - i)) as resp:
                 assert resp.status == 201, await resp.text()
+
+        # one client, one creation at a time: what a creation costs over HTTP without queueing
+        single: list[float] = []
+        for i in range(min(SINGLE_CREATIONS, n)):
+            t0 = time.perf_counter()
+            async with http.post(url + "/api/cases", json=case_body(-1000 - i)) as resp:
+                await resp.read()
+            single.append(time.perf_counter() - t0)
+        single.sort()
 
         next_index = iter(range(n))
 
@@ -175,9 +199,9 @@ async def run_load(url: str, n: int, concurrency: int, latency_clients: int, loa
                     body = await resp.json()
                     created[i] = (body["number"], body["password"])
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), gw.cpu_s()
         await asyncio.gather(*(creator() for _ in range(concurrency)))
-        create_s = time.perf_counter() - start
+        create_s, create_cpu_s = time.perf_counter() - start, gw.cpu_s() - cpu_start
         made = [c for c in created if c]
 
         # every case, as citizens look them up: latency when the gateway is not saturated
@@ -187,31 +211,78 @@ async def run_load(url: str, n: int, concurrency: int, latency_clients: int, loa
         loaded = await timed_lookups(http, url, sample, concurrency, failures)
 
     return {"created": len(made), "create_s": create_s, "creations_per_s": len(made) / create_s,
-            "latency": latency, "loaded": loaded, "failures": failures}
+            "single_p50_ms": percentile(single, 50) * 1000, "cpu_ms": create_cpu_s / max(1, len(made)) * 1000, "latency": latency, "loaded": loaded,
+            "failures": failures}
 
 
-async def bench_db(kind: str, args) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"hotline-bench-{kind}-") as tmp:
-        data_dir = Path(tmp)
-        admin = None
-        if kind == "sqlite":
-            db_url = f"sqlite:///{data_dir / 'hotline.db'}"
-        else:
-            admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT", future=True)
-            name = f"hotline_bench_{uuid.uuid4().hex[:10]}"
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-            db_url = str(sa.engine.make_url(args.pg).set(database=name))
-        try:
-            async with Gateway(db_url, data_dir, free_port()) as gw:
-                result = await run_load(gw.url, args.cases, args.concurrency, args.latency_clients,
-                                        args.loaded_sample)
-        finally:
-            if admin is not None:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                admin.dispose()
-    return result
+@contextlib.contextmanager
+def fresh_database(kind: str, pg_server: str, data_dir: Path):
+    """The URL of a new, empty database: a SQLite file in data_dir, or a PostgreSQL database on
+    pg_server that is dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{data_dir / 'hotline.db'}"
+        return
+    admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT", future=True)
+    name = f"hotline_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield str(sa.engine.make_url(pg_server).set(database=name))
+    finally:
+        with contextlib.suppress(sa.exc.OperationalError), admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+async def bench_db(kind: str, args, code: Path = ROOT) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"hotline-bench-{kind}-") as tmp, \
+            fresh_database(kind, args.pg, Path(tmp)) as db_url:
+        async with Gateway(db_url, Path(tmp), free_port(), code) as gw:
+            return await run_load(gw, args.cases, args.concurrency, args.latency_clients, args.loaded_sample)
+
+
+def profile_creation(kind: str, args) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"hotline-profile-{kind}-") as tmp, contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(fresh_database(kind, args.pg, Path(tmp) / str(i))) for i in range(3)]
+        settings = replace(load_settings(), lookup_per_client=100_000_000)  # one client makes every case
+        return creation_profile.run(urls, settings, case_body, args.profile_cases)
+
+
+@contextlib.contextmanager
+def source_tree(revision: str):
+    """The files of a git revision of this repository, in a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="hotline-peer-") as tmp:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], check=True,
+                                 stdout=subprocess.PIPE).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        yield Path(tmp)
+
+
+def print_load(kind: str, label: str, r: dict, args) -> None:
+    lat, load = r["latency"], r["loaded"]
+    print(f"{kind:9s} create  ({args.concurrency} clients): {r['creations_per_s']:6.1f} cases/s "
+          f"({r['created']} in {r['create_s']:.1f} s){label}; gateway CPU {r['cpu_ms']:.2f} ms per case; "
+          f"one client, one at a time: p50 {r['single_p50_ms']:.1f} ms")
+    print(f"{'':9s} lookup  ({args.latency_clients} client{'s' if args.latency_clients > 1 else ''}, "
+          f"all {lat['n']} cases): p50 {lat['p50_ms']:5.1f} ms  p99 {lat['p99_ms']:5.1f} ms  "
+          f"max {lat['max_ms']:6.1f} ms  ({lat['per_s']:.0f}/s)")
+    print(f"{'':9s} lookup  ({args.concurrency} clients, {load['n']} cases, saturated): "
+          f"p50 {load['p50_ms']:5.1f} ms  p99 {load['p99_ms']:5.1f} ms  max {load['max_ms']:6.1f} ms  "
+          f"({load['per_s']:.0f}/s)")
+    if r["failures"]:
+        print(f"          {len(r['failures'])} failed requests, e.g. {r['failures'][:3]}")
+
+
+def print_profile(p: dict) -> None:
+    print(f"{'':9s} one creation, in this process, one at a time, measured in turns ({p['n']} rounds, median ms):")
+    print(f"{'':9s}   over HTTP {p['http_total']:.2f} = HTTP (aiohttp both ends, JSON, middlewares, logging) "
+          f"{p['http']:.2f} + in the store {p['store_total']:.2f}")
+    print(f"{'':9s}   in the store = validation {p['validation']:.2f} + KDF {p['kdf']:.2f} (KDF thread) + "
+          f"write {p['write']:.2f} + the rest {p['rest']:.2f}")
+    print(f"{'':9s}   write = rows and commit {p['rows_and_commit']:.2f} + text index {p['text_index']:.2f} + "
+          f"{p['other_indexes_count']} other indexes {p['other_indexes']:.2f}")
+    print(f"{'':9s}   report summaries: off the write path (refreshed from the event log every 10 min), "
+          f"{p['summaries']:.3f} per case")
 
 
 def kdf_cost(rounds: int = 50) -> tuple[float, float, int, int]:
@@ -229,6 +300,11 @@ def kdf_cost(rounds: int = 50) -> tuple[float, float, int, int]:
     return hash_ms, verify_ms, s.case_kdf_time_cost, s.case_kdf_memory_kib
 
 
+def loadavg() -> str:
+    """/proc/loadavg's 1, 5 and 15 minute averages: how busy the shared machine was."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", type=int, default=10_000, help="cases to create and look up (default 10000)")
@@ -240,34 +316,36 @@ def main(argv=None) -> int:
                    help="cases looked up again by all --concurrency clients at once (default 3000)")
     p.add_argument("--pg", default=os.environ.get("HOTLINE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
                    help="PostgreSQL server (a database there is created and dropped)")
+    p.add_argument("--peer", metavar="REV", help="also measure the gateway of this git revision, in the same run")
+    p.add_argument("--profile-cases", type=int, default=200, help="cases of the creation profile (default 200)")
+    p.add_argument("--no-profile", action="store_true", help="skip the creation profile")
     args = p.parse_args(argv)
 
     print(f"{args.cases} cases, {args.concurrency} concurrent clients, {os.cpu_count()} CPUs, "
-          f"gateway in its own process")
+          f"gateway in its own process; load average {loadavg()}")
     missed = []
-    for kind in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
-        try:
-            r = asyncio.run(bench_db(kind, args))
-        except sa.exc.OperationalError as exc:
-            print(f"{kind:9s} skipped: PostgreSQL not reachable at {args.pg} ({str(exc.orig).strip()})")
-            missed.append(f"{kind}: not run")
-            continue
-        lat, load = r["latency"], r["loaded"]
-        print(f"{kind:9s} create  ({args.concurrency} clients): {r['creations_per_s']:6.1f} cases/s "
-              f"({r['created']} in {r['create_s']:.1f} s)")
-        print(f"{'':9s} lookup  ({args.latency_clients} client{'s' if args.latency_clients > 1 else ''}, "
-              f"all {lat['n']} cases): p50 {lat['p50_ms']:5.1f} ms  p99 {lat['p99_ms']:5.1f} ms  "
-              f"max {lat['max_ms']:6.1f} ms  ({lat['per_s']:.0f}/s)")
-        print(f"{'':9s} lookup  ({args.concurrency} clients, {load['n']} cases, saturated): "
-              f"p50 {load['p50_ms']:5.1f} ms  p99 {load['p99_ms']:5.1f} ms  max {load['max_ms']:6.1f} ms  "
-              f"({load['per_s']:.0f}/s)")
-        if r["failures"]:
-            print(f"          {len(r['failures'])} failed requests, e.g. {r['failures'][:3]}")
-            missed.append(f"{kind}: failed requests")
-        if r["creations_per_s"] < TARGET_CREATIONS_PER_S:
-            missed.append(f"{kind}: creations/s below {TARGET_CREATIONS_PER_S}")
-        if lat["p99_ms"] > TARGET_LOOKUP_P99_MS:
-            missed.append(f"{kind}: lookup p99 above {TARGET_LOOKUP_P99_MS:.0f} ms")
+    with source_tree(args.peer) if args.peer else contextlib.nullcontext() as peer_code:
+        for kind in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+            try:
+                peer = asyncio.run(bench_db(kind, args, peer_code)) if peer_code else None
+                r = asyncio.run(bench_db(kind, args))
+            except sa.exc.OperationalError as exc:
+                print(f"{kind:9s} skipped: PostgreSQL not reachable at {args.pg} ({str(exc.orig).strip()})")
+                missed.append(f"{kind}: not run")
+                continue
+            if peer:
+                print_load(kind, f" at {args.peer}", peer, args)
+            print_load(kind, f" this tree ({r['creations_per_s'] / peer['creations_per_s']:.2f}x; gateway CPU "
+                       f"{r['cpu_ms'] / peer['cpu_ms']:.2f}x)" if peer else "", r, args)
+            if not args.no_profile:
+                print_profile(profile_creation(kind, args))
+            print(f"{'':9s} load average {loadavg()}")
+            if r["failures"]:
+                missed.append(f"{kind}: failed requests")
+            if r["creations_per_s"] < TARGET_CREATIONS_PER_S:
+                missed.append(f"{kind}: creations/s below {TARGET_CREATIONS_PER_S}")
+            if r["latency"]["p99_ms"] > TARGET_LOOKUP_P99_MS:
+                missed.append(f"{kind}: lookup p99 above {TARGET_LOOKUP_P99_MS:.0f} ms")
     hash_ms, verify_ms, t_cost, m_kib = kdf_cost()
     print(f"KDF argon2id (t={t_cost}, m={m_kib} KiB, p=1), in-process: hash {hash_ms:.2f} ms, "
           f"verify {verify_ms:.2f} ms per case")
@@ -275,6 +353,7 @@ def main(argv=None) -> int:
         TARGET_CREATIONS_PER_S, args.concurrency, TARGET_LOOKUP_P99_MS, args.latency_clients,
         "met" if not missed else "MISSED (" + "; ".join(missed) + ")"))
     print("(saturated latency is queueing: with N clients always waiting, p50 is about N / throughput)")
+    print(f"load average at the end {loadavg()} (on a busy machine, compare with --peer figures of the same run)")
     return 0
 
 

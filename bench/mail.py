@@ -11,19 +11,25 @@ each one arrives. Two runs on one gateway:
   paced   --paced mails (1,000) delivered at --rate mails/s (20, the target rate: a busy hotline's
           steady inflow): the time from delivery to acknowledgement when the gateway keeps up.
 
-Mail texts vary (complaints, reports, consultations; UTF-8 and GBK). The gateway loads the trained
+Mail texts vary (complaints, reports, consultations; UTF-8 and GBK), and each run also carries the
+whole mail corpus of the tests (tests/mail_corpus/: client formats, replies, bounces, lists, spam
+verdicts, no-reply and forged senders, every MIME breakage), shuffled in, each with a Message-ID of
+its run; the corpus figures are printed after each run: bodies stored equal to the independent
+decode, mails without an outcome, acknowledgements to senders that must get none. The gateway loads the trained
 dialogue model (kind by the NLU, as in production; the first run trains it); `--no-bot` leaves it
 out, and the kind comes from the mail's words. Mailbox, gateway, database and this load
 generator share the machine: on a small one the figures include them all.
 
-    python bench/mail.py [--mails 1000] [--paced 1000] [--rate 20] [--db sqlite|postgres] [--no-bot]
+    python bench/mail.py [--mails 1000] [--paced 1000] [--rate 20] [--db sqlite|postgres] [--no-bot] [--no-corpus]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
+import re
 import random
 import statistics
 import subprocess
@@ -53,6 +59,73 @@ SUBJECTS = ["投诉：{place}{issue}", "举报{place}违法行为", "咨询：{p
 PLACES = ["光明路菜市场", "幸福小区东门", "人民公园南门", "解放大道与建设路路口", "滨江花园3栋", "新华街道办事处"]
 ISSUES = ["油烟太大，每天中午熏得没法开窗", "夜里施工噪音很大，影响休息", "路灯坏了一个多月没人修",
           "垃圾桶满了好几天没人清运", "小区电梯经常停运，老人上下楼很困难", "有人占道经营，人行道走不了"]
+
+
+CORPUS = ROOT / "tests" / "mail_corpus"
+FINAL = ("case", "event", "status", "held", "ignored")
+
+
+def corpus_mails(tag: str) -> list[tuple[bytes, str, dict]]:
+    """The test corpus for one run: (bytes, Message-ID of this run, manifest entry). Mails that get
+    an acknowledgement write from an address of this run; mails that reuse a Message-ID keep
+    sharing one (a fresh one per run), mails without one get one."""
+    out, ids = [], {}
+    for n, entry in enumerate(json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))):
+        raw = (CORPUS / "mails" / entry["file"]).read_bytes()
+        head, sep, body = raw.partition(b"\r\n\r\n")
+        found = re.search(rb"^Message-ID: *(<[^>]*>)", head, re.MULTILINE | re.IGNORECASE)
+        old = found.group(1).decode() if found else f"none-{n}"
+        mid = ids.setdefault(old, f"<bench-{tag}-{n}@corpus.example.cn>")
+        if found:
+            head = head[:found.start(1)] + mid.encode() + head[found.end(1):]
+        else:
+            head += b"\r\nMessage-ID: " + mid.encode()
+        entry = dict(entry)
+        if entry["ack"]:
+            local, domain = entry["sender"].split("@")
+            new = f"{local}@{tag}.{domain}"
+            head = re.sub(re.escape(entry["sender"]).encode(), new.encode(), head, count=1, flags=re.IGNORECASE)
+            entry["sender"] = new
+        out.append((head + sep + body, mid, entry))
+    return out
+
+
+async def corpus_figures(db_url: str, mails: list[tuple[bytes, str, dict]], sink: SmtpSink, timeout_s: float) -> dict:
+    """Wait until every corpus mail of a run has its outcome; then what became of them."""
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg2://"), future=True)
+    mids = sorted({mid for _, mid, _ in mails})
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text(
+                    "SELECT m.message_id, m.sender, m.state, m.reason, c.description FROM mail_messages m "
+                    "LEFT JOIN cases c ON c.id = m.case_id WHERE m.message_id IN :ids")
+                    .bindparams(sa.bindparam("ids", expanding=True)), {"ids": mids}).all()
+            got = {(r[0], r[1]): r for r in rows}
+            if sum(1 for r in rows if r[2] in FINAL) >= len(mails) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        engine.dispose()
+    await asyncio.sleep(2.0)  # acknowledgements still on their way
+    recipients = {r for m in sink.messages for r in m.recipients}
+    cases = [(got.get((mid, e["sender"])), e) for _, mid, e in mails if e["outcome"] == "case"]
+    return {"mails": len(mails),
+            "no_outcome": sum(1 for _, mid, e in mails if (got.get((mid, e["sender"])) or (0, 0, None))[2] not in FINAL),
+            "outcome_as_expected": sum(1 for _, mid, e in mails
+                                       if (got.get((mid, e["sender"])) or (0, 0, None))[2] == e["outcome"]),
+            "cases": len(cases), "bodies_equal": sum(1 for row, e in cases if row is not None and row[4] == e["body"]),
+            "acks_expected": sum(1 for _, _, e in mails if e["ack"]),
+            "acks_received": sum(1 for _, _, e in mails if e["ack"] and e["sender"] in recipients),
+            "acks_forbidden": sum(1 for _, _, e in mails if not e["ack"] and e["sender"] in recipients)}
+
+
+def print_corpus(name: str, c: dict) -> None:
+    print(f"  corpus mails in the {name} run: {c['mails']}; outcome as expected {c['outcome_as_expected']}, "
+          f"without an outcome {c['no_outcome']}; bodies stored equal to the independent decode "
+          f"{c['bodies_equal']}/{c['cases']}; acknowledgements {c['acks_received']}/{c['acks_expected']} "
+          f"where due, {c['acks_forbidden']} to no-reply/own/spam/forged/bounce/list senders")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -170,11 +243,15 @@ async def deliver(dovecot: Dovecot, user: str, mails, rate: float | None, delive
     return started
 
 
-async def run_phase(name: str, dovecot, user, sink: SmtpSink, mails, rate, timeout_s: float) -> dict:
+async def run_phase(name: str, dovecot, user, sink: SmtpSink, mails, rate, timeout_s: float,
+                    corpus: list = ()) -> dict:
+    """Deliver the citizens' mails with the corpus shuffled in; time the citizens' acknowledgements."""
     delivered: dict[str, float] = {}
     senders = {s for _, _, s in mails}
+    mixed = list(mails) + [(raw, mid, e["sender"]) for raw, mid, e in corpus]
+    random.Random(name).shuffle(mixed)
     first_mail = time.monotonic()
-    started_wall = await deliver(dovecot, user, mails, rate, delivered)
+    started_wall = await deliver(dovecot, user, mixed, rate, delivered)
     delivery_s = time.monotonic() - first_mail
     await sink.wait_for(lambda: senders <= {r for m in sink.messages for r in m.recipients}, timeout=timeout_s)
     arrived = {}
@@ -183,7 +260,7 @@ async def run_phase(name: str, dovecot, user, sink: SmtpSink, mails, rate, timeo
             if r in senders and r not in arrived:
                 arrived[r] = m.at
     latencies = [arrived[s] - delivered[s] for s in senders]
-    return {"name": name, "mails": len(mails), "delivery_s": delivery_s, "started_wall": started_wall,
+    return {"name": name, "mails": len(mixed), "delivery_s": delivery_s, "started_wall": started_wall,
             "ack_p50": percentile(latencies, 50), "ack_p95": percentile(latencies, 95),
             "ack_p99": percentile(latencies, 99), "ack_max": max(latencies),
             "last_ack_s": max(arrived.values()) - first_mail, "mean_latency": statistics.mean(latencies)}
@@ -193,6 +270,7 @@ async def main_async(args) -> int:
     if not dovecot_available():
         print("dovecot is not installed: run `make system-deps` (Debian's dovecot-imapd)")
         return 2
+    load_before = Path("/proc/loadavg").read_text().strip()
     dovecot = Dovecot().start()
     sink = await SmtpSink().start()
     tmp = tempfile.TemporaryDirectory(prefix="hotline-bench-email-")
@@ -211,14 +289,19 @@ async def main_async(args) -> int:
     try:
         await gateway.start()
         burst = [citizen_mail(i, "b") for i in range(args.mails)]
-        result = await run_phase("burst", dovecot, user, sink, burst, None, args.timeout)
+        corpus_b = corpus_mails("b") if args.corpus else []
+        result = await run_phase("burst", dovecot, user, sink, burst, None, args.timeout, corpus_b)
         times = sorted(await case_times(db_url))
         ingest_span = times[-1] - result["started_wall"]
         result["mails_per_s"] = len(times) / ingest_span
-        paced = None
+        result["cases"] = len(times)
+        corpus_burst = await corpus_figures(db_url, corpus_b, sink, args.timeout) if corpus_b else None
+        paced = corpus_paced = None
         if args.paced:
+            corpus_p = corpus_mails("p") if args.corpus else []
             paced = await run_phase("paced", dovecot, user, sink, [citizen_mail(i, "p") for i in range(args.paced)],
-                                    args.rate, args.timeout)
+                                    args.rate, args.timeout, corpus_p)
+            corpus_paced = await corpus_figures(db_url, corpus_p, sink, args.timeout) if corpus_p else None
     finally:
         await gateway.stop()
         await sink.close()
@@ -232,15 +315,19 @@ async def main_async(args) -> int:
     load = os.getloadavg()[0]
     print(f"email benchmark: {args.db}, bot {'on (NLU kind)' if args.bot else 'off (kind from words)'}, "
           f"{args.workers} workers, {os.cpu_count()} CPUs, load average {load:.1f} at the end")
+    print(f"/proc/loadavg before: {load_before}; after: {Path('/proc/loadavg').read_text().strip()}")
     print(f"burst: {result['mails']} mails delivered by IMAP APPEND in {result['delivery_s']:.1f} s "
           f"({result['mails'] / result['delivery_s']:.0f}/s)")
-    print(f"  ingested into cases: {result['mails_per_s']:.1f} mails/s (target >= {TARGET_MAILS_PER_S:.0f})")
+    print(f"  ingested into cases: {result['mails_per_s']:.1f} mails/s (target >= {TARGET_MAILS_PER_S:.0f}; "
+          f"{result['cases']} cases, the mails that became none not counted)")
     print(f"  delivery -> acknowledgement, queueing included: p50 {result['ack_p50']:.2f} s, "
           f"p95 {result['ack_p95']:.2f} s, p99 {result['ack_p99']:.2f} s, max {result['ack_max']:.2f} s")
     if paced:
         print(f"paced: {paced['mails']} mails at {args.rate:g}/s")
         print(f"  delivery -> acknowledgement: p50 {paced['ack_p50']:.2f} s (target <= {TARGET_ACK_P50_S:.0f}), "
               f"p95 {paced['ack_p95']:.2f} s, p99 {paced['ack_p99']:.2f} s, max {paced['ack_max']:.2f} s")
+        if corpus_paced:
+            print_corpus("paced", corpus_paced)
     return 0
 
 
@@ -253,6 +340,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pg", default=os.environ.get("HOTLINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--bot", action=argparse.BooleanOptionalAction, default=True,
                         help="classify with the trained dialogue model (default), or not")
+    parser.add_argument("--corpus", action=argparse.BooleanOptionalAction, default=True,
+                        help="shuffle the test corpus (broken mails included) into each run (default)")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--workers", type=int, default=16, help="mails processed at once (mail_workers)")
     return asyncio.run(main_async(parser.parse_args(argv)))

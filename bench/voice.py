@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
@@ -29,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from voice_peers import AudioSocketCaller  # noqa: E402
+
+import threads  # noqa: E402  (bench/threads.py)
 
 UTTERANCES = ["I would like to check the status of my case.", "There is a lot of noise at night near my home.",
               "Please tell me how to renew my social security card.", "I want to talk to a person."]
@@ -43,6 +46,11 @@ def pct(values, q):
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
+def loadavg() -> str:
+    """The machine's load (1, 5, 15 min): the benchmark shares the machine, say how busy it was."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -50,7 +58,7 @@ def rss_mb() -> float:
     return float("nan")
 
 
-async def setup(tmp: Path):
+async def setup(tmp: Path, args):
     from bot.engine import Engine, load_agent
     from bot.training import ensure_model
     from cases.migrate import upgrade
@@ -59,9 +67,11 @@ async def setup(tmp: Path):
     from hotline.server import freeze_long_lived
     from hotline.services import Services
     from hotline.settings import Settings
-    from speech.models import load_speech
+    from speech.models import load_speech, tuning
 
-    settings = Settings(data_dir=tmp, log_json=False)
+    settings = Settings(data_dir=tmp, log_json=False, speech_threads=args.speech_threads,
+                        recognizer_batch_ms=args.batch_ms, vosk_beam=args.beam, vosk_max_active=args.max_active,
+                        vosk_lattice_beam=args.lattice_beam)
     upgrade(settings.database_url)
     services = await Services.create(settings)
     await load_reference_data(services.db)
@@ -72,7 +82,7 @@ async def setup(tmp: Path):
     services.engine = await Engine.create(agent, services.store) if hasattr(Engine, "create") else \
         Engine(agent, services.store, tracker_store_url=f"sqlite:///{tmp / 'trackers.db'}")
     before = rss_mb()
-    speech, why = await loop.run_in_executor(None, lambda: load_speech(cache_dir=tmp / "prompt-cache"))
+    speech, why = await loop.run_in_executor(None, lambda: load_speech(cache_dir=tmp / "prompt-cache", **tuning(settings)))
     speech_mb = rss_mb() - before
     if speech is None:
         sys.exit(f"speech models missing: {why}")
@@ -108,7 +118,7 @@ async def one_caller(port: int, utterances: list[bytes], turns: int, delay: floa
     done, first, dials, barge = 0, True, [], []
     while done < turns:
         call = await AudioSocketCaller("127.0.0.1", port).connect()
-        dial = {"uuid": call.call_uuid, "spoke_until": []}
+        dial = {"uuid": call.call_uuid, "spoke_until": [], "connected": time.monotonic()}
         dials.append(dial)
         try:
             await call.wait_voiced_after(0, 120)  # the welcome
@@ -138,6 +148,7 @@ async def one_caller(port: int, utterances: list[bytes], turns: int, delay: floa
                 await asyncio.sleep(1.0)  # listen a moment, then talk over the rest
         finally:
             await call.hang_up()
+            dial["hung_up"] = time.monotonic()
             dial["voiced"] = [r.at for r in call.received if r.voiced]
     return {"dials": dials, "barge": barge}
 
@@ -198,7 +209,7 @@ async def main(args) -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         started = time.perf_counter()
-        services, speech, voice, why = await setup(tmp)
+        services, speech, voice, why = await setup(tmp, args)
         try:
             await run_bench(args, speech, voice, started, why)
         finally:  # queued speech work is dropped, so a failed run does not linger decoding
@@ -210,6 +221,7 @@ async def main(args) -> None:
 async def run_bench(args, speech, voice, started, why) -> None:
     from hotline.server import release_free_memory
 
+    print(f"load average {loadavg()} (1/5/15 min) on {os.cpu_count()} cores")
     print(f"loaded bot + speech in {time.perf_counter() - started:.1f} s ({why}); resident {rss_mb():.0f} MB")
     utterances = []
     for u in UTTERANCES:
@@ -237,6 +249,9 @@ async def run_bench(args, speech, voice, started, why) -> None:
         t0 = time.perf_counter()
         cpu0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         voice.sessions.all.clear()
+        speech.stats.__init__()
+        tasks0 = threads.snapshot()
+        load0 = loadavg()
         out = ctx.Queue()
         callers = ctx.Process(target=run_callers, args=(voice.audiosocket_port, utterances, calls, args.turns,
                                                         args.stagger, out), daemon=True)
@@ -251,6 +266,9 @@ async def run_bench(args, speech, voice, started, why) -> None:
         cpu1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         gateway_cpu, callers_cpu = [(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime) / took
                                     for a, b in zip(cpu0, cpu1)]
+        by_thread = threads.report(tasks0, threads.snapshot(), took)
+        call_s = sum(d["hung_up"] - d["connected"] for r in results if isinstance(r, dict) for d in r["dials"])
+        stats = speech.stats
         barge += [b for r in results if isinstance(r, dict) for b in r["barge"]]
         failed = [r for r in results if not isinstance(r, dict)]
         rows.append((calls, len(latencies), pct(latencies, 0.5), pct(latencies, 0.95), took, len(failed)))
@@ -258,7 +276,16 @@ async def run_bench(args, speech, voice, started, why) -> None:
               f"p95 {pct(latencies, 0.95):.3f} s, calls lost {len(failed)} {[f[:80] for f in failed]}; "
               f"gateway: text recognized p50 {pct(recognized, 0.5):.3f} s, answer ready p50 "
               f"{pct(answered, 0.5):.3f} s after the end of speech; CPU cores busy: gateway {gateway_cpu:.2f}, "
-              f"callers {callers_cpu:.2f}", flush=True)
+              f"callers {callers_cpu:.2f}; load average {load0} -> {loadavg()}", flush=True)
+        print(f"  recognizer: {stats.describe()}")
+        if call_s and stats.rec_audio:
+            # the capacity model's terms (docs/capacity.md): per second of a call, the audio decoded
+            # (v), its CPU cost per second (r), and the gateway's CPU besides recognition (o)
+            v, r = stats.rec_audio / call_s, stats.rec_cpu / stats.rec_audio
+            o = (gateway_cpu * took - stats.rec_cpu) / call_s
+            print(f"  per call: {call_s:.0f} call-s; decoded v = {v:.2f} s of audio per call-s at r = {r:.2f} CPU-s "
+                  f"per s -> recognition {r * v:.3f} cores per call, the rest of the gateway o = {o:.3f}")
+        print(f"  gateway threads over the run:\n{by_thread}", flush=True)
     rtf = speech.stats.rtf()
     print()
     print("| concurrent calls | turns | reply latency p50 | p95 | callers cut off | run |")
@@ -269,8 +296,8 @@ async def run_bench(args, speech, voice, started, why) -> None:
     if barge:
         print(f"barge-in stop time (key during a prompt): p50 {pct(barge, 0.5) * 1000:.0f} ms, "
               f"max {max(barge) * 1000:.0f} ms over {len(barge)} calls")
-    print(f"recognition real-time factor: {rtf['recognition'] or 0:.2f}   synthesis real-time factor: "
-          f"{rtf['synthesis'] or 0:.2f}")
+    print(f"recognition real-time factor (the last size's calls): {rtf['recognition_cpu'] or 0:.2f} CPU-s per s "
+          f"of audio, {rtf['recognition'] or 0:.2f} wall; synthesis real-time factor: {rtf['synthesis'] or 0:.2f}")
     print(f"cached prompt: {cached_ms:.3f} ms from memory, {disk_ms:.2f} ms from disk (new process)")
     print(f"resident memory with bot, recognizer and voice loaded, after the calls: {rss_mb():.0f} MB, "
           f"{release_free_memory() or rss_mb():.0f} MB once freed memory is handed back")
@@ -281,4 +308,9 @@ if __name__ == "__main__":
     p.add_argument("--calls", default="1,4,8")
     p.add_argument("--turns", type=int, default=6)
     p.add_argument("--stagger", type=float, default=3.0, help="seconds over which the callers' starts are spread")
+    p.add_argument("--speech-threads", type=int, default=0, help="threads per speech pool (0: one per core)")
+    p.add_argument("--batch-ms", type=int, default=200, help="audio handed to a call's recognizer at a time")
+    p.add_argument("--beam", type=float, default=0.0, help="Kaldi's beam (0: the model's own)")
+    p.add_argument("--max-active", type=int, default=0, help="Kaldi's max-active (0: the model's own)")
+    p.add_argument("--lattice-beam", type=float, default=0.0, help="Kaldi's lattice beam (0: the model's own)")
     asyncio.run(main(p.parse_args()))

@@ -45,10 +45,22 @@ def new_password() -> str:
     return f"{secrets.randbelow(10**PASSWORD_LENGTH):0{PASSWORD_LENGTH}d}"
 
 
+MIN_TIME_COST = 1
+MIN_MEMORY_KIB = 1024  # below this argon2id's memory hardness is nominal (the format allows 8 KiB)
+
+
 class SecretHasher:
-    """argon2id hashing run off the event loop (argon2-cffi releases the GIL while it works)."""
+    """argon2id (RFC 9106; one lane, 16-byte salt, 32-byte hash) run off the event loop on the
+    executor's threads: argon2-cffi releases the GIL while it works, so hashing uses the other
+    cores while the loop serves requests. Case passwords are six digits: no cost setting makes
+    them hard to guess offline, the look-up rate limit protects them; the default cost (t=1,
+    2 MiB, ~1 ms) keeps a stolen database from revealing them outright without taxing each
+    creation and look-up. Staff passwords use the library's defaults (t=3, 64 MiB)."""
 
     def __init__(self, time_cost: int, memory_kib: int, executor: ThreadPoolExecutor | None = None):
+        if time_cost < MIN_TIME_COST or memory_kib < MIN_MEMORY_KIB:
+            raise ValueError(f"argon2id cost too low: time_cost {time_cost} (at least {MIN_TIME_COST}), "
+                             f"memory {memory_kib} KiB (at least {MIN_MEMORY_KIB})")
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1,
                                       hash_len=32, salt_len=16, type=Type.ID)
         self._executor = executor

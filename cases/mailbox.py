@@ -5,7 +5,10 @@ The email channel (channels/email/) uses this; it holds the rules that keep mail
 - a mail is claimed by its key (a hash of its Message-ID) before any work; a second delivery of
   the same Message-ID finds the claim and is a duplicate;
 - the outcome (case, event, held, ignored …) and the mails it sends are written in one transaction,
-  so "processed" is recorded only once the case is committed;
+  so "processed" is recorded only once the case is committed; an answer to a mail is queued once
+  per (mail, kind) (the outbox's dedupe_key);
+- a mail out is marked as begun (committed) before its SMTP transaction and as sent after it: a
+  restart never sends it a second time (at most once; one cut off by a crash is listed as such);
 - a claim left behind by a crash is taken over after a lease, and the case it may already have made
   is found again by its conversation id (`email:<key>`), so a restart neither loses nor doubles it.
 """
@@ -58,6 +61,7 @@ class Outgoing:
     message_id: str
     body: str
     case_id: int | None = None
+    dedupe_key: str | None = None   # "<mail key>:<purpose>": queued once per incoming mail and kind
 
 
 @dataclass
@@ -127,10 +131,10 @@ class MailLedger:
         async with self.db.write() as s:
             await s.execute(update(MailMessage).where(MailMessage.message_key == key).values(**values))
             if outgoing:
-                await s.execute(insert(MailOutbox), [
+                await s.execute(self._queue_once(), [
                     {"case_id": out.case_id, "purpose": out.purpose, "recipient": out.recipient,
                      "message_id": out.message_id, "body": out.body, "created_at": now, "next_try_at": now,
-                     "attempts": 0, "error": ""} for out in outgoing])
+                     "attempts": 0, "error": "", "dedupe_key": out.dedupe_key} for out in outgoing])
             if event is None and not files:
                 return
             target = event.case_id if event is not None else case_id
@@ -149,6 +153,15 @@ class MailLedger:
             await s.execute(insert(CaseEvent), [
                 dict(e, case_id=target, at=now, channel="email", from_status=status, to_status=status) for e in events])
             await s.execute(update(Case).where(Case.id == target).values(updated_at=now))
+
+    def _queue_once(self):
+        """INSERT into the outbox that skips a row whose dedupe_key is there already."""
+        dialect = self.db.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        return dialect_insert(MailOutbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
     async def case_for_mail(self, key: str) -> Case | None:
         """The case an earlier, interrupted attempt made from this mail, if it got that far."""
@@ -192,15 +205,15 @@ class MailLedger:
 
     async def held(self, limit: int = 100, states: tuple[str, ...] = RELEASABLE) -> list[MailMessage]:
         """Mails an agent may look at and release: held (spam verdicts, replies from strangers,
-        unusable mail) and ignored (lists, bounces, auto-replies, no-reply, our own), held first."""
+        unusable mail) and ignored (lists, bounces, auto-replies, no-reply, our own): the held
+        oldest first (a queue), then the ignored newest first (they pile up; the recent ones matter)."""
+        rows: list[MailMessage] = []
         async with self.db.read() as s:
-            return list((await s.execute(select(MailMessage).where(MailMessage.state.in_(states))
-                                         .order_by(MailMessage.state, MailMessage.id).limit(limit))).scalars())
-
-    async def outcome_counts(self) -> dict[str, int]:
-        """Every mail taken, by what became of it (processing: being worked on, or a crash's claim)."""
-        async with self.db.read() as s:
-            return dict((await s.execute(select(MailMessage.state, func.count()).group_by(MailMessage.state))).all())
+            for state, order in (("held", MailMessage.id), ("ignored", MailMessage.id.desc())):
+                if state in states and len(rows) < limit:
+                    rows += (await s.execute(select(MailMessage).where(MailMessage.state == state)
+                                             .order_by(order).limit(limit - len(rows)))).scalars()
+        return rows
 
     async def mark_released(self, mail_id: int, actor: str) -> MailMessage:
         """Take a held mail out of the hold (the caller processes it again); once only."""
@@ -229,15 +242,33 @@ class MailLedger:
 
     # ---- outgoing ----------------------------------------------------------------------------
     async def due(self, limit: int = 50) -> list[MailOutbox]:
+        """Mails to send now: not sent, not begun (a begun one was interrupted: never again)."""
         async with self.db.read() as s:
             return list((await s.execute(select(MailOutbox).where(
-                MailOutbox.sent_at.is_(None), MailOutbox.next_try_at <= utcnow())
+                MailOutbox.sent_at.is_(None), MailOutbox.sending_at.is_(None), MailOutbox.next_try_at <= utcnow())
                 .order_by(MailOutbox.id).limit(limit))).scalars())
 
     async def next_due_at(self) -> dt.datetime | None:
         async with self.db.read() as s:
-            return (await s.execute(select(MailOutbox.next_try_at).where(MailOutbox.sent_at.is_(None))
-                                    .order_by(MailOutbox.next_try_at).limit(1))).scalar()
+            return (await s.execute(select(MailOutbox.next_try_at).where(
+                MailOutbox.sent_at.is_(None), MailOutbox.sending_at.is_(None))
+                .order_by(MailOutbox.next_try_at).limit(1))).scalar()
+
+    async def begin_send(self, outbox_id: int) -> bool:
+        """Mark a mail as being sent, before the SMTP transaction (committed): False when another
+        process began it first or it is no longer due. A crash after this never sends it again."""
+        async with self.db.write() as s:
+            begun = await s.execute(update(MailOutbox).where(
+                MailOutbox.id == outbox_id, MailOutbox.sent_at.is_(None), MailOutbox.sending_at.is_(None))
+                .values(sending_at=utcnow()))
+            return begun.rowcount == 1
+
+    async def interrupted(self) -> list[MailOutbox]:
+        """Mails whose sending began and never ended (the process died mid-send): perhaps
+        delivered, so not repeated; listed for agents and counted on /metrics."""
+        async with self.db.read() as s:
+            return list((await s.execute(select(MailOutbox).where(
+                MailOutbox.sent_at.is_(None), MailOutbox.sending_at.is_not(None)).order_by(MailOutbox.id))).scalars())
 
     async def mark_sent(self, outbox_ids: list[int]) -> None:
         if not outbox_ids:
@@ -247,8 +278,9 @@ class MailLedger:
 
     async def mark_failed(self, outbox_id: int, error: str, retry_in_s: float) -> None:
         async with self.db.write() as s:
+            # refused or cut off before the server took it: due again (sending_at cleared)
             await s.execute(update(MailOutbox).where(MailOutbox.id == outbox_id).values(
-                attempts=MailOutbox.attempts + 1, error=error[:2000],
+                attempts=MailOutbox.attempts + 1, error=error[:2000], sending_at=None,
                 next_try_at=utcnow() + dt.timedelta(seconds=retry_in_s)))
 
     async def sent_to(self, case_id: int) -> list[MailOutbox]:

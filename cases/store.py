@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.session import make_transient_to_detached
 
 from .calendar import WorkingCalendar
 from .case_search import text_condition
+from .case_writer import CaseWriter, NewCase
 from .credentials import SecretHasher, is_valid_case_number, new_case_number, new_password
 from .db import Database
 from .intake import CaseInput, InvalidInput, clean_text, normalize_phone
@@ -91,6 +92,7 @@ class CaseStore:
         self.hasher = hasher
         self.attachments_dir = Path(attachments_dir)
         self.attachment_max_bytes = attachment_max_bytes
+        self._case_writer: CaseWriter | None = None
 
     # ---- reference data used by validation and the calendar ------------------------------
     async def reload_calendar(self) -> None:
@@ -130,9 +132,10 @@ class CaseStore:
     # ---- creation ---------------------------------------------------------------------------
     async def create_case(self, inp: CaseInput, actor: Actor = CITIZEN,
                           department_code: str | None = None) -> tuple[Case, str]:
-        """Store a new case and its registration event; returns the case and its password."""
+        """Store a new case and its registration event (committed together before this returns,
+        cases/case_writer.py); returns the case and its password."""
         password = new_password()
-        password_hash = await self.hasher.hash(password)
+        password_hash = await self.hasher.hash(password)  # on the KDF threads, off the event loop
         category = None
         if inp.category_code:
             # from the cached list: no query inside the write transaction (serialized on SQLite)
@@ -142,39 +145,47 @@ class CaseStore:
                 category = next((c for c in await self.categories() if c.code == inp.category_code), None)
             if category is None:
                 raise InvalidInput({"category": ("choice", {})})
+        department = None
+        if department_code:
+            async with self.db.read() as s:
+                department = (await s.execute(select(Department).where(Department.code == department_code))).scalar()
+            if department is None:
+                raise InvalidInput({"department": ("choice", {})})
         now = utcnow()
-        deadline = self.calendar.deadline(now, inp.kind, inp.urgency)
-        for _attempt in range(8):
-            number = new_case_number(now.astimezone(self.calendar.tz).date())
-            try:
-                async with self.db.write() as s:
-                    department = None
-                    if department_code:
-                        department = (await s.execute(
-                            select(Department).where(Department.code == department_code))).scalar()
-                    case = Case(number=number, password_hash=password_hash, kind=inp.kind.value,
-                                category_id=category.id if category else None,
-                                category_confidence=inp.category_confidence, title=inp.title,
-                                description=inp.description,
-                                location=inp.location, happened=inp.happened, contact_name=inp.contact_name,
-                                contact_phone=inp.contact_phone, contact_email=inp.contact_email,
-                                anonymous=inp.anonymous, wants_reply=inp.wants_reply,
-                                channel=inp.channel.value, urgency=inp.urgency.value,
-                                status=Status.REGISTERED.value, department=department,
-                                deadline=deadline, conversation_id=inp.conversation_id, locale=inp.locale,
-                                created_at=now, updated_at=now)
-                    s.add(case)
-                    await s.flush()
-                    s.add(CaseEvent(case_id=case.id, at=now, actor=actor.name, user_id=actor.user_id,
-                                    channel=inp.channel.value, action="register", from_status=None,
-                                    to_status=Status.REGISTERED.value, comment="", public=True,
-                                    data=inp.extra or {}))
-                # views read the category (and its parent) after the session has closed
-                set_committed_value(case, "category", category)
-                return case, password
-            except IntegrityError:
-                continue  # number collision within the day: draw another
-        raise RuntimeError("could not allocate a unique case number")
+        row = dict(password_hash=password_hash, kind=inp.kind.value,
+                   category_id=category.id if category else None, category_confidence=inp.category_confidence,
+                   title=inp.title, description=inp.description,
+                   location=inp.location, happened=inp.happened, contact_name=inp.contact_name,
+                   contact_phone=inp.contact_phone, contact_email=inp.contact_email,
+                   anonymous=inp.anonymous, wants_reply=inp.wants_reply, channel=inp.channel.value,
+                   urgency=inp.urgency.value, status=Status.REGISTERED.value,
+                   department_id=department.id if department else None,
+                   deadline=self.calendar.deadline(now, inp.kind, inp.urgency), reply="", replied_at=None,
+                   satisfaction=None, conversation_id=inp.conversation_id, locale=inp.locale,
+                   created_at=now, updated_at=now, closed_at=None)
+        event = dict(at=now, actor=actor.name, user_id=actor.user_id, channel=inp.channel.value,
+                     action="register", from_status=None, to_status=Status.REGISTERED.value, comment="",
+                     public=True, data=inp.extra or {})
+        local_day = now.astimezone(self.calendar.tz).date()
+        case_id, number = await self.case_writer.insert(NewCase(row, event, lambda: new_case_number(local_day)))
+        case = Case(id=case_id, number=number, **row)
+        make_transient_to_detached(case)  # as if loaded and its session closed, like every case handed out
+        # views read the category (and its parent) and the department after the write
+        set_committed_value(case, "category", category)
+        set_committed_value(case, "department", department)
+        return case, password
+
+    @property
+    def case_writer(self) -> CaseWriter:
+        if self._case_writer is None:  # made on first use: its SQLite connection and thread are idle otherwise
+            self._case_writer = CaseWriter(self.db)
+        return self._case_writer
+
+    def close(self) -> None:
+        """Release the case writer's connection and thread (the Database is disposed by its owner)."""
+        if self._case_writer is not None:
+            self._case_writer.close()
+            self._case_writer = None
 
     # ---- reading ----------------------------------------------------------------------------
     async def get(self, number: str) -> Case:

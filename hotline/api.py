@@ -112,14 +112,26 @@ def staff_view(case, locale: str) -> dict:
     }
 
 
-def _parse_date(name: str, value: str | None) -> dt.datetime | None:
-    if not value:
+def _parse_date(name: str, value) -> dt.datetime | None:
+    if value is None or value == "":
         return None
+    if not isinstance(value, str):
+        raise InvalidInput({name: ("date", {})})
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput({name: ("date", {})}) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def _text(data: dict, name: str) -> str:
+    """A text field of a JSON body: absent or null is empty; any other kind of value is refused."""
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput({name: ("not_text", {})})
+    return value
 
 
 def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -176,12 +188,12 @@ async def apply_action(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     data = await read_json(request)
     satisfaction = data.get("satisfaction")
-    if satisfaction is not None and not isinstance(satisfaction, int):
+    if satisfaction is not None and (not isinstance(satisfaction, int) or isinstance(satisfaction, bool)):
         raise InvalidInput({"satisfaction": ("choice", {})})
     case = await request.app[SERVICES].store.apply(
-        request.match_info["number"], action, actor, channel=str(data.get("channel") or "web"),
-        comment=str(data.get("comment") or ""), reply=str(data.get("reply") or ""),
-        department_code=data.get("department") or None,
+        request.match_info["number"], action, actor, channel=_text(data, "channel") or "web",
+        comment=_text(data, "comment"), reply=_text(data, "reply"),
+        department_code=_text(data, "department") or None,
         deadline=_parse_date("deadline", data.get("deadline")), satisfaction=satisfaction)
     return json_response(staff_view(case, request["locale"]))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
+import sqlite3
 import sys
 
 from .logs import setup_logging
@@ -19,12 +21,25 @@ DEMO_USERS = [
 
 
 def _cmd_run(settings, args) -> int:
-    from .server import serve
+    """Serve; a start that cannot go on ends with one line saying why (the traceback goes to the
+    debug log) and exit status 1."""
     from cases.migrate import upgrade
-    if not args.no_migrate:
-        upgrade(settings.database_url)
-    asyncio.run(serve(settings))
-    return 0
+    from .server import serve
+    from .startup import StartupError, check_database, check_listeners, fail, finish, one_line
+    try:
+        check_database(settings.database_url)
+        check_listeners(settings)
+        if not args.no_migrate:
+            upgrade(settings.database_url)
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except Exception as exc:
+        logging.getLogger("hotline").debug("start failed", exc_info=True)
+        return fail(one_line(exc))
+    return finish(0)
 
 
 def _cmd_db_upgrade(settings, args) -> int:
@@ -152,6 +167,71 @@ def _cmd_models_fetch(settings, args) -> int:
     return 0
 
 
+def _cmd_backup(settings, args) -> int:
+    from pathlib import Path
+
+    from .backup import BackupError, backup
+    try:
+        path = backup(settings.database_url, Path(args.file))
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"error: backup: {exc}", file=sys.stderr)
+        return 1
+    print(f"database copied to {path} (the attachments are files under {settings.data_dir / 'attachments'})")
+    return 0
+
+
+def _cmd_restore(settings, args) -> int:
+    from pathlib import Path
+
+    from .backup import BackupError, restore
+    if not args.yes:
+        print("error: restore replaces every case in the database: stop the gateway, then repeat with --yes",
+              file=sys.stderr)
+        return 2
+    try:
+        restore(settings.database_url, Path(args.file))
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"error: restore: {exc}", file=sys.stderr)
+        return 1
+    print(f"database restored from {args.file}")
+    return 0
+
+
+def _summaries() -> dict[str, str]:
+    """The report summaries kept incrementally, by watermark name."""
+    from cases.reports import agent_daily, conversations, daily, facts
+    return {facts.NAME: "case flow", daily.NAME: "cases per day", conversations.NAME: "conversations per day",
+            agent_daily.NAME: "agents' work per day"}
+
+
+def _cmd_reports_reset(settings, args) -> int:
+    """After a bulk import (rows written around the gateway), the summaries' watermarks are past
+    rows they never saw: forgetting them makes the next refresh build those summaries whole."""
+    from sqlalchemy import delete
+
+    from cases.db import make_sync_engine
+    from cases.models import ReportWatermark
+    known = _summaries()
+    names = args.only or list(known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        print(f"error: unknown summary {', '.join(unknown)} (one of: {', '.join(known)})", file=sys.stderr)
+        return 2
+    engine = make_sync_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(delete(ReportWatermark).where(ReportWatermark.name.in_(names)))
+            if args.rebuild:
+                from cases.reports import refresh_summaries
+                counts = refresh_summaries(conn, tz=settings.timezone, workday_end=settings.workday_end)
+                print("rebuilt: cases {}, days {}, conversation days {}, agent days {}".format(*counts))
+    finally:
+        engine.dispose()
+    print("reset: " + ", ".join(f"{n} ({known[n]})" for n in names)
+          + ("" if args.rebuild else "; the gateway rebuilds them at its next refresh"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hotline", description="12345 hotline gateway")
     p.add_argument("--config", help="settings file (TOML); default $HOTLINE_CONFIG or ./hotline.toml")
@@ -189,6 +269,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     from classifier.cli import add_parser as add_classifier_parser
     add_classifier_parser(sub)
+
+    back = sub.add_parser("backup", help="copy the database while the gateway runs (SQLite backup API / pg_dump)")
+    back.add_argument("file", help="the new backup file")
+    back.set_defaults(func=_cmd_backup)
+    rest = sub.add_parser("restore", help="replace the database with a backup (the gateway stopped)")
+    rest.add_argument("file", help="a file made by `hotline backup`")
+    rest.add_argument("--yes", action="store_true", help="yes, replace what the database holds now")
+    rest.set_defaults(func=_cmd_restore)
+
+    reports = sub.add_parser("reports", help="report summaries")
+    rsub = reports.add_subparsers(dest="reports_command", required=True)
+    reset = rsub.add_parser("reset-watermarks", help="after a bulk import: build the report summaries whole again")
+    reset.add_argument("--only", action="append", metavar="NAME", help="one summary (repeatable); default all")
+    reset.add_argument("--rebuild", action="store_true", help="rebuild now instead of at the gateway's next refresh")
+    reset.set_defaults(func=_cmd_reports_reset)
 
     user = sub.add_parser("user", help="staff accounts")
     usub = user.add_subparsers(dest="user_command", required=True)

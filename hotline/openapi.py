@@ -26,6 +26,15 @@ ERRORS = {
 
 
 def openapi_document() -> dict:
+    document = _document()
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            if "{" in path:  # an id the path names may not exist (or not be well formed)
+                operation["responses"].setdefault("404", _resp("No such resource", _ref("Error")))
+    return document
+
+
+def _document() -> dict:
     strings = {name: {"type": "string", "maxLength": limit} for name, limit in LIMITS.items()}
     case_input = {
         "type": "object", "required": ["kind", "description"],
@@ -175,7 +184,9 @@ def openapi_document() -> dict:
                          "responses": {"204": {"description": "The bot answers again"}, **ERRORS}}},
             "/api/mail/held": {"get": {"summary": "Mail held for an agent: spam, a stranger's reply on a case, "
                                                   "unusable mail (when the mail channel runs)", "security": bearer,
-                                       "responses": {"200": _resp("Held mail", {"type": "object"}), **ERRORS}}},
+                                       "responses": {"200": _resp("Held mail", {"type": "object"}),
+                                                     "404": _resp("The mail channel is not running", _ref("Error")),
+                                                     **ERRORS}}},
             "/api/mail/held/{id}/release": {
                 "post": {"summary": "Release one held mail: it is processed as if it had passed", "security": bearer,
                          "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import gc
 import logging
+import errno
 import signal
 
 from aiohttp import web
@@ -16,9 +18,12 @@ from channels.email.web import setup_routes as mail_routes
 from .logs import log_fields
 from .services import Services
 from .settings import Settings
+from .startup import StartupError, bind_failure
 from .web import create_app
 
 log = logging.getLogger("hotline")
+
+BIND_ERRORS = {errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL}
 
 
 def freeze_long_lived() -> None:
@@ -43,40 +48,55 @@ def release_free_memory() -> None:
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
-    services = await Services.create(settings)
-    if settings.bot_enabled:
-        await services.start_bot()
-    else:
-        log.info("bot disabled by settings: web chat and the REST channel answer 503")
-    app = create_app(services)
-    mail = None
-    if mail_configured(settings):  # the mailbox (IMAP) and/or SMTP receiver, when configured
-        mail = await start_mail_channel(services)
-        mail_routes(app, mail)  # agents list and release held mail (channels/email/web.py)
-    from channels.voice.run import start_voice_channel  # phone: on when speech models are found
-    voice = await start_voice_channel(services)
-    freeze_long_lived()
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_address=True)
-    await site.start()
-    log.info("gateway listening", extra=log_fields(url=settings.base_url, database=settings.database_url.split("://")[0]))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-            pass
-    if ready:
-        ready.set()
-    try:
-        await stop.wait()
-    finally:
-        log.info("gateway stopping")
+    """Start every part, serve until SIGINT/SIGTERM, stop them in reverse order. A part that fails
+    to start stops the ones already started (their threads and connections would otherwise keep a
+    process alive that serves nothing) and raises; a port that cannot be bound is a StartupError."""
+    async with contextlib.AsyncExitStack() as started:
+        services = await Services.create(settings)
+        started.push_async_callback(services.close)
+        if settings.bot_enabled:
+            await services.start_bot()
+        else:
+            log.info("bot disabled by settings: web chat and the REST channel answer 503")
+        app = create_app(services)
+        if mail_configured(settings):  # the mailbox (IMAP) and/or SMTP receiver, when configured
+            with _binding(f"SMTP {settings.smtpd_host}:{settings.smtpd_port}"):
+                mail = await start_mail_channel(services)
+            started.push_async_callback(mail.stop)
+            mail_routes(app, mail)  # agents list and release held mail (channels/email/web.py)
+        from channels.voice.run import start_voice_channel  # phone: on when speech models are found
+        with _binding(f"telephony (AGI port {settings.agi_port}, AudioSocket port {settings.audiosocket_port})"):
+            voice = await start_voice_channel(services)
         if voice is not None:
-            await voice.close()
-        if mail is not None:
-            await mail.stop()
-        await runner.cleanup()
-        await services.close()
+            started.push_async_callback(voice.close)
+        freeze_long_lived()
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        started.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_address=True)
+        with _binding(f"HTTP {settings.http_host}:{settings.http_port}"):
+            await site.start()
+        log.info("gateway listening", extra=log_fields(url=settings.base_url,
+                                                       database=settings.database_url.split("://")[0]))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+                pass
+        if ready:
+            ready.set()
+        await stop.wait()
+        log.info("gateway stopping")
+
+
+@contextlib.contextmanager
+def _binding(what: str):
+    """A listening socket that cannot be bound becomes the one line the operator reads."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in BIND_ERRORS:
+            raise StartupError(bind_failure(what, exc)) from None
+        raise

@@ -56,5 +56,6 @@ class Services:
     async def close(self) -> None:
         if self.engine is not None:
             self.engine.close()
+        self.store.close()
         await self.db.dispose()
         self.executor.shutdown(wait=False)

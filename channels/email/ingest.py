@@ -40,7 +40,7 @@ from hotline.logs import log_fields
 
 from .compose import Composer, Thread, base_subject, human_size, token_number
 from .mime import content_fingerprint
-from .parse import ParsedMail, parse_mail
+from .parse import ParsedMail, display_name, parse_mail
 from .screen import may_answer, screen
 from .understand import understand
 
@@ -104,6 +104,8 @@ class MailIngest:
         outcome = await self._decide(mail, key, truncated_size, force, retake, unthreaded)
         if outcome.outgoing and not may_answer(mail, self.own_addresses):
             outcome.outgoing = []  # released by an agent, but still no address to answer
+        for out in outcome.outgoing:
+            out.dedupe_key = f"{key}:{out.purpose}"
         outcome.key = key
         await self.ledger.finish(key, outcome.state, reason=outcome.reason, raw_sha256=raw_sha,
                                  case_id=outcome.case_id, outgoing=outcome.outgoing, event=outcome.event,
@@ -225,7 +227,8 @@ class MailIngest:
         phone = normalize_phone(understood.phone)
         data = {"kind": understood.kind, "category": understood.category,
                 "title": base_subject(mail.subject)[:100], "description": description[:5000],
-                "location": understood.location[:300], "contact_name": (mail.sender_name or understood.name)[:50],
+                "location": understood.location[:300],
+                "contact_name": mail.sender_name or display_name(understood.name),  # both fit for a greeting
                 "contact_phone": phone if phone and is_phone(phone) else "",
                 "contact_email": mail.sender, "wants_reply": True, "conversation_id": mail_conversation_id(key)}
         try:

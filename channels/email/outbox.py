@@ -1,6 +1,12 @@
 """Sending the outbox with aiosmtplib: mails queued in the database leave when the SMTP server
 takes them; a failure is retried with growing pauses, and nothing queued is lost by a restart.
 
+Exactly once: each mail is marked as begun (committed) before its SMTP transaction and as sent
+right after the server's answer, one mail at a time. A refusal or a connection lost before the
+server took it clears the mark, so it is tried again; a process that dies mid-transaction leaves
+the mark, and the mail is not sent again (it may have arrived: `MailLedger.interrupted` lists it).
+Stopping (SIGTERM) lets the mail being sent finish and be marked before the sender ends.
+
 One connection is kept open while there is mail to send (a new one per mail costs more than the
 mail); it is opened again after an error or when the server closed it.
 """
@@ -34,6 +40,8 @@ class OutboxSender:
         self.wake = asyncio.Event()
         self._client: aiosmtplib.SMTP | None = None
         self.sent = 0
+        self.stopping = False
+        self._task: asyncio.Task | None = None
 
     def poke(self) -> None:
         """New mail was queued: send without waiting for the next check."""
@@ -53,30 +61,32 @@ class OutboxSender:
         if self.server is None:
             return 0
         count = 0
-        while True:
+        while not self.stopping:
             rows = await self.ledger.due(limit=50)
             if not rows:
                 return count
-            sent: list[int] = []
-            try:
-                for row in rows:
-                    try:
-                        if self._client is None or not self._client.is_connected:
-                            self._client = await self._connect()
-                        await self._client.sendmail(self.mail_from, [row.recipient], row.body.encode("utf-8"))
-                    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-                        await self._drop()
-                        pause = retry_pause(row.attempts)
-                        await self.ledger.mark_failed(row.id, f"{exc.__class__.__name__}: {exc}", pause)
-                        log.warning("mail not sent; retrying later", extra=log_fields(
-                            outbox=row.id, purpose=row.purpose, error=str(exc)[:200], retry_s=pause))
-                        continue
-                    sent.append(row.id)
-            finally:
-                # one transaction for the batch; a crash before it sends these again (at least once)
-                await self.ledger.mark_sent(sent)
-            count += len(sent)
-            self.sent += len(sent)
+            for row in rows:
+                if self.stopping:
+                    break
+                if await self.ledger.begin_send(row.id):
+                    count += await self._send(row)
+        return count
+
+    async def _send(self, row) -> int:
+        try:
+            if self._client is None or not self._client.is_connected:
+                self._client = await self._connect()
+            await self._client.sendmail(self.mail_from, [row.recipient], row.body.encode("utf-8"))
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            await self._drop()
+            pause = retry_pause(row.attempts)
+            await self.ledger.mark_failed(row.id, f"{exc.__class__.__name__}: {exc}", pause)
+            log.warning("mail not sent; retrying later", extra=log_fields(
+                outbox=row.id, purpose=row.purpose, error=str(exc)[:200], retry_s=pause))
+            return 0
+        await self.ledger.mark_sent([row.id])
+        self.sent += 1
+        return 1
 
     async def _drop(self) -> None:
         client, self._client = self._client, None
@@ -86,15 +96,39 @@ class OutboxSender:
             except Exception:  # already broken: nothing to close politely
                 pass
 
+    def start(self) -> asyncio.Task:
+        self._task = asyncio.create_task(self.run(), name="mail-outbox")
+        return self._task
+
+    async def stop(self, grace_s: float = 35.0) -> None:
+        """End the sender after the mail it is sending (marked sent), not in the middle of it."""
+        self.stopping = True
+        self.wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), grace_s)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                task.cancel()
+            except Exception:  # ended with an error already logged
+                pass
+        await self.close()
+
     async def run(self) -> None:
         if self.server is None:
             log.warning("smtp_url is not set: acknowledgements stay in the outbox until it is")
             return
-        while True:
+        interrupted = await self.ledger.interrupted()
+        if interrupted:
+            log.warning("mails cut off mid-send by an earlier stop are not sent again", extra=log_fields(
+                outbox=[r.id for r in interrupted][:20], count=len(interrupted)))
+        while not self.stopping:
             try:
                 await self.send_due()
             except Exception:  # the database may be briefly away; the outbox waits for it
                 log.exception("outbox run failed")
+            if self.stopping:
+                return
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), IDLE_CHECK_S)

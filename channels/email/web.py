@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from cases.mailbox import RELEASABLE
 from cases.workflow import HOTLINE_ROLES
 from hotline.web.auth import require
+from hotline.web.keys import METRICS
 
 MAIL_CHANNEL = "mail_channel"
 
@@ -29,10 +30,10 @@ async def held_mail(request: web.Request) -> web.Response:
     state = request.query.get("state", "")
     if state and state not in RELEASABLE:
         raise web.HTTPBadRequest(text='{"error": "state is held or ignored"}', content_type="application/json")
-    rows = await request.app[MAIL_CHANNEL].held()
+    rows = await request.app[MAIL_CHANNEL].held(states=(state,) if state else RELEASABLE)
     return web.json_response({"held": [
-        {"id": r["id"], "state": r["state"], "sender": r["sender"], "subject": r["subject"], "reason": r["reason"], "size": r["size"],
-         "received_at": r["received_at"].isoformat(), "case": r["case"]} for r in rows if not state or r["state"] == state]})
+        {"id": r["id"], "state": r["state"], "sender": r["sender"], "subject": r["subject"], "reason": r["reason"],
+         "size": r["size"], "received_at": r["received_at"].isoformat(), "case": r["case"]} for r in rows]})
 
 
 async def release_mail(request: web.Request) -> web.Response:
@@ -64,8 +65,6 @@ class MailCollector:
 
 
 def setup_routes(app: web.Application, channel) -> None:
-    from hotline.web.app import METRICS
-
     app[MAIL_CHANNEL] = channel
     if METRICS in app:
         app[METRICS].registry.register(MailCollector(channel))

@@ -3,9 +3,9 @@
 Text (cases/case_search.py says how queries use it):
 - SQLite: FTS5 with the trigram tokenizer over the view cases_search_text (title, description and
   location joined by newlines, two more at the end so that every character begins a trigram), kept
-  in sync by triggers on cases, and an fts5vocab table listing its trigrams. A later migration that
-  rebuilds `cases` in batch mode drops the triggers with the old table: it must create them again
-  (tests/test_migrations.py checks they exist at head).
+  in sync by triggers on cases (cases/migrations/fts_triggers.py), and an fts5vocab table listing its
+  trigrams. A later migration that rebuilds `cases` in batch mode drops the triggers with the old
+  table: env.py puts them back after every upgrade (tests/test_migration_triggers.py).
 - PostgreSQL: pg_trgm's GIN index on hotline_case_text(title, description, location), and a GIN
   index on its characters and pairs of characters (hotline_case_grams) for 1-2 character queries,
   which pg_trgm cannot answer (it takes about 20 s per 100,000 cases to build here).
@@ -19,16 +19,13 @@ Create Date: 2026-11-28 16:05:00
 """
 from alembic import op
 
+from cases.migrations.fts_triggers import FTS_TRIGGERS
+
 
 revision = '0008'
 down_revision = '0007'
 branch_labels = None
 depends_on = None
-
-
-def _body(row: str) -> str:
-    return (f"{row}.title || char(10) || {row}.description || char(10) || {row}.location "
-            "|| char(10) || char(10)")
 
 
 SQLITE_UP = [
@@ -38,13 +35,7 @@ SQLITE_UP = [
     "tokenize='trigram')",
     "CREATE VIRTUAL TABLE cases_fts_vocab USING fts5vocab(cases_fts, 'row')",
     "INSERT INTO cases_fts(cases_fts) VALUES ('rebuild')",
-    f"CREATE TRIGGER cases_fts_insert AFTER INSERT ON cases BEGIN "
-    f"INSERT INTO cases_fts(rowid, body) VALUES (new.id, {_body('new')}); END",
-    f"CREATE TRIGGER cases_fts_delete AFTER DELETE ON cases BEGIN "
-    f"INSERT INTO cases_fts(cases_fts, rowid, body) VALUES ('delete', old.id, {_body('old')}); END",
-    f"CREATE TRIGGER cases_fts_update AFTER UPDATE OF title, description, location ON cases BEGIN "
-    f"INSERT INTO cases_fts(cases_fts, rowid, body) VALUES ('delete', old.id, {_body('old')}); "
-    f"INSERT INTO cases_fts(rowid, body) VALUES (new.id, {_body('new')}); END",
+    *FTS_TRIGGERS.values(),
 ]
 SQLITE_DOWN = ["DROP TRIGGER IF EXISTS cases_fts_update", "DROP TRIGGER IF EXISTS cases_fts_delete",
                "DROP TRIGGER IF EXISTS cases_fts_insert", "DROP TABLE IF EXISTS cases_fts_vocab",

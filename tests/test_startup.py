@@ -1,0 +1,101 @@
+"""A gateway that cannot start says why in one line and ends (exit status 1): the real `hotline run`
+command, started as a process, with a port taken or the database unreachable."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hotline.server import serve
+from hotline.startup import StartupError
+from tests.conftest import make_settings, need
+from tests.mail_servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def hotline(tmp_path: Path, *args: str, timeout: float = 90, **settings: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update(HOTLINE_DATA_DIR=str(tmp_path / "data"), HOTLINE_BOT_ENABLED="false", HOTLINE_LOG_JSON="false",
+               HOTLINE_HTTP_PORT=str(free_port()), PYTHONPATH=str(ROOT))
+    env.update({f"HOTLINE_{k.upper()}": str(v) for k, v in settings.items()})
+    return subprocess.run([sys.executable, "-m", "hotline.cli", *args], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def the_one_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith("error: cannot start: ")
+    return lines[0]
+
+
+@pytest.fixture
+def taken():
+    """A port another program listens on (on every address, as a second gateway would hold it)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", 0))
+    sock.listen()
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def test_http_port_taken(tmp_path, taken):
+    line = the_one_line(hotline(tmp_path, "run", http_port=taken))
+    assert f"HTTP 127.0.0.1:{taken}" in line and "already in use" in line
+
+
+def test_smtp_port_taken(tmp_path, taken):
+    line = the_one_line(hotline(tmp_path, "run", smtpd_port=taken, mail_from="12345@example.cn"))
+    assert f"SMTP 127.0.0.1:{taken}" in line and "already in use" in line
+
+
+@pytest.mark.parametrize("which", ["agi_port", "audiosocket_port"])
+def test_telephony_port_taken_is_found_before_the_bot_loads(tmp_path, taken, which):
+    from speech.models import find_piper_voice, find_vosk_model
+    if not all(f.path and f.path.exists() for f in (find_vosk_model(), find_piper_voice())):
+        need("speech models missing: voice would be off and its ports unused")
+    other = "audiosocket_port" if which == "agi_port" else "agi_port"
+    # the bot is on (voice needs it) but is never loaded: the check comes first, so this takes seconds
+    result = hotline(tmp_path, "run", timeout=30, bot_enabled="true", **{which: taken, other: free_port()})
+    line = the_one_line(result)
+    assert {"agi_port": "AGI", "audiosocket_port": "AudioSocket"}[which] in line and f":{taken}" in line
+
+
+def test_database_unreachable_names_it_without_its_password(tmp_path):
+    port = free_port()  # nothing listens there
+    line = the_one_line(hotline(tmp_path, "run", db_url=f"postgresql://hotline:s3cret-pw@127.0.0.1:{port}/hotline"))
+    assert f"127.0.0.1:{port}/hotline unreachable" in line and "s3cret-pw" not in line
+
+
+def test_database_folder_that_cannot_be_made(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    line = the_one_line(hotline(tmp_path, "run", db_url=f"sqlite:///{tmp_path}/a-file/hotline.db"))
+    assert "a-file" in line
+
+
+def test_unsupported_database_is_a_settings_error(tmp_path):
+    line = the_one_line(hotline(tmp_path, "run", db_url="mysql://127.0.0.1/hotline"))
+    assert "db_url" in line
+
+
+async def test_port_taken_after_the_check_is_the_same_one_line(tmp_path, sqlite_url, taken):
+    """The real bind fails too (something took the port after the check), with the same reason."""
+    with pytest.raises(StartupError, match=f"HTTP 127.0.0.1:{taken}: the port is already in use"):
+        await serve(make_settings(tmp_path, sqlite_url, http_port=taken))
+
+
+def test_a_thread_that_never_ends_does_not_keep_a_failed_start_alive(tmp_path):
+    code = ("import threading, time\n"
+            "from hotline.startup import fail\n"
+            "threading.Thread(target=time.sleep, args=(3600,)).start()\n"
+            "raise SystemExit(fail('the reason'))\n")
+    result = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            capture_output=True, text=True, timeout=60)
+    assert the_one_line(result) == "error: cannot start: the reason"
