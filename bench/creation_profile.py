@@ -1,16 +1,18 @@
 """One case creation taken apart, for bench/cases.py: where its time goes.
 
-In this process, one creation at a time (no queueing), on a fresh migrated database of the kind
-with the reference data, through the gateway's own CaseStore:
-- validation (cases.intake.validate_case) and the KDF (one argon2id hash, on the KDF threads);
-- the write (CaseWriter.insert: the case and its event, committed), and what in it the indexes
-  cost, by difference: the same creations again after the text index is dropped (FTS5 triggers on
-  SQLite, the two GIN indexes on PostgreSQL), then again after the cases' other secondary indexes
-  are dropped too (only the primary key and the unique number remain);
-- the report summaries: not on the write path (the gateway's keeper refreshes them from the event
-  log every 10 minutes); their refresh over the cases just created, per case.
-HTTP (aiohttp, JSON, routing, logging, metrics) is what one client's creation over HTTP takes on
-top of the store's share; bench/cases.py measures that on the running gateway.
+In this process, one creation at a time (no queueing), through the gateway's own services, each on
+a fresh migrated database of the kind with the reference data. The machine may be busy and its
+speed change from minute to minute, so what is compared is measured in turns, round after round:
+1. a creation through the gateway's HTTP API (aiohttp's test server and client, in this process);
+2. a creation through CaseStore.create_case on the same database: validation, the KDF (one
+   argon2id hash, on the KDF threads), the write (CaseWriter.insert: the case and its event,
+   committed) and the rest (Python around them);
+3. the same on a database without the text index (FTS5 triggers on SQLite, the two GIN indexes on
+   PostgreSQL), and 4. on one without the cases' other secondary indexes too (only the primary
+   key and the unique number): what each index set costs the write, by difference.
+HTTP (aiohttp, JSON, routing, middlewares, logging, metrics, both ends) is 1. less 2.
+The report summaries are not on the write path (the gateway's keeper refreshes them from the event
+log every 10 minutes); their refresh over the cases just created is timed per case.
 """
 from __future__ import annotations
 
@@ -18,21 +20,21 @@ import asyncio
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from cases.calendar import WorkingCalendar
-from cases.credentials import SecretHasher
+from aiohttp.test_utils import TestClient, TestServer
+
 from cases.db import Database
 from cases.intake import validate_case
 from cases.migrate import upgrade
 from cases.models import Case
 from cases.reference_data import load_reference_data
 from cases.reports import refresh_summaries
-from cases.store import CaseStore
 from cases.workflow import Channel
-from hotline.settings import Settings
+from hotline.services import Services
+from hotline.settings import Settings, replace
+from hotline.web import create_app
 
 TEXT_INDEX = {"sqlite": ["DROP TRIGGER cases_fts_insert"],
               "postgresql": ["DROP INDEX ix_cases_text_trgm", "DROP INDEX ix_cases_text_grams"]}
@@ -73,57 +75,84 @@ async def _drop(db: Database, statements: list[str]) -> None:
         await s.run_sync(drop)
 
 
-async def profile(db_url: str, settings: Settings, case_body: Callable[[int], dict], n: int = 200) -> dict:
-    """Median milliseconds per creation of each part (see the module's notes)."""
+async def _services(db_url: str, settings: Settings, data_dir: Path) -> Services:
     upgrade(db_url)
-    db = Database(db_url)
-    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kdf")
+    services = await Services.create(replace(settings, db_url=db_url, data_dir=data_dir, bot_enabled=False))
+    await load_reference_data(services.db)
+    await services.store.reload_calendar()
+    return services
+
+
+async def profile(db_urls: list[str], settings: Settings, case_body: Callable[[int], dict], n: int = 200) -> dict:
+    """Median milliseconds per creation of each part (see the module's notes); db_urls: three
+    fresh databases of one kind."""
     with tempfile.TemporaryDirectory(prefix="hotline-profile-") as tmp:
-        store = CaseStore(db, WorkingCalendar(settings.timezone, settings.workday_end),
-                          SecretHasher(settings.case_kdf_time_cost, settings.case_kdf_memory_kib, executor),
-                          Path(tmp), settings.attachment_max_bytes)
+        made = [await _services(url, settings, Path(tmp) / str(i)) for i, url in enumerate(db_urls)]
+        full, no_text, bare = made
+        client = TestClient(TestServer(create_app(full)))
+        await client.start_server()
         try:
-            await load_reference_data(db)
-            await store.reload_calendar()
-            codes = await store.category_codes()
-            dialect = "sqlite" if db.sqlite else "postgresql"
-
-            async def creations(first: int) -> tuple[list[float], list[float], list[float], list[float]]:
-                validating, total = [], []
-                with _Timed(store.hasher, "hash") as hashing, _Timed(store.case_writer, "insert") as writes:
-                    for i in range(first, first + n):
-                        t0 = time.perf_counter()
-                        inp = validate_case(case_body(i), channel=Channel.WEB, known_categories=codes)
-                        validating.append(time.perf_counter() - t0)
-                        await store.create_case(inp)
-                        total.append(time.perf_counter() - t0)
-                return validating, hashing.times, writes.times, total
-
-            async def refresh() -> float:
-                started = time.perf_counter()
-                async with db.write() as s:
-                    await s.run_sync(lambda sync: refresh_summaries(sync.connection(), tz=settings.timezone,
-                                                                    calendar=store.calendar))
-                return time.perf_counter() - started
-
-            await creations(-n)  # warm up: connections, caches, statements prepared
-            await refresh()      # the summaries' first, whole build
-            validating, hashing, writes, total = await creations(1_000_000)
-            summaries = await refresh() / (2 * n)  # the next round re-summarizes every case made since
-            await _drop(db, TEXT_INDEX[dialect])
-            _, _, without_text, _ = await creations(2_000_000)
+            dialect = "sqlite" if full.db.sqlite else "postgresql"
+            await _drop(no_text.db, TEXT_INDEX[dialect])
             others = [f"DROP INDEX {ix.name}" for ix in Case.__table__.indexes if not ix.unique]
-            await _drop(db, others)
-            _, _, bare, _ = await creations(3_000_000)
+            await _drop(bare.db, TEXT_INDEX[dialect] + others)
+            codes = await full.store.category_codes()
+            parts: dict[str, list[float]] = {k: [] for k in ("http", "validation", "kdf", "write", "store",
+                                                             "write_no_text", "write_bare")}
+
+            async def by_http(i: int) -> None:
+                t0 = time.perf_counter()
+                async with client.post("/api/cases", json=case_body(i)) as resp:
+                    assert resp.status == 201, await resp.text()
+                    await resp.read()
+                parts["http"].append(time.perf_counter() - t0)
+
+            async def by_store(services: Services, i: int, write: str, whole: bool) -> None:
+                with _Timed(services.store.hasher, "hash") as hashing, \
+                        _Timed(services.store.case_writer, "insert") as writing:
+                    t0 = time.perf_counter()
+                    inp = validate_case(case_body(i), channel=Channel.WEB, known_categories=codes)
+                    validated = time.perf_counter()
+                    await services.store.create_case(inp)
+                    done = time.perf_counter()
+                parts[write] += writing.times
+                if whole:
+                    parts["validation"].append(validated - t0)
+                    parts["kdf"] += hashing.times
+                    parts["store"].append(done - t0)
+
+            async def round_(i: int) -> None:
+                await by_http(i)
+                await by_store(full, i, "write", True)
+                await by_store(no_text, i, "write_no_text", False)
+                await by_store(bare, i, "write_bare", False)
+
+            for i in range(-20, 0):  # warm up: connections, caches, statements prepared
+                await round_(i)
+            parts = {k: [] for k in parts}
+            await _refresh(full)  # the summaries' first, whole build
+            for i in range(n):
+                await round_(1_000_000 + i)
+            summaries = await _refresh(full) / (3 * n + 20)  # every case made since the first build
         finally:
-            store.close()
-            await db.dispose()
-            executor.shutdown()
-    write, no_text, no_index = _ms(writes), _ms(without_text), _ms(bare)
-    return {"n": n, "validation": _ms(validating), "kdf": _ms(hashing), "write": write,
-            "text_index": write - no_text, "other_indexes": no_text - no_index, "rows_and_commit": no_index,
-            "other_indexes_count": len(others), "store_total": _ms(total), "summaries": summaries * 1000}
+            await client.close()
+            for services in made:
+                await services.close()
+    m = {k: _ms(v) for k, v in parts.items()}
+    return {"n": n, "validation": m["validation"], "kdf": m["kdf"], "write": m["write"],
+            "text_index": m["write"] - m["write_no_text"], "other_indexes": m["write_no_text"] - m["write_bare"],
+            "rows_and_commit": m["write_bare"], "other_indexes_count": len(others), "store_total": m["store"],
+            "rest": m["store"] - m["validation"] - m["kdf"] - m["write"], "http_total": m["http"],
+            "http": m["http"] - m["store"], "summaries": summaries * 1000}
 
 
-def run(db_url: str, settings: Settings, case_body: Callable[[int], dict], n: int = 200) -> dict:
-    return asyncio.run(profile(db_url, settings, case_body, n))
+async def _refresh(services: Services) -> float:
+    started = time.perf_counter()
+    async with services.db.write() as s:
+        await s.run_sync(lambda sync: refresh_summaries(sync.connection(), tz=services.settings.timezone,
+                                                        calendar=services.store.calendar))
+    return time.perf_counter() - started
+
+
+def run(db_urls: list[str], settings: Settings, case_body: Callable[[int], dict], n: int = 200) -> dict:
+    return asyncio.run(profile(db_urls, settings, case_body, n))

@@ -205,10 +205,15 @@ class MailLedger:
 
     async def held(self, limit: int = 100, states: tuple[str, ...] = RELEASABLE) -> list[MailMessage]:
         """Mails an agent may look at and release: held (spam verdicts, replies from strangers,
-        unusable mail) and ignored (lists, bounces, auto-replies, no-reply, our own), held first."""
+        unusable mail) and ignored (lists, bounces, auto-replies, no-reply, our own): the held
+        oldest first (a queue), then the ignored newest first (they pile up; the recent ones matter)."""
+        rows: list[MailMessage] = []
         async with self.db.read() as s:
-            return list((await s.execute(select(MailMessage).where(MailMessage.state.in_(states))
-                                         .order_by(MailMessage.state, MailMessage.id).limit(limit))).scalars())
+            for state, order in (("held", MailMessage.id), ("ignored", MailMessage.id.desc())):
+                if state in states and len(rows) < limit:
+                    rows += (await s.execute(select(MailMessage).where(MailMessage.state == state)
+                                             .order_by(order).limit(limit - len(rows)))).scalars()
+        return rows
 
     async def mark_released(self, mail_id: int, actor: str) -> MailMessage:
         """Take a held mail out of the hold (the caller processes it again); once only."""

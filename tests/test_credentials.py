@@ -1,6 +1,6 @@
 import asyncio
 import datetime as dt
-import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -63,23 +63,16 @@ def test_a_weak_cost_is_refused(time_cost, memory_kib):
         SecretHasher(time_cost, memory_kib)
 
 
-async def test_hashing_leaves_the_event_loop_free():
-    """While costly hashes run, the loop keeps answering: no gap near a hash's own duration."""
-    hasher = SecretHasher(time_cost=3, memory_kib=65536, executor=ThreadPoolExecutor(2))
-    t0 = time.perf_counter()
-    hasher.hash_sync("123456")
-    one_hash = time.perf_counter() - t0
-    gaps, done = [], asyncio.Event()
+async def test_hashing_runs_off_the_event_loop():
+    """The hash waits until the loop has run on: it could not if it ran on the loop's thread."""
+    hasher = SecretHasher(time_cost=1, memory_kib=1024, executor=ThreadPoolExecutor(1))
+    loop_ran, hash_sync = threading.Event(), hasher.hash_sync
 
-    async def ticker():
-        last = time.perf_counter()
-        while not done.is_set():
-            await asyncio.sleep(0)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-    ticking = asyncio.create_task(ticker())
-    await asyncio.gather(*(hasher.hash(f"{i:06d}") for i in range(4)))
-    done.set()
-    await ticking
-    assert max(gaps) < one_hash / 2
+    def hash_once_the_loop_ran(secret):
+        assert loop_ran.wait(10), "the event loop was blocked while hashing"
+        return hash_sync(secret)
+    hasher.hash_sync = hash_once_the_loop_ran
+    hashing = asyncio.ensure_future(hasher.hash("123456"))
+    await asyncio.sleep(0.01)  # the loop serves others meanwhile
+    loop_ran.set()
+    assert hasher.verify_sync(await hashing, "123456")

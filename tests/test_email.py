@@ -590,8 +590,9 @@ async def test_agents_list_and_release_held_mail_over_the_api(channel_factory, d
         health = await (await client.get("/healthz")).json()
         assert health["mail"] == {"mailbox": True, "smtpd": None}
         assert (await client.get("/api/mail/held", headers=tokens["dept9"])).status == 403
-        held = (await (await client.get("/api/mail/held", headers=tokens["agent9"])).json())["held"]
-        assert [(h["sender"], h["reason"]) for h in held] == [("maybe@example.cn", "spam")]
+        held = (await (await client.get("/api/mail/held?state=held", headers=tokens["agent9"])).json())["held"]
+        assert [(h["sender"], h["state"], h["reason"]) for h in held] == [("maybe@example.cn", "held", "spam")]
+        assert (await (await client.get("/api/mail/held?state=ignored", headers=tokens["agent9"])).json())["held"] == []
         assert await count_cases(services) == 0 and sink.messages == []
         resp = await client.post(f"/api/mail/held/{held[0]['id']}/release", headers=tokens["agent9"])
         body = await resp.json()
@@ -601,6 +602,7 @@ async def test_agents_list_and_release_held_mail_over_the_api(channel_factory, d
         await sink.wait_for(lambda: len(sink.to("maybe@example.cn")) == 1)
         assert (await client.post(f"/api/mail/held/{held[0]['id']}/release", headers=tokens["agent9"])).status == 404
         assert (await (await client.get("/api/mail/held", headers=tokens["agent9"])).json())["held"] == []
+        assert (await client.get("/api/mail/held?state=case", headers=tokens["agent9"])).status == 400
     finally:
         await client.close()
 

@@ -180,3 +180,36 @@ async def test_a_scan_whose_connection_fails_leaves_the_rest_unmarked_for_the_ne
     client.fail_fetch_at = None
     left = len(client.unmarked)
     assert await reader.scan() == left and not client.unmarked
+
+
+@pytest.mark.parametrize("address,plausible", [
+    ("a@b.cn", True), ("张三@qq.com", True), ("user@例子.中国", True), ("a+tag@x.com.cn", True),
+    ("user@localhost", False), ("u@[203.0.113.7]", False), ("u@1.2.3.4", False), ("a..b@x.cn", False),
+    ("x@-bad-.cn", False), ("test@example", False), ("a b@x.cn", False), (".a@x.cn", False), ("", False),
+])
+def test_a_cheap_sanity_check_of_senders(address, plausible):
+    from channels.email.screen import plausible_address
+
+    assert plausible_address(address) is plausible
+
+
+@pytest.mark.parametrize("results,failed", [
+    ("mx.city.gov.cn; spf=pass; dkim=pass; dmarc=pass", False),
+    ("mx.city.gov.cn; dmarc=fail (p=none) header.from=x.cn", True),
+    ("mx.city.gov.cn; spf=fail smtp.mailfrom=x.cn; dkim=none", True),
+    ("mx.city.gov.cn; spf=fail smtp.mailfrom=fwd.cn; dkim=pass header.d=x.cn", False),  # forwarded, signed
+    ("mx.city.gov.cn; spf=fail; dkim=pass; dmarc=pass", False),
+    ("mx.city.gov.cn; none", False),
+])
+def test_authentication_results_count_only_where_they_say_forged(results, failed):
+    from channels.email.screen import authentication_failed
+
+    assert authentication_failed(parse_mail(_mail(f"Authentication-Results: {results}"))) is failed
+
+
+def test_display_names_are_cut_before_addresses_and_headers():
+    from channels.email.parse import display_name
+
+    assert [display_name(x) for x in ["张三 Bcc: victim@x.cn", '"李雷"', "王芳\r\nTo: all@x.cn", "a@b.cn",
+                                      "Zhang San", "赵敏 <boss@x.cn>", "x" * 80]] == \
+        ["张三", "李雷", "王芳", "", "Zhang San", "赵敏", "x" * 30]

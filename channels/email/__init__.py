@@ -83,10 +83,10 @@ class MailChannel:
         """A case changed: mail about it now rather than at the next poll."""
         self.notifier.poke()
 
-    async def held(self, limit: int = 500) -> list[dict]:
+    async def held(self, limit: int = 500, states: tuple[str, ...] = RELEASABLE) -> list[dict]:
         """The mails waiting for an agent (held) or left aside (ignored), each with the number of the
         case it is about (if any): what the REST API and the desk list."""
-        rows = await self.ledger.held(limit=limit)
+        rows = await self.ledger.held(limit=limit, states=states)
         numbers = {}
         case_ids = {r.case_id for r in rows if r.case_id}
         if case_ids:

@@ -93,9 +93,11 @@ def decode_bytes(data: bytes, charset: str | None = None, hints: tuple[str, ...]
         score, _, text = max((commonness(t), -i, t) for i, (_, t) in enumerate(readings))
         if score >= 0.6:
             return text
-    match = charset_normalizer.from_bytes(data).best()
+    match = charset_normalizer.from_bytes(data[:65536]).best()  # a sample decides; big junk stays cheap
     if match is not None:
-        return str(match)
+        text = _try(data, match.encoding)
+        if text is not None:
+            return text
     if readings:
         return readings[0][1]
     return data.decode(declared or "gb18030", errors="replace")

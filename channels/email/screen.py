@@ -50,13 +50,21 @@ def spam_verdict(mail: ParsedMail) -> bool:
 
 
 def plausible_address(address: str) -> bool:
-    """A cheap sanity check of a sender: a usual local part and a domain name with a letter TLD (no
-    IP literal, no single-label host)."""
+    """A cheap sanity check of a sender: a usual local part (internationalized ones too, RFC 6531)
+    and a domain name with a letter TLD, IDN allowed (no IP literal, no single-label host)."""
     local, at, domain = (address or "").rpartition("@")
-    if not at or not _LOCAL.match(local) or local.startswith(".") or ".." in local:
+    if not at or local.startswith(".") or local.endswith(".") or ".." in local:
         return False
-    labels = domain.lower().split(".")
-    return len(labels) >= 2 and all(_LABEL.match(x) for x in labels) and labels[-1].isalpha() and len(domain) <= 253
+    if not (_LOCAL.match(local) or (not local.isascii() and local.isprintable() and len(local) <= 64
+                                    and not any(c in local for c in ' "(),:;<>@[\\]'))):
+        return False
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower() if not domain.isascii() else domain.lower()
+    except UnicodeError:
+        return False
+    labels = ascii_domain.split(".")
+    return len(labels) >= 2 and all(_LABEL.match(x) for x in labels) and len(ascii_domain) <= 253 \
+        and (labels[-1].isalpha() or labels[-1].startswith("xn--"))
 
 
 def is_no_reply(address: str) -> bool:

@@ -30,10 +30,10 @@ async def held_mail(request: web.Request) -> web.Response:
     state = request.query.get("state", "")
     if state and state not in RELEASABLE:
         raise web.HTTPBadRequest(text='{"error": "state is held or ignored"}', content_type="application/json")
-    rows = await request.app[MAIL_CHANNEL].held()
+    rows = await request.app[MAIL_CHANNEL].held(states=(state,) if state else RELEASABLE)
     return web.json_response({"held": [
-        {"id": r["id"], "state": r["state"], "sender": r["sender"], "subject": r["subject"], "reason": r["reason"], "size": r["size"],
-         "received_at": r["received_at"].isoformat(), "case": r["case"]} for r in rows if not state or r["state"] == state]})
+        {"id": r["id"], "state": r["state"], "sender": r["sender"], "subject": r["subject"], "reason": r["reason"],
+         "size": r["size"], "received_at": r["received_at"].isoformat(), "case": r["case"]} for r in rows]})
 
 
 async def release_mail(request: web.Request) -> web.Response:
