@@ -78,6 +78,6 @@ def admin_token(gateway) -> str:
           suppress_health_check=list(HealthCheck))
 def test_api_answers_as_documented(case, gateway, admin_token):
     headers = {"Authorization": f"Bearer {admin_token}"} if case.operation.definition.raw.get("security") else {}
-    case.call_and_validate(base_url=gateway, headers=headers, timeout=30,
+    case.call_and_validate(base_url=gateway, headers=headers, timeout=120,  # a busy CI machine
                            checks=[not_a_server_error, status_code_conformance, content_type_conformance,
                                    response_schema_conformance])
