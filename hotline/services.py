@@ -51,6 +51,7 @@ class Services:
                                         lock_store_url=s.lock_store_url, timezone=s.timezone,
                                         turn_concurrency=s.bot_turn_concurrency,
                                         parse_cache_entries=s.bot_parse_cache_entries)
+        await self.engine.runtime.categories.load_model()  # the category classifier, with the staff's choices
 
     async def close(self) -> None:
         if self.engine is not None:

@@ -3,7 +3,7 @@ more module that provides them.
 
 Both are loaded once per process and shared by all calls: a RecognizerModel hands each call its own
 streaming RecognizerStream; a Synthesizer turns text into audio, sentence by sentence. Their methods
-are blocking CPU work: callers run them in a thread (speech/runner.py), never on the event loop.
+are blocking CPU work: callers run them on the speech threads (speech/service.py), never on the event loop.
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import numpy as np
 
 
 class RecognizerStream(Protocol):
-    def accept(self, pcm: bytes) -> str:
-        """Feed 16-bit PCM at the stream's rate; returns the partial text so far ("" if none)."""
+    def accept(self, pcm: bytes, partial: bool = False) -> str:
+        """Feed 16-bit PCM at the stream's rate; returns the text so far: with `partial` including
+        the segment still open (a search through it: ask only when it is wanted), else the closed
+        segments' ("" if none)."""
 
     def close_segment(self) -> str:
         """The caller paused: decode what was fed to a final result and keep it, so that if the

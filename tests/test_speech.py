@@ -151,6 +151,9 @@ async def test_a_calls_recognizer_is_set_up_on_a_speech_thread_before_the_first_
 
     service = SpeechService(Model(), synthesizer=None, cache=PromptCache(tmp_path))
     try:
+        # (the pool's thread is started once per process, and starting it waits for the new thread:
+        # on a busy machine that alone can take longer than the limit below)
+        service.executor.submit(lambda: None).result()
         rec = service.call_recognizer(8000)
         started = time.perf_counter()
         rec.warm()
@@ -381,7 +384,11 @@ async def test_a_call_behind_catches_up_on_the_speech_threads_while_the_event_lo
         rec.warm()
         for _ in range(50):
             rec.feed(bytes(3200))  # 10 batches' worth of audio: 10 s that piled up
-        time.sleep(0.5)  # the loop is held: nothing awaits
+        deadline = time.monotonic() + 10  # the loop is held: nothing awaits (a busy machine may
+        while time.monotonic() < deadline:  # take a while to give the speech thread a core)
+            if sum(n for n, _ in _RecordingStream.handed) == 50 * 3200:
+                break
+            time.sleep(0.01)
         assert sum(n for n, _ in _RecordingStream.handed) == 50 * 3200
         assert await rec.finish() == "text"
     finally:

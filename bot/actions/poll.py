@@ -80,6 +80,8 @@ class ValidatePollForm(FormValidationAction):
 
     async def validate_poll_answer(self, value, dispatcher, tracker, domain) -> dict:
         """Record the answer to the current question and move on; "done" after the last one."""
+        if value is None:  # the slot cleared by action_start_poll, validated with the poll's first turn: no answer yet
+            return {"poll_answer": None}
         state = dict(tracker.get_slot("poll_state") or {})
         poll = await active_poll(state.get("poll_id"))
         if poll is None or not state:

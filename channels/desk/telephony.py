@@ -57,10 +57,15 @@ async def start_phone(app: web.Application) -> None:
     url = app[SERVICES].settings.ami_url
     if not url:
         return
+    voice = getattr(app[SERVICES], "voice", None)
+    if voice is not None and voice.ami is not None:  # one AMI login per gateway: the voice line's
+        app[PHONE] = voice.ami
+        return
     from channels.voice.ami import AmiClient, AmiConfig
 
     client = AmiClient(AmiConfig.from_url(url))
     client.start()
+    client.owned_by_desk = True
     app[PHONE] = client
 
 
@@ -74,7 +79,7 @@ async def stop_phone(app: web.Application) -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     client = app.get(PHONE)
-    if client is not None:
+    if client is not None and getattr(client, "owned_by_desk", False):  # the voice line closes its own
         client.close()
 
 

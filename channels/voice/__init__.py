@@ -1,8 +1,10 @@
 """The phone channel: Asterisk reaches the gateway by FastAGI (call set-up and what comes next),
 AudioSocket (the call's audio both ways) and AMI (queue status, outbound calls).
 
-`VoiceChannel.start()` opens both listeners; each AudioSocket connection becomes a CallSession.
-A connection that breaks the protocol ends alone; other calls never notice.
+`VoiceChannel.start()` opens both listeners (127.0.0.1 unless configured; only the allowed Asterisk
+addresses are served: channels/voice/peers.py); each AudioSocket connection becomes a CallSession.
+A connection that breaks the protocol ends alone; other calls never notice. `close()` ends every call
+properly: a short notice and the hangup frame, so the dialplan goes on (to the agents, or the goodbye).
 """
 from __future__ import annotations
 
@@ -15,18 +17,20 @@ from hotline.logs import log_fields
 from . import audiosocket as aso
 from .agi import start_agi_server
 from .ami import AmiClient, AmiConfig
-from .calls import CallRegistry
+from .calls import CallInfo, CallRegistry
+from .peers import LOOPBACK, PeerFilter
 from .session import CallSession, Pacer, VoiceSettings
 
 log = logging.getLogger("hotline.voice")
 
 FIRST_FRAME_TIMEOUT_S = 5.0
+STOP_GRACE_S = 10.0  # a stopping gateway gives its calls this long to hear the notice and be handed on
 
 
 class VoiceChannel:
-    def __init__(self, speech, engine, *, store=None, host: str = "0.0.0.0", agi_port: int = 4573,
+    def __init__(self, speech, engine, *, store=None, host: str = "127.0.0.1", agi_port: int = 4573,
                  audiosocket_port: int = 9092, ami_url: str = "", data_dir: Path | None = None,
-                 settings: VoiceSettings | None = None):
+                 settings: VoiceSettings | None = None, peers: PeerFilter | None = None):
         self.speech = speech
         self.engine = engine
         self.store = store
@@ -37,10 +41,12 @@ class VoiceChannel:
         self.settings = settings or VoiceSettings()
         self.calls = CallRegistry()
         self.ami = AmiClient(AmiConfig.from_url(ami_url)) if ami_url else None
+        self.peers = peers or PeerFilter(LOOPBACK)
         self.sessions: set[CallSession] = set()
         self.pacer = Pacer()
         self._servers: list[asyncio.AbstractServer] = []
         self._tasks: set[asyncio.Task] = set()
+        self._closed = False
 
     async def start(self) -> None:
         parse = getattr(self.engine, "parse", None)
@@ -51,7 +57,8 @@ class VoiceChannel:
                 await parse("你好")
             except Exception as exc:
                 log.warning("bot warm-up failed", extra=log_fields(error=str(exc)))
-        agi = await start_agi_server(self.calls, self.host, self.agi_port)
+        agi = await start_agi_server(self.calls, self.host, self.agi_port, peers=self.peers,
+                                     on_ended=self._on_call_ended)
         audio = await asyncio.start_server(self._on_audiosocket, self.host, self.audiosocket_port)
         self._servers = [agi, audio]
         self.agi_port = agi.sockets[0].getsockname()[1]
@@ -62,6 +69,9 @@ class VoiceChannel:
                                                      ami=bool(self.ami)))
 
     async def _on_audiosocket(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.peers.allows(writer.get_extra_info("peername")):
+            writer.close()
+            return
         task = asyncio.current_task()
         self._tasks.add(task)
         try:
@@ -106,13 +116,35 @@ class VoiceChannel:
         a poll call names its poll in HOTLINE_POLL). Returns the OriginateResponse event."""
         if self.ami is None:
             raise RuntimeError("outbound calls need AMI: set ami_url (HOTLINE_AMI_URL)")
+        # HOTLINE_NUMBER: the citizen's number for the call's record (its caller id is the hotline's)
         return await self.ami.originate(trunk.format(number=number), context, "s", timeout_ms=timeout_ms,
-                                        variables={"HOTLINE_PURPOSE": purpose, **(variables or {})})
+                                        variables={"HOTLINE_PURPOSE": purpose, "HOTLINE_NUMBER": number,
+                                                   **(variables or {})})
+
+    async def _on_call_ended(self, info: CallInfo) -> None:
+        """The caller hung up (Asterisk's hangup handler): a hand-off to the desk made in this call
+        is released, whether it ended in the survey, a voicemail or with no rating at all."""
+        if self.engine is None or not hasattr(self.engine, "is_paused"):
+            return
+        try:
+            if await self.engine.is_paused(info.sender_id):
+                await self.engine.resume(info.sender_id)
+        except Exception as exc:
+            log.warning("hand-off not released", extra=log_fields(call=info.uuid, error=str(exc)))
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         for server in self._servers:
             server.close()
+        # every call hears a short notice and gets the hangup frame (the dialplan then hands it on);
+        # what is still running after the grace time is cancelled, its records written all the same
+        for session in list(self.sessions):
+            session.stop()
         tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE_S)
         for task in tasks:
             task.cancel()
         # let each call write its records and attach its recordings before the database goes

@@ -5,8 +5,11 @@ args) Asterisk connects, sends `agi_name: value` lines (24 on Asterisk 22, args 
 blank line, then waits for commands, one line each, answered `200 result=N [(data)]` or
 `510 Invalid or unknown command`. Closing the socket lets the dialplan go on.
 
-Two scripts: `hotline` announces a call and answers with the UUID to give AudioSocket();
-`hotline/next?uuid=...` tells the dialplan what to do after the audio part (HOTLINE_NEXT).
+Scripts (deploy/asterisk/extensions.conf): `hotline` announces a call and answers with the UUID to
+give AudioSocket(); `hotline/next?uuid=...` tells the dialplan what to do after the audio part
+(HOTLINE_NEXT); `hotline/after-queue?uuid=...&status=${QUEUESTATUS}` says whether the caller, back
+from the agents' queue, gets the survey (an agent answered) or a voicemail (nobody did);
+`hotline/ended?uuid=...` (the hangup handler) tells the gateway the call is over.
 """
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ from panoramisk.fast_agi import Application, Request
 
 from hotline.logs import log_fields
 
-from .calls import CallRegistry
+from .calls import NEXT_HANGUP, NEXT_QUEUE, PHASE_SURVEY, PHASE_VOICEMAIL, CallRegistry
+from .peers import PeerFilter
+from .recordings import LINKEDID
 
 log = logging.getLogger("hotline.voice.agi")
 
@@ -59,17 +64,29 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# QUEUESTATUS when the caller leaves Queue() without an agent (app_queue.c queue_results); CONTINUE:
+# an agent answered and hung up (option c)
+QUEUE_UNANSWERED = {"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "WITHDRAW"}
+
+
 class FastAgiServer(Application):
-    def __init__(self, calls: CallRegistry):
+    def __init__(self, calls: CallRegistry, *, peers: PeerFilter | None = None, on_ended=None):
         super().__init__(default_encoding="utf-8", loop=asyncio.get_event_loop())
         self.calls = calls
+        self.peers = peers or PeerFilter()
+        self.on_ended = on_ended  # async callable(CallInfo): the call is over
         self.add_route("hotline", self.start_call)
         self.add_route("hotline/next", self.next_step)
+        self.add_route("hotline/after-queue", self.after_queue)
+        self.add_route("hotline/ended", self.ended)
 
     async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """panoramisk's handler loops forever on a peer that closes before the blank line and
         routes on the script with its query; this one reads the block with a limit and a timeout."""
         peer = writer.get_extra_info("peername")
+        if not self.peers.allows(peer):
+            writer.close()
+            return
         try:
             block = await asyncio.wait_for(reader.readuntil(b"\n\n"), HEADER_TIMEOUT_S)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError) as exc:
@@ -95,10 +112,16 @@ class FastAgiServer(Application):
     async def start_call(self, request: Request, query: dict) -> None:
         h = request.headers
         caller = h.get("agi_callerid", "")
+        if query.get("direction") == "outbound" and query.get("number"):
+            caller = query["number"]  # an outbound call's caller id is the hotline's own number
+        # the call's id is its linkedid (the uniqueid of its first channel): the AGI channel's own
+        # uniqueid differs when the call came in through a Local channel
+        linkedid = query.get("linkedid", "")
         info = self.calls.announce(
             caller="" if caller in ("unknown", "") else caller,
             caller_name="" if h.get("agi_calleridname") in (None, "unknown") else h["agi_calleridname"],
-            channel=h.get("agi_channel", ""), uniqueid=h.get("agi_uniqueid", ""),
+            channel=h.get("agi_channel", ""),
+            uniqueid=linkedid if LINKEDID.match(linkedid) else h.get("agi_uniqueid", ""),
             dnid=h.get("agi_dnid", ""), direction=query.get("direction", "inbound"),
             purpose=query.get("purpose", ""))
         info.record.update({"job": query.get("job", ""), "case": query.get("case", "")})
@@ -112,14 +135,36 @@ class FastAgiServer(Application):
         info = self.calls.get(call_uuid)
         nxt = info.next if info else "hangup"
         await command(request, f"SET VARIABLE HOTLINE_NEXT {nxt}")
-        if info is not None and nxt == "queue":
+        if info is not None and nxt == NEXT_QUEUE:
             await command(request, f"SET VARIABLE HOTLINE_QUEUE {info.queue}")
-            info.phase = "survey"  # back from the queue, the same UUID is the survey
-        if info is not None and nxt in ("hangup",):
-            self.calls.forget(call_uuid)
+            info.phase = PHASE_SURVEY  # back from the queue, the same UUID is the survey
         log.info("call continues", extra=log_fields(call=call_uuid, next=nxt))
 
+    async def after_queue(self, request: Request, query: dict) -> None:
+        """Back from Queue(): the survey after an agent, a voicemail when nobody answered. Set here
+        and not only by `next`, so a call whose `next` request failed (and went to the agents by
+        the dialplan's own rule) still gets its survey."""
+        call_uuid = query.get("uuid", "")
+        status = query.get("status", "").upper()
+        info = self.calls.get_or_unknown(call_uuid) if call_uuid else None
+        if info is None:
+            return
+        info.phase = PHASE_VOICEMAIL if status in QUEUE_UNANSWERED else PHASE_SURVEY
+        log.info("call back from the queue", extra=log_fields(call=call_uuid, status=status or "-", phase=info.phase))
 
-async def start_agi_server(calls: CallRegistry, host: str, port: int) -> asyncio.AbstractServer:
-    app = FastAgiServer(calls)
-    return await asyncio.start_server(app.handler, host, port, limit=MAX_HEADER_BYTES)
+    async def ended(self, request: Request, query: dict) -> None:
+        info = self.calls.get(query.get("uuid", ""))
+        if info is None:
+            return
+        info.next = NEXT_HANGUP
+        self.calls.forget(info.uuid)
+        if self.on_ended is not None:
+            await self.on_ended(info)
+
+
+async def start_agi_server(calls: CallRegistry, host: str, port: int, *, peers: PeerFilter | None = None,
+                           on_ended=None) -> asyncio.AbstractServer:
+    app = FastAgiServer(calls, peers=peers, on_ended=on_ended)
+    server = await asyncio.start_server(app.handler, host, port, limit=MAX_HEADER_BYTES)
+    server.agi_app = app  # its routes, for whoever holds the server
+    return server

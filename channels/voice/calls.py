@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 # what the dialplan does after the AudioSocket part (deploy/asterisk/extensions.conf)
 NEXT_QUEUE, NEXT_VOICEMAIL, NEXT_SURVEY, NEXT_HANGUP = "queue", "voicemail", "survey", "hangup"
+# what an AudioSocket connection of the call is for: the bot first; back from the agents' queue the
+# survey (an agent answered) or a voicemail (nobody did)
+PHASE_BOT, PHASE_SURVEY, PHASE_VOICEMAIL = "bot", "survey", "voicemail"
 
 
 @dataclass
@@ -27,7 +30,7 @@ class CallInfo:
     announced: bool = False      # a FastAGI request announced it
     next: str = NEXT_HANGUP      # set by the call session, read back by FastAGI
     queue: str = "hotline"
-    phase: str = "bot"           # "bot" first; "survey" when it comes back from the agent queue
+    phase: str = PHASE_BOT
     created: float = field(default_factory=time.monotonic)
     record: dict = field(default_factory=dict)
 

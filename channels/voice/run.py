@@ -33,9 +33,20 @@ async def start_voice_channel(services):
         return None
     from . import VoiceChannel
 
-    voice = VoiceChannel(speech, services.engine, store=services.store, host=s.extra.get("voice_host", "0.0.0.0"),
+    from .ami import AmiConfig
+    from .peers import PeerFilter
+
+    # FastAGI and AudioSocket carry no credentials: loopback unless voice_host says otherwise, and
+    # only the Asterisk addresses in voice_allow (default: loopback and ami_url's host) are served
+    try:
+        peers = PeerFilter.for_settings(str(s.extra.get("voice_allow", "")),
+                                        AmiConfig.from_url(s.ami_url).host if s.ami_url else "")
+    except ValueError as exc:
+        log.error("voice off: %s", exc)
+        return None
+    voice = VoiceChannel(speech, services.engine, store=services.store, host=s.extra.get("voice_host", "127.0.0.1"),
                          agi_port=s.agi_port, audiosocket_port=s.audiosocket_port, ami_url=s.ami_url,
-                         data_dir=s.data_dir)
+                         data_dir=s.data_dir, peers=peers)
     await voice.start()
     log.info("voice on", extra=log_fields(models=why))
     services.voice = voice  # the API and the desk place outbound calls through it

@@ -12,9 +12,6 @@ import collections
 import datetime as dt
 import json
 import logging
-import os
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +19,14 @@ from pathlib import Path
 from bot.turns import Turn, TurnResult
 from cases.models import CaseEvent
 from hotline.logs import log_fields
-from speech.audio import FRAME_MS, WavRecorder, silence, split_frames, wav_bytes
+from speech.audio import WavRecorder
 from speech.service import SpeechService
 from speech.vad import EndOfSpeech, VadSettings
 
 from . import audiosocket as aso
-from . import keypad
-from .calls import NEXT_HANGUP, NEXT_QUEUE, CallInfo
+from . import keypad, voicemail
+from .calls import NEXT_HANGUP, NEXT_QUEUE, PHASE_BOT, PHASE_SURVEY, PHASE_VOICEMAIL, CallInfo
+from .player import Pacer, Player
 from .recordings import LINKEDID
 
 log = logging.getLogger("hotline.voice")
@@ -42,6 +40,8 @@ BUSY_VOICEMAIL = "现在坐席都在忙。请在提示音后留言，说明您�
 VOICEMAIL_SAVED = "您的留言已登记。受理编号：{number}，查询密码：{password}。需要再听一遍请按星号键。"
 VOICEMAIL_EMPTY = "没有录到您的留言。"
 GOODBYE = "感谢您的来电，再见！"
+STOPPING_TRANSFER = "系统正在维护，正在为您转接人工服务，请稍候。"
+MIN_VOICEMAIL_SPEECH_MS = 300  # less voiced audio than this is no message (silence, a breath, line noise)
 
 
 @dataclass
@@ -58,154 +58,6 @@ class VoiceSettings:
 
 class CallEnded(Exception):
     pass
-
-
-class Pacer:
-    """One thread that sends every call's next 20 ms frame on the clock.
-
-    The event loop also runs the bot's turns, and a Rasa turn (a first TensorFlow call, a tracker
-    write) can hold it for a second or more; if the frames went out from the loop, Asterisk's 2 s
-    inactivity timer would hang up calls. From this thread the audio keeps its pace whatever the
-    loop is doing, and one slow call cannot delay another's frames."""
-
-    def __init__(self):
-        self.players: set["Player"] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def add(self, player: "Player") -> None:
-        with self._lock:
-            self.players.add(player)
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._run, name="audio-pacer", daemon=True)
-                self._thread.start()
-
-    def remove(self, player: "Player") -> None:
-        with self._lock:
-            self.players.discard(player)
-
-    def _run(self) -> None:
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            with self._lock:
-                players = list(self.players)
-            for p in players:
-                if not p.tick():
-                    self.remove(p)
-            next_at += FRAME_MS / 1000
-            delay = next_at - time.monotonic()
-            if delay < -0.2:  # the machine stalled: carry on from now rather than burst
-                next_at = time.monotonic()
-                delay = 0
-            time.sleep(max(0.0, delay))
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-class Player:
-    """One call's outgoing audio: frames queued by the loop, sent by the Pacer, silence when there
-    is nothing to say, and the hangup frame last."""
-
-    def __init__(self, writer: asyncio.StreamWriter, rate: int, pacer: Pacer):
-        self.loop = asyncio.get_running_loop()
-        self.rate = rate
-        self.frames: collections.deque[bytes] = collections.deque()
-        self.drained = asyncio.Event()
-        self.drained.set()
-        self.closed = False
-        self.sent_audio = 0
-        self.sent_silence = 0
-        self._quiet = aso.audio_frame(silence(rate), rate)
-        self._backlog = b""
-        self._hangup: asyncio.Future | None = None
-        sock = writer.get_extra_info("socket")
-        # our own handle on the connection: the pacer thread writes, the loop only reads
-        self._sock = socket.socket(fileno=os.dup(sock.fileno()))
-        self._sock.setblocking(False)
-        self.pacer = pacer
-        pacer.add(self)
-
-    def enqueue(self, pcm: bytes) -> None:
-        frames = split_frames(pcm, self.rate)
-        if frames:
-            self.drained.clear()
-            self.frames.extend(frames)
-
-    def clear(self) -> None:
-        self.frames.clear()
-        self.drained.set()
-
-    def _set_drained(self) -> None:
-        if not self.frames:
-            self.drained.set()
-
-    def _send(self, data: bytes) -> bool:
-        data = self._backlog + data
-        try:
-            n = self._sock.send(data)
-        except BlockingIOError:
-            n = 0
-        except OSError:
-            return False
-        self._backlog = data[n:]
-        return len(self._backlog) < 64 * 1024  # a peer that reads nothing for seconds is gone
-
-    def tick(self) -> bool:
-        """Send one frame (pacer thread); False when this player is finished."""
-        if self.closed:
-            self._close_socket()
-            return False
-        try:
-            frame = self.frames.popleft()
-        except IndexError:
-            frame = None
-        if frame is not None:
-            ok = self._send(aso.audio_frame(frame, self.rate))
-            self.sent_audio += 1
-            if not self.frames:
-                self.loop.call_soon_threadsafe(self._set_drained)
-        elif self._hangup is not None:
-            self._send(aso.hangup_frame())
-            self.loop.call_soon_threadsafe(_resolve, self._hangup)
-            self.closed = True
-            self._close_socket()
-            return False
-        else:
-            ok = self._send(self._quiet)
-            self.sent_silence += 1
-        if not ok:
-            self.closed = True
-            self._close_socket()
-            if self._hangup is not None:
-                self.loop.call_soon_threadsafe(_resolve, self._hangup)
-            return False
-        return True
-
-    async def hang_up(self, timeout: float = 1.0) -> None:
-        """Send the hangup frame after what is queued (nothing, normally) and stop."""
-        self.frames.clear()
-        self._hangup = self.loop.create_future()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._hangup), timeout)
-        except asyncio.TimeoutError:
-            self.closed = True
-
-    def close(self) -> None:
-        self.closed = True
-
-    def _close_socket(self) -> None:
-        try:
-            self._sock.close()
-        except OSError:
-            pass
-
-
-def _resolve(fut: asyncio.Future) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 class CallSession:
@@ -238,6 +90,9 @@ class CallSession:
         self.hung_up_by_caller = False
         self.recorder: WavRecorder | None = None
         self.voicemail: bytearray | None = None
+        self.voicemail_voiced_ms = 0
+        self.transcribing: asyncio.Task | None = None  # a voicemail's transcript, after the number is read out
+        self.stopping = asyncio.Event()                # the gateway is stopping
         self.turns: list[dict] = []
         self.menu_path: list[str] = []
         self.started = dt.datetime.now(dt.timezone.utc)
@@ -272,8 +127,10 @@ class CallSession:
             log.warning("call ended: malformed AudioSocket frame",
                         extra=log_fields(call=self.info.uuid, reason=str(exc)))
         except (ConnectionError, asyncio.IncompleteReadError):
+            # how a real Asterisk ends the connection when the caller hangs up: it closes the socket
+            # with the gateway's frames unread, so the gateway reads a reset
             self.hung_up_by_caller = True
-            self.end_reason = self.end_reason or "connection lost"
+            self.end_reason = self.end_reason or "caller hung up"
         finally:
             self.ended.set()
 
@@ -285,9 +142,11 @@ class CallSession:
             self.open_recording()
         if self.recorder is not None:
             self.recorder.write(pcm)
+        event = self.vad.feed(pcm)
         if self.voicemail is not None:
             self.voicemail += pcm
-        event = self.vad.feed(pcm)
+            if self.vad.voiced:
+                self.voicemail_voiced_ms += len(pcm) * 1000 // (2 * self.rate)
         if self.vad.voiced:
             self.last_voiced_at = time.monotonic()
         if event == "start":
@@ -354,6 +213,14 @@ class CallSession:
             return
         self.keys += key
         self.key_timer = asyncio.get_running_loop().call_later(self.s.digit_timeout_s, self.submit_keys)
+
+    def drop_pending_input(self) -> None:
+        while not self.inputs.empty():
+            self.inputs.get_nowait()
+        self.keys = ""
+        if self.key_timer:
+            self.key_timer.cancel()
+            self.key_timer = None
 
     def submit_keys(self) -> None:
         if self.keys:
@@ -448,17 +315,49 @@ class CallSession:
     async def run(self) -> None:
         self.set_rate(self.rate)  # silence flows from the first moment, before the bot has said anything
         reader_task = asyncio.ensure_future(self.read_loop())
+        talk = asyncio.ensure_future(self.conversation())
+        stop = asyncio.ensure_future(self.stopping.wait())
         try:
-            if self.info.phase == "survey":
+            await asyncio.wait({talk, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not talk.done():  # the gateway is stopping: the caller is handed on, not dropped
+                talk.cancel()
+                await asyncio.gather(talk, return_exceptions=True)
+                await self.leave_on_stop()
+        finally:
+            stop.cancel()
+            talk.cancel()
+            await self.finish()
+            reader_task.cancel()
+
+    async def conversation(self) -> None:
+        try:
+            if self.info.phase == PHASE_SURVEY:
                 await self.survey()
+            elif self.info.phase == PHASE_VOICEMAIL:  # nobody in the queue answered
+                await self.take_voicemail()
             else:
                 opening = "/take_poll" if self.info.purpose == "poll" else "/greet"
                 await self.converse(await self.ask_bot(opening, "call"))
         except CallEnded:
             pass
-        finally:
-            await self.finish()
-            reader_task.cancel()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def leave_on_stop(self) -> None:
+        """A caller in the middle of business goes to the agents (the dialplan's rule when the
+        gateway is gone); one in the survey or a voicemail's end hears the goodbye."""
+        if self.ended.is_set():
+            return
+        to_agents = self.info.phase == PHASE_BOT and not self.info.record.get("voicemail_cases")
+        self.barge_in("gateway stopping")
+        self.end_reason = "gateway stopped"
+        self.info.next = NEXT_QUEUE if to_agents else NEXT_HANGUP
+        try:
+            await self.say(STOPPING_TRANSFER if to_agents else GOODBYE)
+            await self.hang_up(self.info.next)
+        except CallEnded:
+            pass
 
     async def converse(self, result: TurnResult) -> None:
         silences = 0
@@ -536,7 +435,9 @@ class CallSession:
         await self.say(BUSY_VOICEMAIL)
         await self.say_beep()
         self.voicemail = bytearray()
+        self.voicemail_voiced_ms = 0
         self.vad.reset()
+        self.drop_pending_input()  # keys pressed over the busy prompt are not the end of the message
         deadline = time.monotonic() + self.s.voicemail_max_s
         heard = False
         ended = False
@@ -548,15 +449,15 @@ class CallSession:
                     break
                 if got[0] == "keys" and got[1] == "#":
                     break
-                heard = True
+                heard = heard or got[0] == "quiet"  # the end of a stretch of speech
         except CallEnded:
             ended = True  # hung up while recording: what was said is still filed
-        finally:
-            audio, self.voicemail = bytes(self.voicemail or b""), None
+        # (cancelled by a stopping gateway, the recording stays in self.voicemail: finish() files it)
+        audio, self.voicemail = bytes(self.voicemail or b""), None
         case = await self.file_voicemail(audio)
         if ended:
             raise CallEnded()
-        if case is None:
+        if case is None:  # nothing said: no case, and the caller is told so
             await self.say(VOICEMAIL_EMPTY + GOODBYE)
             await self.hang_up(NEXT_HANGUP)
         number, password = case
@@ -577,32 +478,15 @@ class CallSession:
         await self.player.drained.wait()
 
     async def file_voicemail(self, audio: bytes) -> tuple[str, str] | None:
-        """A voicemail becomes a case (the recording attached, its transcript as the text); a
-        caller who hangs up while recording still leaves one."""
-        if self.store is None or len(audio) < self.rate * 2 // 2:  # under half a second: nothing said
+        """A voicemail becomes a case (channels/voice/voicemail.py); a caller who hangs up while
+        recording still leaves one. No voiced audio: no case."""
+        if self.store is None or self.voicemail_voiced_ms < MIN_VOICEMAIL_SPEECH_MS:
+            log.info("voicemail without speech: no case", extra=log_fields(
+                call=self.info.uuid, voiced_ms=self.voicemail_voiced_ms, audio_ms=len(audio) * 500 // self.rate))
             return None
-        from cases.intake import MIN_DESCRIPTION, is_phone, normalize_phone, validate_case
-        from cases.workflow import Channel
-
-        text = ""
-        try:
-            stream = self.speech.call_recognizer(self.rate)
-            stream.feed(audio)
-            text = await stream.finish()
-        except Exception as exc:
-            log.warning("voicemail not transcribed", extra=log_fields(call=self.info.uuid, error=str(exc)))
-        caller = normalize_phone(self.info.caller)
-        description = f"电话留言（坐席忙，录音见附件，{len(audio) // (2 * self.rate)}秒）。转写：{text or '（无）'}"
-        if len(description) < MIN_DESCRIPTION:
-            description += "。" * (MIN_DESCRIPTION - len(description))
-        data = {"kind": "consultation", "title": "电话留言", "description": description,
-                "contact_phone": caller if is_phone(caller) else "", "wants_reply": is_phone(caller)}
-        inp = validate_case(data, channel=Channel.PHONE_SELF)
-        inp.conversation_id = self.info.sender_id
-        case, password = await self.store.create_case(inp)
-        await self.store.add_attachment(case.id, kind="recording", filename=f"voicemail-{self.info.uuid}.wav",
-                                        content_type="audio/wav", data=wav_bytes(audio, self.rate),
-                                        channel="voice")
+        case, password = await voicemail.file_case(self.store, self.info, audio, self.rate)
+        self.transcribing = asyncio.ensure_future(
+            voicemail.add_transcript(self.store, self.speech, self.info, case.number, audio, self.rate))
         self.info.record.setdefault("voicemail_cases", []).append(case.number)
         runtime = getattr(self.engine, "runtime", None)
         if runtime is not None:  # the survey's answer goes to the conversation's cases
@@ -670,6 +554,11 @@ class CallSession:
                 await self.file_voicemail(audio)
             except Exception:
                 log.exception("voicemail lost", extra=log_fields(call=self.info.uuid))
+        if self.transcribing is not None:
+            try:
+                await self.transcribing
+            except Exception:
+                log.exception("voicemail transcript not stored", extra=log_fields(call=self.info.uuid))
         if self.recorder is not None:
             self.recorder.close()
         if self.recognizer is not None:
@@ -683,37 +572,40 @@ class CallSession:
             pass
         log.info("call ended", extra=log_fields(call=self.info.uuid, reason=self.end_reason, turns=len(self.turns)))
 
-    async def cases_of_call(self) -> list[str]:
+    async def cases_of_call(self) -> list:
+        """The cases filed in this call (the bot's and the voicemail), not those only looked up."""
         numbers = list(self.info.record.get("voicemail_cases", []))
         runtime = getattr(self.engine, "runtime", None)
         if runtime is not None:
             conv = await runtime.conversations.get(self.info.sender_id)
             numbers += [n for n in (conv.case_numbers if conv else []) or [] if n not in numbers]
-        return numbers
+        cases = [await self.store.get(n) for n in numbers]
+        return [c for c in cases if c.conversation_id == self.info.sender_id]
 
     async def attach_recording(self) -> None:
         """The caller's side of the call goes with every case the bot filed in it."""
         if self.recorder is None or self.store is None or not self.recorder.bytes_written:
             return
         try:
-            numbers = [n for n in await self.cases_of_call() if n not in self.info.record.get("voicemail_cases", [])]
-            data = Path(self.recording_path).read_bytes() if numbers else b""
-            for number in numbers:
-                case = await self.store.get(number)
+            voicemails = self.info.record.get("voicemail_cases", [])
+            cases = [c for c in await self.cases_of_call() if c.number not in voicemails]
+            data = Path(self.recording_path).read_bytes() if cases else b""
+            for case in cases:
                 await self.store.add_attachment(case.id, kind="recording", filename=f"call-{self.info.uuid}.wav",
                                                 content_type="audio/wav", data=data, channel="voice")
-            self.info.record["cases"] = numbers
+            self.info.record["cases"] = [c.number for c in cases]
         except Exception:
             log.exception("call recording not attached", extra=log_fields(call=self.info.uuid))
 
     async def link_call(self) -> None:
-        """The cases filed in the call name its Asterisk id (agi_uniqueid: the caller's channel came
-        first, so it is the call's linkedid), so the desk finds the MixMonitor recording of the part
-        with an agent (deploy/asterisk: [hotline-record], channels/voice/recordings.py)."""
-        if self.store is None or self.info.phase != "bot" or not LINKEDID.match(self.info.uniqueid or ""):
+        """The cases filed in the call name its Asterisk id (the linkedid the dialplan passes, which
+        a call through a Local channel needs; else agi_uniqueid), so the desk finds the MixMonitor
+        recording of the part with an agent (deploy/asterisk: [hotline-record], recordings.py).
+        Once per call: not again from the survey after the agents."""
+        if self.store is None or self.info.phase == PHASE_SURVEY or not LINKEDID.match(self.info.uniqueid or ""):
             return
         try:
-            cases = [await self.store.get(n) for n in await self.cases_of_call()]
+            cases = await self.cases_of_call()
             if not cases:
                 return
             async with self.store.db.write() as s:

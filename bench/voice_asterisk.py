@@ -1,0 +1,156 @@
+"""Voice benchmark through a real Asterisk: callers come in over the SIP trunk of a second Asterisk
+playing the carrier (A-law, RFC 4733; tests/asterisk_support.py), so the reply latency includes
+Asterisk's codecs, jitter buffer and AudioSocket, not only the gateway (bench/voice.py measures the
+gateway alone, with simulated AudioSocket callers).
+
+Each caller listens to the welcome, then speaks `--turns` utterances (a WAV played into the call
+with Playback), each once the answer to the previous one has played a moment. Reply latency: the
+end of the caller's speech (Playback's end, less the recording's quiet tail) -> the first voiced
+audio the caller hears (its own MixMonitor recording) after the gateway had the bot's answer to
+that turn. Everything runs in one process clock (time.monotonic: AMI events, gateway marks).
+
+Usage: .venv/bin/python bench/voice_asterisk.py [--calls 1,4] [--turns 4] [--stagger 3]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from asterisk_support import Caller, Events, Lab  # noqa: E402
+from voice import UTTERANCES, KeptSessions, pct, quiet_tail_s, setup  # noqa: E402
+
+
+def heard_voiced_times(path: Path, started: float, threshold: int = 200) -> list[float]:
+    """Monotonic times of the 20 ms blocks the caller heard as voiced (its recording began at `started`)."""
+    import numpy as np
+
+    with wave.open(str(path)) as w:
+        rate = w.getframerate()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    block = rate // 50
+    n = len(pcm) // block
+    peaks = np.abs(pcm[: n * block].astype(np.int32)).reshape(n, block).max(axis=1)
+    return [started + i * 0.02 for i in np.nonzero(peaks > threshold)[0]]
+
+
+async def one_caller(lab, world, voice, wavs, turns: int, delay: float, tag: str) -> dict:
+    await asyncio.sleep(delay)
+    listening = Events(world, "Listening", Tag=tag)
+    done_events = Events(world, "SpeechDone", Tag=tag)
+    call = Caller(lab, world, tag)
+    number = f"139{int(delay * 1000) % 1000:03d}{int(time.time()) % 100000:05d}"
+    await call.dial(caller_id=number)
+    [ev] = await listening.wait(1, 20)
+    started = ev["_at"]
+    session = None
+    while session is None:
+        session = next((s for s in voice.sessions if s.info.caller == number), None)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(2.0)  # the welcome
+    spoke = []
+    for i in range(turns):
+        wav, pcm = wavs[i % len(wavs)]
+        before = len(session.answered_at)
+        await call.say(wav)
+        [*_, done] = await done_events.wait(i + 1, 60)
+        spoke.append(done["_at"] - quiet_tail_s(pcm))
+        end = time.monotonic() + 30
+        while len(session.answered_at) <= before and time.monotonic() < end and session.info.next != "queue":
+            await asyncio.sleep(0.05)
+        if session.info.next == "queue" or session.ended.is_set():
+            break  # not understood twice: transferred
+        await asyncio.sleep(2.0)  # listen a moment
+    await call.hang_up()
+    await asyncio.sleep(1.0)
+    return {"session": session, "spoke": spoke, "heard": heard_voiced_times(call.heard, started)}
+
+
+def latencies(result: dict) -> list[float]:
+    s = result["session"]
+    answers = [s.answered_at[i] for i, t in enumerate(s.turns) if t["source"] == "speech"]
+    out = []
+    for spoke_until in result["spoke"]:
+        answered = next((a for a in answers if a > spoke_until), None)
+        if answered is None:
+            break
+        answers.remove(answered)
+        reply = next((v for v in result["heard"] if v > answered), None)
+        if reply is not None:
+            out.append(reply - spoke_until)
+    return out
+
+
+def gateway_defaults() -> argparse.Namespace:
+    """bench/voice.py's decoder options at the gateway's own defaults (hotline/settings.py)."""
+    from hotline.settings import Settings
+
+    d = Settings()
+    return argparse.Namespace(speech_threads=d.speech_threads, batch_ms=d.recognizer_batch_ms, beam=d.vosk_beam,
+                              max_active=d.vosk_max_active, lattice_beam=d.vosk_lattice_beam)
+
+
+async def main(args) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    from channels.voice import VoiceChannel
+    from channels.voice.ami import AmiClient, AmiConfig
+
+    lab = Lab().start()
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            tmp = Path(d)
+            services, speech, plain, why = await setup(tmp, gateway_defaults())
+            await plain.close()
+            voice = VoiceChannel(speech, services.engine, store=services.store, host="127.0.0.1",
+                                 agi_port=lab.agi_port, audiosocket_port=lab.audiosocket_port,
+                                 ami_url=lab.ami_url, data_dir=tmp)
+            voice.sessions = KeptSessions()
+            await voice.start()
+            world = AmiClient(AmiConfig.from_url(lab.world_ami_url))
+            world.start()
+            await world.wait_ready(10)
+            wavs = []
+            for i, text in enumerate(UTTERANCES):
+                pcm = b"".join([p async for p in speech.speak(text, 8000)])
+                path = lab.rec_dir / f"utterance-{i}.wav"
+                with wave.open(str(path), "wb") as w:
+                    w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(pcm)
+                wavs.append((path, pcm))
+            print(f"models: {why}")
+            for calls in [int(c) for c in args.calls.split(",")]:
+                load = Path("/proc/loadavg").read_text().split()[:3]
+                results = await asyncio.gather(*[
+                    one_caller(lab, world, voice, wavs, args.turns, i * args.stagger / calls, f"b{calls}-{i}-{int(time.time())}")
+                    for i in range(calls)], return_exceptions=True)
+                ok = [r for r in results if isinstance(r, dict)]
+                lat = [x for r in ok for x in latencies(r)]
+                errors = [repr(r) for r in results if not isinstance(r, dict)]
+                print(f"{calls} call(s) through Asterisk: reply latency p50 {pct(lat, .5) * 1000:.0f} ms, "
+                      f"p95 {pct(lat, .95) * 1000:.0f} ms over {len(lat)} turns; load average before {' '.join(load)}, "
+                      f"after {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
+                      + (f"; errors: {errors}" if errors else ""))
+                lab.hang_up_all()
+                await asyncio.sleep(2)
+            world.close()
+            await voice.close()
+            await services.close()
+    finally:
+        lab.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", default="1,4")
+    parser.add_argument("--turns", type=int, default=4)
+    parser.add_argument("--stagger", type=float, default=3.0)
+    asyncio.run(main(parser.parse_args()))
