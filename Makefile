@@ -15,7 +15,7 @@ HOTLINE := $(BIN)/hotline
 help:
 	@echo "make run    set up .venv, migrate, load demo data, serve http://127.0.0.1:8080 (SQLite under var/)"
 	@echo "make test   set up .venv and the test tools, then run the whole test suite"
-	@echo "make eval   held-out NLU figures (intent accuracy, macro F1, entity F1)"
+	@echo "make eval   held-out figures: NLU (intents, out-of-scope, entities) and the category classifier"
 	@echo "make bench  run the benchmarks under bench/"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -86,6 +86,7 @@ train: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/python -m bot.evaluate
+	$(HOTLINE) classifier eval
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

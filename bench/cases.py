@@ -278,7 +278,8 @@ def print_profile(p: dict) -> None:
     print(f"{'':9s}   over HTTP {p['http_total']:.2f} = HTTP (aiohttp both ends, JSON, middlewares, logging) "
           f"{p['http']:.2f} + in the store {p['store_total']:.2f}")
     print(f"{'':9s}   in the store = validation {p['validation']:.2f} + KDF {p['kdf']:.2f} (KDF thread) + "
-          f"write {p['write']:.2f} + the rest {p['rest']:.2f}")
+          f"write {p['write']:.2f} + the rest {p['rest']:.2f} (Python around them, hand-offs between the "
+          f"threads and the loop; medians do not add up exactly)")
     print(f"{'':9s}   write = rows and commit {p['rows_and_commit']:.2f} + text index {p['text_index']:.2f} + "
           f"{p['other_indexes_count']} other indexes {p['other_indexes']:.2f}")
     print(f"{'':9s}   report summaries: off the write path (refreshed from the event log every 10 min), "

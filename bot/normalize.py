@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from cases.intake import fold_width
+
 _DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺": "1", "壹": "1", "二": "2",
            "两": "2", "贰": "2", "三": "3", "叁": "3", "四": "4", "肆": "4", "五": "5", "伍": "5",
            "六": "6", "陆": "6", "七": "7", "柒": "7", "拐": "7", "八": "8", "捌": "8", "九": "9",
@@ -34,8 +36,9 @@ def _convert(match: re.Match) -> str:
 
 
 def normalize_text(text: str) -> str:
-    """NFKC (full-width to ASCII), control characters dropped, spoken digit runs to ASCII digits."""
-    text = unicodedata.normalize("NFKC", text or "")
+    """NFKC (full-width digits and letters to ASCII) except on Chinese punctuation, control
+    characters dropped, spoken digit runs to ASCII digits."""
+    text = fold_width(text or "")
     text = _CONTROL.sub("", text)
     text = " ".join(text.split())
     return _RUN.sub(_convert, text)

@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import logging
 from pathlib import Path
+from typing import Callable
 
 log = logging.getLogger("hotline.bot")
 
@@ -37,16 +38,21 @@ def model_path(model_dir: Path) -> Path:
 def ensure_model(model_dir: Path, force: bool = False) -> Path:
     """Return the trained model for the current data, training it first when there is none."""
     target = model_path(model_dir)
+    return build_once(target, ".training.lock", lambda: _train(target), force)
+
+
+def build_once(target: Path, lock_name: str, train: Callable[[], Path], force: bool = False) -> Path:
+    """`target` when it exists, else what `train` builds there. One training at a time per model
+    folder: a second process (a test run beside `make run`) waits for the first and then uses its
+    model instead of training the same data again."""
     if target.exists() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    # one training at a time per model folder: a second process (a test run beside `make run`)
-    # waits for the first and then uses its model instead of training the same data again
-    with open(target.parent / ".training.lock", "w") as lock:
+    with open(target.parent / lock_name, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if target.exists() and not force:
             return target
-        return _train(target)
+        return train()
 
 
 def _train(target: Path) -> Path:

@@ -36,6 +36,7 @@ class CaseInput:
     channel: Channel
     title: str = ""
     category_code: str | None = None
+    category_confidence: float | None = None  # the classifier's, where it chose the category
     location: str = ""
     happened: str = ""
     contact_name: str = ""
@@ -49,11 +50,23 @@ class CaseInput:
     extra: dict = field(default_factory=dict)
 
 
+# the full-width punctuation of Chinese text (，：；！？（）【】 and the like) is the citizen's and is
+# stored as written; NFKC alone would turn it into ASCII
+_CJK_PUNCTUATION = re.compile(r"([\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u3000-\u303f]+)")
+
+
+def fold_width(text: str) -> str:
+    """NFKC (full-width digits and letters to ASCII: ＡＢＣ１２３) except on Chinese punctuation."""
+    parts = _CJK_PUNCTUATION.split(text)  # odd items are the punctuation runs, kept as they are
+    return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
+
+
 def clean_text(value: Any, *, multiline: bool = False) -> str:
-    """NFC-normalized text without control characters; full-width ASCII folded (ＡＢＣ１２３)."""
+    """NFC-normalized text without control characters; full-width ASCII folded (ＡＢＣ１２３), the
+    Chinese punctuation kept."""
     if value is None:
         return ""
-    text = unicodedata.normalize("NFKC", str(value)) if not multiline else unicodedata.normalize("NFC", str(value))
+    text = fold_width(str(value)) if not multiline else unicodedata.normalize("NFC", str(value))
     text = _CONTROL.sub("", text)
     if multiline:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -137,6 +150,16 @@ def validate_case(data: Mapping[str, Any], *, channel: Channel | str,
         category = str(category)
         if known_categories is not None and category not in known_categories:
             errors["category"] = ("choice", {})
+    confidence = data.get("category_confidence")
+    if confidence is not None and confidence != "":
+        try:
+            confidence = float(confidence)
+        except (TypeError, ValueError):
+            confidence = -1.0
+        if not 0.0 <= confidence <= 1.0:
+            errors["category_confidence"] = ("number", {})
+    else:
+        confidence = None
 
     urgency = Urgency.NORMAL
     if data.get("urgency"):
@@ -157,7 +180,8 @@ def validate_case(data: Mapping[str, Any], *, channel: Channel | str,
         first_line = description.split("\n", 1)[0]
         title = first_line[:30] + ("…" if len(first_line) > 30 else "")
     return CaseInput(kind=kind, description=description, channel=Channel(channel), title=title,
-                     category_code=category, location=location, happened=happened,
+                     category_code=category, category_confidence=confidence if category else None,
+                     location=location, happened=happened,
                      contact_name="" if anonymous else contact_name, contact_phone=contact_phone,
                      contact_email=contact_email, anonymous=anonymous, wants_reply=wants_reply,
                      urgency=urgency, conversation_id=data.get("conversation_id") or None, locale=locale)

@@ -102,6 +102,7 @@ class Case(Base):
     password_hash = Column(String(200), nullable=False)
     kind = Column(String(24), nullable=False)
     category_id = Column(Integer, ForeignKey("categories.id"), nullable=True)
+    category_confidence = Column(Float, nullable=True)  # the classifier's; NULL where a person chose (0013)
     title = Column(String(200), nullable=False)
     description = Column(Text, nullable=False)
     location = Column(String(300), nullable=False, default="")

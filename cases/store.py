@@ -153,7 +153,8 @@ class CaseStore:
                 raise InvalidInput({"department": ("choice", {})})
         now = utcnow()
         row = dict(password_hash=password_hash, kind=inp.kind.value,
-                   category_id=category.id if category else None, title=inp.title, description=inp.description,
+                   category_id=category.id if category else None, category_confidence=inp.category_confidence,
+                   title=inp.title, description=inp.description,
                    location=inp.location, happened=inp.happened, contact_name=inp.contact_name,
                    contact_phone=inp.contact_phone, contact_email=inp.contact_email,
                    anonymous=inp.anonymous, wants_reply=inp.wants_reply, channel=inp.channel.value,
@@ -401,6 +402,48 @@ class CaseStore:
                             comment=reply if action in ("answer", "reply") else comment,
                             public=act.public, data=data))
         return case
+
+    async def correct(self, number: str, actor: Actor, *, category: str | None = None, title: str | None = None,
+                      location: str | None = None, channel: str = "desk") -> Case:
+        """A hotline agent's correction, before dispatch, of what a case is about (category, title,
+        place); recorded as a `correct` event. The category becomes a person's choice (no
+        confidence), which the category classifier learns from (classifier/dataset.py)."""
+        errors: dict = {}
+        title = clean_text(title) if title is not None else None
+        location = clean_text(location) if location is not None else None
+        if title is not None and not title:
+            errors["title"] = ("required", {})
+        elif title is not None and len(title) > 200:
+            errors["title"] = ("too_long", {"max": 200})
+        if location is not None and len(location) > 300:
+            errors["location"] = ("too_long", {"max": 300})
+        chosen = None
+        if category:
+            chosen = next((c for c in await self.categories() if c.code == category), None)
+            if chosen is None:
+                errors["category"] = ("choice", {})
+        if errors:
+            raise InvalidInput(errors)
+        async with self.db.write() as s:
+            case = (await s.execute(select_cases().where(Case.number == number))).scalar()
+            if case is None:
+                raise NotFound(number)
+            if case.status not in (Status.REGISTERED.value, Status.RETURNED.value):
+                raise InvalidInput({"action": ("choice", {})})  # the department has it now
+            changed = {}
+            if chosen is not None:
+                if chosen.id != case.category_id:
+                    changed["category"] = chosen.code
+                case.category_id, case.category_confidence = chosen.id, None
+            for name, value in (("title", title), ("location", location)):
+                if value is not None and value != getattr(case, name):
+                    changed[name] = value
+                    setattr(case, name, value)
+            case.updated_at = utcnow()
+            s.add(CaseEvent(case_id=case.id, actor=actor.name, user_id=actor.user_id, channel=channel,
+                            action="correct", from_status=case.status, to_status=case.status, public=False,
+                            data=changed))
+        return await self.get(number)
 
     async def record_satisfaction(self, number: str, satisfaction: int, actor: Actor, channel: str) -> None:
         """A survey answer given at the end of a conversation (no state change)."""

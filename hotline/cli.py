@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sqlite3
 import sys
 
@@ -105,7 +106,9 @@ def _cmd_user_add(settings, args) -> int:
 
 def _cmd_train(settings, args) -> int:
     from bot.training import ensure_model
+    from classifier.cli import train_classifier
     print(ensure_model(settings.bot_model_dir, force=args.force))
+    print(train_classifier(settings))
     return 0
 
 
@@ -136,7 +139,9 @@ async def _parse(settings, texts) -> None:
                               "confidence": round(float(intent.get("confidence") or 0), 4),
                               "entities": [{"entity": e["entity"], "value": e["value"]} for e in parsed["entities"]],
                               "kind": kind, "category": guess.code if guess else None,
-                              "category_name": guess.name if guess else None}, ensure_ascii=False), flush=True)
+                              "category_name": guess.name if guess else None,
+                              "category_confidence": guess.confidence if guess else None}, ensure_ascii=False),
+                  flush=True)
     finally:
         await services.close()
 
@@ -263,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dir", default="models/speech", help="where voice looks for them (default %(default)s)")
     fetch.set_defaults(func=_cmd_models_fetch)
 
+    from classifier.cli import add_parser as add_classifier_parser
+    add_classifier_parser(sub)
+
     back = sub.add_parser("backup", help="copy the database while the gateway runs (SQLite backup API / pg_dump)")
     back.add_argument("file", help="the new backup file")
     back.set_defaults(func=_cmd_backup)
@@ -292,13 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # TensorFlow's C++ side writes its notices straight to stderr, past logging: keep only its errors
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, settings.log_json)
+    setup_logging(settings.log_level, settings.log_json, debug_file=settings.data_dir / "logs" / "debug.log")
     return args.func(settings, args)
 
 

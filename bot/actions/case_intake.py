@@ -21,7 +21,7 @@ from cases.store import BOT
 from cases.workflow import KIND_LABELS, Channel, Kind, label
 
 from .common import (CASE_SLOTS, channel, entity, is_interruption, is_voice, latest_intent, latest_text,
-                     metadata, mostly_digits, reset, spell_digits)
+                     metadata, mostly_digits, previous_action, reset, spell_digits, wants_to_stop)
 
 log = logging.getLogger("hotline.bot")
 # rasa_sdk warns on every form turn for each slot without a validate_<slot> method; here the
@@ -55,13 +55,13 @@ class ActionStartCase(Action):
         kind = INTENT_KINDS.get(intent, Kind.COMPLAINT.value)
         events = reset(*CASE_SLOTS) + [SlotSet("case_kind", kind)]
         text = latest_text(tracker)
-        if intent == "leave_consultation":
+        if intent == "leave_consultation" or (not text and previous_action(tracker) == "action_answer_policy"):
+            # "留言咨询", or the offer to file after a question the knowledge base could not answer
             text = tracker.get_slot("last_question") or ""
+            events.append(SlotSet("last_question", None))
         if len(text) >= 8 and not _TRIGGER_ONLY.match(text):
             events.append(SlotSet("case_description", text))
-            guess = await runtime().categories.guess(text)
-            if guess:
-                events.append(SlotSet("case_category", guess.code))
+            events += await category_events(text)
         for slot, ent in (("case_location", "location"), ("case_happened", "time"),
                           ("contact_phone", "phone"), ("contact_name", "person_name")):
             value = entity(tracker, ent)
@@ -71,9 +71,23 @@ class ActionStartCase(Action):
         return events
 
 
+async def category_events(text: str) -> list:
+    """The category the classifier gives the citizen's words, with its confidence."""
+    guess = await runtime().categories.guess(text)
+    if not guess:
+        return [SlotSet("case_category", None), SlotSet("case_category_confidence", None)]
+    return [SlotSet("case_category", guess.code), SlotSet("case_category_confidence", guess.confidence)]
+
+
 class ValidateCaseForm(FormValidationAction):
     def name(self) -> str:
         return "validate_case_form"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        if wants_to_stop(tracker):  # whatever was asked: nothing is stored, and the citizen is told
+            dispatcher.utter_message(response="utter_case_cancelled")
+            return reset(*CASE_SLOTS) + [SlotSet("requested_slot", None), FollowupAction("action_listen")]
+        return await super().run(dispatcher, tracker, domain)
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
         slots = list(domain_slots)
@@ -102,13 +116,15 @@ class ValidateCaseForm(FormValidationAction):
         """A place or time: from the entity wherever it is said, or as the answer when asked
         ("没有" / "不知道" when there is none)."""
         value = entity(tracker, entity_name)
-        if value and not tracker.get_slot(slot):
-            return {slot: value}
         if self._asked(tracker, slot):
-            if latest_intent(tracker) == "deny":
+            # the citizen's own words are the answer ("幸福路12号在建工地，幸福家园小区东边"), the
+            # recognised place or time inside them is not a replacement for them
+            if latest_intent(tracker) == "deny" and not value:
                 return {slot: NOT_SAID}
             if self._free_text(tracker, slot):
                 return {slot: self._free_text(tracker, slot)}
+        if value and not tracker.get_slot(slot):
+            return {slot: value}
         return {}
 
     async def extract_case_location(self, dispatcher, tracker, domain) -> dict:
@@ -162,9 +178,8 @@ class ValidateCaseForm(FormValidationAction):
             return {"case_description": None}
         result: dict = {"case_description": text[:5000]}
         if not tracker.get_slot("case_category"):
-            guess = await runtime().categories.guess(text + " " + (tracker.get_slot("case_location") or ""))
-            if guess:
-                result["case_category"] = guess.code
+            for event in await category_events(text + " " + (tracker.get_slot("case_location") or "")):
+                result[event["name"]] = event["value"]
         return result
 
     async def validate_contact_phone(self, value: Any, dispatcher, tracker, domain) -> dict:
@@ -288,6 +303,7 @@ class ActionSubmitCase(Action):
         data = {
             "kind": tracker.get_slot("case_kind") or Kind.COMPLAINT.value,
             "category": tracker.get_slot("case_category"),
+            "category_confidence": tracker.get_slot("case_category_confidence"),
             "description": tracker.get_slot("case_description") or "",
             "location": "" if tracker.get_slot("case_location") == NOT_SAID else tracker.get_slot("case_location"),
             "happened": "" if tracker.get_slot("case_happened") == NOT_SAID else tracker.get_slot("case_happened"),
@@ -327,8 +343,9 @@ class ActionAskCorrection(Action):
         return "action_ask_correction"
 
     async def run(self, dispatcher, tracker, domain) -> list:
-        options = [("类型", "case_kind"), ("内容", "case_description"), ("地点", "case_location"),
-                   ("电话", "contact_phone"), ("称呼", "contact_name"), ("不登记了", "cancel")]
+        options = [("类型", "case_kind"), ("分类", "case_category"), ("内容", "case_description"),
+                   ("地点", "case_location"), ("时间", "case_happened"), ("电话", "contact_phone"),
+                   ("称呼", "contact_name"), ("需要答复", "wants_reply"), ("不登记了", "cancel")]
         dispatcher.utter_message(text="请问哪一项需要修改？", buttons=[
             {"title": t, "payload": f'/correct{{"correct_field": "{f}"}}'} for t, f in options])
         return []
@@ -345,6 +362,14 @@ class ActionCorrectCase(Action):
         kind = entity(tracker, "kind")
         if kind in {k.value for k in Kind}:
             return [SlotSet("case_kind", kind), SlotSet("correct_field", None), FollowupAction("action_read_back_case")]
+        category = entity(tracker, "category")
+        if category and category in await runtime().store.category_codes():
+            # the citizen's own choice: certain, and a training example once an agent keeps it
+            return [SlotSet("case_category", category), SlotSet("case_category_confidence", 1.0),
+                    SlotSet("correct_field", None), FollowupAction("action_read_back_case")]
+        if field == "case_category":
+            await self._offer_categories(dispatcher, tracker)
+            return [SlotSet("correct_field", None)]
         if field == "cancel":
             dispatcher.utter_message(response="utter_case_cancelled")
             return reset(*CASE_SLOTS) + [SlotSet("correct_field", None)]
@@ -355,6 +380,16 @@ class ActionCorrectCase(Action):
         if field in CASE_SLOTS:
             events = [SlotSet(field, None), SlotSet("correct_field", None)]
             if field == "case_description":
-                events.append(SlotSet("case_category", None))
+                events += [SlotSet("case_category", None), SlotSet("case_category_confidence", None)]
             return events + [FollowupAction("case_form")]
         return [FollowupAction("action_ask_correction")]
+
+    @staticmethod
+    async def _offer_categories(dispatcher, tracker) -> None:
+        """The classifier's most likely categories for the description, then every top level."""
+        guess = await runtime().categories.guess(tracker.get_slot("case_description") or "")
+        offered = [(g.code, g.name) for g in (guess.alternatives if guess else [])]
+        tops = [(c.code, c.name) for c in await runtime().store.categories() if c.parent is None]
+        offered += [t for t in tops if t[0] not in {code for code, _ in offered}]
+        dispatcher.utter_message(text="请选择正确的分类：", buttons=[
+            {"title": name, "payload": f'/correct{{"category": "{code}"}}'} for code, name in offered])

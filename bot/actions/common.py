@@ -1,6 +1,7 @@
 """Small helpers every action uses: the channel, metadata, digit-by-digit reading, slot resets."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -49,7 +50,7 @@ def entity(tracker: Tracker, name: str) -> str | None:
     return str(values[0]) if values and values[0] not in (None, "") else None
 
 
-CASE_SLOTS = ("case_kind", "case_category", "case_description", "case_location", "case_happened",
+CASE_SLOTS = ("case_kind", "case_category", "case_category_confidence", "case_description", "case_location", "case_happened",
               "contact_phone", "contact_name", "wants_reply")
 
 
@@ -77,3 +78,29 @@ def mostly_digits(text: str) -> bool:
     """A message that is a number (phone, case number) is not a place, a time or a name."""
     compact = "".join(text.split())
     return bool(compact) and sum(ch.isdigit() for ch in compact) >= len(compact) * 0.6
+
+
+# a citizen taking back what they started: "取消", "算了，不登记了", "我不是要提建议", "我说了不登记！"
+_STOP = re.compile(r"^(请|帮我)?(取消|撤销|撤回)|(取消|撤销|撤回)(登记|提交)?(吧|了|掉)?$|^算了|我说了不|别(再)?(登记|记|提交|问)|不(是|是要|想|要|用|必|需要)?(再)?(登记|提交|办|弄|记|报|"
+                   r"投诉|举报|反映|提?建议|求助|留言|写信|表扬)(了|啦|吧)?$|(不是|没说|没想)要?(登记|投诉|举报|提?建议|求助|"
+                   r"留言|表扬|写信|反映)")
+
+_POLITE = re.compile(r"^(那|那就|好的?|嗯|哦|唉|呃|行)+|(谢谢你?|谢了|多谢|好吗|行吗)+$")
+
+
+def wants_to_stop(tracker: Tracker) -> bool:
+    """Is the latest message a short "stop, don't file this" (in any wording), not an answer?"""
+    text = re.sub(r"[\s，。！？!?,.~～…]+", "", latest_text(tracker))
+    text = _POLITE.sub("", text)  # "那算了" "不办了，谢谢" are the same as "算了" "不办了"
+    return bool(text) and len(text) <= 14 and bool(_STOP.search(text))
+
+
+def previous_action(tracker: Tracker) -> str:
+    """The bot's last action before the citizen's latest message (action_listen aside)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
+            return event.get("name") or ""
+    return ""

@@ -22,6 +22,14 @@ class ActionAnswerPolicy(Action):
         events = [SlotSet("last_question", question), SlotSet("did_business", True)]
         if answer is None:
             dispatcher.utter_message(text="抱歉，这个问题我暂时没有找到准确的答案。")
+            guess = await runtime().categories.guess(question)
+            if guess:  # a question about a problem the hotline handles: offer to file it
+                dispatcher.utter_message(
+                    text=f"如果您想反映这个问题，我可以帮您登记投诉（{guess.name}），由承办部门处理；"
+                         "也可以转人工服务，或把问题留下来，相关部门会在3个工作日内答复您。",
+                    buttons=[{"title": "登记投诉", "payload": "/complain"}, {"title": "转人工", "payload": "/request_human"},
+                             {"title": "留言咨询", "payload": "/leave_consultation"}])
+                return events
             return events + await ActionPolicyUnresolved().run(dispatcher, tracker, domain)
         dispatcher.utter_message(text=answer.answer, json_message={"knowledge": answer.slug})
         if is_voice(tracker):

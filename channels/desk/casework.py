@@ -137,7 +137,21 @@ async def _case_page(request: web.Request, case: Case, *, errors: dict | None = 
         "active": "cases", "history": [c for c in await services.store.cases_for_phone(case.contact_phone)
                                        if c.id != case.id] if case.contact_phone and role is not D else [],
         "hotline": role in HOTLINE, "now": dt.datetime.now(dt.timezone.utc),
+        "category_options": await likely_categories(services, case) if role in HOTLINE else [],
+        "can_correct": role in HOTLINE and case.status in (Status.REGISTERED.value, Status.RETURNED.value),
+        "categories": await services.store.categories(),
         **await telephony_context(request, case, events), **_vocab(request)}, status=status)
+
+
+async def likely_categories(services, case: Case) -> list:
+    """Where the classifier filed a case without much confidence, its three most likely categories
+    for the agent to choose from (nothing where a person chose the category)."""
+    from bot.classify import SHOW_ALTERNATIVES_BELOW, classifier_for
+
+    if case.category_confidence is None or case.category_confidence >= SHOW_ALTERNATIVES_BELOW:
+        return []
+    guess = await classifier_for(services).guess(f"{case.title}\n{case.description}")
+    return guess.alternatives if guess else []
 
 
 @require_role()
@@ -153,7 +167,10 @@ async def case_action(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     t = translator(request["locale"])
     try:
-        if action in ("dispatch", "reopen"):
+        if action == "correct" and Role(request["user"].role) in HOTLINE:
+            case = await services.store.correct(case.number, request["actor"], category=form.get("category") or None,
+                                                title=form.get("title"), location=form.get("location"))
+        elif action in ("dispatch", "reopen"):
             case = await dispatch_case(services.store, case.number, request["actor"], form.getall("department", []),
                                        str(form.get("comment", "")))
         elif action in ACTIONS:
@@ -168,7 +185,9 @@ async def case_action(request: web.Request) -> web.Response:
     except InvalidInput as exc:
         return await _case_page(request, case, errors=field_errors(exc.errors, request["locale"]),
                                 flash=t("desk.case.not_done"), status=400)
-    if action == "follow_up" and case.satisfaction == 3:
+    if action == "correct":
+        flash = t("desk.case.corrected")
+    elif action == "follow_up" and case.satisfaction == 3:
         flash = t("desk.followup.dissatisfied")
     else:
         flash = t("desk.case.done", action=ACTIONS[action].label[1 if request["locale"] == "en" else 0])
@@ -265,6 +284,9 @@ async def intake_submit(request: web.Request) -> web.Response:
     if answered and not clean_text(values["answer"], multiline=True):
         errors["answer"] = t("errors.required", field=t("desk.intake.answer"))
     upload = form.get("scan")
+    if not values.get("category") and clean_text(values.get("description", ""), multiline=True):
+        from bot.classify import category_fields  # the agent left it open: the classifier files it
+        values = {**values, **await category_fields(services, f"{values.get('title', '')}\n{values['description']}")}
     try:
         inp = validate_case(values, channel=channel, known_categories=await services.store.category_codes(),
                             allow_urgent=True)

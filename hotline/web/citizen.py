@@ -41,6 +41,9 @@ async def submit_case(request: web.Request, data, channel: Channel, actor: Actor
                       allow_urgent: bool = False) -> tuple[Case, str]:
     """Validate (raises InvalidInput naming each bad field) and store; the case is committed on return."""
     services = request.app[SERVICES]
+    if not data.get("category") and isinstance(data.get("description"), str) and data["description"].strip():
+        from bot.classify import category_fields  # the citizen left it open: the classifier files it
+        data = {**data, **await category_fields(services, f"{data.get('title') or ''}\n{data['description']}")}
     inp = validate_case(data, channel=channel, known_categories=await services.store.category_codes(),
                         allow_urgent=allow_urgent)
     inp.locale = request.get("locale", inp.locale) if not data.get("locale") else inp.locale
