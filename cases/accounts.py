@@ -59,6 +59,8 @@ class Accounts:
         return user
 
     async def authenticate(self, username: str, password: str) -> User | None:
+        if "\x00" in username:  # no user has one, and PostgreSQL refuses the query outright
+            username = ""
         async with self.db.read() as s:
             user = (await s.execute(select(User).where(User.username == username,
                                                        User.active.is_(True)))).scalar()

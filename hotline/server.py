@@ -76,7 +76,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_address=True)
         with _binding(f"HTTP {settings.http_host}:{settings.http_port}"):
             await site.start()
-        log.info("gateway listening", extra=log_fields(url=settings.base_url,
+        log.info("gateway listening", extra=log_fields(**addresses(settings, voice),
                                                        database=settings.database_url.split("://")[0]))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -89,6 +89,18 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             ready.set()
         await stop.wait()
         log.info("gateway stopping")
+
+
+def addresses(settings: Settings, voice) -> dict[str, str]:
+    """Where the operator (and Asterisk, and mail) reach this gateway: the start's last line."""
+    base = settings.base_url
+    found = {"url": base, "desk": f"{base}/desk", "api": f"{base}/api/openapi.json", "health": f"{base}/healthz"}
+    if voice is not None:
+        found["agi"] = f"agi://{voice.host}:{voice.agi_port}/hotline"
+        found["audiosocket"] = f"{voice.host}:{voice.audiosocket_port}"
+    if settings.smtpd_port:
+        found["smtp"] = f"{settings.smtpd_host}:{settings.smtpd_port}"
+    return found
 
 
 @contextlib.contextmanager

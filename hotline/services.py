@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +14,10 @@ from cases.credentials import SecretHasher
 from cases.db import Database
 from cases.store import CaseStore
 
+from .logs import log_fields
 from .settings import Settings
+
+log = logging.getLogger("hotline")
 
 
 @dataclass
@@ -46,12 +51,16 @@ class Services:
         from bot.training import ensure_model
 
         s = self.settings
+        started = time.monotonic()
+        log.info("bot: looking for the trained model (training first when the data changed)")
         model = await asyncio.get_running_loop().run_in_executor(None, ensure_model, s.bot_model_dir)
+        log.info("bot: loading the model", extra=log_fields(model=str(model)))
         self.engine = await Engine.load(model, self.store, tracker_store_url=s.tracker_store_url,
                                         lock_store_url=s.lock_store_url, timezone=s.timezone,
                                         turn_concurrency=s.bot_turn_concurrency,
                                         parse_cache_entries=s.bot_parse_cache_entries)
         await self.engine.runtime.categories.load_model()  # the category classifier, with the staff's choices
+        log.info("bot: ready", extra=log_fields(seconds=round(time.monotonic() - started, 1)))
 
     async def close(self) -> None:
         if self.engine is not None:
