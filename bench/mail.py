@@ -53,7 +53,7 @@ from mail_servers import Dovecot, SmtpSink, dovecot_available, free_port  # noqa
 
 TARGET_MAILS_PER_S = 20.0
 TARGET_ACK_P50_S = 5.0
-HOTLINE = "12345@hotline.example.cn"
+HOTLINE = "12345@city.gov.cn"  # the address the corpus writes to (and its own-mail entries from)
 
 SUBJECTS = ["投诉：{place}{issue}", "举报{place}违法行为", "咨询：{place}附近的办事问题", "反映{place}的问题", "建议：{place}"]
 PLACES = ["光明路菜市场", "幸福小区东门", "人民公园南门", "解放大道与建设路路口", "滨江花园3栋", "新华街道办事处"]
@@ -322,6 +322,8 @@ async def main_async(args) -> int:
           f"{result['cases']} cases, the mails that became none not counted)")
     print(f"  delivery -> acknowledgement, queueing included: p50 {result['ack_p50']:.2f} s, "
           f"p95 {result['ack_p95']:.2f} s, p99 {result['ack_p99']:.2f} s, max {result['ack_max']:.2f} s")
+    if corpus_burst:
+        print_corpus("burst", corpus_burst)
     if paced:
         print(f"paced: {paced['mails']} mails at {args.rate:g}/s")
         print(f"  delivery -> acknowledgement: p50 {paced['ack_p50']:.2f} s (target <= {TARGET_ACK_P50_S:.0f}), "

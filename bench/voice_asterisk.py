@@ -135,6 +135,10 @@ async def main(args) -> None:
                 ok = [r for r in results if isinstance(r, dict)]
                 lat = [x for r in ok for x in latencies(r)]
                 errors = [repr(r) for r in results if not isinstance(r, dict)]
+                for r in ok:  # what each call did, so a missing figure shows its cause
+                    turns = [t["source"] for t in r["session"].turns]
+                    print(f"  call {r['session'].info.caller}: spoke {len(r['spoke'])}, gateway turns {turns}, "
+                          f"heard voiced {len(r['heard']) * 0.02:.1f} s, ended: {r['session'].end_reason or '-'}")
                 print(f"{calls} call(s) through Asterisk: reply latency p50 {pct(lat, .5) * 1000:.0f} ms, "
                       f"p95 {pct(lat, .95) * 1000:.0f} ms over {len(lat)} turns; load average before {' '.join(load)}, "
                       f"after {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"

@@ -254,10 +254,14 @@ class MailLedger:
                 MailOutbox.sent_at.is_(None), MailOutbox.sending_at.is_(None))
                 .order_by(MailOutbox.next_try_at).limit(1))).scalar()
 
-    async def begin_send(self, outbox_id: int) -> bool:
+    async def begin_send(self, outbox_id: int, sent: list[int] = ()) -> bool:
         """Mark a mail as being sent, before the SMTP transaction (committed): False when another
-        process began it first or it is no longer due. A crash after this never sends it again."""
+        process began it first or it is no longer due. A crash after this never sends it again.
+        `sent`: mails just sent, marked in the same transaction (one commit per mail out)."""
         async with self.db.write() as s:
+            if sent:
+                await s.execute(update(MailOutbox).where(MailOutbox.id.in_(list(sent)))
+                                .values(sent_at=utcnow(), error=""))
             begun = await s.execute(update(MailOutbox).where(
                 MailOutbox.id == outbox_id, MailOutbox.sent_at.is_(None), MailOutbox.sending_at.is_(None))
                 .values(sending_at=utcnow()))

@@ -182,3 +182,37 @@ async def test_ami_events_reach_the_gateway():
     finally:
         client.close()
         await peer.stop()
+
+
+def test_the_telephony_allow_list_takes_addresses_and_networks_and_refuses_the_rest():
+    from channels.voice.peers import PeerFilter
+
+    default = PeerFilter.for_settings("", ami_host="127.0.0.9")
+    assert default.allows(("127.0.0.1", 5000)) and not default.allows(("10.0.0.5", 5000))
+    listed = PeerFilter.for_settings("10.0.0.5, 192.168.7.0/24")
+    assert listed.allows(("10.0.0.5", 1)) and listed.allows(("192.168.7.200", 1))
+    assert not listed.allows(("127.0.0.1", 1)) and not listed.allows(("10.0.0.6", 1))
+    assert listed.allows(("::ffff:10.0.0.5", 1, 0, 0))  # an IPv4 peer on a dual-stack socket
+    with pytest.raises(ValueError, match="voice_allow"):
+        PeerFilter.for_settings("asterisk.example, 10.0.0.1")
+
+
+async def test_a_telephony_connection_from_an_address_not_allowed_is_closed_unread():
+    from channels.voice import VoiceChannel
+    from channels.voice.peers import PeerFilter
+
+    channel = VoiceChannel(None, None, agi_port=0, audiosocket_port=0, peers=PeerFilter(["10.0.0.0/8"]))
+    assert channel.host == "127.0.0.1"  # the default: loopback only
+    await channel.start()
+    try:
+        for port in (channel.agi_port, channel.audiosocket_port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"agi_network: yes\n\n")
+            try:  # closed with what was sent unread: an end of stream or a reset, never an answer
+                assert await asyncio.wait_for(reader.read(100), 5) == b""
+            except ConnectionResetError:
+                pass
+            writer.close()
+        assert not channel.sessions
+    finally:
+        await channel.close()

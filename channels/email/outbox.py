@@ -2,7 +2,7 @@
 takes them; a failure is retried with growing pauses, and nothing queued is lost by a restart.
 
 Exactly once: each mail is marked as begun (committed) before its SMTP transaction and as sent
-right after the server's answer, one mail at a time. A refusal or a connection lost before the
+after the server's answer (with the next mail's "begun", one commit per mail), one at a time. A refusal or a connection lost before the
 server took it clears the mark, so it is tried again; a process that dies mid-transaction leaves
 the mark, and the mail is not sent again (it may have arrived: `MailLedger.interrupted` lists it).
 Stopping (SIGTERM) lets the mail being sent finish and be marked before the sender ends.
@@ -57,22 +57,31 @@ class OutboxSender:
         return client
 
     async def send_due(self) -> int:
-        """Send what is due now; returns how many were sent."""
+        """Send what is due now; returns how many were sent. A mail's "sent" mark is written with
+        the next one's "begun" mark, in one transaction (and at the end of the run)."""
         if self.server is None:
             return 0
         count = 0
-        while not self.stopping:
-            rows = await self.ledger.due(limit=50)
-            if not rows:
-                return count
-            for row in rows:
-                if self.stopping:
+        sent: list[int] = []
+        try:
+            while not self.stopping:
+                rows = await self.ledger.due(limit=50)
+                if not rows:
                     break
-                if await self.ledger.begin_send(row.id):
-                    count += await self._send(row)
+                for row in rows:
+                    if self.stopping:
+                        break
+                    begun = await self.ledger.begin_send(row.id, sent)
+                    sent.clear()
+                    if begun and await self._send(row):
+                        sent.append(row.id)
+                        count += 1
+        finally:
+            await self.ledger.mark_sent(sent)
         return count
 
-    async def _send(self, row) -> int:
+    async def _send(self, row) -> bool:
+        """One SMTP transaction; on failure the mail is due again later."""
         try:
             if self._client is None or not self._client.is_connected:
                 self._client = await self._connect()
@@ -83,10 +92,9 @@ class OutboxSender:
             await self.ledger.mark_failed(row.id, f"{exc.__class__.__name__}: {exc}", pause)
             log.warning("mail not sent; retrying later", extra=log_fields(
                 outbox=row.id, purpose=row.purpose, error=str(exc)[:200], retry_s=pause))
-            return 0
-        await self.ledger.mark_sent([row.id])
+            return False
         self.sent += 1
-        return 1
+        return True
 
     async def _drop(self) -> None:
         client, self._client = self._client, None
