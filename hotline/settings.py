@@ -70,7 +70,11 @@ class Settings:
     # short texts whose understanding is kept (bot/parse_cache.py); 0 turns the cache off
     bot_parse_cache_entries: int = 4096
 
-    # voice
+    # voice: FastAGI and AudioSocket carry no credentials, so they listen on loopback unless
+    # voice_host says otherwise, and serve only the Asterisk addresses in voice_allow (addresses or
+    # networks, comma-separated; empty: loopback and the host of ami_url)
+    voice_host: str = "127.0.0.1"
+    voice_allow: str = ""
     agi_port: int = 4573
     audiosocket_port: int = 9092
     ami_url: str = ""                    # e.g. ami://user:secret@127.0.0.1:5038

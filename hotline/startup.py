@@ -47,9 +47,8 @@ def listeners(settings: Settings) -> list[Listener]:
     if settings.smtpd_port:
         found.append(Listener("SMTP", settings.smtpd_host, settings.smtpd_port))
     if _voice_will_start(settings):
-        host = getattr(settings, "voice_host", None) or settings.extra.get("voice_host", "0.0.0.0")
-        found.append(Listener("AGI", host, settings.agi_port))
-        found.append(Listener("AudioSocket", host, settings.audiosocket_port))
+        found.append(Listener("AGI", settings.voice_host, settings.agi_port))
+        found.append(Listener("AudioSocket", settings.voice_host, settings.audiosocket_port))
     return found
 
 

@@ -330,7 +330,7 @@ async def test_the_gateway_turns_voice_on_with_models_and_runs_without_them(engi
 
     caplog.set_level(logging.INFO, logger="hotline.voice")
     services.settings = dataclasses.replace(services.settings, vosk_model="/nonexistent/vosk-model-small-cn-0.22",
-                                            extra={"voice_host": "127.0.0.1"})
+                                            voice_host="127.0.0.1")
     assert await start_voice_channel(services) is None
     assert any("voice off" in r.getMessage() and "does not exist" in r.getMessage() for r in caplog.records)
     agi, audio = free_port(), free_port()

@@ -39,12 +39,12 @@ async def start_voice_channel(services):
     # FastAGI and AudioSocket carry no credentials: loopback unless voice_host says otherwise, and
     # only the Asterisk addresses in voice_allow (default: loopback and ami_url's host) are served
     try:
-        peers = PeerFilter.for_settings(str(s.extra.get("voice_allow", "")),
+        peers = PeerFilter.for_settings(s.voice_allow,
                                         AmiConfig.from_url(s.ami_url).host if s.ami_url else "")
     except ValueError as exc:
         log.error("voice off: %s", exc)
         return None
-    voice = VoiceChannel(speech, services.engine, store=services.store, host=s.extra.get("voice_host", "127.0.0.1"),
+    voice = VoiceChannel(speech, services.engine, store=services.store, host=s.voice_host,
                          agi_port=s.agi_port, audiosocket_port=s.audiosocket_port, ami_url=s.ami_url,
                          data_dir=s.data_dir, peers=peers)
     await voice.start()
