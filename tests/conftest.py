@@ -2,6 +2,7 @@
 services and its HTTP application."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -20,6 +21,14 @@ from hotline.web import create_app
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_SERVER = os.environ.get("HOTLINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def event_loop_policy():
+    """asyncio's own loop for every test, whatever an import did to the process: Rasa's server
+    module lets Sanic install uvloop's policy when it is imported, which otherwise switched the loop
+    of every later test depending on which tests ran first."""
+    return asyncio.DefaultEventLoopPolicy()
 
 
 def need(reason: str):

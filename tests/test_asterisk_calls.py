@@ -26,7 +26,9 @@ def db_url(sqlite_url):
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab(bot_agent, speech_service):
+    # the bot and the speech models first: on a fresh clone the bot is trained here (minutes), and
+    # the PBX, its registrations and its timers start only when the gateway can answer at once
     lab = Lab().start()
     yield lab
     lab.stop()
@@ -171,7 +173,7 @@ async def test_key_0_reaches_a_free_agent_then_the_survey_and_the_hand_off_is_re
     if next_request == "failed":
         async def fail(request, query):
             raise ConnectionError("the gateway went away for a moment")
-        gateway._servers[0].agi_app._route["hotline/next"] = fail
+        gateway.agi_app._route["hotline/next"] = fail
     answered = Events(world, "AgentAnswered")
     call = await caller().dial()
     s = await session_for(gateway)

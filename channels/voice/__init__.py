@@ -15,7 +15,7 @@ from pathlib import Path
 from hotline.logs import log_fields
 
 from . import audiosocket as aso
-from .agi import start_agi_server
+from .agi import FastAgiServer, serve_agi
 from .ami import AmiClient, AmiConfig
 from .calls import CallInfo, CallRegistry
 from .peers import LOOPBACK, PeerFilter
@@ -45,6 +45,7 @@ class VoiceChannel:
         self.sessions: set[CallSession] = set()
         self.pacer = Pacer()
         self._servers: list[asyncio.AbstractServer] = []
+        self.agi_app: FastAgiServer | None = None
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
 
@@ -57,8 +58,8 @@ class VoiceChannel:
                 await parse("你好")
             except Exception as exc:
                 log.warning("bot warm-up failed", extra=log_fields(error=str(exc)))
-        agi = await start_agi_server(self.calls, self.host, self.agi_port, peers=self.peers,
-                                     on_ended=self._on_call_ended)
+        self.agi_app = FastAgiServer(self.calls, peers=self.peers, on_ended=self._on_call_ended)
+        agi = await serve_agi(self.agi_app, self.host, self.agi_port)
         audio = await asyncio.start_server(self._on_audiosocket, self.host, self.audiosocket_port)
         self._servers = [agi, audio]
         self.agi_port = agi.sockets[0].getsockname()[1]

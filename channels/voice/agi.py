@@ -164,7 +164,10 @@ class FastAgiServer(Application):
 
 async def start_agi_server(calls: CallRegistry, host: str, port: int, *, peers: PeerFilter | None = None,
                            on_ended=None) -> asyncio.AbstractServer:
-    app = FastAgiServer(calls, peers=peers, on_ended=on_ended)
-    server = await asyncio.start_server(app.handler, host, port, limit=MAX_HEADER_BYTES)
-    server.agi_app = app  # its routes, for whoever holds the server
-    return server
+    return await serve_agi(FastAgiServer(calls, peers=peers, on_ended=on_ended), host, port)
+
+
+async def serve_agi(app: FastAgiServer, host: str, port: int) -> asyncio.AbstractServer:
+    """Listen for FastAGI requests to `app` (the caller keeps the app: uvloop's servers take no
+    attributes, so nothing is hung on the server object)."""
+    return await asyncio.start_server(app.handler, host, port, limit=MAX_HEADER_BYTES)
