@@ -28,7 +28,14 @@ def run(scenario):
         left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
         return problems, left
 
-    problems, left = asyncio.run(main())
+    # asyncio's own loop, as every other test gets (tests/conftest.py): an earlier import may have
+    # installed uvloop's policy, under which panoramisk handles a stream cut mid-block differently
+    loop = asyncio.DefaultEventLoopPolicy().new_event_loop()
+    try:
+        problems, left = loop.run_until_complete(main())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
     assert not problems, problems
     assert not left, left
 
