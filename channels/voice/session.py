@@ -101,6 +101,9 @@ class CallSession:
         self.last_voiced_at = 0.0         # the caller's last voiced frame
         self.barge_ins: list[float] = []
         self.answered_at: list[float] = []  # per turn: when the bot's answer was ready to be spoken
+        # per spoken input: when the gateway's reply was ready, whatever was recognized (the bot's
+        # answer, or NOT_HEARD when the recognizer returned no text: no bot turn, but still a reply)
+        self.replied_at: list[float] = []
         self.recognized_at = 0.0          # when the last spoken turn's text was ready
 
     # ---- audio in -------------------------------------------------------------------------------
@@ -304,6 +307,8 @@ class CallSession:
                 turn["recognized_ms"] = round((self.recognized_at - heard_at) * 1000)
         self.turns.append(turn)
         self.answered_at.append(now)
+        if source == "speech":
+            self.replied_at.append(now)
         return result
 
     async def speak_result(self, result: TurnResult) -> None:
@@ -376,6 +381,7 @@ class CallSession:
             silences = 0
             kind, value, heard_at = got
             if kind == "speech" and not value.strip():
+                self.replied_at.append(time.monotonic())
                 await self.say(NOT_HEARD, wait=False)
                 result = None
                 continue
