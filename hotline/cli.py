@@ -21,18 +21,6 @@ DEMO_USERS = [
 ]
 
 
-def run_on_asyncio_loop(main):
-    """asyncio.run(main) on asyncio's own event loop, whatever policy an import installed.
-
-    Why: importing Rasa imports aiogram (its Telegram channel), which installs uvloop's event loop
-    policy as a side effect of `import aiogram`, and the gateway imports Rasa (hotline.server) before
-    its loop is made, so `hotline run` ran on uvloop. Under uvloop, panoramisk's AMI protocol reports
-    a stream cut in the middle of a block (Asterisk restarting, `manager reload`) as a fatal transport
-    error instead of a lost connection; the gateway is built and tested on asyncio's loop."""
-    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
-    return asyncio.run(main)
-
-
 def _cmd_run(settings, args) -> int:
     """Serve; a start that cannot go on ends with one line saying why (the traceback goes to the
     debug log) and exit status 1."""
@@ -44,7 +32,7 @@ def _cmd_run(settings, args) -> int:
         check_listeners(settings)
         if not args.no_migrate:
             upgrade(settings.database_url)
-        run_on_asyncio_loop(serve(settings))
+        asyncio.run(serve(settings))
     except StartupError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:

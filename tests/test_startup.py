@@ -100,24 +100,3 @@ def test_a_thread_that_never_ends_does_not_keep_a_failed_start_alive(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert the_one_line(result) == "error: cannot start: the reason"
 
-
-def test_the_gateway_runs_on_asyncio_s_loop_after_an_import_installed_uvloop_s_policy():
-    """`hotline run` makes its loop after importing Rasa, whose aiogram import installs uvloop's
-    policy; the run path pins asyncio's loop (panoramisk under uvloop took an AMI stream cut
-    mid-block for a fatal transport error)."""
-    import asyncio
-
-    import uvloop
-
-    from hotline.cli import run_on_asyncio_loop
-
-    async def running_loop():
-        return type(asyncio.get_running_loop())
-
-    before = asyncio.get_event_loop_policy()
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # what `import aiogram` does
-    try:
-        kind = run_on_asyncio_loop(running_loop())
-    finally:
-        asyncio.set_event_loop_policy(before)
-    assert kind.__module__.startswith("asyncio") and not issubclass(kind, uvloop.Loop)
