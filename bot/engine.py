@@ -121,6 +121,9 @@ class Engine:
         self._turns = TurnQueue(turn_concurrency)
         self.nlu = NluBatcher(agent.processor)
         self.parse_cache: ParseCache | None = getattr(agent, "parse_cache", None)
+        # the languages this engine answers in (the web chat says so for any other instead of
+        # answering in Chinese); a model that serves English too adds "en"
+        self.locales: tuple[str, ...] = ("zh",)
 
     @classmethod
     async def create(cls, agent, store: CaseStore, *, tracker_store_url: str = "", shared: bool = False,

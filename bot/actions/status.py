@@ -116,7 +116,7 @@ class ActionCaseStatus(Action):
         view = public_view(case, events, "zh", rt.timezone)
         dispatcher.utter_message(text=status_text(view, is_voice(tracker)))
         if number == tracker.get_slot("last_case_number") and not entity(tracker, "case_number"):
-            dispatcher.utter_message(text="如需查询其他诉求，请告诉我它的受理编号。")
+            dispatcher.utter_message(text="如需查询其他诉求，请告诉我“查询进度”和它的13位受理编号。")
         await rt.conversations.add_case(tracker.sender_id, channel(tracker), case.number)
         return reset("case_number", "case_password") + [SlotSet("failures", 0), SlotSet("did_business", True),
                                                         SlotSet("last_case_number", case.number)]
