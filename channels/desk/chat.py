@@ -71,7 +71,7 @@ async def _items(request: web.Request) -> list[dict]:
         view = summary_view(h, item.conversation, locale)
         out.append({"id": h.id, "conversation": h.conversation_id, "channel": label(CHANNEL_LABELS, h.channel, locale),
                     "reason": h.reason, "facts": view["facts"], "asked": view["asked"],
-                    "caller": view["phone"], "last": last,
+                    "caller": view["phone"] or view["email"], "last": last,
                     "requested_at": h.requested_at, "agent": item.agent, "mine": mine})
     return out
 
