@@ -594,6 +594,8 @@ async def test_agents_list_and_release_held_mail_over_the_api(channel_factory, d
         held = (await (await client.get("/api/mail/held?state=held", headers=tokens["agent9"])).json())["held"]
         assert [(h["sender"], h["state"], h["reason"]) for h in held] == [("maybe@example.cn", "held", "spam")]
         assert (await (await client.get("/api/mail/held?state=ignored", headers=tokens["agent9"])).json())["held"] == []
+        bad = await client.get("/api/mail/held?state=<script>", headers=tokens["agent9"])
+        assert bad.status == 400 and "state" in (await bad.json())["errors"]
         assert await count_cases(services) == 0 and sink.messages == []
         resp = await client.post(f"/api/mail/held/{held[0]['id']}/release", headers=tokens["agent9"])
         body = await resp.json()
