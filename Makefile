@@ -74,7 +74,7 @@ MODEL_CACHE ?= $(HOME)/.cache/hotline-models
 
 test: $(STAMP) system-deps asterisk
 	@mkdir -p models "$(MODEL_CACHE)"; cp -pn "$(MODEL_CACHE)"/hotline-*.tar.gz "$(MODEL_CACHE)"/classifier-*.joblib models/ 2>/dev/null || true
-	@status=0; $(BIN)/python -m pytest -q || status=$$?; \
+	@status=0; $(BIN)/python -m pytest -q --durations=30 || status=$$?; \
 	cp -pn models/hotline-*.tar.gz models/classifier-*.joblib "$(MODEL_CACHE)"/ 2>/dev/null; \
 	for kind in 'hotline-*.tar.gz' 'classifier-*.joblib'; do \
 	  ls -1t "$(MODEL_CACHE)"/$$kind 2>/dev/null | tail -n +4 | xargs -r rm -f; done; \
