@@ -99,4 +99,3 @@ def test_a_thread_that_never_ends_does_not_keep_a_failed_start_alive(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)),
                             capture_output=True, text=True, timeout=60)
     assert the_one_line(result) == "error: cannot start: the reason"
-
