@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = ROOT / "bot" / "domain.yml"
 DATA = ROOT / "bot" / "data"
 CONFIG = ROOT / "config.yml"
+KEEP = 3  # trained models kept in the folder
 
 
 def training_files() -> list[Path]:
@@ -64,7 +65,9 @@ def _train(target: Path) -> Path:
                    force_training=True)
     if result.code != 0 or not result.model:
         raise RuntimeError(f"training failed with code {result.code}")
-    for old in target.parent.glob("hotline-*.tar.gz"):  # keep only the current model
+    # keep the newest few: worktrees and checkouts of other revisions may share the folder, and a
+    # model deleted under a running test run would be trained again there
+    for old in sorted(target.parent.glob("hotline-*.tar.gz"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
         if old != target:
-            old.unlink()
+            old.unlink(missing_ok=True)
     return target
