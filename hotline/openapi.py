@@ -62,7 +62,8 @@ def _document() -> dict:
             "deadline": {"type": "string", "nullable": True},
             "history": {"type": "array", "items": {"type": "object", "properties": {
                 "at": {"type": "string"}, "action": {"type": "string"}, "label": {"type": "string"},
-                "status": {"type": "string", "nullable": True}, "status_label": {"type": "string", "nullable": True}}}},
+                "status": {"type": "string", "nullable": True}, "status_label": {"type": "string", "nullable": True},
+                "comment": {"type": "string", "description": "what the citizen added (补充材料)"}}}},
             "reply": {"type": "string", "nullable": True}, "replied_at": {"type": "string", "nullable": True},
         },
     }
