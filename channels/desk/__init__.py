@@ -20,10 +20,7 @@ from aiohttp_jinja2 import APP_CONTEXT_PROCESSORS_KEY
 
 from cases.handoffs import HandoffDesk
 from cases.workflow import CHANNEL_LABELS, KIND_LABELS, ROLE_LABELS, STATUS_LABELS, label
-try:  # moving from hotline.web to hotline (another change in flight)
-    from hotline.ratelimit import SlidingWindow
-except ImportError:  # pragma: no cover
-    from hotline.ratelimit import SlidingWindow
+from hotline.ratelimit import Limiter
 from hotline.web.keys import SERVICES
 
 from . import pages
@@ -104,7 +101,8 @@ def setup(app: web.Application) -> None:
     app[LIVE] = live
     if HUB in app:
         app[HUB].intercept = live.citizen_message
-    app[pages.LOGIN_LIMIT] = (SlidingWindow(30, 60.0), SlidingWindow(10, 60.0))
+    app[pages.LOGIN_LIMIT] = (Limiter("login-client", 30, 60.0, getattr(services, "redis", None)),
+                              Limiter("login-user", 10, 60.0, getattr(services, "redis", None)))
     app[pages.HAS_REPORTS] = False
     r = app.router
     r.add_get("/desk", pages.home)

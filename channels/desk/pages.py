@@ -82,7 +82,7 @@ async def login(request: web.Request) -> web.Response:
     t = translator(request["locale"])
     # failed attempts per client address and per name are limited (password guessing)
     per_client, per_user = request.app[LOGIN_LIMIT]
-    if per_client.hit(request.remote or "-") or per_user.hit(username):
+    if await per_client.hit(request.remote or "-") or await per_user.hit(username):
         return render(request, "desk_login.html", {"next": _safe_next(form.get("next")), "username": username,
                                                    "error": t("desk.login.too_many"), "user": None}, status=429)
     user = await services.accounts.authenticate(username, str(form.get("password", "")))
