@@ -86,6 +86,33 @@ def _ping_when_idle(sync_engine, idle_s: float) -> None:
             raise exc.DisconnectionError("stale connection")  # the pool connects afresh and retries
 
 
+# asyncpg's errors for a connection the server ended or refuses (pg_terminate_backend, a restart,
+# a database closed to connections): SQLSTATE class 08, operator intervention 57P01-57P03, too many
+# connections; and the driver's own "connection is closed"
+_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+_OUTAGE_NAMES = {"ConnectionDoesNotExistError", "ConnectionResetError", "ConnectionRefusedError",
+                 "ClientCannotConnectError", "ConnectionFailureError", "ConnectionRejectionError"}
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether an error means the database cannot be reached (for now), not that a request was
+    wrong: such a request is answered 503 and may be tried again; the pool reconnects by itself."""
+    if isinstance(error, (exc.DisconnectionError, exc.TimeoutError, ConnectionError, asyncio.TimeoutError)):
+        return True
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    for cause in (error.orig, getattr(error.orig, "__cause__", None)):
+        if cause is None:
+            continue
+        state = str(getattr(cause, "sqlstate", "") or "")
+        if type(cause).__name__ in _OUTAGE_NAMES or state.startswith(_OUTAGE_STATES) \
+                or "not currently accepting connections" in str(cause) or "connection is closed" in str(cause):
+            return True
+    return False
+
+
 class Database:
     """The async engine plus the session factory the store uses.
 

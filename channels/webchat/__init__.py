@@ -19,6 +19,8 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from bot.turns import Turn, TurnResult
+from cases.db import is_outage
+from hotline.logs import log_fields
 from hotline.web.keys import METRICS, SERVICES
 from hotline.web.responses import json_response
 
@@ -102,8 +104,16 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 elif _engine(request) is None:
                     await error("bot_unavailable", "智能客服暂时不可用，请拨打12345或使用网上诉求。")
                 else:
-                    result = await _engine(request).handle(Turn(f"webchat-{session}", "webchat", text,
-                                                                {"locale": locale}))
+                    try:
+                        result = await _engine(request).handle(Turn(f"webchat-{session}", "webchat", text,
+                                                                    {"locale": locale}))
+                    except Exception as exc:
+                        if not is_outage(exc):
+                            raise
+                        # nothing of this turn was kept: the citizen sends it again in a moment
+                        log.warning("chat turn failed: database unavailable", extra=log_fields(error=str(exc)[:200]))
+                        await error("unavailable", "系统暂时繁忙，您刚才的消息没有收到，请几秒后重新发送。")
+                        continue
                     request.app[METRICS].bot_turns.labels("webchat").inc()
                     for f in _frames(result):
                         await hub.send(session, f)  # every tab of this conversation sees the reply
