@@ -113,6 +113,16 @@ def is_outage(error: BaseException) -> bool:
     return False
 
 
+def log_failure(logger, message: str, error: BaseException, **fields) -> None:
+    """A background round that failed: one warning line while the database is away (it is retried),
+    the traceback for anything else."""
+    if is_outage(error):
+        logger.warning(f"{message}: database unavailable, will retry",
+                       extra={"fields": {**fields, "error": str(error).splitlines()[0][:200] if str(error) else ""}})
+    else:
+        logger.error(message, exc_info=error, extra={"fields": fields})
+
+
 class Database:
     """The async engine plus the session factory the store uses.
 
