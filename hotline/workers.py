@@ -42,11 +42,14 @@ def check_shared(settings: Settings, workers: int) -> None:
     if missing:
         raise StartupError(f"--workers {workers} needs {' and '.join(missing)} (e.g. redis://127.0.0.1:6379/0): "
                            "what the workers share lives in Redis")
+    if settings.audiosocket_address:
+        raise StartupError("setting 'audiosocket_address' names one process: with --workers leave it empty "
+                           "(each worker tells Asterisk voice_host and its own AudioSocket port)")
 
 
 def worker_environment(settings: Settings, index: int) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(HOTLINE_REUSE_PORT="true", HOTLINE_WORKER=str(index),
+    env.update(HOTLINE_REUSE_PORT="true",
                HOTLINE_AUDIOSOCKET_PORT=str(settings.audiosocket_port + index if settings.audiosocket_port else 0))
     return env
 
