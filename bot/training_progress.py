@@ -50,6 +50,7 @@ class TrainingProgress(logging.Handler):
 @contextlib.contextmanager
 def training_progress(components: int = 0):
     """While a training runs: Rasa's component records and epoch bars become progress lines."""
+    import rasa.utils.train_utils as train_utils  # before the patch: it imports the class by name
     from rasa.utils.tensorflow import callback
 
     progress = TrainingProgress(components)
@@ -69,17 +70,11 @@ def training_progress(components: int = 0):
             self.seen += 1
             progress.epoch(self.seen, self.epochs)
 
-    callback.RasaTrainingLogger = EpochLines
-    import rasa.utils.train_utils as train_utils
-    before = getattr(train_utils, "RasaTrainingLogger", None)
-    if before is not None:  # imported by name there
-        train_utils.RasaTrainingLogger = EpochLines
+    callback.RasaTrainingLogger = train_utils.RasaTrainingLogger = EpochLines
     try:
         yield progress
     finally:
-        callback.RasaTrainingLogger = original
-        if before is not None:
-            train_utils.RasaTrainingLogger = before
+        callback.RasaTrainingLogger = train_utils.RasaTrainingLogger = original
         hooks.removeHandler(progress)
         hooks.setLevel(level)
         log.info(f"training: finished in {time.monotonic() - progress.started:.0f} s")
