@@ -96,14 +96,15 @@ _OUTAGE_NAMES = {"ConnectionDoesNotExistError", "ConnectionResetError", "Connect
 
 def is_outage(error: BaseException) -> bool:
     """Whether an error means the database cannot be reached (for now), not that a request was
-    wrong: such a request is answered 503 and may be tried again; the pool reconnects by itself."""
+    wrong: such a request is answered 503 and may be tried again; the pool reconnects by itself.
+    A failed connect comes as asyncpg's own exception (SQLAlchemy does not wrap it), a statement
+    on a dead connection as SQLAlchemy's DBAPIError around it."""
     if isinstance(error, (exc.DisconnectionError, exc.TimeoutError, ConnectionError, asyncio.TimeoutError)):
         return True
-    if not isinstance(error, exc.DBAPIError):
-        return False
-    if error.connection_invalidated:
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
         return True
-    for cause in (error.orig, getattr(error.orig, "__cause__", None)):
+    orig = getattr(error, "orig", None)
+    for cause in (error, orig, getattr(orig, "__cause__", None)):
         if cause is None:
             continue
         state = str(getattr(cause, "sqlstate", "") or "")
