@@ -20,7 +20,7 @@ from cases.intake import InvalidInput, is_phone, normalize_phone, validate_case
 from cases.store import BOT
 from cases.workflow import KIND_LABELS, Channel, Kind, label
 
-from .common import (CASE_SLOTS, channel, entity, is_interruption, is_voice, latest_intent, latest_text,
+from .common import (CASE_SLOTS, channel, digression, entity, is_interruption, is_voice, latest_intent, latest_text,
                      metadata, mostly_digits, previous_action, reset, spell_digits, wants_to_stop)
 
 log = logging.getLogger("hotline.bot")
@@ -87,7 +87,21 @@ class ValidateCaseForm(FormValidationAction):
         if wants_to_stop(tracker):  # whatever was asked: nothing is stored, and the citizen is told
             dispatcher.utter_message(response="utter_case_cancelled")
             return reset(*CASE_SLOTS) + [SlotSet("requested_slot", None), FollowupAction("action_listen")]
+        if await self._digresses(tracker):
+            # nothing taken from it: the form is rejected, a rule answers it and the form asks again
+            return []
         return await super().run(dispatcher, tracker, domain)
+
+    @staticmethod
+    async def _digresses(tracker: Tracker) -> bool:
+        """A question or a change of topic mid-form. At the description a question is the problem
+        to file unless the knowledge base answers it ("夜间施工要办许可吗" vs "路灯为什么不亮")."""
+        intent = digression(tracker)
+        if intent is None:
+            return False
+        if intent == "ask_policy" and tracker.get_slot("requested_slot") == "case_description":
+            return await runtime().knowledge.best(latest_text(tracker)) is not None
+        return True
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
         slots = list(domain_slots)
@@ -188,15 +202,17 @@ class ValidateCaseForm(FormValidationAction):
             return {"contact_phone": NO_PHONE, "wants_reply": "no"}
         phone = normalize_phone(str(value or ""))
         if not is_phone(phone):
-            dispatcher.utter_message(text="这个号码好像不完整，请再说一遍或按键输入您的手机号码或带区号的固定电话。")
+            dispatcher.utter_message(response="utter_bad_phone")
             return {"contact_phone": None}
         return {"contact_phone": phone}
 
 
 class AskSlot(Action):
-    """Asks for one slot, in words that suit the channel."""
+    """Asks for one slot, in words that suit the channel (a `response` of domain.yml has its
+    phone wording as a `channel: voice` variation)."""
     slot = ""
     text = ""
+    response = ""
 
     def name(self) -> str:
         return f"action_ask_{self.slot}"
@@ -205,7 +221,10 @@ class AskSlot(Action):
         return self.text
 
     async def run(self, dispatcher, tracker, domain) -> list:
-        dispatcher.utter_message(text=self.prompt(tracker))
+        if self.response:
+            dispatcher.utter_message(response=self.response)
+        else:
+            dispatcher.utter_message(text=self.prompt(tracker))
         return []
 
 
@@ -225,7 +244,7 @@ class AskDescription(AskSlot):
 
 class AskLocation(AskSlot):
     slot = "case_location"
-    text = "请问具体在什么地方？比如哪个区、哪条路、哪个小区。没有具体地点请说“没有”。"
+    response = "utter_prompt_case_location"
 
 
 class AskHappened(AskSlot):
@@ -246,7 +265,7 @@ class AskPhone(AskSlot):
 
 class AskName(AskSlot):
     slot = "contact_name"
-    text = "请问您怎么称呼？不方便留名的话请说“匿名”。"
+    response = "utter_prompt_contact_name"
 
 
 class AskWantsReply(AskSlot):
@@ -286,8 +305,7 @@ class ActionReadBackCase(Action):
                 c = cats[code]
                 name = f"{c.parent.name}/{c.name}" if c.parent else c.name
         dispatcher.utter_message(text="我核对一下您要登记的内容：\n" + _summary(tracker, name))
-        dispatcher.utter_message(text="内容正确请说“确认”，需要修改请说“修改”。", buttons=[
-            {"title": "确认提交", "payload": "/affirm"}, {"title": "修改", "payload": "/deny"}])
+        dispatcher.utter_message(response="utter_confirm_case")
         return []
 
 
