@@ -44,6 +44,15 @@ def _filters(app: web.Application, env) -> None:
     env.filters["desk_datetime"] = lambda v: local(v, "%Y-%m-%d %H:%M")
     env.filters["desk_date"] = lambda v: local(v, "%Y-%m-%d")
     env.filters["desk_input_time"] = lambda v: local(v, "%Y-%m-%dT%H:%M")
+
+    def iso_local(value: str | None) -> str:
+        """A time kept as ISO text in an event's data (UTC), shown in the desk's time zone."""
+        try:
+            parsed = dt.datetime.fromisoformat(str(value))
+        except (TypeError, ValueError):
+            return str(value or "")
+        return local(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc), "%Y-%m-%d %H:%M")
+    env.filters["desk_iso_datetime"] = iso_local
     env.globals["csrf_input"] = pages.csrf_input
     for name, mapping in (("kind_label", KIND_LABELS), ("status_label", STATUS_LABELS),
                           ("channel_label", CHANNEL_LABELS), ("role_label", ROLE_LABELS)):
@@ -57,6 +66,11 @@ def _labeller(mapping):
     def apply(context, value):
         return label(mapping, value, context.get("locale", "zh")) if value is not None else ""
     return apply
+
+
+async def _favicon(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "favicon.svg", headers={"Content-Type": "image/svg+xml",
+                                                            "Cache-Control": "public, max-age=86400"})
 
 
 def _optional_reports(app: web.Application) -> None:
@@ -93,7 +107,7 @@ async def _stop(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     from channels.webchat import HUB
 
-    from . import admin, calls_api, casework, chat, mailhold, telephony
+    from . import admin, calls_api, casework, chat, inbox, mailhold, telephony
 
     env = aiohttp_jinja2.get_env(app)
     env.loader.searchpath.append(str(TEMPLATES))
@@ -112,8 +126,11 @@ def setup(app: web.Application) -> None:
     r.add_post("/desk/login", pages.login)
     r.add_post("/desk/logout", pages.logout)
     r.add_static("/desk/static/", STATIC)
+    if not any(getattr(res, "canonical", "") == "/favicon.ico" for res in r.resources()):
+        r.add_get("/favicon.ico", _favicon)  # browsers ask for it on every page, the portal's too
     chat.add_routes(app)
     casework.add_routes(app)
+    inbox.add_routes(app)
     admin.add_routes(app)
     telephony.add_routes(app)
     calls_api.add_routes(app)  # the same scheduled calls over the REST API
