@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import os
 import shutil
+import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -29,6 +32,62 @@ def event_loop_policy():
     module lets Sanic install uvloop's policy when it is imported, which otherwise switched the loop
     of every later test depending on which tests ran first."""
     return asyncio.DefaultEventLoopPolicy()
+
+
+# ---- threads left behind ---------------------------------------------------------------------
+# A thread that is not a daemon and never ends (an aiosqlite connection nobody closed, a pool job
+# that waits forever) keeps the interpreter from exiting after the last test: CI then hangs until
+# its time limit with every test passed. Each such thread is traced to the test that left it, named
+# in the summary, and the process ends with the session's own status instead of hanging.
+_LEFT_BY: dict[threading.Thread, str] = {}
+
+
+def _lingering() -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    yield
+    for thread in _lingering():
+        _LEFT_BY.setdefault(thread, item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter):
+    left = [(t, _LEFT_BY.get(t, "?")) for t in _lingering()]
+    # an executor's idle workers end at exit; anything else is reported
+    left = [(t, by) for t, by in left if not _idle_pool_worker(t)]
+    if left:
+        terminalreporter.section("threads still running after the tests")
+        frames = sys._current_frames()
+        for thread, by in left:
+            frame = frames.get(thread.ident)
+            where = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}" if frame else "?"
+            terminalreporter.write_line(f"{thread.name} (first seen after {by}), at {where}")
+
+
+def _idle_pool_worker(thread: threading.Thread) -> bool:
+    """An executor's worker waiting for work (its queue's get is C code, so `_worker` is the
+    innermost Python frame): it ends when the interpreter shuts the pools down."""
+    frame = sys._current_frames().get(thread.ident)
+    return frame is not None and frame.f_code.co_name == "_worker" and \
+        "concurrent/futures" in frame.f_code.co_filename
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    # whatever else might hold the exit (a child process joined at exit): stacks, then status 1,
+    # rather than CI's time limit
+    faulthandler.dump_traceback_later(300, exit=True)
+    if any(not _idle_pool_worker(t) for t in _lingering()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(getattr(config, "_hotline_exitstatus", 0))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._hotline_exitstatus = int(exitstatus)
 
 
 def need(reason: str):
