@@ -127,7 +127,7 @@ async def test_reply_with_files_and_the_agents_follow_up_list(services, desk, mo
     await post(dept, f"/desk/cases/{case.number}/action", {"action": "accept"})
 
     async def reply(filename, content_type, data):
-        form = aiohttp.FormData()
+        form = aiohttp.FormData(quote_fields=False)  # the file's name as a browser sends it (UTF-8)
         for k, v in {"action": "reply", "reply": "已现场核查并整改。",
                      "csrf_token": await csrf_of(dept, f"/desk/cases/{case.number}")}.items():
             form.add_field(k, v)

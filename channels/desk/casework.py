@@ -169,9 +169,11 @@ async def _service_ratings(services, case: Case) -> list:
 async def likely_categories(services, case: Case) -> list:
     """Where the classifier filed a case without much confidence, its three most likely categories
     for the agent to choose from (nothing where a person chose the category)."""
+    if case.category_confidence is None:  # a person chose (no import of the classifier's stack for it)
+        return []
     from bot.classify import SHOW_ALTERNATIVES_BELOW, classifier_for
 
-    if case.category_confidence is None or case.category_confidence >= SHOW_ALTERNATIVES_BELOW:
+    if case.category_confidence >= SHOW_ALTERNATIVES_BELOW:
         return []
     guess = await classifier_for(services).guess(f"{case.title}\n{case.description}")
     return guess.alternatives if guess else []
@@ -238,8 +240,10 @@ async def case_action(request: web.Request) -> web.Response:
     except InvalidInput as exc:
         if back in RETURN_TO:
             raise web.HTTPSeeOther(f"{back}?failed={case.number}")
-        return await _case_page(request, case, errors=field_errors(exc.errors, request["locale"]),
-                                flash=t("desk.case.not_done"), status=400)
+        errors = field_errors(exc.errors, request["locale"])
+        # the messages in the notice too: not every field has its place in the form (a pending request)
+        return await _case_page(request, case, errors=errors, flash=" ".join([t("desk.case.not_done"), *errors.values()]),
+                                status=400)
     done = ("corrected" if action == "correct" else
             "dissatisfied" if action == "follow_up" and case.satisfaction == 3 else action)
     if back in RETURN_TO:

@@ -235,13 +235,14 @@ def _filename(context: dict) -> str:
     return f"report-{form['report']}-{form['first']}-{form['last']}"
 
 
-async def _run_or_400(request: web.Request) -> tuple[ReportQuery, ReportResult]:
-    """For the downloads: the report, or 400 naming the field (a page would show the form)."""
+async def _run_or_400(request: web.Request) -> tuple[ReportQuery, ReportResult] | web.Response:
+    """For the downloads: the report, or a 400 answer naming the field and what is wrong, in the
+    page's language (a page would show the form)."""
     try:
         q = parse_query(request.query, _today(request))
         return q, await _run(request, q)
     except ReportInputError as exc:
-        raise web.HTTPBadRequest(text=error_text(exc, request["locale"])) from None
+        return web.Response(status=400, text=error_text(exc, request["locale"]), headers={"Cache-Control": "no-store"})
 
 
 FIELDS = ('report', 'period', 'granularity', 'by', 'compare', 'kind', 'category', 'channel', 'department', 'agent')
@@ -261,7 +262,10 @@ def error_text(exc: ReportInputError, locale: str) -> str:
 @routes.get("/desk/reports/export.{fmt:xlsx|csv}")
 @require_role(*REPORT_ROLES)
 async def report_export(request: web.Request) -> web.Response:
-    q, result = await _run_or_400(request)
+    got = await _run_or_400(request)
+    if isinstance(got, web.Response):
+        return got
+    q, result = got
     fmt = request.match_info["fmt"]
     name = f"report-{q.report}-{q.period.start}-{q.period.last}.{fmt}"
     if fmt == "xlsx":
@@ -277,6 +281,9 @@ async def report_export(request: web.Request) -> web.Response:
 @routes.get("/desk/reports/chart.png")
 @require_role(*REPORT_ROLES)
 async def report_chart(request: web.Request) -> web.Response:
-    _, result = await _run_or_400(request)
+    got = await _run_or_400(request)
+    if isinstance(got, web.Response):
+        return got
+    _, result = got
     png = await asyncio.get_running_loop().run_in_executor(None, render_png, result.table)
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
