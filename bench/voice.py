@@ -1,7 +1,8 @@
 """Voice benchmark: simulated callers over AudioSocket at real-time pace against the real gateway
 parts (trained bot, Vosk, Piper, SQLite case store), printing:
 
-- reply latency: the caller's last voiced frame -> the first voiced frame of the reply, p50/p95,
+- reply latency: the caller's last voiced frame -> the first voiced frame of the reply (the bot's
+  answer, or the not-heard prompt when nothing was recognized), p50/p95,
   at 1, 4 and 8 concurrent calls (includes the end-of-speech silence window); the callers run in a
   process of their own, as Asterisk does, their starts spread over --stagger seconds
 - barge-in stop time: a key pressed during a prompt -> the prompt's last audio frame
@@ -168,28 +169,55 @@ def gateway_waits(sessions: list) -> tuple[list[float], list[float]]:
     return [t["recognized_ms"] / 1000 for t in turns], [t["wait_ms"] / 1000 for t in turns]
 
 
+def replies_to(spoke: list[float], replies: list[float], voiced: list[float]) -> list[float]:
+    """For each end of the caller's speech: the first voiced audio the caller received after the
+    gateway's reply to it was ready (CallSession.replied_at: the bot's answer, or the not-heard
+    prompt when nothing was recognized), less that end. Tying the reply to the gateway's mark keeps
+    an earlier prompt still playing, or an answer to something else, from being taken for it. Stops
+    at the first utterance without a reply (the call was transferred or hung up)."""
+    replies, latencies = list(replies), []
+    for spoke_until in spoke:
+        replied = next((a for a in replies if a > spoke_until), None)
+        if replied is None:
+            break
+        replies.remove(replied)
+        reply = next((v for v in voiced if v > replied), None)
+        if reply is not None:
+            latencies.append(reply - spoke_until)
+    return latencies
+
+
 def reply_latencies(results: list, sessions: list) -> list[float]:
-    """The caller's last voiced frame -> the first voiced frame of the reply to that turn. Both
-    processes read the same monotonic clock. The reply is the first audio the caller received after
-    the gateway had the bot's answer to that spoken turn (the call record's timing marks), so an
-    earlier prompt still playing, or an answer to something else, is never taken for it."""
+    """The caller's last voiced frame -> the first voiced frame of the reply to that turn, over every
+    dial of every caller (both processes read the same monotonic clock)."""
     by_uuid = {s.info.uuid: s for s in sessions}
     latencies = []
     for result in results:
         for dial in result["dials"] if isinstance(result, dict) else []:
             session = by_uuid.get(dial["uuid"])
-            if session is None:
-                continue
-            answers = [session.answered_at[i] for i, t in enumerate(session.turns) if t["source"] == "speech"]
-            for spoke_until in dial["spoke_until"]:
-                answered = next((a for a in answers if a > spoke_until), None)
-                if answered is None:
-                    break  # hung up (transferred) before this turn was answered
-                answers.remove(answered)
-                reply = next((v for v in dial["voiced"] if v > answered), None)
-                if reply is not None:
-                    latencies.append(reply - spoke_until)
+            if session is not None:
+                latencies += replies_to(dial["spoke_until"], session.replied_at, dial["voiced"])
     return latencies
+
+
+def not_heard(sessions: list) -> tuple[int, int]:
+    """(replies in all, of which the not-heard prompt): an empty recognition is answered too."""
+    replies = sum(len(s.replied_at) for s in sessions)
+    return replies, replies - sum(1 for s in sessions for t in s.turns if t["source"] == "speech")
+
+
+async def peer_calls(voice, utterances: list[bytes], calls: int, turns: int, stagger: float) -> list:
+    """Run the simulated callers against `voice` in a process of their own; their results."""
+    ctx = multiprocessing.get_context("spawn")  # the gateway's process runs threads: no fork
+    loop = asyncio.get_running_loop()
+    out = ctx.Queue()
+    callers = ctx.Process(target=run_callers, args=(voice.audiosocket_port, utterances, calls, turns, stagger, out),
+                          daemon=True)
+    callers.start()
+    results = await loop.run_in_executor(None, out.get)
+    await loop.run_in_executor(None, callers.join)
+    await asyncio.sleep(0.5)  # the last calls' records are written
+    return results
 
 
 class KeptSessions(set):
@@ -243,8 +271,6 @@ async def run_bench(args, speech, voice, started, why) -> None:
     rows = []
     barge: list[float] = []
     voice.sessions = KeptSessions()
-    ctx = multiprocessing.get_context("spawn")  # the gateway's process runs threads: no fork
-    loop = asyncio.get_running_loop()
     for calls in [int(c) for c in args.calls.split(",")]:
         t0 = time.perf_counter()
         cpu0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -252,15 +278,10 @@ async def run_bench(args, speech, voice, started, why) -> None:
         speech.stats.__init__()
         tasks0 = threads.snapshot()
         load0 = loadavg()
-        out = ctx.Queue()
-        callers = ctx.Process(target=run_callers, args=(voice.audiosocket_port, utterances, calls, args.turns,
-                                                        args.stagger, out), daemon=True)
-        callers.start()
-        results = await loop.run_in_executor(None, out.get)
-        await loop.run_in_executor(None, callers.join)
-        await asyncio.sleep(0.5)  # the last calls' records are written
+        results = await peer_calls(voice, utterances, calls, args.turns, args.stagger)
         latencies = reply_latencies(results, voice.sessions.all)
         recognized, answered = gateway_waits(voice.sessions.all)
+        replies, unheard = not_heard(voice.sessions.all)
         voice.sessions.all.clear()
         took = time.perf_counter() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -272,7 +293,7 @@ async def run_bench(args, speech, voice, started, why) -> None:
         barge += [b for r in results if isinstance(r, dict) for b in r["barge"]]
         failed = [r for r in results if not isinstance(r, dict)]
         rows.append((calls, len(latencies), pct(latencies, 0.5), pct(latencies, 0.95), took, len(failed)))
-        print(f"{calls} concurrent: {len(latencies)} turns, p50 {pct(latencies, 0.5):.3f} s, "
+        print(f"{calls} concurrent: {len(latencies)} turns ({unheard} of {replies} replies the not-heard prompt), p50 {pct(latencies, 0.5):.3f} s, "
               f"p95 {pct(latencies, 0.95):.3f} s, calls lost {len(failed)} {[f[:80] for f in failed]}; "
               f"gateway: text recognized p50 {pct(recognized, 0.5):.3f} s, answer ready p50 "
               f"{pct(answered, 0.5):.3f} s after the end of speech; CPU cores busy: gateway {gateway_cpu:.2f}, "

@@ -4,10 +4,14 @@ Asterisk's codecs, jitter buffer and AudioSocket, not only the gateway (bench/vo
 gateway alone, with simulated AudioSocket callers).
 
 Each caller listens to the welcome, then speaks `--turns` utterances (a WAV played into the call
-with Playback), each once the answer to the previous one has played a moment. Reply latency: the
+with Playback), each once the reply to the previous one has played a moment. Reply latency: the
 end of the caller's speech (Playback's end, less the recording's quiet tail) -> the first voiced
-audio the caller hears (its own MixMonitor recording) after the gateway had the bot's answer to
-that turn. Everything runs in one process clock (time.monotonic: AMI events, gateway marks).
+audio the caller hears (its own MixMonitor recording) after the gateway's reply to that utterance
+was ready, whatever was recognized: the bot's answer, or the not-heard prompt (抱歉，我没有听清)
+when the recognizer returned no text, which is what the Korean test model makes of the English
+test voice after A-law. Everything runs in one process clock (time.monotonic: AMI events, gateway
+marks). In the same run, the same number of simulated callers straight to the gateway's
+AudioSocket (bench/voice.py's callers: the "peer" figure) gives the in-process mode beside it.
 
 Usage: .venv/bin/python bench/voice_asterisk.py [--calls 1,4] [--turns 4] [--stagger 3]
 """
@@ -27,21 +31,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from asterisk_support import Caller, Events, Lab  # noqa: E402
-from voice import UTTERANCES, KeptSessions, pct, quiet_tail_s, setup  # noqa: E402
-
-
-def heard_voiced_times(path: Path, started: float, threshold: int = 200) -> list[float]:
-    """Monotonic times of the 20 ms blocks the caller heard as voiced (its recording began at `started`)."""
-    import numpy as np
-
-    with wave.open(str(path)) as w:
-        rate = w.getframerate()
-        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
-    block = rate // 50
-    n = len(pcm) // block
-    peaks = np.abs(pcm[: n * block].astype(np.int32)).reshape(n, block).max(axis=1)
-    return [started + i * 0.02 for i in np.nonzero(peaks > threshold)[0]]
+from asterisk_support import Caller, Events, Lab, voiced_times  # noqa: E402
+from voice import (UTTERANCES, KeptSessions, not_heard, pct, peer_calls, quiet_tail_s, replies_to,  # noqa: E402
+                   reply_latencies, setup)
 
 
 async def one_caller(lab, world, voice, wavs, turns: int, delay: float, tag: str) -> dict:
@@ -61,34 +53,23 @@ async def one_caller(lab, world, voice, wavs, turns: int, delay: float, tag: str
     spoke = []
     for i in range(turns):
         wav, pcm = wavs[i % len(wavs)]
-        before = len(session.answered_at)
+        before = len(session.replied_at)
         await call.say(wav)
         [*_, done] = await done_events.wait(i + 1, 60)
         spoke.append(done["_at"] - quiet_tail_s(pcm))
         end = time.monotonic() + 30
-        while len(session.answered_at) <= before and time.monotonic() < end and session.info.next != "queue":
+        while len(session.replied_at) <= before and time.monotonic() < end and session.info.next != "queue":
             await asyncio.sleep(0.05)
         if session.info.next == "queue" or session.ended.is_set():
             break  # not understood twice: transferred
         await asyncio.sleep(2.0)  # listen a moment
     await call.hang_up()
     await asyncio.sleep(1.0)
-    return {"session": session, "spoke": spoke, "heard": heard_voiced_times(call.heard, started)}
+    return {"session": session, "spoke": spoke, "heard": voiced_times(call.heard, started)}
 
 
 def latencies(result: dict) -> list[float]:
-    s = result["session"]
-    answers = [s.answered_at[i] for i, t in enumerate(s.turns) if t["source"] == "speech"]
-    out = []
-    for spoke_until in result["spoke"]:
-        answered = next((a for a in answers if a > spoke_until), None)
-        if answered is None:
-            break
-        answers.remove(answered)
-        reply = next((v for v in result["heard"] if v > answered), None)
-        if reply is not None:
-            out.append(reply - spoke_until)
-    return out
+    return replies_to(result["spoke"], result["session"].replied_at, result["heard"])
 
 
 def gateway_defaults() -> argparse.Namespace:
@@ -110,7 +91,7 @@ async def main(args) -> None:
         with tempfile.TemporaryDirectory() as d:
             tmp = Path(d)
             services, speech, plain, why = await setup(tmp, gateway_defaults())
-            await plain.close()
+            plain.sessions = KeptSessions()  # the in-process mode, measured in the same run (the peer)
             voice = VoiceChannel(speech, services.engine, store=services.store, host="127.0.0.1",
                                  agi_port=lab.agi_port, audiosocket_port=lab.audiosocket_port,
                                  ami_url=lab.ami_url, data_dir=tmp)
@@ -139,14 +120,26 @@ async def main(args) -> None:
                     turns = [t["source"] for t in r["session"].turns]
                     print(f"  call {r['session'].info.caller}: spoke {len(r['spoke'])}, gateway turns {turns}, "
                           f"heard voiced {len(r['heard']) * 0.02:.1f} s, ended: {r['session'].end_reason or '-'}")
+                replies, unheard = not_heard([r["session"] for r in ok])
                 print(f"{calls} call(s) through Asterisk: reply latency p50 {pct(lat, .5) * 1000:.0f} ms, "
-                      f"p95 {pct(lat, .95) * 1000:.0f} ms over {len(lat)} turns; load average before {' '.join(load)}, "
+                      f"p95 {pct(lat, .95) * 1000:.0f} ms over {len(lat)} turns ({unheard} of {replies} replies "
+                      f"the not-heard prompt); load average before {' '.join(load)}, "
                       f"after {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
-                      + (f"; errors: {errors}" if errors else ""))
+                      + (f"; errors: {errors}" if errors else ""), flush=True)
                 lab.hang_up_all()
                 await asyncio.sleep(2)
+                load = Path("/proc/loadavg").read_text().split()[:3]
+                plain.sessions.all.clear()
+                results = await peer_calls(plain, [pcm for _, pcm in wavs], calls, args.turns, args.stagger)
+                lat = reply_latencies(results, plain.sessions.all)
+                replies, unheard = not_heard(plain.sessions.all)
+                print(f"{calls} call(s) in-process (the peer: simulated callers straight to AudioSocket): reply "
+                      f"latency p50 {pct(lat, .5) * 1000:.0f} ms, p95 {pct(lat, .95) * 1000:.0f} ms over {len(lat)} "
+                      f"turns ({unheard} of {replies} replies the not-heard prompt); load average before "
+                      f"{' '.join(load)}, after {' '.join(Path('/proc/loadavg').read_text().split()[:3])}", flush=True)
             world.close()
             await voice.close()
+            await plain.close()
             await services.close()
     finally:
         lab.stop()

@@ -23,6 +23,7 @@ from .nlu_batch import NluBatcher
 from .normalize import normalize_text
 from .parse_cache import MAX_ENTRIES, ParseCache
 from .runtime import Runtime, install
+from .transcript import lines_from_events
 from .turn_queue import TurnQueue
 from .turns import Reply, Turn, TurnResult
 
@@ -120,6 +121,9 @@ class Engine:
         self._turns = TurnQueue(turn_concurrency)
         self.nlu = NluBatcher(agent.processor)
         self.parse_cache: ParseCache | None = getattr(agent, "parse_cache", None)
+        # the languages this engine answers in (the web chat says so for any other instead of
+        # answering in Chinese); a model that serves English too adds "en"
+        self.locales: tuple[str, ...] = ("zh",)
 
     @classmethod
     async def create(cls, agent, store: CaseStore, *, tracker_store_url: str = "", shared: bool = False,
@@ -151,7 +155,7 @@ class Engine:
         return parsed
 
     async def handle(self, turn: Turn) -> TurnResult:
-        from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+        from rasa.core.channels.channel import UserMessage
 
         text = turn.text if turn.is_payload else normalize_text(turn.text)
         if not text:
@@ -160,7 +164,7 @@ class Engine:
             return TurnResult([Reply(f"您的消息太长了（最多{MAX_TEXT}字），请分几次发送，或通过网站“网上诉求”提交。")])
         if self._flood.hit(turn.sender_id):
             return TurnResult([Reply("您发送得太快了，请稍等几秒再发。")])
-        collector = CollectingOutputChannel()
+        collector = channel_collector(turn.channel)
         message = UserMessage(text, collector, turn.sender_id, input_channel=turn.channel,
                               metadata=turn.metadata or None)
         try:
@@ -197,9 +201,33 @@ class Engine:
         await self.runtime.conversations.release(sender_id)
         await self.runtime.publish("handoff_released", {"conversation": sender_id})
 
-    async def transcript(self, sender_id: str) -> list[dict]:
+    async def transcript(self, sender_id: str, *, current_session: bool = False) -> list[dict]:
+        """The lines of a conversation as the citizen saw them (bot/transcript.py)."""
         tracker = await self.agent.tracker_store.retrieve(sender_id)
         if tracker is None:
             return []
-        return [{"from": "citizen" if e.get("event") == "user" else "bot", "text": e.get("text")}
-                for e in (ev.as_dict() for ev in tracker.events) if e.get("event") in ("user", "bot") and e.get("text")]
+        return lines_from_events((ev.as_dict() for ev in tracker.events), since_session_start=current_session)
+
+    def session_expired(self, last_event_at: float) -> bool:
+        """Would the next message begin a new Rasa session (the domain's session_expiration_time)?"""
+        minutes = self.agent.domain.session_config.session_expiration_time
+        return bool(minutes) and time.time() - last_event_at > minutes * 60
+
+    async def last_event_at(self, sender_id: str) -> float | None:
+        tracker = await self.agent.tracker_store.retrieve(sender_id)
+        return tracker.events[-1].timestamp if tracker and tracker.events else None
+
+
+_COLLECTORS: dict[str, type] = {}
+
+
+def channel_collector(channel: str):
+    """Rasa's collecting output channel under the turn's channel name: Rasa picks a response's
+    channel-specific variation (`channel: voice` in domain.yml) by the output channel's name."""
+    from rasa.core.channels.channel import CollectingOutputChannel
+
+    cls = _COLLECTORS.get(channel)
+    if cls is None:
+        cls = _COLLECTORS[channel] = type(f"{channel.title()}Collector", (CollectingOutputChannel,),
+                                          {"name": classmethod(lambda c, _n=channel: _n)})
+    return cls()

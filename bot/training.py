@@ -1,7 +1,8 @@
 """Training the bot's model when (and only when) its data or configuration changed.
 
-The model file is named after a fingerprint of everything that goes into it, so `make run` and
-the tests reuse a trained model until domain, data or config.yml change.
+The model file is named after a fingerprint of everything that goes into it (domain, data,
+config.yml, the project's own NLU components and the Rasa version), so `make run`, the tests and
+the CI's model cache (`make test`) reuse a trained model until one of them changes.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = ROOT / "bot" / "domain.yml"
 DATA = ROOT / "bot" / "data"
 CONFIG = ROOT / "config.yml"
+COMPONENTS = ROOT / "bot" / "nlu_components.py"   # named in config.yml's pipeline
+KEEP_MODELS = 3  # the newest models kept in a folder (another branch's data may come back)
 
 
 def training_files() -> list[Path]:
@@ -24,8 +27,10 @@ def training_files() -> list[Path]:
 
 
 def fingerprint() -> str:
-    h = hashlib.sha256()
-    for path in [DOMAIN, CONFIG, *training_files()]:
+    from importlib.metadata import version
+
+    h = hashlib.sha256(version("rasa").encode())
+    for path in [DOMAIN, CONFIG, COMPONENTS, *training_files()]:
         h.update(str(path.relative_to(ROOT)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
@@ -64,7 +69,12 @@ def _train(target: Path) -> Path:
                    force_training=True)
     if result.code != 0 or not result.model:
         raise RuntimeError(f"training failed with code {result.code}")
-    for old in target.parent.glob("hotline-*.tar.gz"):  # keep only the current model
-        if old != target:
-            old.unlink()
+    prune(target.parent, "hotline-*.tar.gz", KEEP_MODELS)
     return target
+
+
+def prune(folder: Path, pattern: str, keep: int) -> None:
+    """Delete all but the `keep` newest files matching `pattern` (by modification time)."""
+    models = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in models[keep:]:
+        old.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from .db import Database
 from .intake import clean_text
@@ -113,3 +113,37 @@ class HandoffDesk:
             conv = await s.get(Conversation, conversation_id)
             if conv is not None:
                 conv.state, conv.updated_at = "ended", utcnow()
+
+
+DEFAULT_WAIT_S = 120  # per citizen ahead, until the desk has taken enough chats to measure
+RECENT_TAKEN = 50
+
+
+async def queue_position(db: Database, conversation_id: str) -> dict | None:
+    """Where a conversation waiting for a human stands: {"position": 1 = next, "wait_s": estimate}.
+    None when no human is asked for or one already has it.
+
+    The estimate is the position times the median wait of the last chats the desk took (a
+    contact centre's "expected wait time"); without such history, DEFAULT_WAIT_S each."""
+    async with db.read() as s:
+        mine = (await s.execute(select(Handoff).where(Handoff.conversation_id == conversation_id,
+                                                      Handoff.released_at.is_(None)))).scalar()
+        if mine is None or mine.taken_by is not None:
+            return None
+        position = (await s.execute(select(func.count()).select_from(Handoff).where(
+            Handoff.released_at.is_(None), Handoff.taken_by.is_(None),
+            Handoff.requested_at <= mine.requested_at))).scalar() or 1
+        recent = (await s.execute(select(Handoff.requested_at, Handoff.taken_at).where(
+            Handoff.taken_at.isnot(None)).order_by(Handoff.taken_at.desc()).limit(RECENT_TAKEN))).all()
+    waits = sorted((taken - asked).total_seconds() for asked, taken in recent if taken and asked)
+    each = max(30.0, waits[len(waits) // 2]) if len(waits) >= 3 else DEFAULT_WAIT_S
+    return {"position": int(position), "wait_s": int(each * position)}
+
+
+async def live_lines(db: Database, conversation_id: str) -> list[dict]:
+    """What was said while humans had this conversation (the lines kept with its hand-offs as
+    they were said; the bot's part before each hand-off is Rasa's, not repeated here)."""
+    async with db.read() as s:
+        transcripts = (await s.execute(select(Handoff.transcript).where(Handoff.conversation_id == conversation_id)
+                                       .order_by(Handoff.requested_at))).scalars().all()
+    return [line for t in transcripts for line in (t or []) if line.get("at")]

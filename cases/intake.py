@@ -97,7 +97,9 @@ def _boolean(value: Any, default: bool) -> bool:
 
 
 def validate_case(data: Mapping[str, Any], *, channel: Channel | str,
-                  known_categories: set[str] | None = None, allow_urgent: bool = False) -> CaseInput:
+                  known_categories: set[str] | None = None, allow_urgent: bool = False,
+                  require_phone: bool = False) -> CaseInput:
+    """`require_phone`: a form that marks the phone required (the portal) gets it checked here too."""
     errors: dict[str, tuple[str, dict]] = {}
     if not isinstance(data, Mapping):
         raise InvalidInput({"body": ("not_object", {})})
@@ -138,6 +140,8 @@ def validate_case(data: Mapping[str, Any], *, channel: Channel | str,
     anonymous = _boolean(data.get("anonymous"), False)
     wants_reply = _boolean(data.get("wants_reply"), True)
 
+    if require_phone and not contact_phone and "contact_phone" not in errors:
+        errors["contact_phone"] = ("required", {})
     if contact_phone and "contact_phone" not in errors and not is_phone(contact_phone):
         errors["contact_phone"] = ("phone", {})
     if contact_email and "contact_email" not in errors and not _EMAIL.match(contact_email):

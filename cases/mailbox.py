@@ -329,6 +329,13 @@ class MailLedger:
                                  message_id=out.message_id, body=out.body, created_at=now, next_try_at=now))
         return True
 
+    async def queue(self, out: Outgoing) -> None:
+        """Queue one mail that answers no incoming mail (a chat transcript the citizen asked for)."""
+        now = utcnow()
+        async with self.db.write() as s:
+            s.add(MailOutbox(case_id=out.case_id, purpose=out.purpose, recipient=out.recipient,
+                             message_id=out.message_id, body=out.body, created_at=now, next_try_at=now))
+
     async def states(self) -> dict[str, int]:
         """How many mails are in each state (for tests, metrics and the CLI)."""
         async with self.db.read() as s:

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 from .models import Case, CaseEvent
 from .workflow import ACTIONS, KIND_LABELS, STATUS_LABELS, label
 
-_EVENT_LABELS = {"register": ("受理登记", "Registered"), "survey": ("满意度评价", "Satisfaction survey")}
+_EVENT_LABELS = {"register": ("受理登记", "Registered"), "survey": ("满意度评价", "Satisfaction survey"),
+                 "supplement": ("市民补充材料", "Information added by the citizen")}
 
 
 def _local(ts, tz: ZoneInfo) -> str | None:
@@ -35,7 +36,8 @@ def public_view(case: Case, events: list[CaseEvent], locale: str = "zh", tz: str
             name = f"{parent.name_en if locale == 'en' and parent.name_en else parent.name} / {name}"
         category = {"code": c.code, "name": name}
     history = [{"at": _local(e.at, zone), "action": e.action, "label": event_label(e.action, locale),
-                "status": e.to_status, "status_label": label(STATUS_LABELS, e.to_status, locale) if e.to_status else None}
+                "status": e.to_status, "status_label": label(STATUS_LABELS, e.to_status, locale) if e.to_status else None,
+                **({"comment": e.comment} if e.action == "supplement" and e.comment else {})}  # the citizen's own words
                for e in events if e.public]
     return {
         "number": case.number,

@@ -12,7 +12,7 @@ import yaml
 from sqlalchemy import select
 
 from .db import Database
-from .models import (CalendarDay, Category, DeadlineRule, Department, KnowledgeArticle, Poll,
+from .models import (CalendarDay, CannedReply, Category, DeadlineRule, Department, KnowledgeArticle, Poll,
                      PollQuestion, utcnow)
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -93,4 +93,13 @@ async def load_reference_data(db: Database, directory: Path = REFERENCE_DIR) -> 
         await _upsert(s, DeadlineRule, "kind", "urgent", working_days=int(rules.get("urgent", 0)))
         for kind, days in rules.get("kinds", {}).items():
             await _upsert(s, DeadlineRule, "kind", kind, working_days=int(days))
+
+        # shared canned replies: added where their shortcut is missing, never overwritten (the
+        # desk's administrators edit their texts)
+        canned = read("canned.yml", directory) if (directory / "canned.yml").exists() else []
+        have = set((await s.execute(select(CannedReply.shortcut).where(CannedReply.user_id.is_(None)))).scalars())
+        for c in canned:
+            if c["shortcut"] not in have:
+                s.add(CannedReply(user_id=None, shortcut=c["shortcut"], text=c["text"].strip()))
+        counts["canned_replies"] = len(canned)
     return counts

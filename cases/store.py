@@ -46,6 +46,10 @@ class Forbidden(PermissionError):
     pass
 
 
+class ClosedCase(RuntimeError):
+    """The case is archived: nothing more is added to it (the citizen files a new one)."""
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who does something: a citizen, the bot, the system, or a signed-in user."""
@@ -443,6 +447,19 @@ class CaseStore:
                             action="correct", from_status=case.status, to_status=case.status, public=False,
                             data=changed))
         return await self.get(number)
+
+    async def add_citizen_information(self, case_id: int, text: str, *, channel: str = "web") -> None:
+        """The citizen's own addition to their case (补充材料): a public event holding their words
+        (empty when they only add files); an archived case takes none (ClosedCase)."""
+        async with self.db.write() as s:
+            case = await s.get(Case, case_id)
+            if case is None:
+                raise NotFound(str(case_id))
+            if case.status == Status.CLOSED.value:
+                raise ClosedCase(case.number)
+            s.add(CaseEvent(case_id=case_id, actor=CITIZEN.name, channel=channel, action="supplement",
+                            from_status=case.status, to_status=case.status, public=True, comment=text))
+            case.updated_at = utcnow()
 
     # ---- attachments ------------------------------------------------------------------------
     def attachment_path(self, sha256: str) -> Path:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from cases.intake import LIMITS
+from cases.mailbox import RELEASABLE
 from cases.workflow import ACTIONS, Channel, Kind, Status, Urgency
 
 
@@ -61,7 +62,8 @@ def _document() -> dict:
             "deadline": {"type": "string", "nullable": True},
             "history": {"type": "array", "items": {"type": "object", "properties": {
                 "at": {"type": "string"}, "action": {"type": "string"}, "label": {"type": "string"},
-                "status": {"type": "string", "nullable": True}, "status_label": {"type": "string", "nullable": True}}}},
+                "status": {"type": "string", "nullable": True}, "status_label": {"type": "string", "nullable": True},
+                "comment": {"type": "string", "description": "what the citizen added (补充材料)"}}}},
             "reply": {"type": "string", "nullable": True}, "replied_at": {"type": "string", "nullable": True},
         },
     }
@@ -184,6 +186,9 @@ def _document() -> dict:
                          "responses": {"204": {"description": "The bot answers again"}, **ERRORS}}},
             "/api/mail/held": {"get": {"summary": "Mail held for an agent: spam, a stranger's reply on a case, "
                                                   "unusable mail (when the mail channel runs)", "security": bearer,
+                                       "parameters": [{"name": "state", "in": "query", "required": False,
+                                                       "description": "only held, or only ignored, mail (default both)",
+                                                       "schema": {"type": "string", "enum": list(RELEASABLE)}}],
                                        "responses": {"200": _resp("Held mail", {"type": "object"}),
                                                      "404": _resp("The mail channel is not running", _ref("Error")),
                                                      **ERRORS}}},

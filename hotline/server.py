@@ -76,10 +76,11 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_address=True)
         with _binding(f"HTTP {settings.http_host}:{settings.http_port}"):
             await site.start()
-        log.info("gateway listening", extra=log_fields(**addresses(settings, voice),
-                                                       database=settings.database_url.split("://")[0]))
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        log.info("gateway listening", extra=log_fields(**addresses(settings, voice),
+                                                       database=settings.database_url.split("://")[0],
+                                                       loop=type(loop).__module__.split(".")[0]))
+        stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, stop.set)

@@ -116,6 +116,9 @@ class Settings:
     mail_max_bytes: int = 25 * 1024 * 1024
     mail_claim_lease_s: float = 120.0
     mail_workers: int = 16
+    # SMTP connections the outbox sends on at once (each loses at most its one mail in flight to a
+    # killed process; see channels/email/outbox.py)
+    mail_send_lanes: int = 4
     mail_notify_poll_s: float = 2.0
     # accept mail directly over SMTP (aiosmtpd) on this address; port 0: off
     smtpd_host: str = "127.0.0.1"

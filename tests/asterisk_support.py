@@ -270,12 +270,17 @@ exten => _[+0-9].,1,Answer()
  same => n,Set(CALLER_TAG=out-${{EXTEN}})
  same => n,UserEvent(CitizenAnswered,Number: ${{EXTEN}},Phone: ${{CHANNEL}})
  same => n,Goto(caller,listen,1)
-; an agent's phone: answers after a ring and talks until hung up
-exten => _1XXX,1,Wait(0.5)
+; an agent's phone: answers after a ring and talks until hung up; with the global AGENTS_AWAY=yes
+; (agents_away()) it rings and nobody answers
+exten => _1XXX,1,GotoIf($["${{AGENTS_AWAY}}" = "yes"]?away)
+ same => n,Wait(0.5)
  same => n,Answer()
  same => n,UserEvent(AgentAnswered,Agent: ${{EXTEN}},Phone: ${{CHANNEL}})
  same => n,Set(CALLER_TAG=agent-${{EXTEN}}-${{UNIQUEID}})
  same => n,Goto(caller,listen,1)
+ same => n(away),UserEvent(AgentRinging,Agent: ${{EXTEN}})
+ same => n,Wait(600)
+ same => n,Hangup()
 """
     manager = f"""[general]
 enabled = yes
@@ -338,6 +343,30 @@ class Lab:
     def channels(self) -> str:
         return self.pbx.cli("core show channels concise")
 
+    def agents_away(self, away: bool) -> None:
+        """The agents' phones ring and nobody answers (or they answer again)."""
+        self.world.cli(f"dialplan set global AGENTS_AWAY {'yes' if away else 'no'}")
+
+    def set_global(self, name: str, value) -> None:
+        """A global of the PBX's dialplan, as `[globals]` sets it (QUEUE_WAIT, AGI_PORT, ...)."""
+        self.pbx.cli(f"dialplan set global {name} {value}")
+
+    def ami_sessions(self, user: str = AMI_USER) -> int:
+        """How many manager sessions `user` has open on the PBX (`manager show connected`)."""
+        return sum(1 for line in self.pbx.cli("manager show connected").splitlines()
+                   if line.split()[:1] == [user])
+
+    def in_audiosocket(self) -> int:
+        """How many of the PBX's channels are in AudioSocket() now (talking to a gateway)."""
+        return sum(1 for line in self.channels().splitlines() if "!AudioSocket!" in line)
+
+    def conference(self, name: str) -> list[tuple[str, str]]:
+        """(channel, flags) of each member of a ConfBridge conference (`confbridge list NAME`); M:
+        marked, E: ends when the marked user leaves."""
+        out = self.pbx.cli(f"confbridge list {name}")
+        return [(line.split()[0], line.split()[1]) for line in out.splitlines()
+                if line.startswith(("PJSIP/", "Local/")) and len(line.split()) > 1]
+
     def hang_up_all(self) -> None:
         for a in (self.world, self.pbx):
             try:
@@ -349,6 +378,64 @@ class Lab:
         self.world.stop()
         self.pbx.stop()
         shutil.rmtree(self.rec_dir, ignore_errors=True)
+
+
+class GatewayProcess:
+    """`hotline run` as an operator starts it, in a process of its own (JSON console in `console`),
+    its telephony pointed at the lab's PBX: FastAGI/AudioSocket on the given ports, AMI, MixMonitor's
+    folder. The bot model and the speech models are the ones the tests use."""
+
+    def __init__(self, lab: Lab, folder: Path, *, agi_port: int, audiosocket_port: int):
+        import sys
+
+        self.agi_port, self.audiosocket_port, self.http_port = agi_port, audiosocket_port, free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+        env.update(HOTLINE_DATA_DIR=str(folder / "data"), HOTLINE_HTTP_PORT=str(self.http_port),
+                   HOTLINE_LOG_JSON="true", HOTLINE_BOT_MODEL_DIR=str(ROOT / "models"),
+                   HOTLINE_AGI_PORT=str(agi_port), HOTLINE_AUDIOSOCKET_PORT=str(audiosocket_port),
+                   HOTLINE_AMI_URL=lab.ami_url, HOTLINE_RECORDINGS_DIR=str(lab.rec_dir), PYTHONPATH=str(ROOT))
+        self.console = folder / "console.log"
+        with open(self.console, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "run"], env=env, cwd=folder,
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def records(self) -> list[dict]:
+        """The console's JSON records (lines that are not JSON, a library's, are left out)."""
+        import json
+
+        out = []
+        for line in self.console.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def wait_listening(self, timeout: float = 900) -> dict:
+        """The start's last record ("gateway listening"): the bot, voice and HTTP are up."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            found = next((r for r in self.records() if r.get("msg") == "gateway listening"), None)
+            if found:
+                return found
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        raise RuntimeError(f"hotline run did not start (exit {self.proc.poll()}): "
+                           + self.console.read_text(errors="replace")[-3000:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
 
 
 class Caller:
@@ -412,24 +499,34 @@ async def heard_voiced_s(caller: Caller, timeout: float = 10) -> float:
     return voiced_seconds(caller.heard)
 
 
-def voiced_seconds(path: Path, threshold: int = 200) -> float:
-    """How much of a recording is not silence (20 ms blocks whose peak passes `threshold`, as
-    tests/voice_peers.py counts a voiced frame)."""
+def voiced_blocks(path: Path, threshold: int = 200):
+    """Which 20 ms blocks of a recording are not silence (their peak passes `threshold`, as
+    tests/voice_peers.py counts a voiced frame); an empty array when there is no recording."""
     import wave
 
     import numpy as np
 
     if not path.exists():
-        return 0.0
+        return np.zeros(0, bool)
     with wave.open(str(path)) as w:
         rate = w.getframerate()
         pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
     block = rate // 50
     n = len(pcm) // block
-    if not n:
-        return 0.0
-    peaks = np.abs(pcm[: n * block].astype(np.int32)).reshape(n, block).max(axis=1)
-    return float((peaks > threshold).sum()) / 50
+    return np.abs(pcm[: n * block].astype(np.int32)).reshape(n, block).max(axis=1) > threshold
+
+
+def voiced_seconds(path: Path, threshold: int = 200) -> float:
+    """How much of a recording is not silence."""
+    return float(voiced_blocks(path, threshold).sum()) / 50
+
+
+def voiced_times(path: Path, started: float, threshold: int = 200) -> list[float]:
+    """time.monotonic() of each voiced 20 ms block of a recording that began at `started` (the
+    caller's Listening event: MixMonitor starts right after it)."""
+    import numpy as np
+
+    return [started + i * 0.02 for i in np.nonzero(voiced_blocks(path, threshold))[0]]
 
 
 class Events:

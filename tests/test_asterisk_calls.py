@@ -4,11 +4,15 @@ RFC 4733 keys), agent phones registered to the PBX, the gateway's FastAGI/AudioS
 import asyncio
 import itertools
 import json
+import logging
+import os
+import signal
 import time
+import wave
 
 import pytest
 
-from asterisk_support import Caller, Events, Lab, heard_voiced_s, kill_gateway_sockets
+from asterisk_support import Caller, Events, GatewayProcess, Lab, free_port, heard_voiced_s, voiced_times
 from channels.voice import VoiceChannel
 from channels.voice.ami import AmiClient, AmiConfig
 from channels.voice.session import VoiceSettings
@@ -149,27 +153,12 @@ async def test_the_hotline_answers_the_number_in_any_form_and_none(lab, gateway,
     assert await heard_voiced_s(call) > 1.0
 
 
-@pytest.mark.parametrize("how", ["stopped", "killed"])
-async def test_callers_of_a_stopped_or_killed_gateway_reach_an_agent(lab, gateway, caller, world, how):
-    answered = Events(world, "AgentAnswered")
-    call = await caller().dial()
-    s = await session_for(gateway)
-    await bot_says(s, lambda t: "12345" in t)
-    if how == "stopped":  # a notice and the hangup frame; the dialplan's failed FastAGI → the agents
-        await gateway.close()
-        assert s.end_reason == "gateway stopped" and s.info.next == "queue"
-    else:  # connections reset, no hangup frame: AudioSocket fails under TryExec → the agents
-        kill_gateway_sockets(gateway)
-    await answered.wait(1, timeout=40)
-    assert await call.alive()
-    await call.hang_up()
-
-
 @pytest.mark.parametrize("next_request", ["answered", "failed"])
 async def test_key_0_reaches_a_free_agent_then_the_survey_and_the_hand_off_is_released(
         lab, gateway, caller, world, services, next_request):
     """With the "what next" FastAGI failing, the dialplan's own rule takes the caller to the agents,
-    and back from them the caller still gets the survey (hotline/after-queue)."""
+    and back from them the caller still gets the survey (hotline/after-queue); that caller hangs up
+    during the survey: no rating, and the hand-off is released all the same."""
     if next_request == "failed":
         async def fail(request, query):
             raise ConnectionError("the gateway went away for a moment")
@@ -187,11 +176,17 @@ async def test_key_0_reaches_a_free_agent_then_the_survey_and_the_hand_off_is_re
     survey = await wait_for(lambda: next((x for x in gateway.sessions if x.info.phase == "survey"), None),
                             what="the survey after the agent")
     await wait_for(lambda: survey.speaking is not None, what="the survey prompt")
-    await call.press("1")
+    if next_request == "answered":
+        await call.press("1")
+    else:  # hung up during the survey
+        await asyncio.sleep(0.5)
+        await call.hang_up()
     sender = s.info.sender_id
     await wait_for(lambda: not gateway.sessions, timeout=60, what="the end of the survey")
     conv = await services.engine.runtime.conversations.get(sender)
-    assert conv.satisfaction == 1
+    assert conv.satisfaction == (1 if next_request == "answered" else None)
+    if next_request == "failed":
+        assert survey.end_reason == "caller hung up"
     # the call is over (Asterisk's hangup handler told the gateway): nothing is left on the desk
     await wait_for(lambda: not gateway.calls.get(s.info.uuid), what="the hangup handler")
     assert not await services.engine.is_paused(sender)
@@ -221,6 +216,15 @@ async def test_a_call_through_a_local_channel_is_known_by_its_linkedid(lab, gate
     lab.hang_up_all()
 
 
+async def speech_wav(lab, speech_service, text: str):
+    """`text` spoken by the test voice into a WAV the callers can play (8 kHz mono), and its audio."""
+    pcm = b"".join([chunk async for chunk in speech_service.speak(text, 8000)])
+    path = lab.rec_dir / f"speech-{next(_tags)}.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(pcm)
+    return path, pcm
+
+
 async def pause_agents(lab, gateway, paused: bool) -> None:
     for agent in ("1024", "1025"):
         await gateway.ami.action({"Action": "QueuePause", "Queue": "hotline", "Interface": f"PJSIP/{agent}",
@@ -243,13 +247,7 @@ async def reach_voicemail(lab, gateway, caller):
 
 async def test_a_voicemail_reads_its_number_at_once_and_gets_its_transcript_after(
         lab, gateway, caller, services, speech_service):
-    import wave
-
-    message = b"".join([pcm async for pcm in speech_service.speak(
-        "My street light is broken, please call me back.", 8000)])
-    wav = lab.rec_dir / f"message-{next(_tags)}.wav"
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(message)
+    wav, message = await speech_wav(lab, speech_service, "My street light is broken, please call me back.")
     try:
         call, s = await reach_voicemail(lab, gateway, caller)
         await call.say(wav)
@@ -322,3 +320,225 @@ async def test_a_poll_call_opens_with_the_poll_s_first_question(lab, gateway, wo
     assert "供水满意度调查" in first and "您对供水满意吗" in first and "抱歉" not in first
     assert s.info.poll_id == str(poll_id) and s.info.caller == "13700137000"
     await world.action({"Action": "Hangup", "Channel": phone["Phone"]})
+
+
+async def test_a_caller_may_hang_up_at_any_stage(lab, gateway, caller, speech_service, caplog):
+    """Four calls at once, each hung up at another stage: during the welcome, during the menu read
+    again (key *), while saying something (the recognizer mid-utterance), while typing a case number
+    to look up. Each ends as "caller hung up" with nothing left behind: no call on the PBX, no call
+    kept by the gateway (the hangup handler came), no error logged."""
+    wav, _ = await speech_wav(lab, speech_service, "I would like to check the status of my case.")
+    numbers = {"welcome": "13800000011", "menu": "13800000012", "say-or-press": "13800000013",
+               "lookup": "13800000014"}
+    calls = dict(zip(numbers, await asyncio.gather(*(caller().dial(caller_id=n) for n in numbers.values()))))
+    await wait_for(lambda: len(gateway.sessions) == len(numbers), what="four calls")
+    by = {stage: next(s for s in gateway.sessions if s.info.caller == n) for stage, n in numbers.items()}
+    await asyncio.gather(*(bot_says(s, lambda t: "12345" in t) for s in by.values()))
+
+    async def welcome():
+        await asyncio.sleep(0.5)
+        assert not by["welcome"].turns[1:]
+        await calls["welcome"].hang_up()
+
+    async def menu():
+        await keys_turn(by["menu"], calls["menu"], "*", lambda t: "12345" in t)  # the menu again
+        await asyncio.sleep(0.5)
+        await calls["menu"].hang_up()
+
+    async def say_or_press():
+        await calls["say-or-press"].say(wav)
+        await wait_for(lambda: by["say-or-press"].capturing, timeout=15, what="the caller's speech")
+        await calls["say-or-press"].hang_up()
+
+    async def lookup():
+        await keys_turn(by["lookup"], calls["lookup"], "3", lambda t: "编号" in t)
+        await calls["lookup"].press("20", gap_s=0.1)
+        await wait_for(lambda: by["lookup"].keys, timeout=5, what="the first digits")
+        await calls["lookup"].hang_up()
+
+    with caplog.at_level(logging.WARNING, logger="hotline"):
+        await asyncio.gather(welcome(), menu(), say_or_press(), lookup())
+        await wait_for(lambda: not gateway.sessions, timeout=30, what="every call's end")
+        await wait_for(lambda: not lab.channels().strip(), what="no call left on the PBX")
+        await wait_for(lambda: not any(gateway.calls.get(s.info.uuid) for s in by.values()),
+                       what="the hangup handlers")
+    records = {r["caller"]: r for r in call_records(gateway)}
+    assert {stage: records[n]["end_reason"] for stage, n in numbers.items()} == dict.fromkeys(numbers, "caller hung up")
+    assert records[numbers["lookup"]]["menu_path"] == ["/greet", "/check_status"]
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_nobody_answers_the_queue_so_the_caller_gets_a_voicemail(lab, gateway, caller, world, services):
+    """The agents' phones ring and nobody answers: after QUEUE_WAIT (the dialplan's global) Queue()
+    gives up with QUEUESTATUS=TIMEOUT and the caller is back with the gateway, which offers a
+    voicemail; that caller hangs up while it records (silence: no case). A second caller hangs up
+    while the queue rings. Both calls' hand-offs are released and nothing is left on the PBX."""
+    lab.agents_away(True)
+    lab.set_global("QUEUE_WAIT", 8)
+    ringing = Events(world, "AgentRinging")
+    try:
+        waits, leaves = await asyncio.gather(caller().dial(caller_id="13800000021"),
+                                             caller().dial(caller_id="13800000022"))
+        await wait_for(lambda: len(gateway.sessions) == 2, what="two calls")
+        first = {s.info.caller: s for s in gateway.sessions}
+        await asyncio.gather(*(bot_says(s, lambda t: "12345" in t) for s in first.values()))
+        await leaves.press("0")
+        await ringing.wait(1, timeout=60)
+        await leaves.hang_up()  # in the queue
+        await waits.press("0")
+        await ringing.wait(2, timeout=60)
+        back = await wait_for(lambda: next((s for s in gateway.sessions if s.info.caller == "13800000021"
+                                            and s.info.phase == "voicemail"), None),
+                              timeout=60, what="the caller back from the queue")
+        end = time.monotonic() + 60
+        while back.voicemail is None and time.monotonic() < end:  # a key cuts the long busy prompt short
+            await waits.press("5")
+            await asyncio.sleep(1.0)
+        assert back.voicemail is not None, "no voicemail recording started"
+        await asyncio.sleep(1.0)
+        await waits.hang_up()  # while the voicemail records
+        await wait_for(lambda: not gateway.sessions, timeout=30, what="the end of both calls")
+        await wait_for(lambda: not lab.channels().strip(), what="no call left on the PBX")
+        assert back.end_reason == "caller hung up" and not back.info.record.get("voicemail_cases")
+        records = call_records(gateway)
+        transferred = {r["caller"] for r in records if r["next"] == "queue"}
+        assert transferred == set(first), [(r["caller"], r["next"], r["end_reason"], r.get("agents_free"))
+                                           for r in records]
+        for s in first.values():
+            await wait_for(lambda: not gateway.calls.get(s.info.uuid), what="the hangup handler")
+            assert not await services.engine.is_paused(s.info.sender_id)
+    finally:
+        lab.agents_away(False)
+        lab.set_global("QUEUE_WAIT", 300)
+
+
+async def test_click_to_call_a_three_way_call_and_its_recording_from_the_desk(
+        lab, world, services_factory, db_url, client_factory):
+    """The desk through the PBX: click-to-call rings the agent's phone (1024), then the citizen over
+    the trunk; 三方通话 brings the department's duty phone in (ConfBridge: three members, the
+    agent marked, the others ending with the agent); the agent hangs up and everyone leaves. The
+    call's MixMonitor recording is then listed on the case page and played with HTTP Range."""
+    from channels.desk.telephony import PHONE, dialable
+    from desk_support import login, make_users, new_case, post
+
+    services = await services_factory(db_url, ami_url=lab.ami_url, recordings_dir=str(lab.rec_dir))
+    await make_users(services)
+    case = await new_case(services, phone="13912340000")
+    duty = next(d for d in await services.store.departments() if dialable(d.phone))
+    agents, citizens = Events(world, "AgentAnswered"), Events(world, "CitizenAnswered")
+    agent = await client_factory(services)
+    await login(agent, "agent1")
+    assert await agent.server.app[PHONE].wait_ready(10)
+    page = f"/desk/cases/{case.number}"
+    resp = await post(agent, f"{page}/call", {"target": "citizen"}, page=page)
+    assert resp.status == 200, await resp.text()
+    [phone] = await agents.wait(1, timeout=30)
+    [citizen] = await citizens.wait(1, timeout=60)
+    assert citizen["Number"] == "13912340000"
+
+    async def history(action: str) -> list:
+        return [e for e in await services.store.events(case.id) if e.action == action]
+
+    [placed] = await history("call")
+    linkedid = placed.data["linkedid"]
+    resp = await post(agent, f"{page}/threeway", {"department": duty.code}, page=page)
+    assert resp.status == 202, await resp.text()
+    [*_, party] = await citizens.wait(2, timeout=60)
+    assert party["Number"] == dialable(duty.phone)
+    [threeway] = await wait_for(lambda: history("threeway"), timeout=30, what="the three-way call's event")
+    assert threeway.data["result"] == "answered" and threeway.data["linkedid"] == linkedid
+    members = await wait_for(lambda: len(lab.conference(threeway.data["bridge"])) == 3
+                             and lab.conference(threeway.data["bridge"]), what="three in the conference")
+    flags = {channel.split("-")[0]: f for channel, f in members}
+    assert "M" in flags.pop("PJSIP/1024") and all("E" in f for f in flags.values()), members
+    await world.action({"Action": "Hangup", "Channel": phone["Phone"]})  # the agent hangs up
+    await wait_for(lambda: not lab.conference(threeway.data["bridge"]) and not lab.channels().strip(),
+                   what="everyone gone with the agent")
+    from channels.voice.recordings import recording_for
+
+    path = await wait_for(lambda: recording_for(lab.rec_dir, linkedid), what="the call's recording")
+    await asyncio.sleep(1.0)  # MixMonitor's last write
+    size = path.stat().st_size
+    assert size > 44
+    assert f"recordings/{linkedid}" in await (await agent.get(page)).text()
+    resp = await agent.get(f"{page}/recordings/{linkedid}", headers={"Range": "bytes=0-99"})
+    assert resp.status == 206 and resp.headers["Content-Range"] == f"bytes 0-99/{size}"
+    assert await resp.read() == path.read_bytes()[:100]
+    resp = await agent.get(f"{page}/recordings/{linkedid}", headers={"Range": "bytes=-10"})
+    assert resp.status == 206 and await resp.read() == path.read_bytes()[-10:]
+
+
+# ---- `hotline run` as a process of its own: stopped and killed mid-call ------------------------------
+@pytest.fixture(scope="module")
+def gateway_processes(lab, tmp_path_factory):
+    """Two gateways as an operator starts them (`hotline run`), loading side by side: "killed" on
+    the ports the PBX's dialplan names, "stopped" on ports of its own (its test points the
+    dialplan's globals there)."""
+    procs = {"killed": GatewayProcess(lab, tmp_path_factory.mktemp("gw-killed"), agi_port=lab.agi_port,
+                                      audiosocket_port=lab.audiosocket_port),
+             "stopped": GatewayProcess(lab, tmp_path_factory.mktemp("gw-stopped"), agi_port=free_port(),
+                                       audiosocket_port=free_port())}
+    try:
+        for p in procs.values():
+            p.listening = p.wait_listening()
+        yield procs
+    finally:
+        for p in procs.values():
+            p.stop()
+        lab.set_global("AGI_PORT", lab.agi_port)
+        lab.set_global("AUDIOSOCKET_PORT", lab.audiosocket_port)
+
+
+def test_a_gateway_logs_in_to_ami_once_and_serves_on_asyncio_s_loop(lab, gateway_processes):
+    """Defect 11: the voice line and the desk share one AMI login (two gateways: two sessions on
+    `manager show connected`, not four); and `hotline run` serves on asyncio's loop: it makes its
+    loop before it imports Rasa, whose aiogram import installs uvloop's policy for loops made later
+    (under uvloop panoramisk took an AMI stream cut mid-block for a fatal transport error)."""
+    for p in gateway_processes.values():
+        assert p.listening["loop"] == "asyncio"
+        assert p.listening["agi"].endswith(f":{p.agi_port}/hotline")
+    end = time.monotonic() + 20
+    while lab.ami_sessions() != 2 and time.monotonic() < end:  # the in-process gateways' ones are gone
+        time.sleep(0.2)
+    time.sleep(1.0)  # nobody logs in late
+    assert lab.ami_sessions() == 2, lab.pbx.cli("manager show connected")
+
+
+async def test_a_killed_gateway_s_callers_reach_the_agents(lab, gateway_processes, caller, world):
+    """kill -9 of `hotline run` mid-call: the kernel resets its AudioSocket connections, AudioSocket()
+    fails under TryExec and the dialplan takes every caller to the agents' queue: none is dropped."""
+    gw = gateway_processes["killed"]
+    answered = Events(world, "AgentAnswered")
+    calls = await asyncio.gather(*(caller().dial(caller_id=n) for n in ("13800000031", "13800000032")))
+    await wait_for(lambda: lab.in_audiosocket() == 2, what="both calls talking to the gateway")
+    await asyncio.sleep(1.5)  # the welcome plays
+    os.kill(gw.pid, signal.SIGKILL)
+    await answered.wait(2, timeout=60)
+    assert [await c.alive() for c in calls] == [True, True]
+    for c in calls:
+        await c.hang_up()
+
+
+async def test_a_stopped_gateway_s_callers_hear_a_notice_and_reach_the_agents(lab, gateway_processes, caller, world):
+    """SIGTERM to `hotline run` mid-call: each caller hears the notice (系统正在维护，正在为您转接人工服务)
+    and gets the hangup frame, the dialplan goes on to the agents; the process ends with status 0."""
+    gw = gateway_processes["stopped"]
+    lab.set_global("AGI_PORT", gw.agi_port)
+    lab.set_global("AUDIOSOCKET_PORT", gw.audiosocket_port)
+    answered, listening = Events(world, "AgentAnswered"), Events(world, "Listening")
+    calls = await asyncio.gather(*(caller().dial(caller_id=n) for n in ("13800000041", "13800000042")))
+    await wait_for(lambda: lab.in_audiosocket() == 2, what="both calls talking to the gateway")
+    await asyncio.sleep(1.5)  # the welcome plays
+    stopped = time.monotonic()
+    gw.proc.terminate()
+    got = await answered.wait(2, timeout=60)
+    assert await asyncio.get_running_loop().run_in_executor(None, gw.proc.wait, 60) == 0
+    assert [await c.alive() for c in calls] == [True, True]
+    for c in calls:
+        await c.hang_up()
+    await asyncio.sleep(1.0)  # MixMonitor closes what each caller heard
+    first_agent = min(e["_at"] for e in got)
+    for c in calls:
+        started = next(e["_at"] for e in listening.got if e.get("Tag") == c.tag)
+        notice = [t for t in voiced_times(c.heard, started) if stopped + 0.2 < t < first_agent]
+        assert len(notice) * 0.02 > 0.5, f"{c.tag} heard {len(notice) * 0.02:.2f} s between the stop and the agent"

@@ -76,6 +76,22 @@ async def test_submit_in_chinese_then_look_the_case_up(services, browser):
         assert (await page.inner_text("#case-status")).strip() == "已登记"
         assert (await page.inner_text("#case-number")).strip() == number
         assert "受理登记" in await page.inner_text("ol.history")
+        assert (await page.inner_text("#case-description")).startswith("幸福小区东门外的烧烤摊")
+
+        # on a 375 px phone the 在线客服 button covers no part of the form, wherever it is scrolled
+        await page.set_viewport_size({"width": 375, "height": 667})
+        await page.goto(f"{base}/submit")
+        overlaps = await page.evaluate("""() => {
+            const hit = [];
+            const box = document.querySelector('#description'), button = document.querySelector('#hl-chat-open');
+            for (let y = 0; y <= document.documentElement.scrollHeight; y += 100) {
+                window.scrollTo(0, y);
+                const a = box.getBoundingClientRect(), b = button.getBoundingClientRect();
+                if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) hit.push(y);
+            }
+            return hit;
+        }""")
+        assert overlaps == []
         assert errors == []
         await page.close()
     finally:

@@ -1,5 +1,6 @@
 """The chat widget in a real browser: a citizen chats in Chinese until a case number appears,
-then looks the case up by chat."""
+goes to other pages and reloads with the conversation kept, looks the case up by chat without
+being asked its number again, and downloads the transcript."""
 import re
 
 import pytest
@@ -46,7 +47,8 @@ async def test_chat_until_a_case_number_appears_then_look_it_up(engine, services
     await server.start_server()
     try:
         # the page CSP forbids eval; Playwright's wait_for_function needs it
-        page = await browser.new_page(locale="zh-CN", viewport={"width": 1000, "height": 900}, bypass_csp=True)
+        page = await browser.new_page(locale="zh-CN", viewport={"width": 1000, "height": 900}, bypass_csp=True,
+                                     accept_downloads=True)
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         await page.goto(str(server.make_url("/")))
@@ -70,9 +72,21 @@ async def test_chat_until_a_case_number_appears_then_look_it_up(engine, services
         assert (await services.store.get(number)).kind == "complaint"
         await page.screenshot(path="/tmp/chat.png")
 
-        await send(page, "我想查一下办理进度", "受理编号")
-        await send(page, number, "密码")
-        await send(page, password, "已登记")
+        # the chat keeps its place across pages and a reload: same conversation, replayed
+        for step in ("受理查询", "使用帮助", "reload"):
+            if step == "reload":
+                await page.reload()
+            else:
+                await page.click(f"header.top >> text={step}")
+            await page.wait_for_selector("#hl-chat[data-ready='1']")
+            assert password in await bot_text(page) and await page.is_visible("#hl-chat-input")
+        # the case filed a minute ago is not asked for again
+        await send(page, "我想查一下办理进度", "已登记")
+        assert (await bot_text(page)).count("请输入您的13位受理编号") == 0
+        async with page.expect_download() as download:
+            await page.click("#hl-chat-download")
+        saved = (await (await download.value).path()).read_text(encoding="utf-8")
+        assert number in saved and "已登记" in saved
         assert errors == []
         await page.close()
     finally:

@@ -50,12 +50,20 @@ async def test_agent_takes_over_a_web_chat_and_the_citizen_rates(engine, service
         await citizen.fill("#hl-chat-input", "我要转人工客服")
         await citizen.press("#hl-chat-input", "Enter")
         await citizen.wait_for_function("document.querySelector('#hl-chat-log').innerText.includes('人工')")
+        # while waiting: told once, the place in the queue shown, a message acknowledged
+        await citizen.wait_for_function("document.querySelector('#hl-chat-status').innerText.includes('下一位')")
+        assert (await citizen.inner_text("#hl-chat-log")).count("转接") == 1
+        await citizen.fill("#hl-chat-input", "有人吗？")
+        await citizen.press("#hl-chat-input", "Enter")
+        await citizen.wait_for_function("document.querySelector('#hl-chat-log').innerText.includes('已收到您的消息')")
 
         # the request appears on the desk without reloading; the agent takes it
         take = agent.locator("button.take")
         await take.wait_for(timeout=15000)
         await take.click()
         await agent.wait_for_selector("#chat-input")
+        panel = await agent.inner_text("main")
+        assert "有人吗？" in panel and not any(w in panel for w in ("request_human", "did_business", "failures"))
         await citizen.wait_for_function(
             "document.querySelector('#hl-chat-log').innerText.includes('工号 1024 为您服务')", timeout=10000)
 

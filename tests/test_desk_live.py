@@ -49,9 +49,13 @@ async def clients(services):
 
 
 async def _handed_off(services, app) -> int:
+    # a summary as older rows hold it too: bot internals among the slots, which the desk never shows
     handoff = await ConversationLog(services.db).request_handoff(
-        CONV, "webchat", "asked", {"intent": "request_human", "slots": {"kind": "complaint"}},
-        [{"from": "citizen", "text": "我要找人工"}, {"from": "bot", "text": "正在为您转接人工客服"}])
+        CONV, "webchat", "asked", {"intent": "request_human", "asked": ["楼上装修太吵了"], "phone": "13812345678",
+                                   "slots": {"case_kind": "complaint", "did_business": True, "failures": 0,
+                                             "correct_field": "case_location"}},
+        [{"from": "citizen", "text": "我要找人工"}, {"from": "bot", "text": "请问是否需要回复？"},
+         {"from": "citizen", "text": "需要", "button": True}, {"from": "bot", "text": "正在为您转接人工客服"}])
     await app[LIVE].on_bot_event("handoff_requested", {"conversation": CONV, "channel": "webchat"})
     return handoff.id
 
@@ -88,7 +92,8 @@ async def test_agent_takes_a_web_chat_and_talks_to_the_citizen(services, clients
     handoff_id = await _handed_off(services, app)
     await frames_until(desk1, lambda f: f["type"] == "queue")  # the queue changed: the desk reloads it
     queue = await (await agent1.get("/desk/live?fragment=1")).text()
-    assert CONV in queue and "request_human" in queue
+    assert CONV in queue and "诉求类型：投诉" in queue
+    assert not any(word in queue for word in ("request_human", "did_business", "failures", "correct_field"))
 
     # both agents click "take" at the same moment: one gets the chat, the other is told
     r1, r2 = await asyncio.gather(post(agent1, f"/desk/live/{handoff_id}/take", page="/desk/live", allow_redirects=False),
@@ -164,6 +169,59 @@ async def test_supervisor_takes_over_and_transfer(services, clients):
     assert (await sup.get(f"/desk/live/chat/{CONV}")).status == 404
 
 
+async def test_the_hand_off_panel_reads_like_a_summary_and_shortcuts_are_checked(services, clients):
+    """What the agent sees of a chat the bot filed a case in: the citizen's words, the case as a
+    link, the phone given in the chat and the history found by it, the button clicks; canned
+    replies seeded, an unknown shortcut refused with a message (never sent), a new one live."""
+    from desk_support import new_case
+
+    await make_users(services)
+    earlier = await new_case(services, phone="13812345678")
+    agent, citizen = await clients(), await clients()
+    await login(agent, "agent1")
+    app = agent.server.app
+    chat = await citizen.ws_connect("/ws/chat")
+    await chat.send_json({"type": "hello", "session": SESSION})
+    await frames_until(chat, lambda f: f["type"] == "history")
+    handoff_id = await _handed_off(services, app)
+    await ConversationLog(services.db).add_case(CONV, "webchat", earlier.number)
+    waiting = await frames_until(chat, lambda f: f["type"] == "queue")  # the citizen hears their place
+    assert waiting["position"] == 1 and waiting["wait_s"] > 0
+    # a message while nobody has the chat yet is acknowledged, not left unanswered
+    await chat.send_json({"type": "message", "text": "有人吗？"})
+    ack = await frames_until(chat, lambda f: f["type"] == "queue" and f.get("ack"))
+    assert ack["position"] == 1
+
+    await post(agent, f"/desk/live/{handoff_id}/take", page="/desk/live", allow_redirects=False)
+    page = await (await agent.get(f"/desk/live/chat/{CONV}")).text()
+    assert not any(word in page for word in ("request_human", "did_business", "failures", "correct_field"))
+    assert "楼上装修太吵了" in page and f'href="/desk/cases/{earlier.number}"' in page
+    assert re.search(r'id="summary-phone">13812345678<', page)
+    history = page[page.index('id="history"'):]  # 来电历史, found by the phone given in the chat
+    assert earlier.number in history
+    assert re.search(r"button-click.*点击.*需要", page)  # the button the citizen clicked
+    assert "有人吗？" in page  # said while waiting: kept for the agent
+
+    token = re.search(r'data-csrf="([^"]+)"', page).group(1)
+    canned = (await (await agent.get("/desk/api/canned")).json())["canned"]
+    hello = next(c["text"] for c in canned if c["shortcut"] == "/hello")  # seeded reference data
+    resp = await agent.post(f"/desk/api/live/{CONV}/messages", json={"text": "/nosuch"}, headers={"X-CSRF-Token": token})
+    assert resp.status == 400 and "/nosuch" in (await resp.json())["errors"]["text"]
+    resp = await agent.post(f"/desk/api/live/{CONV}/messages", json={"text": "/hello"}, headers={"X-CSRF-Token": token})
+    assert resp.status == 201
+    said = await frames_until(chat, lambda f: f["type"] == "agent" and "工号" not in f["text"])
+    assert said["text"] == hello  # the reply, never the shortcut
+    page = await (await agent.get(f"/desk/live/chat/{CONV}")).text()
+    assert hello in page and "/nosuch" not in page  # kept after a reload; the refused one never existed
+
+    desk = await agent.ws_connect("/desk/ws")
+    await frames_until(desk, lambda f: f["type"] == "hello")
+    await post(agent, "/desk/canned", {"shortcut": "/thanks", "text": "感谢您的耐心等待。"}, page="/desk/canned")
+    await frames_until(desk, lambda f: f["type"] == "canned")  # open chat pages refetch their list
+    assert "/thanks" in [c["shortcut"] for c in (await (await agent.get("/desk/api/canned")).json())["canned"]]
+    await chat.close(); await desk.close()
+
+
 async def test_canned_replies_are_kept_per_agent(services, client_factory):
     await make_users(services)
     agent = await client_factory(services)
@@ -219,3 +277,33 @@ async def test_two_gateway_processes_share_live_updates_through_redis(services_f
         await chat.close(); await desk.close()
     finally:
         await citizen.close(); await agent.close()
+
+
+async def test_a_chat_transcript_is_mailed_once_asked_within_limits(services_factory, client_factory, db_url):
+    """The citizen's transcript goes to the address they typed, through the outbox; bad input and
+    a gateway that sends no mail get clear answers."""
+    import sqlalchemy as sa
+
+    from cases.models import MailOutbox
+
+    quiet = await services_factory(db_url)
+    services = await services_factory(db_url, smtpd_port=2525, mail_from="12345@city.example.cn")
+    await ConversationLog(services.db).request_handoff(CONV, "webchat", "asked", {}, [])
+    await HandoffDesk(services.db).append(CONV, {"from": "citizen", "text": "楼上装修太吵了"})
+    await HandoffDesk(services.db).append(CONV, {"from": "agent", "text": "好的，已为您登记。", "agent_no": "1024"})
+    off = await (await client_factory(quiet)).post("/chat/transcript/email",
+                                                   json={"session": SESSION, "email": "wang@example.cn"})
+    assert off.status == 503
+    client = await client_factory(services)
+    bad = await client.post("/chat/transcript/email", json={"session": SESSION, "email": "不是邮箱"})
+    assert bad.status == 400 and "邮箱" in (await bad.json())["errors"]["email"]
+    for _ in range(3):
+        assert (await client.post("/chat/transcript/email", json={"session": SESSION, "email": "wang@example.cn"})).status == 202
+    limited = await client.post("/chat/transcript/email", json={"session": SESSION, "email": "wang@example.cn"})
+    assert limited.status == 429 and "Retry-After" in limited.headers
+    async with services.db.read() as s:
+        mails = (await s.execute(sa.select(MailOutbox))).scalars().all()
+    assert len(mails) == 3 and mails[0].recipient == "wang@example.cn" and mails[0].purpose == "transcript"
+    from email import message_from_string, policy
+    body = message_from_string(mails[0].body, policy=policy.default).get_content()
+    assert "我：楼上装修太吵了" in body and "人工客服 1024：好的，已为您登记。" in body

@@ -179,7 +179,7 @@ async def test_the_bot_asks_the_edited_questions(services, admin, engine):
     sender = new_sender()
     result = await say(engine, sender, "我要参加民意调查")
     assert "城市绿化满意度调查" in result.text and "第1题：您对小区绿化满意吗？" in result.text, result.text
-    assert "满意请按1" in result.text and "不满意请按3" in result.text
+    assert "1 满意" in result.text and "3 不满意" in result.text and "请按" not in result.text  # chat wording
     result = await say(engine, sender, "挺好")  # a synonym typed in the editor
     assert "第2题：您家附近的公园够用吗？" in result.text, result.text
     result = await say(engine, sender, "2")

@@ -166,20 +166,68 @@ async def test_hostile_text_is_escaped_on_every_page_that_shows_it(client, servi
     assert resp.status == 404 and HOSTILE not in lookup_page and "&lt;script&gt;" in lookup_page
 
 
-async def test_reply_not_wanted_needs_no_contact_but_wanted_does(client, services):
-    anonymous = dict(COMPLAINT, contact_phone="", contact_email="", contact_name="", anonymous="1")
+async def test_the_phone_marked_required_is_required_and_checked(client, services):
+    anonymous = dict(COMPLAINT, contact_phone="", contact_email="li@example.cn", contact_name="", anonymous="1")
     anonymous.pop("wants_reply")  # an unchecked box is not sent at all
     resp, page = await post_form(client, "/submit", anonymous)
+    assert resp.status == 400 and text_of(page, "contact_phone-error") == "请填写联系电话。"
+    resp, page = await post_form(client, "/submit", dict(anonymous, contact_phone="12345678901234"))
+    assert resp.status == 400 and text_of(page, "contact_phone-error").startswith("请填写正确的联系电话")
+    assert await rows(services, Case) == 0
+    # anonymous, no reply wanted: the phone is still kept (for the hotline only), the name is not
+    resp, page = await post_form(client, "/submit", dict(anonymous, contact_phone="0571-87654321"))
     assert resp.status == 200, page
     case = await services.store.get(text_of(page, "case-number"))
-    assert case.wants_reply is False and case.anonymous is True and case.contact_phone == ""
-    resp, page = await post_form(client, "/submit", dict(anonymous, wants_reply="1"))
-    assert resp.status == 400
-    assert text_of(page, "contact_phone-error") == "需要答复时，请至少留下联系电话或电子邮箱。"
-    assert await rows(services, Case) == 1
-    # an email alone is enough for a reply
-    number, _password, _page = await submit(client, **dict(anonymous, wants_reply="1", contact_email="li@example.cn"))
-    assert (await services.store.get(number)).contact_email == "li@example.cn"
+    assert case.wants_reply is False and case.anonymous is True and case.contact_phone == "0571-87654321"
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def post_files(client, path: str, fields: dict, files: list[tuple[str, bytes, str]], form_page: str):
+    """A multipart form with files, as a browser sends it (token from the page)."""
+    from aiohttp import FormData
+
+    form = FormData(quote_fields=False)  # as a browser sends a file name: raw UTF-8
+    for name, value in {**fields, "csrf_token": token_of(await get_page(client, form_page))}.items():
+        form.add_field(name, value)
+    for filename, data, content_type in files:
+        form.add_field("attachments", data, filename=filename, content_type=content_type)
+    resp = await client.post(path, data=form)
+    return resp, await resp.text()
+
+
+async def test_attachments_receipt_own_words_and_adding_information(client, services):
+    # a file of a kind not taken (whatever it claims to be) is refused before anything is stored
+    resp, page = await post_files(client, "/submit", COMPLAINT, [("photo.png", b"MZ\x90\x00 not a picture", "image/png")],
+                                  "/submit")
+    assert resp.status == 400 and "photo.png" in text_of(page, "attachments-error")
+    assert await rows(services, Case) == 0
+    resp, page = await post_files(client, "/submit", COMPLAINT, [("油烟.png", PNG, "image/png")], "/submit")
+    assert resp.status == 200, page
+    number, password = text_of(page, "case-number"), text_of(page, "case-password")
+    # the receipt: number, the citizen's own words, the file, a print button
+    assert COMPLAINT["description"] in page and text_of(page, "case-files") == "油烟.png" and 'id="print-receipt"' in page
+    case = await services.store.get(number)
+    assert [(a.filename, a.content_type) for a in await services.store.attachments(case.id)] == [("油烟.png", "image/png")]
+    # 受理查询 shows what the citizen wrote
+    resp, page = await post_form(client, "/lookup", {"number": number, "password": password})
+    assert text_of(page, "case-description") == COMPLAINT["description"] and "/supplement?number=" in page
+
+    # adding information needs the password; nothing at all is refused; then words and a file
+    fields = {"number": number, "password": "000000" if password != "000000" else "111111", "text": "补充：晚上也有油烟"}
+    resp, page = await post_files(client, "/supplement", fields, [], "/supplement")
+    assert resp.status == 404 and "受理编号或查询密码不正确" in page
+    resp, page = await post_files(client, "/supplement", {"number": number, "password": password, "text": ""}, [],
+                                  "/supplement")
+    assert resp.status == 400 and text_of(page, "text-error") == "请填写补充说明或选择要上传的附件。"
+    resp, page = await post_files(client, "/supplement", dict(fields, password=password),
+                                  [("说明.pdf", b"%PDF-1.4 evidence", "application/pdf")], "/supplement")
+    assert resp.status == 200 and "补充材料已提交" in page and "补充：晚上也有油烟" in page
+    assert len(await services.store.attachments(case.id)) == 2
+    events = await services.store.events(case.id, public_only=True)
+    assert [(e.action, e.comment) for e in events][-1] == ("supplement", "补充：晚上也有油烟")
+    assert (await services.store.get(number)).status == "registered"  # information, not a state change
 
 
 # ---- looking up -------------------------------------------------------------------------------

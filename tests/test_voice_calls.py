@@ -354,19 +354,19 @@ async def test_the_gateway_turns_voice_on_with_models_and_runs_without_them(engi
 def test_the_quiet_at_the_end_of_a_turn_is_not_decoded_but_a_pause_inside_it_is():
     from types import SimpleNamespace
 
-    from channels.voice.session import CallSession
-    from speech.vad import EndOfSpeech
+    from channels.voice.hearing import Hearing
+    from speech.vad import VadSettings
 
     fed, pauses = [], []
-    call = SimpleNamespace(vad=EndOfSpeech(rate=8000), s=VoiceSettings(), held_quiet=[],
-                           recognizer=SimpleNamespace(feed=fed.append, pause=lambda: pauses.append(len(fed))))
+    call = Hearing(VadSettings(), 8000, SimpleNamespace(feed=fed.append, pause=lambda: pauses.append(len(fed))),
+                   decoded_quiet_ms=VoiceSettings().decoded_quiet_ms)
     voiced, quiet = (b"\x00\x20" * 160), bytes(320)
 
     def frames(pcm: bytes, n: int):
         for _ in range(n):
             event = call.vad.feed(pcm)
             if call.vad.in_speech and event != "start":
-                CallSession.feed_recognizer(call, pcm)
+                call.feed_recognizer(pcm)
             if event == "end":
                 call.held_quiet.clear()
             yield event

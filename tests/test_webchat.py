@@ -21,6 +21,7 @@ async def test_chat_over_websocket_and_reconnect_to_the_same_conversation(engine
     await ws.send_json({"type": "hello", "session": None})
     welcome = json.loads((await ws.receive()).data)
     session = welcome["session"]
+    assert json.loads((await ws.receive()).data) == {"type": "history", "lines": []}
     await ws.send_json({"type": "message", "text": "/complain"})
     frames = await receive_until(ws, lambda f: "具体情况" in (f.get("text") or ""))
     assert frames[0]["type"] == "bot"
@@ -28,7 +29,7 @@ async def test_chat_over_websocket_and_reconnect_to_the_same_conversation(engine
     # a new socket with the same session id continues the same form
     ws2 = await client.ws_connect("/ws/chat")
     await ws2.send_json({"type": "hello", "session": session})
-    assert json.loads((await ws2.receive()).data) == {"type": "welcome", "session": session}
+    assert json.loads((await ws2.receive()).data)["session"] == session
     await ws2.send_json({"type": "message", "text": "小区门口的烧烤摊每天半夜还在营业，太吵了"})
     frames = await receive_until(ws2, lambda f: "地方" in (f.get("text") or ""))
     assert frames[-1]["type"] == "bot"
@@ -46,6 +47,7 @@ async def test_bad_frames_get_clear_errors_and_the_socket_survives(engine, clien
     await ws.send_json({"type": "hello", "session": "x"})  # too short: a new session is issued
     session = json.loads((await ws.receive()).data)["session"]
     assert len(session) >= 16
+    assert json.loads((await ws.receive()).data)["type"] == "history"
     await ws.send_json({"type": "message", "text": 42})
     assert json.loads((await ws.receive()).data)["error"] == "bad_frame"
     await ws.send_json({"type": "message", "text": "你好"})
@@ -83,3 +85,57 @@ async def test_handoff_queue_and_release_through_the_api(engine, client, staff_t
     assert (await client.post("/api/conversations/rest-h/release", headers=auth(staff_tokens["agent"]))).status == 204
     back = await (await client.post("/webhooks/rest/webhook", json={"sender": "rest-h", "message": "你好"})).json()
     assert back and (await (await client.get("/api/handoffs", headers=auth(staff_tokens["agent"]))).json()) == []
+
+
+async def test_the_chat_keeps_its_place_hands_off_once_and_can_be_downloaded(engine, client):
+    """A reconnect (a page change, a reload) replays the conversation as the citizen saw it (button
+    clicks by their titles, the widget's own /greet left out); the transcript downloads as text;
+    the hand-off is told once, with the place in the queue."""
+    ws = await client.ws_connect("/ws/chat")
+    await ws.send_json({"type": "hello", "session": None})
+    session = json.loads((await ws.receive()).data)["session"]
+    assert json.loads((await ws.receive()).data) == {"type": "history", "lines": []}  # new: the widget greets
+    await ws.send_json({"type": "message", "text": "/greet"})
+    greeting = (await receive_until(ws, lambda f: f["type"] == "idle"))[0]
+    complain = next(b for b in greeting["buttons"] if b["payload"] == "/complain")
+    await ws.send_json({"type": "message", "text": "/complain"})
+    await receive_until(ws, lambda f: f["type"] == "idle")
+    await ws.close()
+
+    again = await client.ws_connect("/ws/chat")
+    await again.send_json({"type": "hello", "session": session})
+    assert json.loads((await again.receive()).data)["type"] == "welcome"
+    lines = json.loads((await again.receive()).data)["lines"]
+    assert lines[0] == {**lines[0], "from": "bot", "text": greeting["text"]} and "buttons" not in lines[0]
+    assert lines[1]["from"] == "citizen" and lines[1]["text"] == complain["title"] and lines[1]["button"]
+    assert "具体情况" in lines[-1]["text"] and not any(line["text"].startswith("/") for line in lines)
+
+    resp = await client.post("/chat/transcript", json={"session": session})
+    text = await resp.text()
+    assert resp.status == 200 and resp.content_type == "text/plain"
+    assert resp.headers["Content-Disposition"].startswith("attachment;")
+    assert f"我：{complain['title']}" in text and "智能客服：您好" in text and "/greet" not in text
+    assert (await client.post("/chat/transcript", json={"session": "../x"})).status == 400
+    assert (await client.post("/chat/transcript", json={"session": "n" * 24})).status == 404
+
+    await again.send_json({"type": "message", "text": "转人工"})
+    frames = await receive_until(again, lambda f: f["type"] == "idle")
+    told = [f for f in frames if f["type"] == "bot" and "转接" in (f.get("text") or "")]
+    handoff = next(f for f in frames if f["type"] == "handoff")
+    assert len(told) == 1 and handoff["position"] == 1 and handoff["wait_s"] > 0
+    await again.close()
+
+
+async def test_a_language_the_bot_does_not_speak_is_said_so(engine, client):
+    engine.locales = ("zh",)  # the Chinese model alone
+    ws = await client.ws_connect("/ws/chat?lang=en")
+    await ws.send_json({"type": "hello", "session": None})
+    await receive_until(ws, lambda f: f["type"] == "history")
+    await ws.send_json({"type": "message", "text": "I want to complain about construction noise"})
+    frames = await receive_until(ws, lambda f: f["type"] == "idle")
+    assert frames[0] == {"type": "unsupported_locale", "locale": "en", "served": ["zh"]}
+    assert not any(f["type"] == "bot" for f in frames)  # never an answer in another language
+    await ws.send_json({"type": "message", "text": "你好", "locale": "zh"})  # the citizen chose Chinese
+    frames = await receive_until(ws, lambda f: f["type"] == "idle")
+    assert frames[0]["type"] == "bot" and "12345" in frames[0]["text"]
+    await ws.close()

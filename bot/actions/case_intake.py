@@ -188,15 +188,17 @@ class ValidateCaseForm(FormValidationAction):
             return {"contact_phone": NO_PHONE, "wants_reply": "no"}
         phone = normalize_phone(str(value or ""))
         if not is_phone(phone):
-            dispatcher.utter_message(text="这个号码好像不完整，请再说一遍或按键输入您的手机号码或带区号的固定电话。")
+            dispatcher.utter_message(response="utter_bad_phone")
             return {"contact_phone": None}
         return {"contact_phone": phone}
 
 
 class AskSlot(Action):
-    """Asks for one slot, in words that suit the channel."""
+    """Asks for one slot, in words that suit the channel (a `response` of domain.yml has its
+    phone wording as a `channel: voice` variation)."""
     slot = ""
     text = ""
+    response = ""
 
     def name(self) -> str:
         return f"action_ask_{self.slot}"
@@ -205,7 +207,10 @@ class AskSlot(Action):
         return self.text
 
     async def run(self, dispatcher, tracker, domain) -> list:
-        dispatcher.utter_message(text=self.prompt(tracker))
+        if self.response:
+            dispatcher.utter_message(response=self.response)
+        else:
+            dispatcher.utter_message(text=self.prompt(tracker))
         return []
 
 
@@ -225,7 +230,7 @@ class AskDescription(AskSlot):
 
 class AskLocation(AskSlot):
     slot = "case_location"
-    text = "请问具体在什么地方？比如哪个区、哪条路、哪个小区。没有具体地点请说“没有”。"
+    response = "utter_prompt_case_location"
 
 
 class AskHappened(AskSlot):
@@ -246,7 +251,7 @@ class AskPhone(AskSlot):
 
 class AskName(AskSlot):
     slot = "contact_name"
-    text = "请问您怎么称呼？不方便留名的话请说“匿名”。"
+    response = "utter_prompt_contact_name"
 
 
 class AskWantsReply(AskSlot):
@@ -286,8 +291,7 @@ class ActionReadBackCase(Action):
                 c = cats[code]
                 name = f"{c.parent.name}/{c.name}" if c.parent else c.name
         dispatcher.utter_message(text="我核对一下您要登记的内容：\n" + _summary(tracker, name))
-        dispatcher.utter_message(text="内容正确请说“确认”，需要修改请说“修改”。", buttons=[
-            {"title": "确认提交", "payload": "/affirm"}, {"title": "修改", "payload": "/deny"}])
+        dispatcher.utter_message(response="utter_confirm_case")
         return []
 
 

@@ -6,6 +6,8 @@ from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet, UserUtt
 
 from bot.runtime import runtime
 from bot.satisfaction import grade
+from bot.transcript import lines_from_events
+from cases.store import NotFound
 
 from .common import channel, entity, is_voice, metadata
 
@@ -17,14 +19,26 @@ SIGNAL_HANGUP = {"signal": "hangup"}
 
 
 def transcript(tracker: Tracker, limit: int = 50) -> list[dict]:
-    lines = []
-    for e in tracker.events:
-        if e.get("event") == "user" and e.get("text"):
-            lines.append({"from": "citizen", "text": e["text"],
-                          "intent": (e.get("parse_data") or {}).get("intent", {}).get("name")})
-        elif e.get("event") == "bot" and e.get("text"):
-            lines.append({"from": "bot", "text": e["text"]})
-    return lines[-limit:]
+    """The lines as the citizen saw them (button clicks by their titles) for the agent's copy.
+    Without times: lines with "at" are those said while a human had the chat (cases/handoffs.py)."""
+    return [{k: v for k, v in line.items() if k not in ("buttons", "at")}
+            for line in lines_from_events(tracker.events, since_session_start=True)][-limit:]
+
+
+# what an agent needs of the bot's slots, in the order a person reads them (bot internals such as
+# did_business, failures, correct_field or the poll's state are not for people)
+SUMMARY_SLOTS = ("case_kind", "case_description", "case_location", "case_happened", "contact_name",
+                 "contact_phone", "case_number", "last_case_number")
+
+
+def handoff_summary(tracker: Tracker, lines: list[dict]) -> dict:
+    """What the citizen asked (their own words), what the bot had gathered, the phone given."""
+    slots = {k: tracker.get_slot(k) for k in SUMMARY_SLOTS if tracker.get_slot(k) not in (None, "", "none")}
+    said = [line["text"] for line in lines if line["from"] == "citizen" and not line.get("button")
+            and line.get("intent") not in ("request_human", "greet")]
+    phone = tracker.get_slot("contact_phone") or metadata(tracker).get("caller_number") or ""
+    return {"intent": (tracker.latest_message or {}).get("intent", {}).get("name"), "slots": slots,
+            "asked": said[-3:], "phone": phone if phone != "none" else ""}
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
@@ -56,13 +70,19 @@ class ActionHandoff(Action):
     async def run(self, dispatcher, tracker, domain) -> list:
         rt = runtime()
         reason = "failures" if consecutive_fallbacks(tracker) >= 2 else "asked"
-        slots = {k: v for k, v in tracker.current_slot_values().items()
-                 if v not in (None, [], {}) and k not in ("case_password", "requested_slot")}
-        summary = {"intent": (tracker.latest_message or {}).get("intent", {}).get("name"), "slots": slots}
+        lines = transcript(tracker)
+        summary = handoff_summary(tracker, lines)
+        if not summary["phone"] and tracker.get_slot("last_case_number"):
+            # the form's slots are cleared once the case is filed: its phone is on the case
+            try:
+                summary["phone"] = (await rt.store.get(tracker.get_slot("last_case_number"))).contact_phone or ""
+            except NotFound:
+                pass
         meta = metadata(tracker)
-        caller = meta.get("caller_number") or meta.get("email") or ""
+        # the number the citizen gave in this chat counts as theirs: the desk finds their history by it
+        caller = meta.get("caller_number") or summary["phone"] or meta.get("email") or ""
         await rt.conversations.request_handoff(tracker.sender_id, channel(tracker), reason, summary,
-                                               transcript(tracker), caller)
+                                               lines, caller)
         await rt.publish("handoff_requested", {"conversation": tracker.sender_id, "channel": channel(tracker),
                                                "reason": reason})
         dispatcher.utter_message(response="utter_handoff", json_message=SIGNAL_HANDOFF)

@@ -9,7 +9,7 @@ from bot.normalize import digits_only
 from bot.runtime import runtime
 from cases.models import Poll, PollAnswer, PollResponse
 
-from .common import channel, is_interruption, latest_intent
+from .common import channel, is_interruption, is_voice, latest_intent
 
 
 async def active_poll(poll_id=None):
@@ -61,8 +61,11 @@ class AskPollAnswer(Action):
         if poll is None or state.get("index", 0) >= len(poll.questions):
             return []
         q = poll.questions[state["index"]]
-        choices = "，".join(f"{o['text']}请按{o['key']}" for o in q.options)
-        dispatcher.utter_message(text=f"第{state['index'] + 1}题：{q.text}{choices}。", buttons=[
+        if is_voice(tracker):
+            choices = "，".join(f"{o['text']}请按{o['key']}" for o in q.options) + "。"
+        else:  # a chat shows the options as buttons; keys may be typed
+            choices = "请点击选项，或输入选项前的数字：" + "；".join(f"{o['key']} {o['text']}" for o in q.options)
+        dispatcher.utter_message(text=f"第{state['index'] + 1}题：{q.text}{choices}", buttons=[
             {"title": o["text"], "payload": f'/inform{{"poll_key": "{o["key"]}"}}'} for o in q.options])
         return []
 
@@ -92,7 +95,8 @@ class ValidatePollForm(FormValidationAction):
             if latest_intent(tracker) == "deny":
                 dispatcher.utter_message(text="好的，问卷不做了，感谢您的关注。")
                 return {"poll_answer": "done", "poll_state": {**state, "answers": {}}}
-            dispatcher.utter_message(text="抱歉，没有听清您的选择，请按选项前的数字键，或说出选项。")
+            dispatcher.utter_message(text="抱歉，没有听清您的选择，请按选项前的数字键，或说出选项。" if is_voice(tracker)
+                                     else "抱歉，没有看懂您的选择，请点击选项，或输入选项前的数字。")
             return {"poll_answer": None}
         state["answers"] = {**state.get("answers", {}), str(q.id): key}
         state["index"] += 1

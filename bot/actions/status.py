@@ -34,7 +34,7 @@ class ValidateStatusForm(FormValidationAction):
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain):
         number = tracker.get_slot("case_number")
-        if number and await _caller_owns_case(tracker, number):
+        if number and (number == tracker.get_slot("last_case_number") or await _caller_owns_case(tracker, number)):
             return ["case_number"]
         return list(domain_slots)
 
@@ -42,6 +42,12 @@ class ValidateStatusForm(FormValidationAction):
         value = entity(tracker, "case_number")
         if value:
             return {"case_number": value}
+        last = tracker.get_slot("last_case_number")
+        if last and tracker.get_slot("requested_slot") is None and not tracker.get_slot("case_number"):
+            # "查一下进度" after the bot filed (or showed) a case in this conversation: that case,
+            # without asking for the number it gave a minute ago (nor its password: this
+            # conversation was told it, or proved it)
+            return {"case_number": last}
         if tracker.get_slot("requested_slot") == "case_number" and not is_interruption(tracker):
             return {"case_number": digits_only((tracker.latest_message or {}).get("text") or "") or "?"}
         return {}
@@ -54,7 +60,7 @@ class ValidateStatusForm(FormValidationAction):
     async def validate_case_number(self, value, dispatcher, tracker, domain) -> dict:
         number = digits_only(str(value or ""))
         if not is_valid_case_number(number):
-            dispatcher.utter_message(text="这个受理编号不对，受理编号是13位数字，请再说一遍或按键输入，以井号结束。")
+            dispatcher.utter_message(response="utter_bad_case_number")
             return {"case_number": None}
         return {"case_number": number}
 
@@ -64,7 +70,7 @@ class AskNumber(Action):
         return "action_ask_case_number"
 
     async def run(self, dispatcher, tracker, domain) -> list:
-        dispatcher.utter_message(text="请说出或按键输入您的13位受理编号，以井号结束。")
+        dispatcher.utter_message(response="utter_prompt_case_number")
         return []
 
 
@@ -96,19 +102,21 @@ class ActionCaseStatus(Action):
         password = tracker.get_slot("case_password") or ""
         tries = int(tracker.get_slot("failures") or 0)
         case = None
-        if await _caller_owns_case(tracker, number):
+        if number and (number == tracker.get_slot("last_case_number") or await _caller_owns_case(tracker, number)):
             case = await rt.store.get(number)
         elif number and password:
             case = await rt.store.lookup(number, password)
         if case is None:
             if tries + 1 >= MAX_PASSWORD_TRIES:
-                dispatcher.utter_message(text="受理编号或密码多次不正确，为了保护您的信息，暂时不能继续查询。需要帮助请说“转人工”。")
+                dispatcher.utter_message(response="utter_status_locked")
             else:
-                dispatcher.utter_message(text="没有查到，受理编号或查询密码不正确。请核对后再试，或者说“转人工”。")
+                dispatcher.utter_message(response="utter_status_not_found")
             return reset("case_number", "case_password") + [SlotSet("failures", tries + 1)]
         events = await rt.store.events(case.id, public_only=True)
         view = public_view(case, events, "zh", rt.timezone)
         dispatcher.utter_message(text=status_text(view, is_voice(tracker)))
+        if number == tracker.get_slot("last_case_number") and not entity(tracker, "case_number"):
+            dispatcher.utter_message(text="如需查询其他诉求，请告诉我“查询进度”和它的13位受理编号。")
         await rt.conversations.add_case(tracker.sender_id, channel(tracker), case.number)
         return reset("case_number", "case_password") + [SlotSet("failures", 0), SlotSet("did_business", True),
                                                         SlotSet("last_case_number", case.number)]

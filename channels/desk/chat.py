@@ -3,6 +3,7 @@ transferring, canned replies, and the desk's own WebSocket for updates without r
 from __future__ import annotations
 
 import json
+import re
 
 from aiohttp import WSMsgType, web
 from sqlalchemy import delete, or_, select
@@ -11,7 +12,7 @@ from cases.conversations import ConversationLog
 from cases.handoffs import AlreadyTaken
 from cases.intake import clean_text
 from cases.models import CannedReply, Handoff, User
-from cases.workflow import CHANNEL_LABELS, Role, label
+from cases.workflow import CHANNEL_LABELS, KIND_LABELS, Role, label
 from hotline.i18n import translator
 from hotline.web.keys import SERVICES
 from hotline.web.responses import json_response
@@ -29,6 +30,34 @@ def _watcher(user: User) -> bool:
     return Role(user.role) in WATCH
 
 
+SUMMARY_SLOTS = ("case_kind", "case_description", "case_location", "case_happened", "contact_name",
+                 "contact_phone", "case_number")
+_SHORTCUT = re.compile(r"^/\S+$")
+
+
+def summary_view(handoff: Handoff, conv, locale: str) -> dict:
+    """What the agent reads instead of the bot's internals: the citizen's own words, what the bot
+    had gathered (in words), the cases of this conversation and the phone the citizen gave."""
+    t = translator(locale)
+    summary = handoff.summary or {}
+    slots = summary.get("slots") or {}
+    facts = []
+    for name in SUMMARY_SLOTS:
+        value = slots.get(name)
+        if value in (None, "", "none"):
+            continue
+        if name == "case_kind":
+            value = label(KIND_LABELS, value, locale)
+        facts.append((t(f"desk.live.slot_{name}"), str(value)))
+    numbers = list(conv.case_numbers or []) if conv is not None else []
+    if slots.get("last_case_number") and slots["last_case_number"] not in numbers:
+        numbers.append(slots["last_case_number"])
+    caller = conv.caller if conv is not None else ""
+    phone = caller if caller and "@" not in caller else (summary.get("phone") or "")
+    return {"asked": [str(x) for x in summary.get("asked") or []], "facts": facts, "cases": numbers,
+            "phone": phone, "email": caller if "@" in (caller or "") else ""}
+
+
 async def _items(request: web.Request) -> list[dict]:
     user, locale = request["user"], request["locale"]
     out = []
@@ -37,11 +66,12 @@ async def _items(request: web.Request) -> list[dict]:
         mine = h.taken_by == user.id
         if h.taken_by and not mine and not _watcher(user):
             continue  # agents see what waits and what they hold; supervisors see everything
-        summary = h.summary or {}
-        last = next((line.get("text") for line in reversed(h.transcript or []) if line.get("from") == "citizen"), "")
+        last = next((line.get("text") for line in reversed(h.transcript or []) if line.get("from") == "citizen"
+                     and not str(line.get("text") or "").startswith("/")), "")
+        view = summary_view(h, item.conversation, locale)
         out.append({"id": h.id, "conversation": h.conversation_id, "channel": label(CHANNEL_LABELS, h.channel, locale),
-                    "reason": h.reason, "intent": summary.get("intent"), "slots": summary.get("slots") or {},
-                    "caller": item.conversation.caller if item.conversation else "", "last": last,
+                    "reason": h.reason, "facts": view["facts"], "asked": view["asked"],
+                    "caller": view["phone"] or view["email"], "last": last,
                     "requested_at": h.requested_at, "agent": item.agent, "mine": mine})
     return out
 
@@ -109,14 +139,17 @@ async def chat_page(request: web.Request) -> web.Response:
     handoff = await _open_handoff(request, holder_only=False)
     services = request.app[SERVICES]
     conv = await ConversationLog(services.db).get(handoff.conversation_id)
-    caller = conv.caller if conv else ""
-    history = await services.store.cases_for_phone(caller) if caller and "@" not in caller else []
+    summary = summary_view(handoff, conv, request["locale"])
+    caller = summary["phone"] or summary["email"]
+    # 来电历史 by the phone the citizen gave in this chat, when the channel itself has no number
+    history = await services.store.cases_for_phone(summary["phone"]) if summary["phone"] else []
     async with services.db.read() as s:
         colleagues = list((await s.execute(select(User).where(
             User.active.is_(True), User.role.in_([A.value, S.value]), User.id != request["user"].id)
             .order_by(User.username))).scalars())
     return render(request, "desk_chat.html", {
         "handoff": handoff, "caller": caller, "history": history, "canned": await _canned(request),
+        "summary": summary,
         "colleagues": colleagues, "mine": handoff.taken_by == request["user"].id, "active": "live",
         "channel_label": label(CHANNEL_LABELS, handoff.channel, request["locale"])})
 
@@ -133,8 +166,21 @@ async def send_message(request: web.Request) -> web.Response:
         return json_response({"error": "invalid", "errors": {"text": translator(request["locale"])(
             "desk.live.bad_message", max=MAX_MESSAGE)}}, status=400)
     user = request["user"]
+    if _SHORTCUT.match(text):
+        # a shortcut is never sent to the citizen as it is: its reply, or a clear word to the agent
+        reply = next((c.text for c in await _canned(request) if c.shortcut == text), None)
+        if reply is None:
+            return json_response({"error": "unknown_shortcut", "errors": {"text": translator(request["locale"])(
+                "desk.live.unknown_shortcut", shortcut=text)}}, status=400)
+        text = reply
     await request.app[LIVE].agent_message(handoff.conversation_id, text, user.agent_no or user.username)
-    return json_response({"ok": True}, status=201)
+    return json_response({"ok": True, "text": text}, status=201)
+
+
+@require_role(A, S, ADM)
+async def canned_list(request: web.Request) -> web.Response:
+    """The agent's canned replies (own and shared), for the chat page to refresh without reloading."""
+    return json_response({"canned": [{"shortcut": c.shortcut, "text": c.text} for c in await _canned(request)]})
 
 
 async def release_conversation(app: web.Application, conversation_id: str, *, ended: bool, locale: str = "zh") -> None:
@@ -214,6 +260,7 @@ async def canned_add(request: web.Request) -> web.Response:
                                                     "errors": errors}, status=400)
     async with request.app[SERVICES].db.write() as s:
         s.add(CannedReply(user_id=None if shared else user.id, shortcut=shortcut, text=text))
+    await request.app[LIVE].publish({"t": "canned"})  # open chat pages refresh their list
     raise web.HTTPFound("/desk/canned")
 
 
@@ -225,6 +272,7 @@ async def canned_delete(request: web.Request) -> web.Response:
         condition = or_(condition, CannedReply.user_id.is_(None))
     async with request.app[SERVICES].db.write() as s:
         await s.execute(delete(CannedReply).where(CannedReply.id == int(request.match_info["id"]), condition))
+    await request.app[LIVE].publish({"t": "canned"})
     raise web.HTTPFound("/desk/canned")
 
 
@@ -261,4 +309,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/desk/canned", canned_page)
     r.add_post("/desk/canned", canned_add)
     r.add_post("/desk/canned/{id:\\d+}/delete", canned_delete)
+    r.add_get("/desk/api/canned", canned_list)
     r.add_get("/desk/ws", desk_socket)

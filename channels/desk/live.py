@@ -11,6 +11,7 @@ Bus messages (JSON objects, field "t"):
   to_citizen  a frame for a citizen's chat widget            → the process holding that chat
   live        a conversation's holder changed (None: waiting; "gone": released)
   reminder    a reminder became due                          → the named user, supervisors
+  canned      the canned replies changed                     → every desk socket (chat pages refetch)
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from cases.handoffs import HandoffDesk
+from cases.handoffs import HandoffDesk, queue_position
 from cases.models import utcnow
 from cases.workflow import Role
 
@@ -113,8 +114,11 @@ class LiveDesk:
             else:
                 self.live[message["conversation"]] = holder
             await self._to_desks({"type": "queue"}, lambda s: True)
+            await self._tell_waiting()
         elif kind == "queue":
             await self._to_desks({"type": "queue"}, lambda s: True)
+        elif kind == "canned":
+            await self._to_desks({"type": "canned"}, lambda s: True)
         elif kind == "line":
             holder = self.live.get(message["conversation"])
             frame = {"type": "line", **{k: message[k] for k in ("conversation", "from", "text", "sent")},
@@ -127,6 +131,18 @@ class LiveDesk:
         elif kind == "reminder":
             await self._to_desks({"type": "reminder", "case": message.get("case"), "text": message.get("text")},
                                  lambda s: s.user_id == message.get("user_id") or s.role in WATCHERS)
+
+    async def _tell_waiting(self) -> None:
+        """The queue moved: every citizen still waiting whose chat this process holds hears their
+        new place and wait (the same figures the chat shows when the hand-off begins)."""
+        if self.hub is None:
+            return
+        for conversation, holder in list(self.live.items()):
+            session = webchat_session(conversation)
+            if holder is None and session and self.hub.sockets.get(session):
+                place = await queue_position(self.handoffs.db, conversation)
+                if place:
+                    await self.hub.send(session, {"type": "queue", **place})
 
     async def _to_desks(self, frame: dict, wanted) -> None:
         data = json.dumps(frame, ensure_ascii=False)

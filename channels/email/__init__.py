@@ -58,7 +58,8 @@ class MailChannel:
         self.ledger = MailLedger(services.db, s.mail_claim_lease_s)
         self.composer = Composer(s.mail_from, s.base_url, s.timezone)
         self.categories = CategoryClassifier(KnowledgeRepository(services.db))
-        self.outbox = OutboxSender(self.ledger, smtp_server(s.smtp_url, s.mail_ca_file) if s.smtp_url else None, s.mail_from)
+        self.outbox = OutboxSender(self.ledger, smtp_server(s.smtp_url, s.mail_ca_file) if s.smtp_url else None, s.mail_from,
+                                   lanes=s.mail_send_lanes)
         self.ingest = MailIngest(services.store, self.ledger, self.composer,
                                  engine_source=lambda: services.engine, categories=self.categories,
                                  max_bytes=s.mail_max_bytes, own_addresses=(s.mail_from,))

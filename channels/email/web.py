@@ -17,6 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from cases.intake import InvalidInput
 from cases.mailbox import RELEASABLE
 from cases.workflow import HOTLINE_ROLES
 from hotline.web.auth import require
@@ -29,7 +30,7 @@ async def held_mail(request: web.Request) -> web.Response:
     await require(request, *HOTLINE_ROLES)
     state = request.query.get("state", "")
     if state and state not in RELEASABLE:
-        raise web.HTTPBadRequest(text='{"error": "state is held or ignored"}', content_type="application/json")
+        raise InvalidInput({"state": ("choice", {})})  # a 400 naming the field, in the caller's language
     rows = await request.app[MAIL_CHANNEL].held(states=(state,) if state else RELEASABLE)
     return web.json_response({"held": [
         {"id": r["id"], "state": r["state"], "sender": r["sender"], "subject": r["subject"], "reason": r["reason"],

@@ -7,13 +7,16 @@ from pathlib import Path
 import aiohttp_jinja2
 from aiohttp import web
 
-from cases.intake import LIMITS, InvalidInput
+from cases.intake import LIMITS, InvalidInput, clean_text
 from cases.public import public_view
+from cases.store import CITIZEN, ClosedCase
 from cases.workflow import KIND_LABELS, Channel, Kind, label
-from hotline.i18n import field_errors
+from hotline.i18n import field_errors, translator
 from hotline.web import csrf
 from hotline.web.keys import SERVICES
 from hotline.web.citizen import guarded_lookup, submit_case
+
+from .uploads import read_uploads
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORM_FIELDS = ("kind", "category", "title", "description", "location", "happened", "contact_name",
@@ -74,14 +77,27 @@ async def submit(request: web.Request) -> web.Response:
     values = {name: form.get(name, "") for name in FORM_FIELDS}
     values["anonymous"] = form.get("anonymous") == "1"
     values["wants_reply"] = form.get("wants_reply") == "1"
+    services = request.app[SERVICES]
     try:
-        case, password = await submit_case(request, values, Channel.WEB)
+        # the files are checked before anything is stored: a refused file leaves no case behind
+        uploads = read_uploads(form, "attachments", services.store.attachment_max_bytes)
+        case, password = await submit_case(request, values, Channel.WEB, require_phone=True)
     except InvalidInput as exc:
         return await _render_form(request, values, field_errors(exc.errors, request["locale"]), status=400)
-    view = public_view(case, [], request["locale"], request.app[SERVICES].settings.timezone)
+    for u in uploads:
+        await services.store.add_attachment(case.id, kind="citizen", filename=u.filename, content_type=u.content_type,
+                                            data=u.data, actor=CITIZEN, channel=Channel.WEB.value)
+    view = _own_view(case, [], request)
     # the password is on this page only: no browser or proxy may keep a copy
-    return _no_store(aiohttp_jinja2.render_template("submitted.html", request,
-                                                    {"case": view, "password": password}))
+    return _no_store(aiohttp_jinja2.render_template("submitted.html", request, {
+        "case": view, "password": password, "files": [u.filename for u in uploads]}))
+
+
+def _own_view(case, events, request: web.Request) -> dict:
+    """The public view plus what the citizen wrote themselves (shown to who holds the password)."""
+    view = public_view(case, events, request["locale"], request.app[SERVICES].settings.timezone)
+    view.update(description=case.description, location=case.location, happened=case.happened)
+    return view
 
 
 def _no_store(response: web.Response) -> web.Response:
@@ -118,10 +134,65 @@ async def lookup(request: web.Request) -> web.Response:
         return aiohttp_jinja2.render_template(
             "lookup.html", request, {"csrf_token": _csrf_token(request), "values": {"number": number},
                                      "error": t_error}, status=400 if t_error.endswith("missing") else 404)
-    services = request.app[SERVICES]
     case, events = found
-    view = public_view(case, events, request["locale"], services.settings.timezone)
-    return _no_store(aiohttp_jinja2.render_template("case.html", request, {"case": view}))
+    return _no_store(aiohttp_jinja2.render_template("case.html", request, {
+        "case": _own_view(case, events, request), "csrf_token": _csrf_token(request)}))
+
+
+# ---- adding information to one's own case (补充材料) ---------------------------------------------------
+async def supplement_form(request: web.Request) -> web.Response:
+    number = "".join(str(request.query.get("number", "")).split())[:32]
+    return aiohttp_jinja2.render_template("supplement.html", request, {
+        "csrf_token": _csrf_token(request), "values": {"number": number}, "errors": {}, "limits": LIMITS})
+
+
+async def supplement(request: web.Request) -> web.Response:
+    """More words and files for an open case, by its number and password (rate-limited like the
+    look-up); kept as the citizen's public event on the case, files in the attachment store."""
+    form = await request.post()
+    await _check_csrf(request, form)
+    services, locale = request.app[SERVICES], request["locale"]
+    number = "".join(str(form.get("number", "")).split())[:32]
+    password = str(form.get("password", "")).strip()[:32]
+    text = clean_text(str(form.get("text", "")), multiline=True)
+    values = {"number": number, "text": text}
+
+    def again(errors: dict, status: int = 400) -> web.Response:
+        return aiohttp_jinja2.render_template("supplement.html", request, {
+            "csrf_token": _csrf_token(request), "values": values, "errors": errors, "limits": LIMITS}, status=status)
+
+    t = translator(locale)
+    errors = {}
+    if not number or not password:
+        errors["number"] = t("portal.lookup.missing")
+    if len(text) > LIMITS["description"]:
+        errors["text"] = t("errors.too_long", field=t("portal.supplement.text"), max=LIMITS["description"])
+    try:
+        uploads = read_uploads(form, "attachments", services.store.attachment_max_bytes)
+    except InvalidInput as exc:
+        errors.update(field_errors(exc.errors, locale))
+        uploads = []
+    if not text and not uploads and "text" not in errors:
+        errors["text"] = t("portal.supplement.nothing")
+    if errors:
+        return again(errors)
+    try:
+        found = await guarded_lookup(request, number, password)
+    except web.HTTPTooManyRequests:
+        return again({"number": t("portal.lookup.too_many")}, status=429)
+    if found is None:
+        return again({"number": t("portal.lookup.not_found")}, status=404)
+    case, _ = found
+    try:
+        await services.store.add_citizen_information(case.id, text, channel=Channel.WEB.value)
+    except ClosedCase:
+        return again({"text": t("portal.supplement.closed")}, status=409)
+    for u in uploads:
+        await services.store.add_attachment(case.id, kind="citizen", filename=u.filename, content_type=u.content_type,
+                                            data=u.data, actor=CITIZEN, channel=Channel.WEB.value)
+    events = await services.store.events(case.id, public_only=True)
+    return _no_store(aiohttp_jinja2.render_template("case.html", request, {
+        "case": _own_view(case, events, request), "flash": t("portal.supplement.done")}))
 
 
 def setup(app: web.Application) -> None:
@@ -132,3 +203,5 @@ def setup(app: web.Application) -> None:
     r.add_get("/lookup", lookup_form, name="lookup")
     r.add_post("/lookup", lookup)
     r.add_get("/help", help_page, name="help")
+    r.add_get("/supplement", supplement_form, name="supplement")
+    r.add_post("/supplement", supplement)

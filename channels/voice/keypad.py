@@ -2,8 +2,11 @@
 
 The main menu is fixed (the brochure's numbering): 1 市长信箱, 2 投诉举报, 3 投诉查询, 4 政策咨询,
 5 民意调查, 0 人工服务. Other button sets (yes/no, the survey) are numbered in order from 1; `*`
-asks to hear the last prompt again."""
+asks to hear the last prompt again. KeyEntry is a call's key stage: keys in, turns out."""
 from __future__ import annotations
+
+import asyncio
+import time
 
 MENU = {"1": "/mayor_mailbox", "2": "/complain", "3": "/check_status", "4": "/ask_policy",
         "5": "/take_poll", "0": "/request_human"}
@@ -44,3 +47,43 @@ def spoken_choices(text: str, buttons: list[dict]) -> str:
     return "，".join(f"{title}请按{key}" for key, title in
                     ((k, next(b.get("title", "") for b in buttons if b.get("payload") == p))
                      for k, p in key_map(buttons).items())) + "。"
+
+
+class KeyEntry:
+    """A call's key stage: a key the current prompt maps (the menu, yes/no, the survey) is a turn at
+    once; other keys build a number, which ends with # or `timeout_s` after its last key; * alone
+    asks for the last prompt again. Each turn goes to `put(("keys", value, time.monotonic()))`."""
+
+    def __init__(self, put, timeout_s: float):
+        self.put = put
+        self.timeout_s = timeout_s
+        self.keys = ""
+        self.key_map: dict[str, str] = {}
+        self.timer: asyncio.TimerHandle | None = None
+
+    def press(self, key: str) -> None:
+        self.cancel_timer()
+        if key == "#":
+            self.submit()
+        elif key == "*" and not self.keys:
+            self.put(("keys", REPEAT, time.monotonic()))
+        elif not self.keys and key in self.key_map:
+            self.put(("keys", self.key_map[key], time.monotonic()))
+        else:
+            self.keys += key
+            self.timer = asyncio.get_running_loop().call_later(self.timeout_s, self.submit)
+
+    def submit(self) -> None:
+        if self.keys:
+            self.put(("keys", self.keys, time.monotonic()))
+        self.keys = ""
+        self.timer = None
+
+    def clear(self) -> None:
+        self.keys = ""
+        self.cancel_timer()
+
+    def cancel_timer(self) -> None:
+        if self.timer:
+            self.timer.cancel()
+            self.timer = None

@@ -1,5 +1,7 @@
-"""One phone call: the AudioSocket connection, its recognizer and end-of-speech detector, the paced
-audio going back, and the conversation with the bot (channel "voice", sender id from the call).
+"""One phone call: the AudioSocket connection, the paced audio going back, and the conversation with
+the bot (channel "voice", sender id from the call). The caller's input goes through two stages of
+their own: hearing.py (audio -> end of speech -> recognized text) and keypad.KeyEntry (keys ->
+menu choices and typed numbers); both put the caller's turns on one queue (`inputs`).
 
 Timing rules Asterisk imposes (../shared/ASTERISK.md): frames go back in real time, 20 ms each, and
 the line never stays quiet for 2 s, so the player sends silence whenever it has nothing to say
@@ -8,7 +10,6 @@ the line never stays quiet for 2 s, so the player sends silence whenever it has 
 from __future__ import annotations
 
 import asyncio
-import collections
 import datetime as dt
 import json
 import logging
@@ -21,11 +22,12 @@ from cases.models import CaseEvent
 from hotline.logs import log_fields
 from speech.audio import WavRecorder
 from speech.service import SpeechService
-from speech.vad import EndOfSpeech, VadSettings
+from speech.vad import VadSettings
 
 from . import audiosocket as aso
 from . import keypad, voicemail
 from .calls import NEXT_HANGUP, NEXT_QUEUE, PHASE_BOT, PHASE_SURVEY, PHASE_VOICEMAIL, CallInfo
+from .hearing import Hearing
 from .player import Pacer, Player
 from .recordings import LINKEDID
 
@@ -76,15 +78,9 @@ class CallSession:
         self.data_dir = data_dir
         self.rate = 8000
         self.player: Player | None = None
-        self.vad = EndOfSpeech(self.s.vad, self.rate)
-        self.recognizer = None
-        self.inputs: asyncio.Queue = asyncio.Queue()
-        self.keys = ""
-        self.key_timer: asyncio.TimerHandle | None = None
-        self.key_map: dict[str, str] = {}
-        self.capturing = False
-        self.preroll: collections.deque[bytes] = collections.deque(maxlen=self.s.preroll_frames)
-        self.held_quiet: list[bytes] = []  # a pause's frames past decoded_quiet_ms, until speech resumes
+        self.hearing = Hearing(self.s.vad, self.rate, None)  # its recognizer comes with the first audio
+        self.inputs: asyncio.Queue = asyncio.Queue()       # the caller's turns, spoken or keyed
+        self.entry = keypad.KeyEntry(self.inputs.put_nowait, self.s.digit_timeout_s)
         self.speaking: asyncio.Task | None = None
         self.ended = asyncio.Event()
         self.hung_up_by_caller = False
@@ -97,10 +93,12 @@ class CallSession:
         self.menu_path: list[str] = []
         self.started = dt.datetime.now(dt.timezone.utc)
         self.end_reason = ""
-        # timing marks (time.monotonic()) the benchmark and tests read
-        self.last_voiced_at = 0.0         # the caller's last voiced frame
+        # timing marks (time.monotonic()) the benchmark and tests read (and hearing.last_voiced_at)
         self.barge_ins: list[float] = []
         self.answered_at: list[float] = []  # per turn: when the bot's answer was ready to be spoken
+        # per spoken input: when the gateway's reply was ready, whatever was recognized (the bot's
+        # answer, or NOT_HEARD when the recognizer returned no text: no bot turn, but still a reply)
+        self.replied_at: list[float] = []
         self.recognized_at = 0.0          # when the last spoken turn's text was ready
 
     # ---- audio in -------------------------------------------------------------------------------
@@ -142,44 +140,32 @@ class CallSession:
             self.open_recording()
         if self.recorder is not None:
             self.recorder.write(pcm)
-        event = self.vad.feed(pcm)
+        event, text = self.hearing.feed(pcm, transcribe=self.voicemail is None)
         if self.voicemail is not None:
             self.voicemail += pcm
-            if self.vad.voiced:
+            if self.hearing.vad.voiced:
                 self.voicemail_voiced_ms += len(pcm) * 1000 // (2 * self.rate)
-        if self.vad.voiced:
-            self.last_voiced_at = time.monotonic()
         if event == "start":
             self.barge_in("speech")
-            if self.voicemail is None:
-                self.capturing = True
-                self.recognizer.feed(b"".join(self.preroll) + pcm)
-        elif self.capturing:
-            self.feed_recognizer(pcm)
-        self.preroll.append(pcm)
-        if event == "end":
-            self.held_quiet.clear()
-            if self.capturing:
-                self.capturing = False
-                self.inputs.put_nowait(("speech", asyncio.ensure_future(self.recognizer.finish()),
-                                        self.last_voiced_at))
-            elif self.voicemail is not None:
-                self.inputs.put_nowait(("quiet", None, self.last_voiced_at))
+        if text is not None:
+            self.inputs.put_nowait(("speech", text, self.hearing.last_voiced_at))
+        elif event == "end" and self.voicemail is not None:
+            self.inputs.put_nowait(("quiet", None, self.hearing.last_voiced_at))
 
-    def feed_recognizer(self, pcm: bytes) -> None:
-        """Decoding is the costliest work of a call. The quiet at the end of every turn (the
-        end-of-speech window) holds no words: past its first moments it is held back and decoded
-        only if the caller speaks again (then it was a pause inside the sentence). Where it is held
-        back the recognizer closes its segment, so the text is ready when the window ends."""
-        if self.vad.voiced or self.vad.quiet_ms <= self.s.decoded_quiet_ms:
-            if self.held_quiet:
-                pcm = b"".join(self.held_quiet) + pcm
-                self.held_quiet.clear()
-            self.recognizer.feed(pcm)
-        else:
-            if not self.held_quiet:  # the pause may be the end of the turn: have its text ready
-                self.recognizer.pause()
-            self.held_quiet.append(pcm)
+    # the stages' state, read by the benchmark and the tests
+    vad = property(lambda self: self.hearing.vad)
+    recognizer = property(lambda self: self.hearing.recognizer)
+    capturing = property(lambda self: self.hearing.capturing)
+    last_voiced_at = property(lambda self: self.hearing.last_voiced_at)
+    keys = property(lambda self: self.entry.keys)
+
+    @property
+    def key_map(self) -> dict[str, str]:
+        return self.entry.key_map
+
+    @key_map.setter
+    def key_map(self, value: dict[str, str]) -> None:
+        self.entry.key_map = value
 
     def set_rate(self, rate: int) -> None:
         changed = rate != self.rate
@@ -189,44 +175,22 @@ class CallSession:
             self.player = Player(self.writer, rate, self.pacer)
             if old is not None:
                 old.close()
-            self.vad = EndOfSpeech(self.s.vad, rate)
-            self.recognizer = self.speech.call_recognizer(rate)
-            self.recognizer.warm()
+            self.hearing = Hearing(self.s.vad, rate, self.speech.call_recognizer(rate),
+                                   preroll_frames=self.s.preroll_frames, decoded_quiet_ms=self.s.decoded_quiet_ms)
+            self.hearing.recognizer.warm()
 
     def on_key(self, key: str) -> None:
         self.barge_in("key")
-        if self.key_timer:
-            self.key_timer.cancel()
-            self.key_timer = None
-        if self.voicemail is not None:
-            if key == "#":
-                self.inputs.put_nowait(("keys", "#", time.monotonic()))
-            return
-        if key == "#":
-            self.submit_keys()
-            return
-        if key == "*" and not self.keys:
-            self.inputs.put_nowait(("keys", keypad.REPEAT, time.monotonic()))
-            return
-        if not self.keys and key in self.key_map:
-            self.inputs.put_nowait(("keys", self.key_map[key], time.monotonic()))
-            return
-        self.keys += key
-        self.key_timer = asyncio.get_running_loop().call_later(self.s.digit_timeout_s, self.submit_keys)
+        self.entry.cancel_timer()
+        if self.voicemail is None:
+            self.entry.press(key)
+        elif key == "#":  # a voicemail ends with #; other keys are part of it
+            self.inputs.put_nowait(("keys", "#", time.monotonic()))
 
     def drop_pending_input(self) -> None:
         while not self.inputs.empty():
             self.inputs.get_nowait()
-        self.keys = ""
-        if self.key_timer:
-            self.key_timer.cancel()
-            self.key_timer = None
-
-    def submit_keys(self) -> None:
-        if self.keys:
-            self.inputs.put_nowait(("keys", self.keys, time.monotonic()))
-        self.keys = ""
-        self.key_timer = None
+        self.entry.clear()
 
     def barge_in(self, why: str) -> None:
         """Caller speech or a key stops the prompt at once; what they say is the next turn."""
@@ -304,6 +268,8 @@ class CallSession:
                 turn["recognized_ms"] = round((self.recognized_at - heard_at) * 1000)
         self.turns.append(turn)
         self.answered_at.append(now)
+        if source == "speech":
+            self.replied_at.append(now)
         return result
 
     async def speak_result(self, result: TurnResult) -> None:
@@ -376,6 +342,7 @@ class CallSession:
             silences = 0
             kind, value, heard_at = got
             if kind == "speech" and not value.strip():
+                self.replied_at.append(time.monotonic())
                 await self.say(NOT_HEARD, wait=False)
                 result = None
                 continue
@@ -544,8 +511,7 @@ class CallSession:
     async def finish(self) -> None:
         if self.player is not None:
             self.player.close()
-        if self.key_timer:
-            self.key_timer.cancel()
+        self.entry.cancel_timer()
         if self.speaking is not None:
             self.speaking.cancel()
         if self.voicemail is not None and self.store is not None:  # hung up while recording
@@ -561,8 +527,7 @@ class CallSession:
                 log.exception("voicemail transcript not stored", extra=log_fields(call=self.info.uuid))
         if self.recorder is not None:
             self.recorder.close()
-        if self.recognizer is not None:
-            await self.recognizer.close()
+        await self.hearing.close()
         await self.attach_recording()
         await self.link_call()
         self.write_call_record()

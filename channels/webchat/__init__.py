@@ -1,11 +1,19 @@
 """Web chat (网上聊天): a WebSocket endpoint and the embeddable widget, plus Rasa's REST channel.
 
 WebSocket frames are JSON objects. Client → server: {"type": "hello", "session": id|null},
-{"type": "message", "text": "..."} (text may be a payload such as "/complain" from a button).
-Server → client: {"type": "welcome", "session": id}, {"type": "bot", "text", "buttons", "custom"},
-{"type": "agent", ...} (from the desk), {"type": "handoff"}, {"type": "idle"} (the bot has said all it
-will say for this turn), {"type": "error", "error", "message"}.
+{"type": "message", "text": "...", "locale"?: "zh"|"en"} (text may be a payload such as "/complain"
+from a button; locale: the language this message is in, default the page's).
+Server → client: {"type": "welcome", "session": id, "mail": bool}, {"type": "history", "lines": [...]} (right after
+welcome: what this conversation said so far, so a page change or a reload keeps its place; empty
+for a new one), {"type": "bot", "text", "buttons", "custom"}, {"type": "agent", ...} (from the desk),
+{"type": "handoff", "position", "wait_s"} and {"type": "queue", "position", "wait_s", "ack"} (waiting
+for a human: place in the queue and an estimate; ack: a message sent while waiting was received),
+{"type": "unsupported_locale", "locale", "served"} (the bot does not speak the page's language),
+{"type": "idle"} (the bot has said all it will say for this turn), {"type": "error", "error", "message"}.
 A client that reconnects with its session id continues the same conversation.
+
+POST /chat/transcript {"session"} gives the conversation as a text file to download;
+POST /chat/transcript/email {"session", "email"} mails it (when the gateway sends mail: welcome's "mail").
 """
 from __future__ import annotations
 
@@ -14,11 +22,15 @@ import logging
 import re
 import secrets
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import WSMsgType, web
 
 from bot.turns import Turn, TurnResult
+from cases.handoffs import live_lines, queue_position
+from hotline.ratelimit import SlidingWindow
 from hotline.web.keys import METRICS, SERVICES
 from hotline.web.responses import json_response
 
@@ -27,6 +39,7 @@ log = logging.getLogger("hotline.webchat")
 STATIC = Path(__file__).parent / "static"
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_FRAME = 64 * 1024
+LOCALES = ("zh", "en")
 
 
 class ChatHub:
@@ -54,12 +67,74 @@ def _engine(request: web.Request):
     return request.app[SERVICES].engine
 
 
-def _frames(result: TurnResult) -> list[dict]:
+def _frames(result: TurnResult, queue: dict | None = None) -> list[dict]:
     frames = [{"type": "bot", "text": r.text, "buttons": r.buttons, "custom": r.custom} for r in result.replies]
     if result.paused:
-        frames.append({"type": "handoff"})
+        frames.append({"type": "handoff", **(queue or {})})
     frames.append({"type": "idle"})
     return frames
+
+
+def served_locales(engine) -> tuple[str, ...]:
+    """The languages the loaded bot answers in (an engine without the attribute: Chinese only)."""
+    return tuple(getattr(engine, "locales", None) or ("zh",))
+
+
+async def history(request: web.Request, session: str) -> list[dict]:
+    """The conversation so far as the citizen saw it: the bot's part from Rasa's tracker (its current
+    session only: an expired conversation starts afresh) and what agents said, in time order."""
+    services = request.app[SERVICES]
+    sender = f"webchat-{session}"
+    lines: list[dict] = []
+    engine = services.engine
+    if engine is not None:
+        last = await engine.last_event_at(sender)
+        if last is not None and not engine.session_expired(last):
+            lines = await engine.transcript(sender, current_session=True)
+    live = await live_lines(services.db, sender)
+    if not lines and not live:
+        return []
+    lines = [*lines, *({"from": line.get("from"), "text": line.get("text"), "at": line.get("at"),
+                        "agent_no": line.get("agent_no")} for line in live)]
+    lines.sort(key=_when)
+    for line in lines[:-1]:  # only the last message's buttons can still be answered
+        line.pop("buttons", None)
+    return lines
+
+
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _when(line: dict) -> datetime:
+    try:
+        return datetime.fromisoformat(line["at"]) if line.get("at") else _EARLIEST
+    except ValueError:
+        return _EARLIEST
+
+
+async def queue_info(request: web.Request, session: str) -> dict | None:
+    return await queue_position(request.app[SERVICES].db, f"webchat-{session}")
+
+
+def transcript_text(lines: list[dict], tz: str, locale: str = "zh") -> str:
+    """A plain-text transcript a citizen keeps (who, local time, words)."""
+    zone = ZoneInfo(tz)
+    who = {"zh": {"citizen": "我", "bot": "智能客服", "agent": "人工客服"},
+           "en": {"citizen": "Me", "bot": "Assistant", "agent": "Agent"}}[locale if locale == "en" else "zh"]
+    title = "12345 online service: chat transcript" if locale == "en" else "12345政务服务便民热线 在线客服聊天记录"
+    out = [title, ""]
+    for line in lines:
+        at = ""
+        if line.get("at"):
+            try:
+                at = datetime.fromisoformat(line["at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") + " "
+            except ValueError:
+                pass
+        name = who.get(line.get("from"), line.get("from") or "")
+        if line.get("from") == "agent" and line.get("agent_no"):
+            name += f" {line['agent_no']}"
+        out.append(f"{at}{name}：{line.get('text') or ''}")
+    return "\n".join(out) + "\n"
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -88,24 +163,39 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 kind = None
             if kind == "hello":
                 wanted = frame.get("session")
-                session = wanted if isinstance(wanted, str) and _SESSION.match(wanted) else secrets.token_urlsafe(18)
+                known = isinstance(wanted, str) and bool(_SESSION.match(wanted))
+                session = wanted if known else secrets.token_urlsafe(18)
                 hub.sockets[session].add(ws)
-                await send({"type": "welcome", "session": session})
+                await send({"type": "welcome", "session": session, "mail": mail_on(request.app[SERVICES].settings)})
+                await send({"type": "history", "lines": await history(request, session) if known else []})
+                waiting = await queue_info(request, session) if known else None
+                if waiting:
+                    await send({"type": "queue", **waiting})
             elif kind == "message":
                 text = frame.get("text")
+                said_in = frame.get("locale") if frame.get("locale") in LOCALES else locale
                 if session is None:
                     await error("no_session", "请先建立会话。")
                 elif not isinstance(text, str):
                     await error("bad_frame", "消息内容必须是文字。")
                 elif hub.intercept is not None and await hub.intercept(f"webchat-{session}", text):
+                    waiting = await queue_info(request, session)
+                    if waiting:  # nobody has the chat yet: the citizen is told the message is not lost
+                        await hub.send(session, {"type": "queue", **waiting, "ack": True})
                     await hub.send(session, {"type": "idle"})
                 elif _engine(request) is None:
                     await error("bot_unavailable", "智能客服暂时不可用，请拨打12345或使用网上诉求。")
+                elif said_in not in served_locales(_engine(request)):
+                    # never an answer in another language than the citizen's: say so, offer the others
+                    await send({"type": "unsupported_locale", "locale": said_in,
+                                "served": list(served_locales(_engine(request)))})
+                    await send({"type": "idle"})
                 else:
                     result = await _engine(request).handle(Turn(f"webchat-{session}", "webchat", text,
-                                                                {"locale": locale}))
+                                                                {"locale": said_in}))
                     request.app[METRICS].bot_turns.labels("webchat").inc()
-                    for f in _frames(result):
+                    waiting = await queue_info(request, session) if result.paused else None
+                    for f in _frames(result, waiting):
                         await hub.send(session, f)  # every tab of this conversation sees the reply
             else:
                 await error("bad_frame", "无法识别的消息格式。")
@@ -141,13 +231,86 @@ async def rest_webhook(request: web.Request) -> web.Response:
     return json_response([r.as_rasa(sender) for r in result.replies])
 
 
+async def download_transcript(request: web.Request) -> web.Response:
+    """The conversation as a text file. The session id (kept in the citizen's browser) is the key:
+    it comes in a POST body, never in a URL that logs or the browser's history keep."""
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    session = data.get("session") if isinstance(data, dict) else None
+    if not isinstance(session, str) or not _SESSION.match(session):
+        return json_response({"error": "invalid", "errors": {"session": "会话编号无效。"}}, status=400)
+    lines = await history(request, session)
+    if not lines:
+        return json_response({"error": "not_found", "message": "没有找到这次会话的聊天记录。"}, status=404)
+    services = request.app[SERVICES]
+    text = transcript_text(lines, services.settings.timezone, request.get("locale", "zh"))
+    day = datetime.now(ZoneInfo(services.settings.timezone)).strftime("%Y%m%d")
+    return web.Response(text=text, content_type="text/plain", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="12345-chat-{day}.txt"', "Cache-Control": "no-store"})
+
+
+MAILS_PER_SESSION = (3, 3600.0)  # a transcript mailed at most 3 times an hour per conversation
+MAILS = web.AppKey("chat_transcript_mails", SlidingWindow)
+
+
+def mail_on(settings) -> bool:
+    from channels.email import mail_configured
+
+    return mail_configured(settings) and "@" in (settings.mail_from or "")
+
+
+async def email_transcript(request: web.Request) -> web.Response:
+    """Mail the conversation to the address the citizen typed (through the hotline's outbox, so it
+    is sent once the SMTP server takes it); limited per conversation so it relays nothing."""
+    from cases.intake import _EMAIL
+    from cases.mailbox import MailLedger
+    from channels.email.compose import Composer
+
+    services = request.app[SERVICES]
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    data = data if isinstance(data, dict) else {}
+    session, email = data.get("session"), str(data.get("email") or "").strip()
+    errors = {}
+    if not isinstance(session, str) or not _SESSION.match(session):
+        errors["session"] = "会话编号无效。"
+    if not _EMAIL.match(email):
+        errors["email"] = "请填写正确的电子邮箱地址。"
+    if errors:
+        return json_response({"error": "invalid", "errors": errors}, status=400)
+    if not mail_on(services.settings):
+        return json_response({"error": "mail_off", "message": "暂不提供邮件发送，请下载聊天记录。"}, status=503)
+    lines = await history(request, session)
+    if not lines:
+        return json_response({"error": "not_found", "message": "没有找到这次会话的聊天记录。"}, status=404)
+    wait = request.app[MAILS].hit(session)
+    if wait:
+        return json_response({"error": "too_many", "message": "发送过于频繁，请稍后再试。"}, status=429,
+                             headers={"Retry-After": str(int(wait) + 1)})
+    s = services.settings
+    locale = request.get("locale", "zh")
+    subject = "12345 online service: your chat transcript" if locale == "en" else "12345政务服务便民热线：您的在线客服聊天记录"
+    out = Composer(s.mail_from, s.base_url, s.timezone).build(
+        to=email, subject=subject, text=transcript_text(lines, s.timezone, locale), thread=None,
+        purpose="transcript", case_id=None, locale=locale)
+    await MailLedger(services.db).queue(out)
+    return json_response({"ok": True}, status=202)
+
+
 async def rest_health(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
 def setup(app: web.Application) -> None:
     app[HUB] = ChatHub()
+    app[MAILS] = SlidingWindow(*MAILS_PER_SESSION)
     app.router.add_get("/ws/chat", websocket)
     app.router.add_post("/webhooks/rest/webhook", rest_webhook)
     app.router.add_get("/webhooks/rest/", rest_health)
+    app.router.add_post("/chat/transcript", download_transcript)
+    app.router.add_post("/chat/transcript/email", email_transcript)
     app.router.add_static("/chat/", STATIC)

@@ -38,14 +38,14 @@ def client_key(request: web.Request) -> str:
 
 
 async def submit_case(request: web.Request, data, channel: Channel, actor: Actor = CITIZEN,
-                      allow_urgent: bool = False) -> tuple[Case, str]:
+                      allow_urgent: bool = False, require_phone: bool = False) -> tuple[Case, str]:
     """Validate (raises InvalidInput naming each bad field) and store; the case is committed on return."""
     services = request.app[SERVICES]
     if not data.get("category") and isinstance(data.get("description"), str) and data["description"].strip():
         from bot.classify import category_fields  # the citizen left it open: the classifier files it
         data = {**data, **await category_fields(services, f"{data.get('title') or ''}\n{data['description']}")}
     inp = validate_case(data, channel=channel, known_categories=await services.store.category_codes(),
-                        allow_urgent=allow_urgent)
+                        allow_urgent=allow_urgent, require_phone=require_phone)
     inp.locale = request.get("locale", inp.locale) if not data.get("locale") else inp.locale
     case, password = await services.store.create_case(inp, actor)
     request.app[METRICS].cases_created.labels(case.channel, case.kind).inc()

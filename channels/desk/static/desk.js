@@ -49,6 +49,7 @@
         if (!(f.from === "agent" && f.mine)) addLine(f.from, f.text, f.agent_no);
       } else if (f.type === "line" && f.from === "citizen" && items) refreshQueue();
       else if (f.type === "reminder") toast(f.text);
+      else if (f.type === "canned") loadCanned();
     };
     ws.onclose = function () {
       body.removeAttribute("data-live");
@@ -57,25 +58,54 @@
   }
   connect();
 
-  // sending in live chat: Enter sends, Shift+Enter breaks the line; "/shortcut" expands a canned reply
-  var form = $("#chat-form"), input = $("#chat-input");
+  // sending in live chat: Enter sends, Shift+Enter breaks the line; "/shortcut" expands a canned reply.
+  // A shortcut nobody defined is never sent to the citizen: the server answers 400 and it is shown here.
+  var form = $("#chat-form"), input = $("#chat-input"), chatError = $("#chat-error"), cannedBox = $("#canned");
   var canned = {};
-  document.querySelectorAll(".canned-item").forEach(function (b) {
+  function showError(text) {
+    if (!chatError) { toast(text); return; }
+    chatError.textContent = text || ""; chatError.hidden = !text;
+  }
+  function cannedButton(shortcut, text) {
+    var b = document.createElement("button"); b.type = "button"; b.className = "canned-item";
+    b.setAttribute("data-shortcut", shortcut); b.setAttribute("data-text", text); b.title = text;
+    b.textContent = shortcut;
+    return b;
+  }
+  function useCanned(b) {
     canned[b.getAttribute("data-shortcut")] = b.getAttribute("data-text");
     b.addEventListener("click", function () { input.value = b.getAttribute("data-text"); input.focus(); });
-  });
+  }
+  document.querySelectorAll(".canned-item").forEach(useCanned);
+  function loadCanned() {  // a reply added (or removed) elsewhere appears without reloading
+    if (!cannedBox) return Promise.resolve();
+    return fetch("/desk/api/canned", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        canned = {}; cannedBox.textContent = "";
+        data.canned.forEach(function (c) { var b = cannedButton(c.shortcut, c.text); cannedBox.appendChild(b); useCanned(b); });
+      });
+  }
   if (form) {
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var text = input.value.trim();
-      if (canned[text]) text = canned[text];
       if (!text) return;
-      input.value = "";
+      // a shortcut this page does not know goes as it is: the server expands it or says it is unknown
+      if (canned[text]) text = canned[text];
+      input.value = ""; showError("");
       fetch(form.getAttribute("data-url"), {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
         body: JSON.stringify({ text: text })
-      }).then(function (r) { if (!r.ok) { input.value = text; toast("发送失败 / not sent (" + r.status + ")"); } });
+      }).then(function (r) {
+        if (r.ok) return;
+        input.value = text;
+        return r.json().then(function (data) {
+          showError((data.errors && data.errors.text) || ("发送失败 / not sent (" + r.status + ")"));
+        }, function () { showError("发送失败 / not sent (" + r.status + ")"); });
+      });
     });
     input.addEventListener("keydown", function (ev) {
       if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
