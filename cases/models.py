@@ -498,3 +498,40 @@ class MailCursor(Base):
     __tablename__ = "mail_cursors"
     name = Column(String(32), primary_key=True)
     last_event_id = Column(Integer, nullable=False, default=0)
+
+
+class Leader(Base):
+    """A city or county leader whose phone an agent may transfer an emergency call to (执法调度).
+    Admins keep the list; agents see the names and titles, never the numbers."""
+    __tablename__ = "leaders"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(100), nullable=False)
+    title = Column(String(100), nullable=False, default="")   # 职务, e.g. 副市长
+    phone = Column(String(40), nullable=False)
+    position = Column(Integer, nullable=False, default=0)     # order in the desk's list
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class CallTransfer(Base):
+    """One transfer (转接) of a live call: who handed which call to whom, when, how it ended.
+    The case's history has the same facts as events (transfer, transfer_result)."""
+    __tablename__ = "call_transfers"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="SET NULL"), nullable=True, index=True)
+    user_id = Column(Integer, ForeignKey("users.id"), nullable=True)
+    agent_no = Column(String(16), nullable=False)
+    mode = Column(String(12), nullable=False)                 # blind | attended
+    target_kind = Column(String(12), nullable=False)          # department | leader | number
+    target_ref = Column(String(40), nullable=False, default="")  # department code, leader id
+    target_label = Column(String(200), nullable=False, default="")  # what the desk shows (no leader number)
+    number = Column(String(40), nullable=False)               # what was dialled
+    linkedid = Column(String(32), nullable=False, default="")  # the call (and its recording)
+    # dialing | consulting | done
+    state = Column(String(12), nullable=False, default="dialing")
+    # answered | busy | no_answer | declined | failed | cancelled | citizen_hung_up | agent_hung_up
+    outcome = Column(String(20), nullable=True)
+    returned_to = Column(String(8), nullable=True)            # agent | queue: where the citizen went back
+    started_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    answered_at = Column(UTCDateTime, nullable=True)
+    ended_at = Column(UTCDateTime, nullable=True)

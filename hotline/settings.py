@@ -93,6 +93,9 @@ class Settings:
     # calls scheduled from the desk (callbacks, poll calls): tries in all, and the wait between them
     call_attempts: int = 3
     call_retry_s: float = 600.0
+    # transfers of a live call (转接): how long the department's or leader's phone rings before the
+    # citizen goes back to the agent (deploy/asterisk/extensions.conf, [hotline-transfer*])
+    transfer_ring_s: int = 30
 
     # desk reminders (催办): hours before a deadline at which departments are reminded (comma-separated;
     # past the deadline a case goes to supervision, 督办), and how often the scheduler looks
@@ -213,6 +216,8 @@ def load_settings(path: str | os.PathLike | None = None,
     for name in ("speech_threads", "recognizer_batch_ms", "vosk_beam", "vosk_max_active", "vosk_lattice_beam"):
         if getattr(settings, name) < 0:
             raise SettingsError(f"setting {name!r}: {getattr(settings, name)} cannot be negative (0: the default)")
+    if not 1 <= settings.transfer_ring_s <= 300:
+        raise SettingsError(f"setting 'transfer_ring_s': {settings.transfer_ring_s} is not between 1 and 300 seconds")
     return settings
 
 

@@ -71,6 +71,19 @@ async def test_category_guess_from_the_citizens_words(services):
     assert await classifier.guess("你好") is None
 
 
+async def test_a_question_is_answered_offered_for_filing_or_refused(services):
+    from bot.questions import ANSWER, OFFER, OUT_OF_SCOPE, decide
+
+    repo = KnowledgeRepository(services.db)
+    kb, classifier = KnowledgeBase(repo), CategoryClassifier(repo)
+    answered = await decide("身份证丢了怎么补办", kb, classifier)
+    assert answered.kind == ANSWER and answered.answer.slug == "shenfenzheng-buban"
+    offered = await decide("小区门口的烧烤摊油烟太大了怎么办", kb, classifier)
+    assert offered.kind == OFFER and offered.category is not None
+    for question in ("乒乓球怎么发转球", "手机内存满了怎么清理"):
+        assert (await decide(question, kb, classifier)).kind == OUT_OF_SCOPE, question
+
+
 async def test_redis_lock_store_serializes_a_conversation_across_processes():
     """Several gateway processes share conversations through Redis locks (real Redis here)."""
     import redis

@@ -139,3 +139,7 @@ async def test_a_language_the_bot_does_not_speak_is_said_so(engine, client):
     frames = await receive_until(ws, lambda f: f["type"] == "idle")
     assert frames[0]["type"] == "bot" and "12345" in frames[0]["text"]
     await ws.close()
+    # the Rasa REST channel reads the language from the message's metadata
+    said = await (await client.post("/webhooks/rest/webhook", json={
+        "sender": "rest-en", "message": "I want to complain about construction noise", "metadata": {"locale": "en"}})).json()
+    assert said[0]["custom"] == {"unsupported_locale": "en", "served": ["zh"]} and "English" in said[0]["text"]

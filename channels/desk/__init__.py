@@ -163,7 +163,7 @@ async def _stop(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     from channels.webchat import HUB
 
-    from . import admin, calls_api, casework, chat, inbox, mailhold, telephony
+    from . import admin, calls_api, casework, chat, inbox, mailhold, telephony, transfers
 
     env = aiohttp_jinja2.get_env(app)
     env.loader.searchpath.append(str(TEMPLATES))
@@ -196,6 +196,7 @@ def setup(app: web.Application) -> None:
     admin.add_routes(app)
     telephony.add_routes(app)
     calls_api.add_routes(app)  # the same scheduled calls over the REST API
+    transfers.add_routes(app)  # transfers of a live call, and the leaders' list
     mailhold.add_routes(app)
     _optional_reports(app)
     app.on_startup.append(_start)

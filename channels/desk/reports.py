@@ -9,6 +9,7 @@ naming the field (400); nothing is run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import datetime as dt
 import logging
@@ -111,16 +112,19 @@ async def _run(request: web.Request, q: ReportQuery) -> ReportResult:
 
 
 SUMMARY_KEEPER = web.AppKey("report_summary_keeper", asyncio.Task)
+SUMMARY_STOP = web.AppKey("report_summary_stop", asyncio.Event)
 SUMMARY_EVERY_S = 600.0
+SUMMARY_STOP_GRACE_S = 10.0
 
 
-async def keep_summaries(services, every_s: float = SUMMARY_EVERY_S) -> None:
+async def keep_summaries(services, stop: asyncio.Event, every_s: float = SUMMARY_EVERY_S) -> None:
     """Build the daily summaries whole where they must be (the first time, after a change of zone or
     calendar) and keep them fresh, at start and then every `every_s` seconds, away from report
     requests: a whole build reads every case (about a minute for 1,000,000 cases, during which
-    SQLite's other writers wait). Until it is done the reports read the cases of their period."""
+    SQLite's other writers wait). Until it is done the reports read the cases of their period.
+    Ends between rounds once `stop` is set."""
     settings = services.settings
-    while True:
+    while not stop.is_set():
         try:
             async with services.db.write() as session:
                 counts = await session.run_sync(lambda s: refresh_summaries(
@@ -128,18 +132,30 @@ async def keep_summaries(services, every_s: float = SUMMARY_EVERY_S) -> None:
             log.debug("report summaries refreshed: %s", counts)
         except Exception:  # a failed round is retried at the next; reports read the cases meanwhile
             log.exception("report summaries: refresh failed")
-        await asyncio.sleep(every_s)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
 
 
 async def _start_keeper(app: web.Application) -> None:
-    app[SUMMARY_KEEPER] = asyncio.get_running_loop().create_task(keep_summaries(app[SERVICES]))
+    app[SUMMARY_STOP] = asyncio.Event()
+    app[SUMMARY_KEEPER] = asyncio.get_running_loop().create_task(keep_summaries(app[SERVICES], app[SUMMARY_STOP]))
 
 
 async def _stop_keeper(app: web.Application) -> None:
+    """Let a round in progress end (a task cancelled inside an aiosqlite query never gives its
+    connection back, and that connection's thread kept a stopped process alive); cancel it only
+    when it runs past the grace (a whole build of a large store)."""
     task = app.get(SUMMARY_KEEPER)
-    if task is not None:
+    if task is None:
+        return
+    app[SUMMARY_STOP].set()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), SUMMARY_STOP_GRACE_S)
+    except asyncio.TimeoutError:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    except Exception:  # the keeper logs its own failures
+        pass
 
 
 def setup(app: web.Application) -> None:

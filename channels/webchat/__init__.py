@@ -40,6 +40,9 @@ STATIC = Path(__file__).parent / "static"
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_FRAME = 64 * 1024
 LOCALES = ("zh", "en")
+UNSERVED = {"en": "Sorry, the online assistant does not speak English yet: it answers in Chinese only. "
+                  "You can submit a request in English on the website or call 12345.",
+            "zh": "抱歉，智能客服暂不支持中文服务，请拨打12345。"}
 
 
 class ChatHub:
@@ -226,6 +229,11 @@ async def rest_webhook(request: web.Request) -> web.Response:
     engine = _engine(request)
     if engine is None:
         return json_response({"error": "bot_unavailable", "message": "智能客服暂时不可用。"}, status=503)
+    wanted = metadata.get("locale")
+    if wanted in LOCALES and wanted not in served_locales(engine):
+        # the caller's language is not served: say so in it, never answer in another
+        return json_response([{"recipient_id": sender, "text": UNSERVED[wanted],
+                               "custom": {"unsupported_locale": wanted, "served": list(served_locales(engine))}}])
     result = await engine.handle(Turn(sender, "rest", message, metadata))
     request.app[METRICS].bot_turns.labels("rest").inc()
     return json_response([r.as_rasa(sender) for r in result.replies])
