@@ -319,7 +319,7 @@ class Handoff(Base):
 class ServiceRating(Base):
     """How a citizen rated a conversation (the bot, or the agent who took it over) when it ended: a
     SERVICE rating. It is not the case's outcome rating (Case.satisfaction), which only the 回访
-    follow-up of the case's reply gives (migration 0014 separated the two)."""
+    follow-up of the case's reply gives (migration 0015 separated the two)."""
     __tablename__ = "service_ratings"
     id = Column(Integer, primary_key=True)
     conversation_id = Column(String(128), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=True,

@@ -1,7 +1,7 @@
 """Ratings kept apart (issue 20): the satisfaction given at the end of a conversation rates the
 SERVICE (the bot, or the agent who took the hand-off) and lands in service_ratings and the 服务评价
 report; the case's own satisfaction is the OUTCOME rating of its 回访, the only one the 满意率, the
-department's view and the printed 受理单 show. Migration 0014 separates the rows already stored."""
+department's view and the printed 受理单 show. Migration 0015 separates the rows already stored."""
 from __future__ import annotations
 
 import datetime as dt
@@ -67,8 +67,8 @@ async def test_a_chat_rating_rates_the_agent_and_the_follow_up_rates_the_case(se
     assert 'id="service-rating">一般（工号 1024）' in page
 
 
-def test_migration_0014_separates_the_ratings_already_stored(tmp_path):
-    """Rows written before 0014: a case rated only by a chat survey loses that rating (it was the
+def test_migration_0015_separates_the_ratings_already_stored(tmp_path):
+    """Rows written before 0015: a case rated only by a chat survey loses that rating (it was the
     service's) and the conversation keeps it; a case followed up keeps its 回访 answer even when a
     survey came later; the conversation's agent is whoever took its hand-off. And a granted 延期
     that never reached the case's deadline (generated histories) moves it."""

@@ -1,6 +1,6 @@
 """服务评价: how citizens rated the SERVICE at the end of a conversation (the bot, or the agent who
 took it over), per agent. Kept apart from the 满意率 of the quality report, which counts the cases'
-OUTCOME ratings from the 回访 follow-up only (models.ServiceRating, migration 0014)."""
+OUTCOME ratings from the 回访 follow-up only (models.ServiceRating, migration 0015)."""
 from __future__ import annotations
 
 from sqlalchemy import func, select

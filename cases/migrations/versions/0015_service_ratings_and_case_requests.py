@@ -17,8 +17,8 @@ cases' satisfaction, is rebuilt by the next refresh (its watermark is removed).
 Also: a case whose latest granted extension (`extend` event, not followed by a 派单/重办 that set a new
 deadline) is later than its deadline gets that deadline (generated histories kept the old one).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 02:40:00
 """
 from alembic import op
@@ -26,8 +26,8 @@ import sqlalchemy as sa
 import cases.models
 
 
-revision = '0014'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
