@@ -416,7 +416,7 @@ class GatewayProcess:
     its telephony pointed at the lab's PBX: FastAGI/AudioSocket on the given ports, AMI, MixMonitor's
     folder. The bot model and the speech models are the ones the tests use."""
 
-    def __init__(self, lab: Lab, folder: Path, *, agi_port: int, audiosocket_port: int):
+    def __init__(self, lab: Lab, folder: Path, *, agi_port: int, audiosocket_port: int, nice: int = 0):
         import sys
 
         self.agi_port, self.audiosocket_port, self.http_port = agi_port, audiosocket_port, free_port()
@@ -427,7 +427,9 @@ class GatewayProcess:
                    HOTLINE_AMI_URL=lab.ami_url, HOTLINE_RECORDINGS_DIR=str(lab.rec_dir), PYTHONPATH=str(ROOT))
         self.console = folder / "console.log"
         with open(self.console, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "run"], env=env, cwd=folder,
+            # `nice` execs the command: the pid is the gateway's own
+            command = (["nice", "-n", str(nice)] if nice else []) + [sys.executable, "-m", "hotline.cli", "run"]
+            self.proc = subprocess.Popen(command, env=env, cwd=folder,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
 
     @property

@@ -16,11 +16,13 @@ from .auth import LOGIN_PATH, clear_session, csrf_token, check_csrf, session_use
 A, S, D, ADM = Role.AGENT, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN
 # (key, href, roles): what each role finds in the navigation
 NAV = [
+    ("inbox", "/desk/inbox", {D}),  # a department handler lands on its inbox
     ("live", "/desk/live", {A, S, ADM}),
     ("intake", "/desk/intake", {A, S, ADM}),
     ("cases", "/desk/cases", {A, S, D, ADM}),
     ("followup", "/desk/followup", {A, S, ADM}),
     ("reminders", "/desk/reminders", {A, S, D, ADM}),
+    ("approvals", "/desk/approvals", {S, ADM}),  # departments' 延期 / 退回 requests
     ("canned", "/desk/canned", {A, S, ADM}),
     ("mail", "/desk/mail", {A, S, ADM}),  # held mail (mailhold.py), when the mail channel runs
     ("reports", "/desk/reports", {S, ADM}),
