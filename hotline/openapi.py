@@ -69,6 +69,14 @@ def _document() -> dict:
     }
     number = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{13}$"}}
     bearer = [{"bearer": []}]
+
+    def transfer_step(summary: str, done: str) -> dict:
+        return {"summary": summary, "security": bearer, "parameters": [ID],
+                "responses": {"200": _resp(done, _ref("Transfer")),
+                              "409": _resp("Nothing to do in the transfer's state, or no telephony (ami_url)",
+                                           _ref("ValidationError")), **ERRORS}}
+
+    ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 999999999}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "12345 hotline gateway API", "version": "1.0",
@@ -88,6 +96,23 @@ def _document() -> dict:
                                                "status": {"type": "string"}, "deadline": {"type": "string"}}},
                 "PublicCase": public_case,
                 "StaffCase": {"type": "object", "additionalProperties": True},
+                "Leader": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "name": {"type": "string"}, "title": {"type": "string"},
+                    "position": {"type": "integer"}, "active": {"type": "boolean"},
+                    "phone": {"type": "string", "description": "admins only"}}},
+                "Transfer": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "mode": {"type": "string", "enum": ["blind", "attended"]},
+                    "target_kind": {"type": "string", "enum": ["department", "leader", "number"]},
+                    "target": {"type": "string"}, "agent_no": {"type": "string"},
+                    "number": {"type": "string", "description": "not shown to non-admins for a leader"},
+                    "state": {"type": "string", "enum": ["dialing", "consulting", "done"]},
+                    "outcome": {"type": "string", "nullable": True, "enum": [
+                        "answered", "busy", "no_answer", "declined", "cancelled", "failed", "citizen_hung_up",
+                        "agent_hung_up", None]},
+                    "returned_to": {"type": "string", "nullable": True, "enum": ["agent", "queue", None]},
+                    "linkedid": {"type": "string"}, "started_at": {"type": "string"},
+                    "answered_at": {"type": "string", "nullable": True},
+                    "ended_at": {"type": "string", "nullable": True}}},
                 "ScheduledCall": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "case": {"type": "string"},
                     "kind": {"type": "string", "enum": ["callback", "poll_call"]}, "number": {"type": "string"},
@@ -164,6 +189,46 @@ def _document() -> dict:
                                                    "schema": {"type": "integer"}}],
                            "responses": {"204": {"description": "Cancelled"},
                                          "404": _resp("No such pending call", _ref("Error")), **ERRORS}}},
+            "/api/leaders": {
+                "get": {"summary": "The leaders' list for transfers (hotline staff; phone numbers for admins only)",
+                        "security": bearer,
+                        "responses": {"200": _resp("The leaders", {"type": "object", "properties": {
+                            "leaders": {"type": "array", "items": _ref("Leader")}}}), **ERRORS}},
+                "post": {"summary": "Add a leader to the list (admins)", "security": bearer,
+                         "requestBody": {"required": True, **_json({
+                             "type": "object", "required": ["name", "phone"], "properties": {
+                                 "name": {"type": "string", "maxLength": 100},
+                                 "title": {"type": "string", "maxLength": 100},
+                                 "phone": {"type": "string", "description": "3 to 20 digits, an optional leading +"},
+                                 "position": {"type": "integer", "minimum": 0, "maximum": 10000}}})},
+                         "responses": {"201": _resp("Added", _ref("Leader")), **ERRORS}}},
+            "/api/leaders/{id}": {
+                "delete": {"summary": "Remove a leader from the list (admins)", "security": bearer,
+                           "parameters": [ID],
+                           "responses": {"204": {"description": "Removed"}, **ERRORS}}},
+            "/api/calls/transfers": {
+                "post": {"summary": "Transfer the signed-in agent's live call (blind or attended) to a department's "
+                                    "duty phone, a leader or a typed number, through AMI",
+                         "security": bearer,
+                         "requestBody": {"required": True, **_json({
+                             "type": "object", "required": ["mode"], "properties": {
+                                 "mode": {"type": "string", "enum": ["blind", "attended"]},
+                                 "department": {"type": "string", "description": "a department code (one target)"},
+                                 "leader": {"type": "integer", "description": "a leader's id (one target)"},
+                                 "number": {"type": "string", "description": "a typed number (one target)"},
+                                 "case": {"type": "string", "description": "the case whose history records it"}}})},
+                         "responses": {"202": _resp("Started; the outcome follows", _ref("Transfer")),
+                                       "409": _resp("No live call to transfer (or no telephony, ami_url)",
+                                                    _ref("ValidationError")),
+                                       **ERRORS}}},
+            "/api/calls/transfers/{id}": {
+                "get": {"summary": "How a transfer stands (its agent, supervisors, admins)", "security": bearer,
+                        "parameters": [ID],
+                        "responses": {"200": _resp("The transfer", _ref("Transfer")), **ERRORS}}},
+            "/api/calls/transfers/{id}/complete": {"post": transfer_step(
+                "Attended: join the citizen to the department the agent talks to; the agent leaves", "Completed")},
+            "/api/calls/transfers/{id}/take-back": {"post": transfer_step(
+                "Attended: end the consultation; the agent is with the citizen again", "Taken back")},
             "/api/auth/token": {
                 "post": {"summary": "Sign in and get a bearer token",
                          "requestBody": {"required": True, **_json({

@@ -27,6 +27,9 @@ class Settings:
     db_url: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # several gateway processes on one machine share the HTTP, FastAGI and SMTP ports (SO_REUSEPORT;
+    # `hotline run --workers N` sets it): the kernel spreads new connections among them
+    reuse_port: bool = False
     # public base URL used in mails and links; empty: derived from host and port
     public_url: str = ""
     timezone: str = "Asia/Shanghai"
@@ -77,6 +80,10 @@ class Settings:
     voice_allow: str = ""
     agi_port: int = 4573
     audiosocket_port: int = 9092
+    # where Asterisk reaches this process's AudioSocket (host:port), told to the dialplan with each
+    # call (HOTLINE_AUDIOSOCKET) so a call's audio reaches the process that announced it; empty:
+    # voice_host:audiosocket_port, or the dialplan's own GATEWAY when voice_host is a wildcard
+    audiosocket_address: str = ""
     ami_url: str = ""                    # e.g. ami://user:secret@127.0.0.1:5038
     vosk_model: str = ""
     piper_voice: str = ""
@@ -93,6 +100,9 @@ class Settings:
     # calls scheduled from the desk (callbacks, poll calls): tries in all, and the wait between them
     call_attempts: int = 3
     call_retry_s: float = 600.0
+    # transfers of a live call (转接): how long the department's or leader's phone rings before the
+    # citizen goes back to the agent (deploy/asterisk/extensions.conf, [hotline-transfer*])
+    transfer_ring_s: int = 30
 
     # desk reminders (催办): hours before a deadline at which departments are reminded (comma-separated;
     # past the deadline a case goes to supervision, 督办), and how often the scheduler looks
@@ -115,6 +125,9 @@ class Settings:
     mail_poll_s: float = 30.0
     mail_max_bytes: int = 25 * 1024 * 1024
     mail_claim_lease_s: float = 120.0
+    # several gateway processes (redis_url set): one reads the mailbox; another takes over this long
+    # after the reader died
+    mail_reader_lease_s: float = 10.0
     mail_workers: int = 16
     # SMTP connections the outbox sends on at once (each loses at most its one mail in flight to a
     # killed process; see channels/email/outbox.py)
@@ -213,6 +226,8 @@ def load_settings(path: str | os.PathLike | None = None,
     for name in ("speech_threads", "recognizer_batch_ms", "vosk_beam", "vosk_max_active", "vosk_lattice_beam"):
         if getattr(settings, name) < 0:
             raise SettingsError(f"setting {name!r}: {getattr(settings, name)} cannot be negative (0: the default)")
+    if not 1 <= settings.transfer_ring_s <= 300:
+        raise SettingsError(f"setting 'transfer_ring_s': {settings.transfer_ring_s} is not between 1 and 300 seconds")
     return settings
 
 

@@ -297,11 +297,39 @@ write = all
 
 
 # ---- the lab: both instances, the gateway's ports, and the callers -----------------------------------
+def department_phones(answers: str, busy: str, silent: str, *, dept_hz: int = 1000, agent_hz: int = 600) -> str:
+    """More of the outside world's dialplan (Lab(world_dialplan=...)): three department duty
+    phones, `answers` (rings 0.5 s, answers, "talks": a `dept_hz` tone), `busy` and `silent` (rings
+    and never answers), each announcing itself with UserEvent DeptRinging; and agent 1024's phone
+    "talking" too (an `agent_hz` tone), so what a caller hears tells who it is with."""
+    return f"""
+[citizen]
+exten => {answers},1,UserEvent(DeptRinging,Number: ${{EXTEN}})
+ same => n,Ringing()
+ same => n,Wait(0.5)
+ same => n,Answer()
+ same => n,UserEvent(DeptAnswered,Number: ${{EXTEN}},Phone: ${{CHANNEL}})
+ same => n,Playtones({dept_hz})
+ same => n,Wait(600)
+exten => {busy},1,UserEvent(DeptRinging,Number: ${{EXTEN}})
+ same => n,Busy(5)
+exten => {silent},1,UserEvent(DeptRinging,Number: ${{EXTEN}})
+ same => n,Ringing()
+ same => n,Wait(600)
+exten => 1024,1,Wait(0.3)
+ same => n,Answer()
+ same => n,UserEvent(AgentAnswered,Agent: ${{EXTEN}},Phone: ${{CHANNEL}})
+ same => n,Playtones({agent_hz})
+ same => n,Wait(600)
+"""
+
+
 class Lab:
     """The PBX and the outside world, started once per test module; the gateway (a VoiceChannel in
-    the test's event loop) binds the ports the PBX's dialplan was given."""
+    the test's event loop) binds the ports the PBX's dialplan was given. `world_dialplan` adds to
+    the outside world's extensions.conf (department_phones())."""
 
-    def __init__(self):
+    def __init__(self, world_dialplan: str = ""):
         self.binary = asterisk_binary()
         self.rec_dir = Path(tempfile.mkdtemp(prefix="ast-rec-"))
         self.rec_dir.chmod(0o777)
@@ -316,6 +344,9 @@ class Lab:
         self.world = Asterisk("world", self.binary, world_configs(
             ami_port=self.world_ami_port, carrier_port=self.carrier_port, phones_port=self.phones_port,
             pbx_sip_port=self.sip_port, rec_dir=self.rec_dir), (21000, 21999))
+        if world_dialplan:
+            with open(self.world.etc / "extensions.conf", "a") as f:
+                f.write(world_dialplan)
 
     @property
     def ami_url(self) -> str:
@@ -385,7 +416,7 @@ class GatewayProcess:
     its telephony pointed at the lab's PBX: FastAGI/AudioSocket on the given ports, AMI, MixMonitor's
     folder. The bot model and the speech models are the ones the tests use."""
 
-    def __init__(self, lab: Lab, folder: Path, *, agi_port: int, audiosocket_port: int):
+    def __init__(self, lab: Lab, folder: Path, *, agi_port: int, audiosocket_port: int, nice: int = 0):
         import sys
 
         self.agi_port, self.audiosocket_port, self.http_port = agi_port, audiosocket_port, free_port()
@@ -396,7 +427,9 @@ class GatewayProcess:
                    HOTLINE_AMI_URL=lab.ami_url, HOTLINE_RECORDINGS_DIR=str(lab.rec_dir), PYTHONPATH=str(ROOT))
         self.console = folder / "console.log"
         with open(self.console, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "run"], env=env, cwd=folder,
+            # `nice` execs the command: the pid is the gateway's own
+            command = (["nice", "-n", str(nice)] if nice else []) + [sys.executable, "-m", "hotline.cli", "run"]
+            self.proc = subprocess.Popen(command, env=env, cwd=folder,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
 
     @property

@@ -57,7 +57,7 @@ def pytest_runtest_protocol(item, nextitem):
 def pytest_terminal_summary(terminalreporter):
     left = [(t, _LEFT_BY.get(t, "?")) for t in _lingering()]
     # an executor's idle workers end at exit; anything else is reported
-    left = [(t, by) for t, by in left if not _idle_pool_worker(t)]
+    left = [(t, by) for t, by in left if not idle_pool_worker(t)]
     if left:
         terminalreporter.section("threads still running after the tests")
         frames = sys._current_frames()
@@ -67,7 +67,7 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{thread.name} (first seen after {by}), at {where}")
 
 
-def _idle_pool_worker(thread: threading.Thread) -> bool:
+def idle_pool_worker(thread: threading.Thread) -> bool:
     """An executor's worker waiting for work (its queue's get is C code, so `_worker` is the
     innermost Python frame): it ends when the interpreter shuts the pools down."""
     frame = sys._current_frames().get(thread.ident)
@@ -80,7 +80,7 @@ def pytest_unconfigure(config):
     # whatever else might hold the exit (a child process joined at exit): stacks, then status 1,
     # rather than CI's time limit
     faulthandler.dump_traceback_later(300, exit=True)
-    if any(not _idle_pool_worker(t) for t in _lingering()):
+    if any(not idle_pool_worker(t) for t in _lingering()):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(getattr(config, "_hotline_exitstatus", 0))

@@ -30,12 +30,23 @@ def db_url(sqlite_url):
 
 
 @pytest.fixture(scope="module")
-def lab(bot_agent, speech_service):
+def lab(bot_agent, speech_service, request, tmp_path_factory):
     # the bot and the speech models first: on a fresh clone the bot is trained here (minutes), and
     # the PBX, its registrations and its timers start only when the gateway can answer at once
     lab = Lab().start()
-    yield lab
-    lab.stop()
+    # the `hotline run` processes of the tests at the end load their models (a minute or more each)
+    # while the other tests run: niced, on ports of their own (the tests point the dialplan there)
+    wanted = any("gateway_processes" in item.fixturenames for item in request.session.items
+                 if item.module is request.module)
+    lab.processes = {name: GatewayProcess(lab, tmp_path_factory.mktemp(f"gw-{name}"), agi_port=free_port(),
+                                          audiosocket_port=free_port(), nice=10)
+                     for name in ("killed", "stopped")} if wanted else {}
+    try:
+        yield lab
+    finally:
+        for process in lab.processes.values():
+            process.stop()
+        lab.stop()
 
 
 @pytest.fixture
@@ -470,23 +481,20 @@ async def test_click_to_call_a_three_way_call_and_its_recording_from_the_desk(
 
 # ---- `hotline run` as a process of its own: stopped and killed mid-call ------------------------------
 @pytest.fixture(scope="module")
-def gateway_processes(lab, tmp_path_factory):
-    """Two gateways as an operator starts them (`hotline run`), loading side by side: "killed" on
-    the ports the PBX's dialplan names, "stopped" on ports of its own (its test points the
-    dialplan's globals there)."""
-    procs = {"killed": GatewayProcess(lab, tmp_path_factory.mktemp("gw-killed"), agi_port=lab.agi_port,
-                                      audiosocket_port=lab.audiosocket_port),
-             "stopped": GatewayProcess(lab, tmp_path_factory.mktemp("gw-stopped"), agi_port=free_port(),
-                                       audiosocket_port=free_port())}
-    try:
-        for p in procs.values():
-            p.listening = p.wait_listening()
-        yield procs
-    finally:
-        for p in procs.values():
-            p.stop()
-        lab.set_global("AGI_PORT", lab.agi_port)
-        lab.set_global("AUDIOSOCKET_PORT", lab.audiosocket_port)
+def gateway_processes(lab):
+    """Two gateways as an operator starts them (`hotline run`, started with the lab): "killed" and
+    "stopped", each on ports of its own; `serving` points the PBX's dialplan at one of them."""
+    for p in lab.processes.values():
+        p.listening = p.wait_listening()
+    yield lab.processes
+    lab.set_global("AGI_PORT", lab.agi_port)
+    lab.set_global("AUDIOSOCKET_PORT", lab.audiosocket_port)
+
+
+def serving(lab, gw: GatewayProcess) -> None:
+    """The PBX's calls go to this gateway (the dialplan's globals GATEWAY's ports)."""
+    lab.set_global("AGI_PORT", gw.agi_port)
+    lab.set_global("AUDIOSOCKET_PORT", gw.audiosocket_port)
 
 
 def test_a_gateway_logs_in_to_ami_once_and_serves_on_asyncio_s_loop(lab, gateway_processes):
@@ -508,6 +516,7 @@ async def test_a_killed_gateway_s_callers_reach_the_agents(lab, gateway_processe
     """kill -9 of `hotline run` mid-call: the kernel resets its AudioSocket connections, AudioSocket()
     fails under TryExec and the dialplan takes every caller to the agents' queue: none is dropped."""
     gw = gateway_processes["killed"]
+    serving(lab, gw)
     answered = Events(world, "AgentAnswered")
     calls = await asyncio.gather(*(caller().dial(caller_id=n) for n in ("13800000031", "13800000032")))
     await wait_for(lambda: lab.in_audiosocket() == 2, what="both calls talking to the gateway")
@@ -523,8 +532,7 @@ async def test_a_stopped_gateway_s_callers_hear_a_notice_and_reach_the_agents(la
     """SIGTERM to `hotline run` mid-call: each caller hears the notice (系统正在维护，正在为您转接人工服务)
     and gets the hangup frame, the dialplan goes on to the agents; the process ends with status 0."""
     gw = gateway_processes["stopped"]
-    lab.set_global("AGI_PORT", gw.agi_port)
-    lab.set_global("AUDIOSOCKET_PORT", gw.audiosocket_port)
+    serving(lab, gw)
     answered, listening = Events(world, "AgentAnswered"), Events(world, "Listening")
     calls = await asyncio.gather(*(caller().dial(caller_id=n) for n in ("13800000041", "13800000042")))
     await wait_for(lambda: lab.in_audiosocket() == 2, what="both calls talking to the gateway")

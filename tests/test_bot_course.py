@@ -69,7 +69,9 @@ async def test_closings_end_the_conversation(engine, closing):
 
 
 @pytest.mark.parametrize("text", ["红烧茄子怎么做", "放一首刘德华的歌", "明天会下雨吗", "帮我订一张去杭州的高铁票",
-                                  "三百乘以四等于多少", "把这句话翻译成英文"])
+                                  "三百乘以四等于多少", "把这句话翻译成英文",
+                                  # questions the NLU may take for policy questions: no answer, no category
+                                  "羽毛球拍穿线多少磅合适", "吉他的大横按怎么练"])
 async def test_out_of_scope_requests_get_a_polite_refusal_and_no_intake(engine, services, text):
     sender = new_sender()
     result = await say(engine, sender, text)
@@ -108,3 +110,26 @@ async def test_the_place_keeps_the_citizens_words_and_punctuation(engine, servic
     assert case.location == place
     assert case.description == "工地每天晚上十一点以后还在施工，吵得睡不着！"
     assert case.category.code.startswith("hjbh") and case.category_confidence is not None
+
+
+async def test_a_question_or_a_change_of_topic_mid_form_is_answered_and_the_form_goes_on(engine, services):
+    sender = new_sender()
+    await say(engine, sender, "我要投诉")
+    assert await requested_slot(engine, sender) == "case_description"
+    # a question the knowledge base answers is a question, even where the form wants the problem
+    result = await say(engine, sender, "对了，身份证丢了去哪里补办？")
+    assert "身份证" in result.text and "接着" in result.text, result.text
+    assert await requested_slot(engine, sender) == "case_description"
+    assert await slot(engine, sender, "case_description") is None
+    await say(engine, sender, CITIZEN["case_description"])
+    assert await requested_slot(engine, sender) == "case_location"
+    for digression, said in (("办居住证需要带什么材料？", "居住证"), ("给我放一首周杰伦的歌吧", "服务范围")):
+        result = await say(engine, sender, digression)
+        assert said in result.text and "什么地方" in result.text, (digression, result.text)
+        assert await requested_slot(engine, sender) == "case_location"
+        assert await slot(engine, sender, "case_location") is None
+    result, asked = await answer_form(engine, sender, CITIZEN, result)
+    assert asked[0] == "case_location"
+    await say(engine, sender, "确认")
+    [case] = await cases(services)
+    assert case.location == CITIZEN["case_location"] and case.description == CITIZEN["case_description"]

@@ -636,6 +636,10 @@ async def test_the_bot_decides_the_kind_of_a_mail(engine, services, dovecot, mai
             assert register.data["intent"] == intent  # the mail was read by the same NLU
             if intent in INTENT_KINDS:
                 assert case.kind == INTENT_KINDS[intent]
+            # the category and the classifier's confidence in it are kept, as the chat keeps them
+            guess = await channel.categories.guess(f"{subject}\n{body}")
+            assert case.category.code == guess.code
+            assert case.category_confidence == pytest.approx(guess.confidence)
         assert {(await case_for(services, m)).kind for m in mids} == {"complaint", "consultation"}
     finally:
         await channel.stop()

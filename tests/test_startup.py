@@ -2,17 +2,19 @@
 command, started as a process, with a port taken or the database unreachable."""
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from hotline.server import serve
 from hotline.startup import StartupError
-from tests.conftest import make_settings, need
+from tests.conftest import idle_pool_worker, make_settings, need
 from tests.mail_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,9 +88,15 @@ def test_unsupported_database_is_a_settings_error(tmp_path):
 
 
 async def test_port_taken_after_the_check_is_the_same_one_line(tmp_path, sqlite_url, taken):
-    """The real bind fails too (something took the port after the check), with the same reason."""
+    """The real bind fails too (something took the port after the check), with the same reason,
+    and what had started is stopped: no database connection's thread is left to keep a process
+    alive (the report keeper, cancelled inside its first query, once left one)."""
+    before = set(threading.enumerate())
     with pytest.raises(StartupError, match=f"HTTP 127.0.0.1:{taken}: the port is already in use"):
         await serve(make_settings(tmp_path, sqlite_url, http_port=taken))
+    await asyncio.sleep(0.1)  # a closed aiosqlite connection's thread ends just after
+    assert [t.name for t in set(threading.enumerate()) - before
+            if t.is_alive() and not t.daemon and not idle_pool_worker(t)] == []
 
 
 def test_a_thread_that_never_ends_does_not_keep_a_failed_start_alive(tmp_path):

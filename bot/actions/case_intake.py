@@ -20,7 +20,7 @@ from cases.intake import InvalidInput, is_phone, normalize_phone, validate_case
 from cases.store import BOT
 from cases.workflow import KIND_LABELS, Channel, Kind, label
 
-from .common import (CASE_SLOTS, channel, entity, is_interruption, is_voice, latest_intent, latest_text,
+from .common import (CASE_SLOTS, channel, digression, entity, is_interruption, is_voice, latest_intent, latest_text,
                      metadata, mostly_digits, previous_action, reset, spell_digits, wants_to_stop)
 
 log = logging.getLogger("hotline.bot")
@@ -87,7 +87,21 @@ class ValidateCaseForm(FormValidationAction):
         if wants_to_stop(tracker):  # whatever was asked: nothing is stored, and the citizen is told
             dispatcher.utter_message(response="utter_case_cancelled")
             return reset(*CASE_SLOTS) + [SlotSet("requested_slot", None), FollowupAction("action_listen")]
+        if await self._digresses(tracker):
+            # nothing taken from it: the form is rejected, a rule answers it and the form asks again
+            return []
         return await super().run(dispatcher, tracker, domain)
+
+    @staticmethod
+    async def _digresses(tracker: Tracker) -> bool:
+        """A question or a change of topic mid-form. At the description a question is the problem
+        to file unless the knowledge base answers it ("夜间施工要办许可吗" vs "路灯为什么不亮")."""
+        intent = digression(tracker)
+        if intent is None:
+            return False
+        if intent == "ask_policy" and tracker.get_slot("requested_slot") == "case_description":
+            return await runtime().knowledge.best(latest_text(tracker)) is not None
+        return True
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
         slots = list(domain_slots)

@@ -74,6 +74,39 @@ def is_interruption(tracker: Tracker) -> bool:
     return intent.get("name") in INTERRUPTIONS and float(intent.get("confidence") or 0) >= 0.7 and len(text) <= 12
 
 
+# a question in the citizen's words: a question mark, a final 吗/呢, or a question word
+_QUESTION = re.compile(r"[?？]|[吗么][。！!，,～~]*$|怎么|怎样|咋|如何|哪里|哪儿|哪个|哪些|什么|多少|多久|多长时间|几[天点个号岁次年]|"
+                       r"是否|能不能|能否|可不可以|可以不|有没有|要不要|需不需要|用不用|是不是|会不会|为什么|为啥")
+# intents that are a digression of their own while a form asks for something: answered, then the
+# form asks again (rules in bot/data/rules.yml)
+DIGRESSIONS = {"ask_policy", "out_of_scope"}
+
+
+def is_question(text: str) -> bool:
+    return bool(_QUESTION.search(text))
+
+
+def digression(tracker: Tracker) -> str | None:
+    """The intent of a message that is not an answer to the form's question but a question or a
+    change of topic ("夜间施工要办许可吗", "帮我放首歌"), or None.
+
+    An answer is often misread as some intent ("人民公园那边" as out_of_scope), so only a
+    confident intent counts, and a policy question only when it is worded as a question. The
+    description is free text where a question may be the problem itself ("为什么路灯一直不亮"):
+    there the caller (the form) also asks the knowledge base."""
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    name, confidence = intent.get("name"), float(intent.get("confidence") or 0)
+    text = latest_text(tracker)
+    if name not in DIGRESSIONS or not text or mostly_digits(text):
+        return None
+    if name == "ask_policy" and confidence >= 0.6 and is_question(text):
+        return name
+    if name == "out_of_scope" and confidence >= 0.7 and (
+            is_question(text) or tracker.get_slot("requested_slot") != "case_description"):
+        return name
+    return None
+
+
 def mostly_digits(text: str) -> bool:
     """A message that is a number (phone, case number) is not a place, a time or a name."""
     compact = "".join(text.split())

@@ -1,12 +1,20 @@
-"""Policy questions answered from the knowledge articles in the case store."""
+"""Policy questions answered from the knowledge articles in the case store; a question with no
+answer is offered for filing when it is about the hotline's work, and refused politely when it is
+not (bot/questions.py decides)."""
 from __future__ import annotations
 
 from rasa_sdk import Action
 from rasa_sdk.events import SlotSet
 
+from bot.questions import ANSWER, OUT_OF_SCOPE, decide
 from bot.runtime import runtime
 
 from .common import is_voice, latest_text
+
+
+def in_form(tracker) -> bool:
+    """A question asked while the intake form waits for an answer: the form asks again after it."""
+    return (tracker.active_loop or {}).get("name") == "case_form"
 
 
 class ActionAnswerPolicy(Action):
@@ -18,20 +26,31 @@ class ActionAnswerPolicy(Action):
         if len(question) < 4:  # the menu choice itself ("政策咨询") carries no question yet
             dispatcher.utter_message(response="utter_ask_policy_question")
             return []
-        answer = await runtime().knowledge.best(question)
+        rt = runtime()
+        outcome = await decide(question, rt.knowledge, rt.categories)
+        if in_form(tracker):  # a digression: a short answer, no offers, then back to the form
+            if outcome.kind == ANSWER:
+                dispatcher.utter_message(text=outcome.answer.answer, json_message={"knowledge": outcome.answer.slug})
+            elif outcome.kind == OUT_OF_SCOPE:
+                dispatcher.utter_message(response="utter_out_of_scope")
+            else:
+                dispatcher.utter_message(text="这个问题我暂时没有找到准确的答案，登记完成后可以转人工服务咨询。")
+            dispatcher.utter_message(response="utter_back_to_form")
+            return []
+        if outcome.kind == OUT_OF_SCOPE:  # no answer, and nothing the hotline handles: say so
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return []
         events = [SlotSet("last_question", question), SlotSet("did_business", True)]
-        if answer is None:
+        if outcome.kind != ANSWER:
             dispatcher.utter_message(text="抱歉，这个问题我暂时没有找到准确的答案。")
-            guess = await runtime().categories.guess(question)
-            if guess:  # a question about a problem the hotline handles: offer to file it
-                dispatcher.utter_message(
-                    text=f"如果您想反映这个问题，我可以帮您登记投诉（{guess.name}），由承办部门处理；"
-                         "也可以转人工服务，或把问题留下来，相关部门会在3个工作日内答复您。",
-                    buttons=[{"title": "登记投诉", "payload": "/complain"}, {"title": "转人工", "payload": "/request_human"},
-                             {"title": "留言咨询", "payload": "/leave_consultation"}])
-                return events
-            return events + await ActionPolicyUnresolved().run(dispatcher, tracker, domain)
-        dispatcher.utter_message(text=answer.answer, json_message={"knowledge": answer.slug})
+            # a question about a problem the hotline handles: offer to file it
+            dispatcher.utter_message(
+                text=f"如果您想反映这个问题，我可以帮您登记投诉（{outcome.category.name}），由承办部门处理；"
+                     "也可以转人工服务，或把问题留下来，相关部门会在3个工作日内答复您。",
+                buttons=[{"title": "登记投诉", "payload": "/complain"}, {"title": "转人工", "payload": "/request_human"},
+                         {"title": "留言咨询", "payload": "/leave_consultation"}])
+            return events
+        dispatcher.utter_message(text=outcome.answer.answer, json_message={"knowledge": outcome.answer.slug})
         if is_voice(tracker):
             dispatcher.utter_message(text="这个回答解决您的问题了吗？如需人工服务请按0。")
         else:

@@ -18,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from cases.accounts import MIN_PASSWORD
 from cases.intake import clean_text
-from cases.models import (CalendarDay, Category, DeadlineRule, Department, KnowledgeArticle, User, utcnow)
+from cases.models import (CalendarDay, Category, DeadlineRule, Department, KnowledgeArticle, Leader, User,
+                          utcnow)
 from cases.workflow import KIND_LABELS, ROLE_LABELS, Kind, Role, label
 from hotline.i18n import translator
 from hotline.web.keys import SERVICES
@@ -33,7 +34,7 @@ log = logging.getLogger("hotline.desk.admin")
 @dataclass
 class Field:
     name: str
-    kind: str = "str"           # str | text | int | bool | list | date | choice | password
+    kind: str = "str"           # str | text | int | bool | list | date | choice | password | phone
     required: bool = False
     max_len: int = 200
     choices: Callable | None = None   # async (request) -> [(value, label)]
@@ -71,7 +72,10 @@ async def _roles(request):
 
 
 async def _rule_kinds(request):
-    return [(k.value, label(KIND_LABELS, k, request["locale"])) for k in Kind] + [("urgent", "urgent")]
+    from hotline.i18n import translator  # the key 'urgent' is the rule of every urgent case, whatever its kind
+
+    return [(k.value, label(KIND_LABELS, k, request["locale"])) for k in Kind] + [
+        ("urgent", translator(request["locale"])("desk.admin.urgent_rule"))]
 
 
 ENTITIES: dict[str, Entity] = {e.key: e for e in [
@@ -100,11 +104,16 @@ ENTITIES: dict[str, Entity] = {e.key: e for e in [
     Entity("deadlines", DeadlineRule, [
         Field("kind", "choice", required=True, choices=_rule_kinds, create_only=True),
         Field("working_days", "int", required=True)], DeadlineRule.kind, deletable=True, reload_calendar=True),
+    # the protected leaders' list for transfers (转接): only admins see these numbers
+    Entity("leaders", Leader, [
+        Field("name", required=True, max_len=100), Field("title", max_len=100),
+        Field("phone", "phone", required=True, max_len=40), Field("position", "int"), Field("active", "bool")],
+        Leader.position, deletable=True),
 ]}
 
 
 # the tabs of data maintenance, in order ("polls" is polls.py's editor)
-TABS = ["departments", "categories", "users", "knowledge", "polls", "holidays", "deadlines"]
+TABS = ["departments", "categories", "users", "knowledge", "polls", "holidays", "deadlines", "leaders"]
 
 
 def _entity(request: web.Request) -> Entity:
@@ -180,6 +189,13 @@ def _parse(request: web.Request, entity: Entity, form, *, creating: bool) -> tup
                 values[f.name] = dt.date.fromisoformat(raw)
             except ValueError:
                 errors[f.name] = t("errors.date", field=name)
+        elif f.kind == "phone":  # a number the PBX will dial: digits (spaces and dashes dropped), + first
+            from .telephony import dialable
+
+            if dialable(raw):
+                values[f.name] = dialable(raw)
+            else:
+                errors[f.name] = t("desk.transfer.bad_number")
         elif f.kind == "list":
             values[f.name] = [x.strip() for x in raw.replace("，", ",").replace("\n", ",").split(",") if x.strip()]
         else:

@@ -147,7 +147,10 @@ async def chat_page(request: web.Request) -> web.Response:
         colleagues = list((await s.execute(select(User).where(
             User.active.is_(True), User.role.in_([A.value, S.value]), User.id != request["user"].id)
             .order_by(User.username))).scalars())
+    from .transfers import transfer_context
+
     return render(request, "desk_chat.html", {
+        **await transfer_context(request.app, request["user"], None),
         "handoff": handoff, "caller": caller, "history": history, "canned": await _canned(request),
         "summary": summary,
         "colleagues": colleagues, "mine": handoff.taken_by == request["user"].id, "active": "live",

@@ -44,7 +44,7 @@ _DIALABLE = re.compile(r"^\+?\d{3,20}$")
 HOTLINE_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 CITIZEN_DIAL_S = 75.0  # the sample dialplan lets the citizen's phone ring 60 s
 # events whose data may name a call (linkedid) that has a recording
-CALL_EVENTS = ("call", "threeway", "call_link", "call_attempt")
+CALL_EVENTS = ("call", "threeway", "call_link", "call_attempt", "transfer")
 
 
 def dialable(number: str) -> str | None:
@@ -143,7 +143,10 @@ async def case_context(request: web.Request, case: Case, events) -> dict:
                 recordings.append({"linkedid": lid, "at": at})
         except BadRecording:
             continue
+    from .transfers import transfer_context
+
     return {
+        **await transfer_context(app, user, case),
         "can_call": phone and bool(user.agent_no),
         "can_schedule": phone,
         "duty_departments": await duty_departments(app) if phone and user.agent_no else [],

@@ -226,6 +226,7 @@ class MailIngest:
             description = f"{description}\n\n（{notes[-1]}）" if description else notes[-1]
         phone = normalize_phone(understood.phone)
         data = {"kind": understood.kind, "category": understood.category,
+                "category_confidence": understood.category_confidence,
                 "title": base_subject(mail.subject)[:100], "description": description[:5000],
                 "location": understood.location[:300],
                 "contact_name": mail.sender_name or display_name(understood.name),  # both fit for a greeting
@@ -235,7 +236,7 @@ class MailIngest:
             inp = validate_case(data, channel=Channel.EMAIL, known_categories=await self.store.category_codes())
         except InvalidInput as exc:
             if "category" in exc.errors:
-                data["category"] = None
+                data["category"] = data["category_confidence"] = None
                 try:
                     inp = validate_case(data, channel=Channel.EMAIL)
                 except InvalidInput as again:

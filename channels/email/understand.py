@@ -36,6 +36,7 @@ _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
 class Understood:
     kind: str
     category: str | None = None
+    category_confidence: float | None = None  # the classifier's, kept on the case as the chat's is
     intent: str = ""
     phone: str = ""
     name: str = ""
@@ -76,6 +77,7 @@ async def understand(subject: str, body: str, engine, categories: CategoryClassi
     phone = _entity(parsed, "phone") or (_MOBILE.search(text) or [""])[0]
     # a number with its password is only ever given to look the case up
     asks = intent == "check_status" or bool(_STATUS_WORDS.search(opening)) or bool(numbers and password)
-    return Understood(kind=kind, category=guess.code if guess else None, intent=intent, phone=phone,
+    return Understood(kind=kind, category=guess.code if guess else None,
+                      category_confidence=guess.confidence if guess else None, intent=intent, phone=phone,
                       name=_entity(parsed, "person_name"), location=_entity(parsed, "location"),
                       case_numbers=numbers, password=password, asks_status=asks)
