@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from cases.store import CaseStore
-from hotline.ratelimit import SlidingWindow
+from hotline.ratelimit import Limiter
 
 from . import action_results, memoization_shortcut
 from .graph_runner import SequentialGraphRunner
@@ -77,13 +77,18 @@ async def tracker_store_for(url: str, domain, store: CaseStore, *, shared: bool)
 
 
 def lock_store_for(url: str):
-    from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
+    """In-process locks, or Redis locks shared by every gateway process (bot/lock_store.py)."""
+    from rasa.core.lock_store import InMemoryLockStore
+
+    from hotline.shared import redis_client
+
+    from .lock_store import RedisTurnLockStore
 
     if not url:
         return InMemoryLockStore()
-    u = make_url(url)
-    return RedisLockStore(host=u.host or "localhost", port=u.port or 6379, db=int(u.database or 0),
-                          password=u.password, key_prefix="hotline")
+    if make_url(url).get_backend_name() not in ("redis", "rediss"):
+        raise ValueError(f"setting 'lock_store_url': {url.split('://')[0]}:// is not Redis (redis://host:port/db)")
+    return RedisTurnLockStore(redis_client(url))
 
 
 def load_agent(model: Path, lock_store_url: str = "", parse_cache_entries: int = MAX_ENTRIES):
@@ -112,12 +117,12 @@ def load_agent(model: Path, lock_store_url: str = "", parse_cache_entries: int =
 
 class Engine:
     def __init__(self, agent, store: CaseStore, tracker_store, *, timezone: str = "Asia/Shanghai",
-                 turn_concurrency: int = 1):
+                 turn_concurrency: int = 1, redis=None):
         self.agent = agent
         self.runtime = Runtime.build(store, timezone)
         install(self.runtime)
         agent.tracker_store = agent.processor.tracker_store = tracker_store
-        self._flood = SlidingWindow(*FLOOD_LIMIT)
+        self._flood = Limiter("flood", *FLOOD_LIMIT, redis=redis)  # a sender's turns may reach any process
         self._turns = TurnQueue(turn_concurrency)
         self.nlu = NluBatcher(agent.processor)
         self.parse_cache: ParseCache | None = getattr(agent, "parse_cache", None)
@@ -127,20 +132,20 @@ class Engine:
 
     @classmethod
     async def create(cls, agent, store: CaseStore, *, tracker_store_url: str = "", shared: bool = False,
-                     timezone: str = "Asia/Shanghai", turn_concurrency: int = 1) -> "Engine":
+                     timezone: str = "Asia/Shanghai", turn_concurrency: int = 1, redis=None) -> "Engine":
         """An engine around a loaded agent; `shared`: other gateway processes serve the same
         conversations (a Redis lock store), so cached trackers are checked before use."""
         tracker_store = await tracker_store_for(tracker_store_url, agent.domain, store, shared=shared)
-        return cls(agent, store, tracker_store, timezone=timezone, turn_concurrency=turn_concurrency)
+        return cls(agent, store, tracker_store, timezone=timezone, turn_concurrency=turn_concurrency, redis=redis)
 
     @classmethod
     async def load(cls, model: Path, store: CaseStore, *, tracker_store_url: str = "", lock_store_url: str = "",
                    timezone: str = "Asia/Shanghai", turn_concurrency: int = 1,
-                   parse_cache_entries: int = MAX_ENTRIES) -> "Engine":
+                   parse_cache_entries: int = MAX_ENTRIES, redis=None) -> "Engine":
         agent = await asyncio.get_running_loop().run_in_executor(None, load_agent, model, lock_store_url,
                                                                  parse_cache_entries)
         return await cls.create(agent, store, tracker_store_url=tracker_store_url, shared=bool(lock_store_url),
-                                timezone=timezone, turn_concurrency=turn_concurrency)
+                                timezone=timezone, turn_concurrency=turn_concurrency, redis=redis)
 
     async def parse(self, text: str) -> dict:
         """What the bot understands in a text, without a conversation (mail, `hotline parse`)."""
@@ -162,7 +167,7 @@ class Engine:
             return TurnResult([Reply("请输入您要咨询或反映的内容。")])
         if len(text) > MAX_TEXT:
             return TurnResult([Reply(f"您的消息太长了（最多{MAX_TEXT}字），请分几次发送，或通过网站“网上诉求”提交。")])
-        if self._flood.hit(turn.sender_id):
+        if await self._flood.hit(turn.sender_id):
             return TurnResult([Reply("您发送得太快了，请稍等几秒再发。")])
         collector = channel_collector(turn.channel)
         message = UserMessage(text, collector, turn.sender_id, input_channel=turn.channel,

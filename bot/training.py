@@ -63,10 +63,13 @@ def build_once(target: Path, lock_name: str, train: Callable[[], Path], force: b
 def _train(target: Path) -> Path:
     from rasa.model_training import train  # heavy import: only when training
 
+    from .training_progress import training_progress
+
     log.info("training the bot model (data or config changed); this takes a few minutes")
-    result = train(domain=str(DOMAIN), config=str(CONFIG), training_files=[str(p) for p in training_files()],
-                   output=str(target.parent), fixed_model_name=target.name.removesuffix(".tar.gz"),
-                   force_training=True)
+    with training_progress():  # each component and its epochs as console lines
+        result = train(domain=str(DOMAIN), config=str(CONFIG), training_files=[str(p) for p in training_files()],
+                       output=str(target.parent), fixed_model_name=target.name.removesuffix(".tar.gz"),
+                       force_training=True)
     if result.code != 0 or not result.model:
         raise RuntimeError(f"training failed with code {result.code}")
     prune(target.parent, "hotline-*.tar.gz", KEEP_MODELS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from .db import Database
-from .models import Case, CaseEvent, Conversation, Handoff, utcnow
+from .models import Case, Conversation, Handoff, ServiceRating, utcnow
 
 
 class ConversationLog:
@@ -32,17 +32,28 @@ class ConversationLog:
             conv.case_numbers = [*conv.case_numbers, number]
 
     async def record_satisfaction(self, sender_id: str, channel: str, value: int) -> list[str]:
-        """Store the survey answer on the conversation and on each case it filed or looked up."""
+        """Store the end-of-conversation survey answer as the conversation's SERVICE rating (of the
+        bot, or of the agent who took its latest hand-off). It is not the outcome rating of the cases
+        the conversation filed or looked up: that comes from the 回访 follow-up of their reply
+        (Case.satisfaction). Rating again replaces the answer. Returns the conversation's cases."""
         async with self.db.write() as s:
             conv = await self._get_or_create(s, sender_id, channel)
             conv.satisfaction = value
+            agent = (await s.execute(select(Handoff.taken_by).where(
+                Handoff.conversation_id == sender_id, Handoff.taken_by.isnot(None))
+                .order_by(Handoff.taken_at.desc()).limit(1))).scalar()
             numbers = list(conv.case_numbers or [])
-            if numbers:
-                for case in (await s.execute(select(Case).where(Case.number.in_(numbers)))).scalars():
-                    case.satisfaction = value
-                    s.add(CaseEvent(case_id=case.id, actor="citizen", channel=channel, action="survey",
-                                    from_status=case.status, to_status=case.status, public=False,
-                                    data={"satisfaction": value, "conversation": sender_id}))
+            # the case it filed or looked up last, so that case's page can show how the service was rated
+            case_id = (await s.execute(select(Case.id).where(Case.number == numbers[-1]))).scalar() \
+                if numbers else None
+            rating = (await s.execute(select(ServiceRating).where(
+                ServiceRating.conversation_id == sender_id))).scalar()
+            if rating is None:
+                await s.flush()  # the conversation row first (the rating refers to it)
+                s.add(ServiceRating(conversation_id=sender_id, channel=channel, agent_id=agent, value=value,
+                                    case_id=case_id))
+            else:
+                rating.value, rating.agent_id, rating.case_id, rating.rated_at = value, agent, case_id, utcnow()
         return numbers
 
     async def request_handoff(self, sender_id: str, channel: str, reason: str, summary: dict,

@@ -86,6 +86,44 @@ def _ping_when_idle(sync_engine, idle_s: float) -> None:
             raise exc.DisconnectionError("stale connection")  # the pool connects afresh and retries
 
 
+# asyncpg's errors for a connection the server ended or refuses (pg_terminate_backend, a restart,
+# a database closed to connections): SQLSTATE class 08, operator intervention 57P01-57P03, too many
+# connections; and the driver's own "connection is closed"
+_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+_OUTAGE_NAMES = {"ConnectionDoesNotExistError", "ConnectionResetError", "ConnectionRefusedError",
+                 "ClientCannotConnectError", "ConnectionFailureError", "ConnectionRejectionError"}
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether an error means the database cannot be reached (for now), not that a request was
+    wrong: such a request is answered 503 and may be tried again; the pool reconnects by itself.
+    A failed connect comes as asyncpg's own exception (SQLAlchemy does not wrap it), a statement
+    on a dead connection as SQLAlchemy's DBAPIError around it."""
+    if isinstance(error, (exc.DisconnectionError, exc.TimeoutError, ConnectionError, asyncio.TimeoutError)):
+        return True
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    orig = getattr(error, "orig", None)
+    for cause in (error, orig, getattr(orig, "__cause__", None)):
+        if cause is None:
+            continue
+        state = str(getattr(cause, "sqlstate", "") or "")
+        if type(cause).__name__ in _OUTAGE_NAMES or state.startswith(_OUTAGE_STATES) \
+                or "not currently accepting connections" in str(cause) or "connection is closed" in str(cause):
+            return True
+    return False
+
+
+def log_failure(logger, message: str, error: BaseException, **fields) -> None:
+    """A background round that failed: one warning line while the database is away (it is retried),
+    the traceback for anything else."""
+    if is_outage(error):
+        logger.warning(f"{message}: database unavailable, will retry",
+                       extra={"fields": {**fields, "error": str(error).splitlines()[0][:200] if str(error) else ""}})
+    else:
+        logger.error(message, exc_info=error, extra={"fields": fields})
+
+
 class Database:
     """The async engine plus the session factory the store uses.
 

@@ -316,6 +316,42 @@ class Handoff(Base):
                       Index("ix_handoffs_taken_at", "taken_at", "taken_by"))     # reports
 
 
+class ServiceRating(Base):
+    """How a citizen rated a conversation (the bot, or the agent who took it over) when it ended: a
+    SERVICE rating. It is not the case's outcome rating (Case.satisfaction), which only the 回访
+    follow-up of the case's reply gives (migration 0015 separated the two)."""
+    __tablename__ = "service_ratings"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=True,
+                             unique=True)
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="SET NULL"), nullable=True)  # no conversation known
+    channel = Column(String(24), nullable=False)
+    agent_id = Column(Integer, ForeignKey("users.id"), nullable=True)  # who took the hand-off; NULL: the bot
+    value = Column(SmallInteger, nullable=False)  # 1 满意, 2 一般, 3 不满意
+    rated_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_service_ratings_rated_at", "rated_at", "agent_id", "value"),)
+
+
+class CaseRequest(Base):
+    """A department's request to the hotline centre: a new deadline (延期) or to give the case back
+    (退回). The department cannot do either alone; a supervisor approves or refuses it."""
+    __tablename__ = "case_requests"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = Column(String(16), nullable=False)          # extend | return
+    deadline = Column(UTCDateTime, nullable=True)      # extend: the deadline asked for
+    reason = Column(Text, nullable=False, default="")
+    requested_by = Column(Integer, ForeignKey("users.id"), nullable=True)
+    requested_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    decision = Column(String(16), nullable=True)       # NULL pending | approved | refused
+    decided_by = Column(Integer, ForeignKey("users.id"), nullable=True)
+    decided_at = Column(UTCDateTime, nullable=True)
+    decision_comment = Column(Text, nullable=False, default="")
+
+    __table_args__ = (Index("ix_case_requests_pending", "decision", "requested_at"),)
+
+
 class CaseFlow(Base):
     """Per case, what the reports need from its events (first dispatch and sign-for, whether it was
     returned, extended, reminded, reopened): a summary kept up to date from the append-only event

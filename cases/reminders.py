@@ -17,7 +17,7 @@ from typing import Awaitable, Callable
 
 from sqlalchemy import or_, select, text, update
 
-from .db import Database
+from .db import Database, log_failure
 from .models import Case, CaseEvent, Reminder, utcnow
 from .workflow import OPEN_STATUSES
 
@@ -178,8 +178,8 @@ class ReminderScheduler:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a database hiccup: try again next round
-                log.exception("reminder round failed")
+            except Exception as exc:  # a database hiccup: try again next round
+                log_failure(log, "reminder round failed", exc)
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:

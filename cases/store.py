@@ -27,6 +27,7 @@ from .db import Database
 from .intake import CaseInput, InvalidInput, clean_text, normalize_phone
 from .models import (Attachment, CalendarDay, Case, CaseEvent, Category, DeadlineRule, Department,
                      Reminder, User, utcnow)
+from .approvals import add_request, move_deadline
 from .workflow import (ACTIONS, OPEN_STATUSES, Role, Status, Urgency, transition)
 
 
@@ -384,11 +385,9 @@ class CaseStore:
                 if co_departments:  # dispatched to several: the first leads, these co-handle
                     data["co_departments"] = [c for c in co_departments if c != dept.code]
             if action == "extend":
-                if deadline <= (case.deadline or now):
-                    raise InvalidInput({"deadline": ("not_later", {})})
-                data["old_deadline"] = case.deadline.isoformat() if case.deadline else None
-                case.deadline = deadline
-                data["deadline"] = deadline.isoformat()
+                move_deadline(case, deadline, now, data)
+            if action in ("request_extend", "request_return"):  # the centre decides (cases/approvals.py)
+                await add_request(s, case, action, actor, comment, deadline, now, data)
             if "reply" in act.requires:
                 case.reply, case.replied_at = reply, now
             if "satisfaction" in act.requires:
@@ -448,19 +447,6 @@ class CaseStore:
                             action="correct", from_status=case.status, to_status=case.status, public=False,
                             data=changed))
         return await self.get(number)
-
-    async def record_satisfaction(self, number: str, satisfaction: int, actor: Actor, channel: str) -> None:
-        """A survey answer given at the end of a conversation (no state change)."""
-        if satisfaction not in (1, 2, 3):
-            raise InvalidInput({"satisfaction": ("choice", {})})
-        async with self.db.write() as s:
-            case = (await s.execute(select_cases().where(Case.number == number))).scalar()
-            if case is None:
-                raise NotFound(number)
-            case.satisfaction = satisfaction
-            s.add(CaseEvent(case_id=case.id, actor=actor.name, user_id=actor.user_id, channel=channel,
-                            action="survey", from_status=case.status, to_status=case.status,
-                            public=False, data={"satisfaction": satisfaction}))
 
     async def add_citizen_information(self, case_id: int, text: str, *, channel: str = "web") -> None:
         """The citizen's own addition to their case (补充材料): a public event holding their words

@@ -88,6 +88,9 @@ OPEN_STATUSES = frozenset({Status.REGISTERED, Status.DISPATCHED, Status.ACCEPTED
                            Status.IN_PROGRESS, Status.RETURNED})
 
 SATISFACTION_LABELS = {1: ("满意", "Satisfied"), 2: ("一般", "Average"), 3: ("不满意", "Dissatisfied")}
+# a 回访 call that reached nobody: no rating, the case stays on the follow-up list (try again later)
+UNREACHED = "unreached"
+REQUEST_KINDS = {"extend": ("延期", "Extension"), "return": ("退回", "Return")}
 
 
 class Role(str, Enum):
@@ -102,6 +105,7 @@ ROLE_LABELS = {Role.AGENT: ("话务员", "Agent"), Role.SUPERVISOR: ("班长", "
 
 HOTLINE_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 DEPARTMENT_ROLES = frozenset({Role.DEPARTMENT, Role.SUPERVISOR, Role.ADMIN})
+CENTRE_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})  # the hotline centre's approvals
 
 
 @dataclass(frozen=True)
@@ -126,15 +130,26 @@ ACTIONS: dict[str, Action] = {a.code: a for a in [
             ["department"]),
     _action("accept", ("签收", "Sign for"), [S.DISPATCHED], S.ACCEPTED, DEPARTMENT_ROLES),
     _action("start", ("开始办理", "Start work"), [S.ACCEPTED], S.IN_PROGRESS, DEPARTMENT_ROLES),
+    # 退回 and 延期 are the hotline centre's decisions on a department's request (decide_request in
+    # cases/store.py): a department asks (request_return / request_extend) once it has signed for
+    # the case, and a supervisor approves or refuses; only an approval changes the case
     _action("return", ("退回", "Return"), [S.DISPATCHED, S.ACCEPTED, S.IN_PROGRESS], S.RETURNED,
-            DEPARTMENT_ROLES, ["comment"], public=False),
+            CENTRE_ROLES, ["comment"], public=False),
     _action("extend", ("延期", "Extend deadline"), [S.DISPATCHED, S.ACCEPTED, S.IN_PROGRESS], None,
-            DEPARTMENT_ROLES, ["deadline", "comment"]),
+            CENTRE_ROLES, ["deadline", "comment"]),
+    _action("request_return", ("申请退回", "Ask to return"), [S.ACCEPTED, S.IN_PROGRESS], None,
+            {Role.DEPARTMENT}, ["comment"], public=False),
+    _action("request_extend", ("申请延期", "Ask for more time"), [S.ACCEPTED, S.IN_PROGRESS], None,
+            {Role.DEPARTMENT}, ["deadline", "comment"], public=False),
+    _action("refuse_request", ("不同意申请", "Refuse the request"), set(Status), None, CENTRE_ROLES,
+            ["comment"], public=False),
     _action("reply", ("办结答复", "Reply"), [S.ACCEPTED, S.IN_PROGRESS], S.REPLIED, DEPARTMENT_ROLES, ["reply"]),
     _action("send_back", ("退回重办", "Send reply back"), [S.REPLIED], S.IN_PROGRESS, HOTLINE_ROLES,
             ["comment"], public=False),
     _action("follow_up", ("回访", "Follow up"), [S.REPLIED, S.ANSWERED], S.FOLLOWED_UP, HOTLINE_ROLES,
             ["satisfaction"]),
+    _action("follow_up_unreached", ("回访未接通", "Follow-up: not reached"), [S.REPLIED, S.ANSWERED], None,
+            HOTLINE_ROLES, public=False),
     _action("reopen", ("重办", "Reopen"), [S.REPLIED, S.FOLLOWED_UP, S.ANSWERED], S.DISPATCHED, HOTLINE_ROLES,
             ["department", "comment"]),
     _action("close", ("归档", "Archive"), [S.REPLIED, S.FOLLOWED_UP, S.ANSWERED], S.CLOSED, HOTLINE_ROLES),

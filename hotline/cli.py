@@ -28,6 +28,13 @@ def _cmd_run(settings, args) -> int:
     from .server import serve
     from .startup import StartupError, check_database, check_listeners, fail, finish, one_line
     try:
+        if args.workers > 1 or args.workers < 1:
+            from .workers import check_shared, supervise
+            check_shared(settings, args.workers)
+            check_database(settings.database_url)
+            if not args.no_migrate:
+                upgrade(settings.database_url)  # once, before any worker serves
+            return finish(supervise(settings, args.workers, args.config))
         check_database(settings.database_url)
         check_listeners(settings)
         if not args.no_migrate:
@@ -240,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="serve the gateway (migrates the database first)")
     run.add_argument("--no-migrate", action="store_true", help="do not apply migrations on start")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="N gateway processes sharing the ports (SO_REUSEPORT); N > 1 needs PostgreSQL and "
+                          "Redis (README, Scale-out)")
     run.set_defaults(func=_cmd_run)
 
     db = sub.add_parser("db", help="database maintenance")

@@ -73,8 +73,8 @@ def _document() -> dict:
     def transfer_step(summary: str, done: str) -> dict:
         return {"summary": summary, "security": bearer, "parameters": [ID],
                 "responses": {"200": _resp(done, _ref("Transfer")),
-                              "409": _resp("Nothing to do in the transfer's state", _ref("ValidationError")),
-                              "503": _resp("Telephony is not configured (ami_url)", _ref("Error")), **ERRORS}}
+                              "409": _resp("Nothing to do in the transfer's state, or no telephony (ami_url)",
+                                           _ref("ValidationError")), **ERRORS}}
 
     ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 999999999}}
     return {
@@ -218,15 +218,13 @@ def _document() -> dict:
                                  "number": {"type": "string", "description": "a typed number (one target)"},
                                  "case": {"type": "string", "description": "the case whose history records it"}}})},
                          "responses": {"202": _resp("Started; the outcome follows", _ref("Transfer")),
-                                       "409": _resp("No live call to transfer", _ref("ValidationError")),
-                                       "503": _resp("Telephony is not configured (ami_url)", _ref("Error")),
+                                       "409": _resp("No live call to transfer (or no telephony, ami_url)",
+                                                    _ref("ValidationError")),
                                        **ERRORS}}},
             "/api/calls/transfers/{id}": {
                 "get": {"summary": "How a transfer stands (its agent, supervisors, admins)", "security": bearer,
                         "parameters": [ID],
-                        "responses": {"200": _resp("The transfer", _ref("Transfer")),
-                                      "503": _resp("Telephony is not configured (ami_url)", _ref("Error")),
-                                      **ERRORS}}},
+                        "responses": {"200": _resp("The transfer", _ref("Transfer")), **ERRORS}}},
             "/api/calls/transfers/{id}/complete": {"post": transfer_step(
                 "Attended: join the citizen to the department the agent talks to; the agent leaves", "Completed")},
             "/api/calls/transfers/{id}/take-back": {"post": transfer_step(

@@ -73,7 +73,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         started.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_address=True)
+        site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_address=True,
+                           reuse_port=settings.reuse_port or None)
         with _binding(f"HTTP {settings.http_host}:{settings.http_port}"):
             await site.start()
         loop = asyncio.get_running_loop()

@@ -28,6 +28,7 @@ class Services:
     accounts: Accounts
     executor: ThreadPoolExecutor
     engine: Any = None  # bot.engine.Engine once a model is loaded; None: chat channels answer 503
+    redis: Any = None   # redis.asyncio client when redis_url is set: what gateway processes share
 
     @classmethod
     async def create(cls, settings: Settings) -> "Services":
@@ -43,7 +44,11 @@ class Services:
         await store.reload_calendar()
         accounts = Accounts(db, SecretHasher(settings.user_kdf_time_cost, settings.user_kdf_memory_kib, executor),
                             settings.api_token_ttl_s)
-        return cls(settings, db, store, accounts, executor)
+        redis = None
+        if settings.redis_url:
+            from .shared import redis_client
+            redis = redis_client(settings.redis_url)
+        return cls(settings, db, store, accounts, executor, redis=redis)
 
     async def start_bot(self) -> None:
         """Load (training first if the data changed) the dialogue model; voice, chat and mail need it."""
@@ -58,7 +63,7 @@ class Services:
         self.engine = await Engine.load(model, self.store, tracker_store_url=s.tracker_store_url,
                                         lock_store_url=s.lock_store_url, timezone=s.timezone,
                                         turn_concurrency=s.bot_turn_concurrency,
-                                        parse_cache_entries=s.bot_parse_cache_entries)
+                                        parse_cache_entries=s.bot_parse_cache_entries, redis=self.redis)
         await self.engine.runtime.categories.load_model()  # the category classifier, with the staff's choices
         log.info("bot: ready", extra=log_fields(seconds=round(time.monotonic() - started, 1)))
 
@@ -67,4 +72,6 @@ class Services:
             self.engine.close()
         self.store.close()
         await self.db.dispose()
+        if self.redis is not None:
+            await self.redis.close()
         self.executor.shutdown(wait=False)

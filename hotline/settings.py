@@ -27,6 +27,9 @@ class Settings:
     db_url: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # several gateway processes on one machine share the HTTP, FastAGI and SMTP ports (SO_REUSEPORT;
+    # `hotline run --workers N` sets it): the kernel spreads new connections among them
+    reuse_port: bool = False
     # public base URL used in mails and links; empty: derived from host and port
     public_url: str = ""
     timezone: str = "Asia/Shanghai"
@@ -77,6 +80,10 @@ class Settings:
     voice_allow: str = ""
     agi_port: int = 4573
     audiosocket_port: int = 9092
+    # where Asterisk reaches this process's AudioSocket (host:port), told to the dialplan with each
+    # call (HOTLINE_AUDIOSOCKET) so a call's audio reaches the process that announced it; empty:
+    # voice_host:audiosocket_port, or the dialplan's own GATEWAY when voice_host is a wildcard
+    audiosocket_address: str = ""
     ami_url: str = ""                    # e.g. ami://user:secret@127.0.0.1:5038
     vosk_model: str = ""
     piper_voice: str = ""
@@ -118,6 +125,9 @@ class Settings:
     mail_poll_s: float = 30.0
     mail_max_bytes: int = 25 * 1024 * 1024
     mail_claim_lease_s: float = 120.0
+    # several gateway processes (redis_url set): one reads the mailbox; another takes over this long
+    # after the reader died
+    mail_reader_lease_s: float = 10.0
     mail_workers: int = 16
     # SMTP connections the outbox sends on at once (each loses at most its one mail in flight to a
     # killed process; see channels/email/outbox.py)

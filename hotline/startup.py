@@ -36,6 +36,7 @@ class Listener:
     what: str  # what the port is for, as the operator knows it
     host: str
     port: int
+    shared: bool = False  # bound with SO_REUSEPORT: other gateway processes listen there too
 
     def __str__(self) -> str:
         return f"{self.what} {self.host}:{self.port}"
@@ -43,11 +44,12 @@ class Listener:
 
 def listeners(settings: Settings) -> list[Listener]:
     """The addresses this configuration will listen on (voice only when it will be on)."""
-    found = [Listener("HTTP", settings.http_host, settings.http_port)]
+    shared = settings.reuse_port
+    found = [Listener("HTTP", settings.http_host, settings.http_port, shared)]
     if settings.smtpd_port:
-        found.append(Listener("SMTP", settings.smtpd_host, settings.smtpd_port))
+        found.append(Listener("SMTP", settings.smtpd_host, settings.smtpd_port, shared))
     if _voice_will_start(settings):
-        found.append(Listener("AGI", settings.voice_host, settings.agi_port))
+        found.append(Listener("AGI", settings.voice_host, settings.agi_port, shared))
         found.append(Listener("AudioSocket", settings.voice_host, settings.audiosocket_port))
     return found
 
@@ -73,6 +75,8 @@ def check_listeners(settings: Settings) -> None:
         for family, kind, proto, _name, address in infos:
             with socket.socket(family, kind, proto) as sock:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if listener.shared:  # taken only by a process that does not share it
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 try:
                     sock.bind(address)
                 except OSError as exc:

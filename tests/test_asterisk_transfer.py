@@ -321,7 +321,7 @@ async def test_no_live_call_and_bad_targets_change_nothing(lab, desk):
         assert await s.scalar(select(func.count()).select_from(CallTransfer)) == 0
 
 
-async def test_the_desk_shows_leaders_by_name_and_refuses_without_a_live_call(lab, desk):
+async def test_the_desk_shows_leaders_by_name_and_refuses_without_a_live_call(lab, desk, client_factory):
     from desk_support import login
 
     from cases.models import Leader
@@ -337,6 +337,26 @@ async def test_the_desk_shows_leaders_by_name_and_refuses_without_a_live_call(la
     resp = await post(client, "/desk/transfers", {"mode": "blind", "target": "leader:1", "case": case.number,
                                                   "back": f"/desk/cases/{case.number}"})
     assert resp.status == 409 and "没有找到您正在进行的通话" in await resp.text()
+    # the live call page of a phone hand-off the agent holds offers the same panel
+    from cases.conversations import ConversationLog
+    handoff = await ConversationLog(services.db).request_handoff("voice-xfer-1", "phone_self", "asked", {}, [],
+                                                               caller=CALLER)
+    resp = await post(client, f"/desk/live/{handoff.id}/take", page="/desk/live", allow_redirects=False)
+    assert resp.status == 302, await resp.text()
+    page = await (await client.get("/desk/live/chat/voice-xfer-1")).text()
+    assert 'id="transfer-form"' in page and "副市长 李明" in page and "13905710001" not in page
+    # admins keep the list on the data maintenance screen; agents may not open it
+    assert (await client.get("/desk/admin/leaders")).status == 403
+    await services.accounts.create_user("admin9", "secret-pass-1", "admin")
+    admin = await client_factory(services)
+    await login(admin, "admin9")
+    bad = await post(admin, "/desk/admin/leaders", {"name": "张华", "title": "市长", "phone": "市长热线"},
+                     page="/desk/admin/leaders")
+    assert bad.status == 400
+    made = await post(admin, "/desk/admin/leaders", {"name": "张华", "title": "市长", "phone": "0571-1234 5678",
+                                                     "active": "1"}, page="/desk/admin/leaders", allow_redirects=False)
+    assert made.status == 302
+    assert "057112345678" in await (await admin.get("/desk/admin/leaders")).text()
 
 
 async def test_leaders_numbers_are_for_admins_only(client, staff_tokens):

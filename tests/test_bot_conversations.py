@@ -5,7 +5,8 @@ import pytest
 import sqlalchemy as sa
 
 from bot_support import answer_form, new_sender, requested_slot, say
-from cases.models import Case, Conversation, Handoff, KnowledgeArticle, PollAnswer, PollResponse
+from cases.models import (Case, Conversation, Handoff, KnowledgeArticle, PollAnswer, PollResponse,
+                          ServiceRating)
 
 pytestmark = pytest.mark.bot
 
@@ -221,7 +222,11 @@ async def test_satisfaction_is_stored_with_conversation_and_case(engine, service
     async with services.db.read() as s:
         conv = await s.get(Conversation, sender)
     assert conv.satisfaction == 1
-    assert (await all_cases(services))[0].satisfaction == 1
+    # the service rating of the conversation, not the outcome of the case it filed (回访 gives that)
+    assert (await all_cases(services))[0].satisfaction is None
+    async with services.db.read() as s:
+        [rating] = (await s.execute(sa.select(ServiceRating))).scalars().all()
+    assert (rating.conversation_id, rating.value, rating.agent_id) == (sender, 1, None) and rating.case_id
 
 
 @pytest.mark.parametrize("answer,grade", [("相当满意", 1), ("就那样吧", 2), ("太让人失望了", 3)])

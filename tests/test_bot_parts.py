@@ -85,21 +85,47 @@ async def test_a_question_is_answered_offered_for_filing_or_refused(services):
 
 
 async def test_redis_lock_store_serializes_a_conversation_across_processes():
-    """Several gateway processes share conversations through Redis locks (real Redis here)."""
+    """Several gateway processes share conversations through Redis locks (real Redis here): a
+    second holder waits for the first, takes over within milliseconds of its release, and a
+    holder that died (stopped renewing) frees the conversation within the lock's lifetime."""
+    import asyncio
+    import time
+    import uuid
+
     import redis
 
     from bot.engine import lock_store_for
+    from bot.lock_store import RedisTurnLockStore
     from conftest import need
     try:
         redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
     except redis.exceptions.ConnectionError:
         need("Redis not reachable on 127.0.0.1:6379")
-    store = lock_store_for("redis://127.0.0.1:6379/0")
-    assert type(store).__name__ == "RedisLockStore"
-    async with store.lock("conversation-under-test"):
-        lock = store.get_lock("conversation-under-test")  # read back from Redis
-        assert lock is not None and lock.now_serving == lock.last_issued
-        # a second message of the same conversation would have to wait for this ticket
-        assert lock.is_locked(lock.last_issued + 1)
-    after = store.get_lock("conversation-under-test")
-    assert after is None or not after.tickets
+    one, other = lock_store_for("redis://127.0.0.1:6379/0"), lock_store_for("redis://127.0.0.1:6379/0")
+    assert isinstance(one, RedisTurnLockStore)
+    conversation = f"conversation-{uuid.uuid4().hex}"
+    order = []
+
+    async def turn(store, name, hold_s):
+        async with store.lock(conversation):
+            order.append(f"{name} in")
+            await asyncio.sleep(hold_s)
+            order.append(f"{name} out")
+
+    first = asyncio.create_task(turn(one, "one", 0.3))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await turn(other, "other", 0)
+    await first
+    assert order == ["one in", "one out", "other in", "other out"]
+    assert time.monotonic() - started < 1.0
+    # a holder killed with -9: its key stays until the lifetime ends, then the next turn goes on
+    dead = RedisTurnLockStore(one.redis, lifetime_s=0.5)
+    lock = dead.redis.lock(dead.prefix + conversation, timeout=0.5)
+    assert await lock.acquire(blocking=False)
+    started = time.monotonic()
+    async with other.lock(conversation):
+        assert 0.2 < time.monotonic() - started < 2.0
+    assert await one.redis.exists(one.prefix + conversation) == 0
+    await one.redis.close()
+    await other.redis.close()

@@ -166,23 +166,6 @@ async def test_dispatch_sign_reply_follow_up_reopen_close(services, desk):
     assert actions == ["register", "dispatch", "accept", "reply", "follow_up", "reopen", "accept", "reply", "close"]
 
 
-async def test_department_returns_and_extends_with_reasons(services, desk):
-    users, signed_in = desk
-    case = await new_case(services)
-    agent, dept = await signed_in("agent1"), await signed_in("dept1")
-    await post(agent, f"/desk/cases/{case.number}/action", {"action": "dispatch", "department": "zjj"})
-    resp = await post(dept, f"/desk/cases/{case.number}/action", {"action": "return"})
-    assert resp.status == 400 and "请填写" in await resp.text()
-    before = await services.store.get(case.number)
-    new_deadline = before.deadline.astimezone().replace(tzinfo=None) + __import__("datetime").timedelta(days=5)
-    resp = await post(dept, f"/desk/cases/{case.number}/action",
-                      {"action": "extend", "deadline": new_deadline.strftime("%Y-%m-%dT%H:%M"), "comment": "需协调多部门"})
-    assert resp.status == 200
-    assert (await services.store.get(case.number)).deadline > before.deadline
-    resp = await post(dept, f"/desk/cases/{case.number}/action", {"action": "return", "comment": "不属于本部门职责"})
-    assert resp.status == 200 and (await services.store.get(case.number)).status == "returned"
-
-
 async def test_case_search_filters_and_counts(services, desk):
     users, signed_in = desk
     a = await new_case(services, phone="13900000001", description="路灯不亮已经一周了")

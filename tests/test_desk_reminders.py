@@ -54,9 +54,9 @@ async def test_reminders_fire_once_at_each_threshold_and_survive_a_restart(servi
                                        .order_by(Reminder.id))).scalars())
     assert events == ["remind", "supervise"] and kinds == ["remind", "supervise"]
 
-    # the department extends the deadline: the reminders are armed again for the new one
-    dept = Actor.for_user(users["dept1"])
-    extended = await services.store.apply(case.number, "extend", dept, comment="需协调",
+    # the hotline centre extends the deadline: the reminders are armed again for the new one
+    centre = Actor.for_user(users["super1"])
+    extended = await services.store.apply(case.number, "extend", centre, comment="需协调",
                                           deadline=deadline + 72 * H)
     assert await s.run_once(deadline + 3 * H) == []
     assert [n.stage for n in await s.run_once(extended.deadline - 3 * H)] == ["before4"]

@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from cases.db import make_sync_engine
-from cases.models import Case, CaseEvent, Conversation, Handoff
+from cases.models import Case, CaseEvent, Conversation, Handoff, ServiceRating
 from cases.reports import Period, run_report
 from cases.reports.generate import GENERATED_HASH, demo_history, generate
 from cases.workflow import OPEN_STATUSES, Status
@@ -22,8 +22,12 @@ async def test_generated_history_follows_the_workflow(services, db_url):
     with engine.connect() as conn:
         cases = conn.execute(sa.select(Case.id, Case.status, Case.created_at, Case.deadline, Case.replied_at,
                                        Case.closed_at, Case.department_id, Case.kind)).all()
-        events = conn.execute(sa.select(CaseEvent.case_id, CaseEvent.at, CaseEvent.action, CaseEvent.to_status)
+        events = conn.execute(sa.select(CaseEvent.case_id, CaseEvent.at, CaseEvent.action, CaseEvent.to_status,
+                                        CaseEvent.data)
                               .order_by(CaseEvent.case_id, CaseEvent.at, CaseEvent.id)).all()
+        ratings = conn.execute(sa.select(ServiceRating.conversation_id, ServiceRating.value)).all()
+        rated = conn.execute(sa.select(Conversation.id, Conversation.satisfaction)
+                             .where(Conversation.satisfaction.isnot(None))).all()
         assert conn.execute(sa.select(sa.func.count()).select_from(Conversation)).scalar() == counts["conversations"]
         assert conn.execute(sa.select(sa.func.count()).select_from(Handoff)).scalar() == counts["handoffs"]
         # the case numbers are valid and unique
@@ -44,6 +48,11 @@ async def test_generated_history_follows_the_workflow(services, db_url):
         last_state = [e.to_status for e in history if e.to_status][-1]
         assert last_state == c.status, (c, history)           # the case is where its events left it
         assert c.deadline > c.created_at
+        granted = [e for e in history if e.action == "extend"]
+        if granted and not any(e.action in ("dispatch", "reopen") and e.at > granted[-1].at for e in history):
+            # a granted 延期 moved the case's own deadline, asked for first by the department
+            assert c.deadline == dt.datetime.fromisoformat(granted[-1].data["deadline"])
+            assert [e.action for e in history].index("request_extend") < [e.action for e in history].index("extend")
         if c.status == Status.CLOSED.value:
             assert c.closed_at is not None
         if c.status in (Status.REPLIED.value, Status.FOLLOWED_UP.value, Status.ANSWERED.value):
@@ -51,6 +60,7 @@ async def test_generated_history_follows_the_workflow(services, db_url):
         if c.status in {s.value for s in OPEN_STATUSES} - {Status.REGISTERED.value}:
             assert c.department_id is not None
     assert report.total["total"] > 50  # a month of a 1,500-case year
+    assert sorted(ratings) == sorted(rated) and ratings  # every rated conversation has its service rating
 
 
 async def test_demo_history_is_written_once(services, db_url):

@@ -64,8 +64,8 @@ async def test_page_shows_table_chart_and_comparison(desk):
     assert 'href="/desk/reports/export.xlsx?' in html
 
 
-@pytest.mark.parametrize("report", ["volume", "traffic", "agents", "departments", "quality", "top_categories",
-                                    "hot_spots"])
+@pytest.mark.parametrize("report", ["volume", "traffic", "agents", "departments", "quality", "service",
+                                    "top_categories", "hot_spots"])
 async def test_every_report_renders(desk, report):
     c = await desk("admin1")
     resp = await c.get(f"/desk/reports?report={report}&compare=mom&{NOV}")
@@ -96,7 +96,8 @@ async def test_exports_read_back(desk):
     assert next(r for r in table if r and r[0] == "合计")[-1] == "5"
     q = await c.get(f"/desk/reports/export.csv?report=quality&{NOV}")
     rows = list(csv.reader(io.StringIO((await q.read()).decode("utf-8-sig"))))
-    assert ["办结率", "2", "5", "0.4000"] in rows
+    assert ["办结率", "2", "5", "40.00"] in rows  # percentages, the unit in the header
+    assert ["指标", "分子", "分母", "比率（%）"] in rows
 
 
 async def test_print_page_and_pdf(desk):
@@ -123,7 +124,13 @@ async def test_bad_input_gets_a_clear_answer(desk, query, field):
     html = await resp.text()
     assert resp.status == 400
     assert f"条件有误（{field}）" in html and 'id="report-form"' in html
-    assert (await c.get(f"/desk/reports/export.xlsx?{query}")).status == 400
+    message = re.search(r'id="report-error">([^<]*)<', html).group(1)
+    # in Chinese: no English sentence from the code inside it (a typed value may be shown as typed)
+    assert not re.search(r"\b(period|before|is not|must|unknown|compare|granularity|at most)\b", message), message
+    download = await c.get(f"/desk/reports/export.xlsx?{query}")
+    assert download.status == 400 and f"条件有误（{field}）" in await download.text()
+    english = await (await c.get(f"/desk/reports?{query}&lang=en")).text()
+    assert "Check the conditions" in english
 
 
 async def test_chart_png(desk):

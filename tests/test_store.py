@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from cases import approvals
 from cases.intake import InvalidInput, validate_case
 from cases.models import Attachment, Case, CaseEvent, Reminder
 from cases.store import CITIZEN, Actor, CaseFilter, Forbidden, NotFound
@@ -73,7 +74,12 @@ async def test_full_workflow_with_events_and_department_permissions(services):
         await services.store.apply(case.number, "dispatch", handler, department_code="zjj")
     await services.store.apply(case.number, "accept", handler)
     new_deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=40)
-    await services.store.apply(case.number, "extend", handler, deadline=new_deadline, comment="需要现场勘查")
+    with pytest.raises(Forbidden):  # a department asks; the hotline centre grants
+        await services.store.apply(case.number, "extend", handler, deadline=new_deadline, comment="需要现场勘查")
+    await services.store.apply(case.number, "request_extend", handler, deadline=new_deadline, comment="需要现场勘查")
+    [pending] = await approvals.pending(services.db)
+    await approvals.decide(services.store, pending.request.id, True, await staff(services, "super", "supervisor"))
+    assert abs((await services.store.get(case.number)).deadline - new_deadline) < dt.timedelta(seconds=1)
     await services.store.apply(case.number, "reply", handler, reply="已责令摊主整改，夜间不再营业。")
     await services.store.apply(case.number, "follow_up", agent, satisfaction=3, comment="市民表示仍有油烟")
     await services.store.apply(case.number, "reopen", agent, department_code="zjj", comment="重办")
@@ -81,7 +87,7 @@ async def test_full_workflow_with_events_and_department_permissions(services):
     assert final.status == "dispatched" and final.satisfaction == 3
     assert final.reply.startswith("已责令")
     actions = [e.action for e in await services.store.events(case.id)]
-    assert actions == ["register", "dispatch", "accept", "extend", "reply", "follow_up", "reopen"]
+    assert actions == ["register", "dispatch", "accept", "request_extend", "extend", "reply", "follow_up", "reopen"]
     public = [e.action for e in await services.store.events(case.id, public_only=True)]
     assert "return" not in public and "register" in public
 

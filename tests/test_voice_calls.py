@@ -11,7 +11,9 @@ import wave
 from io import BytesIO
 
 import pytest
+import sqlalchemy as sa
 
+from cases.models import ServiceRating
 from channels.voice import VoiceChannel
 from channels.voice.session import VoiceSettings
 from hotline.server import freeze_long_lived
@@ -287,7 +289,10 @@ async def test_busy_queue_takes_a_voicemail_that_lands_as_a_case_with_its_wav(vo
         call.press("3")
         await call.finished(120)
         assert call.hung_up_by_server
-        assert (await services.store.get(number)).satisfaction == 3
+        # the caller rated the service; the case's outcome rating waits for its 回访
+        assert (await services.store.get(number)).satisfaction is None
+        async with services.db.read() as db:
+            assert (await db.execute(sa.select(ServiceRating.value))).scalars().all() == [3]
         # the case names the call's Asterisk id, which its MixMonitor recording is named after
         for _ in range(50):
             links = [e.data for e in await services.store.events(case.id) if e.action == "call_link"]

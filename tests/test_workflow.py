@@ -46,4 +46,11 @@ def test_roles_decide_which_actions_are_offered():
     agent = {a.code for a in allowed_actions(Status.REGISTERED, Role.AGENT)}
     assert {"dispatch", "answer", "note"} <= agent and "accept" not in agent
     dept = {a.code for a in allowed_actions(Status.DISPATCHED, Role.DEPARTMENT)}
-    assert {"accept", "return", "extend"} <= dept and "dispatch" not in dept
+    assert "accept" in dept and "dispatch" not in dept
+    # 延期 and 退回 are asked for once signed, and only the hotline centre grants them
+    assert not dept & {"extend", "return", "request_extend", "request_return"}
+    signed = {a.code for a in allowed_actions(Status.ACCEPTED, Role.DEPARTMENT)}
+    assert {"request_extend", "request_return"} <= signed and not signed & {"extend", "return"}
+    centre = {a.code for a in allowed_actions(Status.ACCEPTED, Role.SUPERVISOR)}
+    assert {"extend", "return", "refuse_request"} <= centre
+    assert "refuse_request" not in {a.code for a in allowed_actions(Status.ACCEPTED, Role.AGENT)}

@@ -233,12 +233,13 @@ class AskDescription(AskSlot):
 
     def prompt(self, tracker):
         kind = tracker.get_slot("case_kind")
+        say = "说出" if is_voice(tracker) else "写下"  # spoken on the phone, typed in a chat
         if kind == Kind.MAYOR_MAILBOX.value:
-            return "请说出您想对市长说的话。"
+            return f"请{say}您想对市长说的话。"
         if kind == Kind.PRAISE.value:
             return "请说说您要表扬谁，他们做了什么。"
         if kind == Kind.SUGGESTION.value:
-            return "请说出您的建议。"
+            return f"请{say}您的建议。"
         return "请您说一下具体情况：发生了什么事？"
 
 
@@ -257,9 +258,11 @@ class AskPhone(AskSlot):
 
     def prompt(self, tracker):
         caller = metadata(tracker).get("caller_number") or ""
-        if caller and is_phone(normalize_phone(caller)):
-            return (f"请问回复您的电话用现在的来电号码 {spell_digits(caller, is_voice(tracker))} 吗？"
+        if caller and is_phone(normalize_phone(caller)) and is_voice(tracker):
+            return (f"请问回复您的电话用现在的来电号码 {spell_digits(caller, True)} 吗？"
                     "是请说“是”，也可以直接说出或按键输入其他号码，以井号结束。")
+        if caller and is_phone(normalize_phone(caller)):
+            return f"请问回复您的电话用 {caller} 吗？是请回答“是”，也可以直接输入其他号码。"
         return "请留下您的联系电话，方便承办部门联系您。"
 
 

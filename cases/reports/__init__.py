@@ -28,6 +28,7 @@ from .daily import refresh_daily
 from .facts import refresh_case_flow
 from .periods import GRANULARITIES, Period, PeriodError, default_period
 from .quality import hot_spots, quality, top_categories
+from .service import service
 from .traffic import traffic
 from .volume import DIMENSIONS, volume
 from .workload import agents, departments
@@ -55,6 +56,8 @@ REPORTS: dict[str, ReportSpec] = {
     "departments": ReportSpec("承办单位工作量", lambda ctx, by, granularity: departments(ctx),
                               lambda t: ["received", "signed_on_time", "replied_on_time", "overdue"]),
     "quality": ReportSpec("服务质量", lambda ctx, by, granularity: quality(ctx), lambda t: ["rate"]),
+    "service": ReportSpec("服务评价", lambda ctx, by, granularity: service(ctx),
+                          lambda t: ["rated", "satisfied_rate"]),
     "top_categories": ReportSpec("热点分类", lambda ctx, by, granularity: top_categories(ctx),
                                  lambda t: ["count"]),
     "hot_spots": ReportSpec("热点地区", lambda ctx, by, granularity: hot_spots(ctx), lambda t: ["count"]),
@@ -138,7 +141,7 @@ def _run(ctx: Context, spec: ReportSpec, period: Period, by: str, granularity: s
         try:
             other_period = period.compared(compare, compare_with)
         except PeriodError as exc:
-            raise ReportInputError("compare", str(exc)) from None
+            raise ReportInputError("compare", str(exc), exc.code, **exc.params) from None
         other = spec.run(ctx.for_period(other_period), by=by, granularity=granularity)
         labels = {"yoy": ("本期", "去年同期"), "mom": ("本期", "上期")}.get(compare, ("本期", "对比期"))
         result.comparison = compare_tables(table, other, spec.compare_keys(table), totals_only=spec.totals_only,

@@ -22,8 +22,9 @@ from .periods import Period
 class ReportInputError(ValueError):
     """A filter or period value that cannot be used; `field` names it, nothing is run."""
 
-    def __init__(self, field_name: str, message: str):
+    def __init__(self, field_name: str, message: str, code: str = "choice", **params):
         self.field = field_name
+        self.code, self.params = code, params  # what the desk translates (reports.errors.<code>)
         super().__init__(f"{field_name}: {message}")
 
 
@@ -39,10 +40,10 @@ class ReportFilter:
     def __post_init__(self):
         for k in self.kinds:
             if k not in {x.value for x in Kind}:
-                raise ReportInputError("kind", f"unknown kind {k!r}")
+                raise ReportInputError("kind", f"unknown kind {k!r}", "unknown", value=k)
         for c in self.channels:
             if c not in {x.value for x in Channel}:
-                raise ReportInputError("channel", f"unknown channel {c!r}")
+                raise ReportInputError("channel", f"unknown channel {c!r}", "unknown", value=c)
 
     @property
     def empty(self) -> bool:
@@ -61,6 +62,7 @@ class Chart:
     kind: str                        # bar | stacked | line | pie
     label_key: str                   # the column whose values name the bars / points / slices
     value_keys: list[str]            # one series per key
+    by_row: bool = False             # a time series: the value keys are the x axis, each row a series
 
 
 @dataclass
@@ -112,7 +114,7 @@ class Context:
         value = self.filter.agent.strip()
         uid = self.conn.execute(select(User.id).where(or_(User.agent_no == value, User.username == value))).scalar()
         if uid is None:
-            raise ReportInputError("agent", f"no agent with 工号 or user name {value!r}")
+            raise ReportInputError("agent", f"no agent with 工号 or user name {value!r}", "unknown", value=value)
         return uid
 
     def category_ids(self) -> list[int]:
@@ -121,13 +123,14 @@ class Context:
         ids = self.conn.execute(select(Category.id).where(or_(
             Category.code == code, Category.code.like(f"{code}.%")))).scalars().all()
         if not ids:
-            raise ReportInputError("category", f"unknown category {code!r}")
+            raise ReportInputError("category", f"unknown category {code!r}", "unknown", value=code)
         return list(ids)
 
     def department_id(self) -> int:
         dept = self.conn.execute(select(Department.id).where(Department.code == self.filter.department)).scalar()
         if dept is None:
-            raise ReportInputError("department", f"unknown department {self.filter.department!r}")
+            raise ReportInputError("department", f"unknown department {self.filter.department!r}", "unknown",
+                                   value=self.filter.department)
         return dept
 
     def case_conditions(self, time_column=Case.created_at) -> list:

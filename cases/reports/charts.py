@@ -57,6 +57,10 @@ def render_png(table: Table, width: float = 8.0, height: float = 4.2, dpi: int =
         rows = sorted(rows, key=lambda r: r.get(chart.value_keys[0]) or 0, reverse=True)[:15][::-1]
     labels = [str(r.get(chart.label_key, "")) for r in rows]
     series = [(table.column(k).label, table.column(k).kind, [(r.get(k) or 0) for r in rows]) for k in chart.value_keys]
+    if chart.by_row:  # a time series: the buckets along the x axis, one series per row
+        series = [(label, "int", [(r.get(k) or 0) for k in chart.value_keys]) for label, r in zip(labels, rows)]
+        labels = [table.column(k).label for k in chart.value_keys]
+        rows = labels
     rates = all(kind == "rate" for _, kind, _ in series)
     if rates:
         series = [(name, kind, [v * 100 for v in values]) for name, kind, values in series]

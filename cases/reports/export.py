@@ -1,6 +1,6 @@
 """Exports: XLSX (openpyxl) and CSV (the csv module, UTF-8 with a BOM so spreadsheet programs
 read the Chinese correctly). Numbers stay numbers (rates as fractions formatted as percentages in
-XLSX), so a spreadsheet can compute with them."""
+XLSX, as percentages in CSV, which has no formats), so a spreadsheet can compute with them."""
 from __future__ import annotations
 
 import csv
@@ -44,19 +44,23 @@ def display(value, kind: str) -> str:
     return str(value)
 
 
+CSV_UNITS = {"rate": "（%）", "pct": "（%）", "rate_change": "（百分点）"}
+
+
 def to_csv(tables: list[Table]) -> bytes:
-    """The tables one after another, each with its title and header; rates as fractions
-    (machine-readable) and a header note saying so."""
+    """The tables one after another, each with its title and header; rates as percentages (25.81
+    for 25.81%, two decimals, the unit in the column's header) so what a spreadsheet shows is what
+    the page shows, and the number stays a plain number it can compute with."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     for i, table in enumerate(tables):
         if i:
             writer.writerow([])
         writer.writerow([table.title, table.period])
-        writer.writerow([c.label for c in table.columns])
+        writer.writerow([c.label + CSV_UNITS.get(c.kind, "") for c in table.columns])
         for row in table.all_rows():
             writer.writerow(["" if row.get(c.key) is None else
-                             (f"{row[c.key]:.4f}" if c.kind in RATE_KINDS else row[c.key]) for c in table.columns])
+                             (f"{row[c.key] * 100:.2f}" if c.kind in RATE_KINDS else row[c.key]) for c in table.columns])
         if table.note:
             writer.writerow([table.note])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")

@@ -179,12 +179,16 @@ class Generator:
                     if event(t, rng.choice(self.ref.agents), "close", status, Status.CLOSED.value):
                         status, closed_at = Status.CLOSED.value, t
             else:
+                granted: list = []  # a deadline the hotline centre extended it to
                 status, replied_at, closed_at, satisfaction, department = self._dispatched(
-                    event, created, deadline, dept_id, status)
+                    event, created, deadline, dept_id, status, granted)
+                deadline = granted[-1] if granted else deadline
             if channel in CONVERSATION_CHANNEL:
                 conv_id = f"gen-{case_id}"
                 conv_channel = CONVERSATION_CHANNEL[channel]
-                conv_sat = satisfaction if rng.random() < 0.5 else None
+                # half the citizens rate the service when the conversation ends (not the case's
+                # outcome, which only its 回访 gives)
+                conv_sat = rng.choices([1, 2, 3], [85, 10, 5])[0] if rng.random() < 0.5 else None
                 # the conversation began a few minutes before the case was registered in it
                 started = created - dt.timedelta(minutes=rng.uniform(4, 10))
                 ended = self._later(created, 0.5, 6)
@@ -216,7 +220,7 @@ class Generator:
                         _fmt(max([created] + [t for t in (replied_at, closed_at) if t])), _fmt(closed_at))
             yield case_row, events, convs, handoffs
 
-    def _dispatched(self, event, created, deadline, dept_id, status):
+    def _dispatched(self, event, created, deadline, dept_id, status, granted: list):
         """Dispatch, sign for, work and reply, with the detours real cases take."""
         rng = self.rng
         replied_at = closed_at = satisfaction = None
@@ -247,12 +251,16 @@ class Generator:
         status = Status.IN_PROGRESS.value
         span = max(120.0, (deadline - t).total_seconds() / 60)  # late already: still after t
         extended_at = None
-        if rng.random() < 0.05:  # extended: a new deadline ten working days on
-            extended_at = self._later(t, 60, max(61, span * 0.5))
+        if rng.random() < 0.05:  # extended: asked for, and granted by the hotline centre, ten working days on
+            asked_at = self._later(t, 60, max(61, span * 0.4))
+            extended_at = self._later(asked_at, 10, 240)
             new_deadline = deadline + dt.timedelta(days=14)
-            if event(extended_at, handler, "extend", status, status,
-                     {"old_deadline": deadline.isoformat(), "deadline": new_deadline.isoformat()}):
+            if event(asked_at, handler, "request_extend", status, status, {"deadline": new_deadline.isoformat()},
+                     public=False) and \
+                    event(extended_at, rng.choice(self.ref.agents), "extend", status, status,
+                          {"old_deadline": deadline.isoformat(), "deadline": new_deadline.isoformat()}):
                 deadline = new_deadline
+                granted.append(deadline)  # the case's own deadline moves (it stayed behind before)
                 span = max(120.0, (deadline - t).total_seconds() / 60)
         late = rng.random() < 0.08
         reply_at = self._later(t, max(30.0, span * 0.1), span * (1.6 if late else 0.95))
@@ -299,6 +307,19 @@ CONVERSATION_COLUMNS = ["id", "channel", "caller", "state", "satisfaction", "cas
                         "updated_at"]
 HANDOFF_COLUMNS = ["id", "conversation_id", "channel", "reason", "summary", "transcript", "requested_at",
                    "taken_by", "taken_at", "released_at"]
+RATING_COLUMNS = ["conversation_id", "case_id", "channel", "agent_id", "value", "rated_at"]
+
+
+def service_ratings(convs: list[tuple], handoffs: list[tuple]) -> list[tuple]:
+    """The service rating of each rated conversation (models.ServiceRating): rated when it ended,
+    of the agent who took it over (none: the bot); a conversation gen-<case id> filed that case."""
+    takers = {h[1]: h[7] for h in handoffs if h[7] is not None}
+    rows = []
+    for conv_id, channel, _caller, _state, value, _numbers, _started, ended in convs:
+        if value is not None:
+            case = conv_id[4:]
+            rows.append((conv_id, int(case) if case.isdigit() else None, channel, takers.get(conv_id), value, ended))
+    return rows
 
 
 class _Sink:
@@ -433,6 +454,7 @@ def generate(urls: str | list[str], count: int, *, start: dt.date, end: dt.date,
                     sink.write(conn, "case_events", EVENT_COLUMNS, events)
                     sink.write(conn, "conversations", CONVERSATION_COLUMNS, convs)
                     sink.write(conn, "handoffs", HANDOFF_COLUMNS, handoffs)
+                    sink.write(conn, "service_ratings", RATING_COLUMNS, service_ratings(convs, handoffs))
             for k, v in (("cases", cases), ("events", events), ("conversations", convs), ("handoffs", handoffs)):
                 totals[k] += len(v)
             if progress:

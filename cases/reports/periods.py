@@ -14,7 +14,12 @@ GRANULARITIES = ("day", "week", "month", "year")
 
 
 class PeriodError(ValueError):
-    """A period that cannot be used; the message names the field."""
+    """A period that cannot be used; the message names the field, `code` and `params` say what
+    is wrong for a translated message (reports.errors.<code>)."""
+
+    def __init__(self, message: str, code: str = "choice", **params):
+        self.code, self.params = code, params
+        super().__init__(message)
 
 
 def _shift_months(day: dt.date, months: int) -> dt.date:
@@ -32,7 +37,8 @@ class Period:
 
     def __post_init__(self):
         if self.end <= self.start:
-            raise PeriodError(f"period: end {self.end} must be after start {self.start}")
+            raise PeriodError(f"period: end {self.end} must be after start {self.start}", "last_before_first",
+                              first=self.start, last=self.end - dt.timedelta(days=1))
 
     # ---- constructors ---------------------------------------------------------------------
     @classmethod
@@ -58,7 +64,8 @@ class Period:
     def between(cls, first: dt.date, last: dt.date) -> "Period":
         """From `first` to `last`, both days included (what a person types in a form)."""
         if last < first:
-            raise PeriodError(f"period: the last day {last} is before the first day {first}")
+            raise PeriodError(f"period: the last day {last} is before the first day {first}", "last_before_first",
+                              first=first, last=last)
         return cls(first, last + dt.timedelta(days=1))
 
     @classmethod
@@ -66,7 +73,7 @@ class Period:
         try:
             a, b = dt.date.fromisoformat(first.strip()), dt.date.fromisoformat(last.strip())
         except ValueError:
-            raise PeriodError("period: dates must be written YYYY-MM-DD") from None
+            raise PeriodError("period: dates must be written YYYY-MM-DD", "date_format") from None
         return cls.between(a, b)
 
     # ---- what it is -----------------------------------------------------------------------
@@ -119,7 +126,7 @@ class Period:
             return self.previous()
         if how == "custom":
             if other is None:
-                raise PeriodError("compare: a custom comparison needs a second period")
+                raise PeriodError("compare: a custom comparison needs a second period", "compare_missing")
             return other
         raise PeriodError(f"compare: {how!r} is not one of yoy, mom, custom")
 

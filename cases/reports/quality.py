@@ -62,7 +62,6 @@ QUALITY_RATES = [
     ("reopen_rate", "重办率", "reopened", "replied"),
     ("answer_rate", "接通率", "handoffs_taken", "handoffs"),
     ("self_service_rate", "自助服务率", "self_served", "conversations"),
-    ("conversation_satisfied_rate", "会话满意率", "conv_satisfied", "conv_rated"),
 ]
 
 
@@ -72,7 +71,8 @@ def quality(ctx: Context) -> Table:
              "rate": rate(counts[num], counts[den])} for key, label, num, den in QUALITY_RATES]
     columns = [Column("label", "指标", "text"), Column("numerator", "分子"), Column("denominator", "分母"),
                Column("rate", "比率", "rate")]
-    note = ("满意度：本期受理工单的回访与评价（1 满意、2 一般、3 不满意）；及时办结率：办结工单中在办理时限内答复的比例；"
+    note = ("满意率、一般率、不满意率：本期受理工单的回访结果（办理结果的评价：1 满意、2 一般、3 不满意；"
+            "会话结束时对服务的评价另见“服务评价”报表）；及时办结率：办结工单中在办理时限内答复的比例；"
             "办结率：办结（含当场答复）占受理；催办率：被催办的工单占受理；重办率：重办的工单占已答复（含当场答复）；"
             "接通率：转人工请求中人工接起的比例；自助服务率：未转人工的会话占全部会话。")
     return Table("quality", "服务质量", columns, rows, None, Chart("bar", "label", ["rate"]), note=note,

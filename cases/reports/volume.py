@@ -79,7 +79,10 @@ def volume(ctx: Context, by: str = "kind", granularity: str = "month") -> Table:
         rows = _category_rows(ctx, counts, make_row, two_levels=(by == "category"))
     plain = [r for r in rows if not r.get("subtotal")]
     total = make_row("合计", {b: sum(r[b] for r in plain) for b in buckets})
-    chart = Chart("pie" if by in ("kind", "channel") else "bar", "label", ["total"])
+    if len(buckets) > 1 and by in ("kind", "channel"):  # over time: one line (or bar group) per value
+        chart = Chart("line" if len(buckets) > 6 else "bar", "label", list(buckets), by_row=True)
+    else:  # a share of one period (pie) or many named values (bars)
+        chart = Chart("pie" if by in ("kind", "channel") else "bar", "label", ["total"])
     return Table(f"volume_{by}", f"业务量（按{DIMENSIONS[by]}，按{granularity_label(granularity)}）",
                  columns, rows, total, chart, period=ctx.period.label)
 

@@ -72,7 +72,10 @@ async def _roles(request):
 
 
 async def _rule_kinds(request):
-    return [(k.value, label(KIND_LABELS, k, request["locale"])) for k in Kind] + [("urgent", "urgent")]
+    from hotline.i18n import translator  # the key 'urgent' is the rule of every urgent case, whatever its kind
+
+    return [(k.value, label(KIND_LABELS, k, request["locale"])) for k in Kind] + [
+        ("urgent", translator(request["locale"])("desk.admin.urgent_rule"))]
 
 
 ENTITIES: dict[str, Entity] = {e.key: e for e in [

@@ -8,16 +8,18 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
+from cases import approvals
 from cases.dispatch import dispatch as dispatch_case, suggest_departments
 from cases.intake import InvalidInput, clean_text, validate_case
 from cases.knowledge import KnowledgeRepository
-from cases.models import Case, Department, Reminder
+from cases.models import Case, CaseEvent, Department, Reminder, ServiceRating, User
 from cases.reminders import Notice, ReminderScheduler, parse_thresholds
 from cases.store import CaseFilter, select_cases
-from cases.workflow import (ACTIONS, CHANNEL_LABELS, KIND_LABELS, OPEN_STATUSES, SATISFACTION_LABELS,
-                            STATUS_LABELS, Channel, Kind, Role, Status, allowed_actions, label)
+from cases.workflow import (ACTIONS, CHANNEL_LABELS, KIND_LABELS, OPEN_STATUSES, REQUEST_KINDS,
+                            SATISFACTION_LABELS, STATUS_LABELS, UNREACHED, Channel, Kind, Role, Status,
+                            allowed_actions, label)
 from hotline.i18n import field_errors, translator
 from hotline.web.keys import SERVICES
 from hotline.web.responses import json_response
@@ -35,7 +37,8 @@ PAGE_SIZE = 50
 COUNT_LIMIT = 10_000
 REMINDERS = web.AppKey("desk_reminders", ReminderScheduler)
 # actions done on the case page with their own forms (dispatch/reopen pick departments)
-SPECIAL = {"dispatch", "reopen", "remind"}
+SPECIAL = {"dispatch", "reopen", "remind", "follow_up_unreached",
+           "extend", "return", "refuse_request"}  # the centre decides these on a request (/desk/approvals)
 
 
 def _tz(request: web.Request) -> ZoneInfo:
@@ -121,6 +124,8 @@ async def _case_page(request: web.Request, case: Case, *, errors: dict | None = 
     user = request["user"]
     role = Role(user.role)
     events = await services.store.events(case.id)
+    if role is D:  # a conversation's service rating (old 'survey' events) is the hotline's, not the case's
+        events = [e for e in events if e.action != "survey"]
     departments = await services.store.departments()
     async with services.db.read() as s:
         reminders = list((await s.execute(select(Reminder).where(Reminder.case_id == case.id)
@@ -128,10 +133,14 @@ async def _case_page(request: web.Request, case: Case, *, errors: dict | None = 
     actions = [a for a in allowed_actions(case.status, role) if a.code not in SPECIAL]
     can_dispatch = any(a.code in ("dispatch", "reopen") for a in allowed_actions(case.status, role))
     dept_names = {d.code: d.name for d in departments}
+    suggested = suggest_departments(case, departments)
     return render(request, "desk_case.html", {
+        "requests": await approvals.for_case(services.db, case.id), "request_kinds": _request_kinds(request),
+        "service_ratings": await _service_ratings(services, case) if role in HOTLINE else [],
+        "picker": suggested + [d for d in departments if d not in suggested],
         "case": case, "events": events, "attachments": await services.store.attachments(case.id),
         "actions": actions, "can_dispatch": can_dispatch, "departments": departments,
-        "suggested": suggest_departments(case, departments), "dept_names": dept_names,
+        "suggested": suggested, "dept_names": dept_names,
         "can_remind": "remind" in {a.code for a in allowed_actions(case.status, role)},
         "reminders": reminders, "errors": errors or {}, "flash": flash, "flash_kind": "error" if errors else "ok",
         "active": "cases", "history": [c for c in await services.store.cases_for_phone(case.contact_phone)
@@ -143,12 +152,28 @@ async def _case_page(request: web.Request, case: Case, *, errors: dict | None = 
         **await telephony_context(request, case, events), **_vocab(request)}, status=status)
 
 
+def _request_kinds(request: web.Request) -> dict:
+    return {k: label(REQUEST_KINDS, k, request["locale"]) for k in REQUEST_KINDS}
+
+
+async def _service_ratings(services, case: Case) -> list:
+    """How the citizen rated the conversation that filed the case (the service, not the outcome)."""
+    async with services.db.read() as s:
+        conds = [ServiceRating.case_id == case.id]
+        if case.conversation_id:
+            conds.append(ServiceRating.conversation_id == case.conversation_id)
+        return (await s.execute(select(ServiceRating, User.agent_no).outerjoin(User, User.id == ServiceRating.agent_id)
+                                .where(or_(*conds)).order_by(ServiceRating.rated_at))).all()
+
+
 async def likely_categories(services, case: Case) -> list:
     """Where the classifier filed a case without much confidence, its three most likely categories
     for the agent to choose from (nothing where a person chose the category)."""
+    if case.category_confidence is None:  # a person chose (no import of the classifier's stack for it)
+        return []
     from bot.classify import SHOW_ALTERNATIVES_BELOW, classifier_for
 
-    if case.category_confidence is None or case.category_confidence >= SHOW_ALTERNATIVES_BELOW:
+    if case.category_confidence >= SHOW_ALTERNATIVES_BELOW:
         return []
     guess = await classifier_for(services).guess(f"{case.title}\n{case.description}")
     return guess.alternatives if guess else []
@@ -156,42 +181,106 @@ async def likely_categories(services, case: Case) -> list:
 
 @require_role()
 async def case_page(request: web.Request) -> web.Response:
-    return await _case_page(request, await _case_for(request))
+    t = translator(request["locale"])
+    done = request.query.get("done", "")
+    flash = None
+    if done == "dissatisfied":
+        flash = t("desk.followup.dissatisfied")
+    elif done in ("corrected", "reminder_set", "attached"):
+        flash = t(f"desk.case.{done}")
+    elif done in ACTIONS:
+        flash = t("desk.case.done", action=ACTIONS[done].label[1 if request["locale"] == "en" else 0])
+    return await _case_page(request, await _case_for(request), flash=flash)
+
+
+async def action_get(request: web.Request) -> web.Response:
+    """A reload or a bookmark of the form's address: the case page (the action is POST only)."""
+    raise web.HTTPSeeOther(f"/desk/cases/{request.match_info['number']}")
+
+
+# where a form may send the agent back to after its action (a list it came from)
+RETURN_TO = {"/desk/followup"}
 
 
 @require_role()
 async def case_action(request: web.Request) -> web.Response:
+    """Do an action and answer with a redirect (POST-redirect-GET), so a reload shows the page again
+    instead of doing the action twice; a form that failed is shown again with its errors."""
     case = await _case_for(request)
     form = await request.post()
     action = str(form.get("action", ""))
     services = request.app[SERVICES]
     t = translator(request["locale"])
+    back = str(form.get("next", ""))
     try:
         if action == "correct" and Role(request["user"].role) in HOTLINE:
             case = await services.store.correct(case.number, request["actor"], category=form.get("category") or None,
                                                 title=form.get("title"), location=form.get("location"))
         elif action in ("dispatch", "reopen"):
-            case = await dispatch_case(services.store, case.number, request["actor"], form.getall("department", []),
+            case = await dispatch_case(services.store, case.number, request["actor"], _picked(form),
                                        str(form.get("comment", "")))
         elif action in ACTIONS:
-            satisfaction = form.get("satisfaction")
+            satisfaction = str(form.get("satisfaction") or "")
+            if action == "follow_up" and satisfaction == UNREACHED:
+                action = "follow_up_unreached"  # nobody answered: no rating, try again later
+            uploads = [f for f in form.getall("file", []) if isinstance(f, web.FileField) and f.filename]
+            if uploads and action != "reply":
+                raise InvalidInput({"file": ("choice", {})})
+            files = [read_upload(f, services.store.attachment_max_bytes) for f in uploads]
             case = await services.store.apply(
                 case.number, action, request["actor"], channel="desk", comment=str(form.get("comment", "")),
                 reply=str(form.get("reply", "")), department_code=form.get("department") or None,
                 deadline=_local_datetime(request, str(form.get("deadline", "")), "deadline"),
-                satisfaction=int(satisfaction) if str(satisfaction or "").isdigit() else None)
+                satisfaction=int(satisfaction) if satisfaction.isdigit() else None)
+            for name, content_type, data in files:  # evidence of the reply, in the attachment store
+                await services.store.add_attachment(case.id, kind="reply", filename=name, content_type=content_type,
+                                                    data=data, actor=request["actor"], channel="desk")
         else:
             raise InvalidInput({"action": ("choice", {})})
     except InvalidInput as exc:
-        return await _case_page(request, case, errors=field_errors(exc.errors, request["locale"]),
-                                flash=t("desk.case.not_done"), status=400)
-    if action == "correct":
-        flash = t("desk.case.corrected")
-    elif action == "follow_up" and case.satisfaction == 3:
-        flash = t("desk.followup.dissatisfied")
-    else:
-        flash = t("desk.case.done", action=ACTIONS[action].label[1 if request["locale"] == "en" else 0])
-    return await _case_page(request, await services.store.get(case.number), flash=flash)
+        if back in RETURN_TO:
+            raise web.HTTPSeeOther(f"{back}?failed={case.number}")
+        errors = field_errors(exc.errors, request["locale"])
+        # the messages in the notice too: not every field has its place in the form (a pending request)
+        return await _case_page(request, case, errors=errors, flash=" ".join([t("desk.case.not_done"), *errors.values()]),
+                                status=400)
+    done = ("corrected" if action == "correct" else
+            "dissatisfied" if action == "follow_up" and case.satisfaction == 3 else action)
+    if back in RETURN_TO:
+        raise web.HTTPSeeOther(f"{back}?done={done}&case={case.number}")
+    raise web.HTTPSeeOther(f"/desk/cases/{case.number}?done={done}")
+
+
+def _picked(form) -> list[str]:
+    """The departments ticked in the picker, the one marked as lead first."""
+    codes = [str(c) for c in form.getall("department", [])]
+    lead = str(form.get("lead", ""))
+    return ([lead] if lead in codes else []) + [c for c in codes if c != lead]
+
+
+# what a department may attach to its reply (photos, scans, documents): by name and declared type
+ALLOWED_FILES = {".jpg": "image/", ".jpeg": "image/", ".png": "image/", ".gif": "image/", ".webp": "image/",
+                 ".pdf": "application/pdf", ".doc": "application/", ".docx": "application/",
+                 ".xls": "application/", ".xlsx": "application/", ".odt": "application/",
+                 ".ods": "application/", ".txt": "text/plain", ".mp3": "audio/", ".wav": "audio/",
+                 ".mp4": "video/"}
+
+
+def read_upload(upload: web.FileField, max_bytes: int) -> tuple[str, str, bytes]:
+    """(name, type, bytes) of an uploaded file, or InvalidInput naming what is wrong with it."""
+    from pathlib import PurePath
+
+    suffix = PurePath(upload.filename).suffix.lower()
+    content_type = (upload.content_type or "application/octet-stream").lower()
+    expected = ALLOWED_FILES.get(suffix)
+    if expected is None or not (content_type.startswith(expected) or content_type == "application/octet-stream"):
+        raise InvalidInput({"file": ("file_type", {"types": " ".join(sorted(ALLOWED_FILES))})})
+    data = upload.file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InvalidInput({"file": ("too_large", {"max": max_bytes})})
+    if not data:
+        raise InvalidInput({"file": ("empty_file", {})})
+    return upload.filename, content_type, data
 
 
 @require_role()
@@ -208,7 +297,7 @@ async def set_reminder(request: web.Request) -> web.Response:
                                 flash=t("desk.case.not_done"), status=400)
     await request.app[REMINDERS].add_personal(case.id, request["user"].id, due,
                                               clean_text(form.get("note", ""), multiline=True)[:500])
-    return await _case_page(request, case, flash=t("desk.case.reminder_set"))
+    raise web.HTTPSeeOther(f"/desk/cases/{case.number}?done=reminder_set")
 
 
 @require_role()
@@ -236,10 +325,15 @@ async def add_attachment(request: web.Request) -> web.Response:
     if not isinstance(upload, web.FileField):
         return await _case_page(request, case, errors={"file": t("errors.required", field=t("desk.case.file"))},
                                 flash=t("desk.case.not_done"), status=400)
-    await request.app[SERVICES].store.add_attachment(
-        case.id, kind="scan", filename=upload.filename, content_type=upload.content_type or "application/octet-stream",
-        data=upload.file.read(), actor=request["actor"], channel="desk")
-    return await _case_page(request, case, flash=t("desk.case.attached"))
+    try:
+        await request.app[SERVICES].store.add_attachment(
+            case.id, kind="scan", filename=upload.filename,
+            content_type=upload.content_type or "application/octet-stream", data=upload.file.read(),
+            actor=request["actor"], channel="desk")
+    except InvalidInput as exc:  # too large: named on the page, nothing stored
+        return await _case_page(request, case, errors=field_errors(exc.errors, request["locale"]),
+                                flash=t("desk.case.not_done"), status=400)
+    raise web.HTTPSeeOther(f"/desk/cases/{case.number}?done=attached")
 
 
 # ---- intake ----------------------------------------------------------------------------------------
@@ -362,10 +456,28 @@ QUESTION_WORDS = frozenset("怎么办 怎么样 怎么 如何 什么 为什么 �
 # ---- follow-up and reminders --------------------------------------------------------------------------
 @require_role(*HOTLINE)
 async def followup_list(request: web.Request) -> web.Response:
+    """Cases to call back (已办结, 当场答复), with the calls that reached nobody so far; recording a
+    result comes back here (the agent keeps the list), an unreached call keeps the case on it."""
     services = request.app[SERVICES]
     rows, total = await services.store.search(CaseFilter(statuses=[Status.REPLIED.value, Status.ANSWERED.value]),
                                               limit=100)
+    attempts: dict[int, tuple[int, dt.datetime]] = {}
+    if rows:
+        async with services.db.read() as s:
+            for case_id, n, last in (await s.execute(
+                    select(CaseEvent.case_id, func.count(), func.max(CaseEvent.at))
+                    .where(CaseEvent.case_id.in_([c.id for c in rows]), CaseEvent.action == "follow_up_unreached")
+                    .group_by(CaseEvent.case_id))).all():
+                attempts[case_id] = (n, last.replace(tzinfo=dt.timezone.utc) if last.tzinfo is None else last)
+    t = translator(request["locale"])
+    q = request.query
+    flash, kind = None, "ok"
+    if q.get("failed", "").isdigit():
+        flash, kind = t("desk.followup.failed", number=q["failed"]), "error"
+    elif q.get("case", "").isdigit() and q.get("done") in ("follow_up", "dissatisfied", "follow_up_unreached"):
+        flash = t(f"desk.followup.recorded_{q['done']}", number=q["case"])
     return render(request, "desk_followup.html", {"cases": rows, "total": total, "active": "followup",
+                                                   "attempts": attempts, "flash": flash, "flash_kind": kind,
                                                    "departments": await services.store.departments(),
                                                    **_vocab(request)})
 
@@ -478,6 +590,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/desk/cases", case_list)
     r.add_get("/desk/cases/{number:\\d+}", case_page)
     r.add_post("/desk/cases/{number:\\d+}/action", case_action)
+    r.add_get("/desk/cases/{number:\\d+}/action", action_get)
     r.add_post("/desk/cases/{number:\\d+}/reminder", set_reminder)
     r.add_post("/desk/cases/{number:\\d+}/attachments", add_attachment)
     r.add_get("/desk/cases/{number:\\d+}/attachments/{id:\\d+}", attachment)

@@ -16,6 +16,7 @@ Bus messages (JSON objects, field "t"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -53,6 +54,7 @@ class LiveDesk:
     live: dict = field(default_factory=dict)
     _redis: object = None
     _listener: asyncio.Task | None = None
+    subscribed: asyncio.Event | None = None  # set while the Redis bus is subscribed
     # lines waiting to be kept: written together, one transaction per round (see keep())
     _pending: dict = field(default_factory=dict)
     _wake: asyncio.Event | None = None
@@ -62,15 +64,17 @@ class LiveDesk:
     async def start(self) -> None:
         self._wake = asyncio.Event()
         self._writer = asyncio.create_task(self._write_lines())
-        for item in await self.handoffs.open_items():
-            self.live[item.handoff.conversation_id] = item.handoff.taken_by
+        self.subscribed = asyncio.Event()
+        await self._resync()
         if self.redis_url:
-            import redis.asyncio as aioredis
+            from hotline.shared import redis_client
 
-            self._redis = aioredis.from_url(self.redis_url)
-            pubsub = self._redis.pubsub()
-            await pubsub.subscribe(REDIS_CHANNEL)
-            self._listener = asyncio.create_task(self._listen(pubsub))
+            self._redis = redis_client(self.redis_url)  # publishing: retried on a fresh connection
+            self._listener = asyncio.create_task(self._listen())
+            try:  # what is published from now on reaches this process
+                await asyncio.wait_for(self.subscribed.wait(), 5.0)
+            except asyncio.TimeoutError:
+                log.warning("desk bus: Redis not reachable yet; live updates start when it is")
 
     async def stop(self) -> None:
         if self._listener:
@@ -84,25 +88,59 @@ class LiveDesk:
         for s in list(self.sockets):
             await s.ws.close()
 
-    async def _listen(self, pubsub) -> None:
-        try:
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    try:
-                        await self.deliver(json.loads(message["data"]))
-                    except Exception:  # one bad message must not stop the desk's updates
-                        log.exception("desk bus message failed")
-        except asyncio.CancelledError:
-            await pubsub.close()
-            raise
+    async def _resync(self) -> None:
+        """Who holds which conversation, from the database: at start, and after the bus was away
+        (messages published meanwhile were not received); open desks are told to look again."""
+        self.live = {item.handoff.conversation_id: item.handoff.taken_by
+                     for item in await self.handoffs.open_items()}
+        await self._to_desks({"type": "queue"}, lambda s: True)
+
+    async def _listen(self) -> None:
+        """Subscribed to the bus for as long as the gateway runs: a connection that drops (CLIENT
+        KILL, Redis restarted) is made again, with a resync for what was missed."""
+        import redis.asyncio as aioredis
+
+        pause, first = 0.05, True
+        while True:
+            # its own client without retries: a dropped subscription must surface here, to resync
+            client = aioredis.from_url(self.redis_url, socket_connect_timeout=2)
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(REDIS_CHANNEL)
+                if not first:
+                    await self._resync()
+                    log.info("desk bus: subscribed again")
+                first, pause = False, 0.05
+                self.subscribed.set()
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        try:
+                            await self.deliver(json.loads(message["data"]))
+                        except Exception:  # one bad message must not stop the desk's updates
+                            log.exception("desk bus message failed")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.subscribed.clear()
+                log.warning("desk bus: subscription lost, subscribing again", extra={"fields": {"error": str(exc)}})
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.close()
+                with contextlib.suppress(Exception):
+                    await client.close()
 
     # ---- the bus ------------------------------------------------------------------------------
     async def publish(self, message: dict) -> None:
         message.setdefault("sent", time.time())
         if self._redis is not None:
-            await self._redis.publish(REDIS_CHANNEL, json.dumps(message, ensure_ascii=False))
-        else:
-            await self.deliver(message)
+            try:
+                await self._redis.publish(REDIS_CHANNEL, json.dumps(message, ensure_ascii=False))
+                return
+            except Exception as exc:  # Redis gone: this process's screens at least are told
+                log.warning("desk bus unavailable: delivered in this process only", extra={"fields": {"error": str(exc)}})
+        await self.deliver(message)
 
     async def deliver(self, message: dict) -> None:
         """Act on one bus message in this process."""

@@ -16,11 +16,13 @@ from .auth import LOGIN_PATH, clear_session, csrf_token, check_csrf, session_use
 A, S, D, ADM = Role.AGENT, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN
 # (key, href, roles): what each role finds in the navigation
 NAV = [
+    ("inbox", "/desk/inbox", {D}),  # a department handler lands on its inbox
     ("live", "/desk/live", {A, S, ADM}),
     ("intake", "/desk/intake", {A, S, ADM}),
     ("cases", "/desk/cases", {A, S, D, ADM}),
     ("followup", "/desk/followup", {A, S, ADM}),
     ("reminders", "/desk/reminders", {A, S, D, ADM}),
+    ("approvals", "/desk/approvals", {S, ADM}),  # departments' 延期 / 退回 requests
     ("canned", "/desk/canned", {A, S, ADM}),
     ("mail", "/desk/mail", {A, S, ADM}),  # held mail (mailhold.py), when the mail channel runs
     ("reports", "/desk/reports", {S, ADM}),
@@ -82,7 +84,7 @@ async def login(request: web.Request) -> web.Response:
     t = translator(request["locale"])
     # failed attempts per client address and per name are limited (password guessing)
     per_client, per_user = request.app[LOGIN_LIMIT]
-    if per_client.hit(request.remote or "-") or per_user.hit(username):
+    if await per_client.hit(request.remote or "-") or await per_user.hit(username):
         return render(request, "desk_login.html", {"next": _safe_next(form.get("next")), "username": username,
                                                    "error": t("desk.login.too_many"), "user": None}, status=429)
     user = await services.accounts.authenticate(username, str(form.get("password", "")))

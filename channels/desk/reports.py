@@ -66,14 +66,14 @@ def parse_query(query: MultiDictProxy | dict, today: dt.date) -> ReportQuery:
     try:
         period = Period.parse(first, last)
     except PeriodError as exc:
-        raise ReportInputError("period", str(exc)) from None
+        raise ReportInputError("period", str(exc), exc.code, **exc.params) from None
     if period.days > 3 * 366 + 1:
-        raise ReportInputError("period", "at most three years at a time")
+        raise ReportInputError("period", "at most three years at a time", "too_long")
     granularity = values["granularity"] or ("day" if period.days <= 62 else "month")
     if granularity not in GRANULARITIES:
         raise ReportInputError("granularity", f"{granularity!r} is not one of {', '.join(GRANULARITIES)}")
     if granularity == "day" and period.days > 93:
-        raise ReportInputError("granularity", "by day at most three months at a time")
+        raise ReportInputError("granularity", "by day at most three months at a time", "day_too_long")
     by = values["by"] or "kind"
     if by not in DIMENSIONS:
         raise ReportInputError("by", f"{by!r} is not one of {', '.join(DIMENSIONS)}")
@@ -85,7 +85,7 @@ def parse_query(query: MultiDictProxy | dict, today: dt.date) -> ReportQuery:
         try:
             other = Period.parse(values["other_first"], values["other_last"])
         except PeriodError as exc:
-            raise ReportInputError("compare", str(exc)) from None
+            raise ReportInputError("compare", str(exc), exc.code, **exc.params) from None
     report_filter = ReportFilter(kinds=(values["kind"],) if values["kind"] else (), category=values["category"],
                                  channels=(values["channel"],) if values["channel"] else (),
                                  department=values["department"], agent=values["agent"])
@@ -200,7 +200,8 @@ async def _page_context(request: web.Request) -> tuple[dict, int]:
         result = await _run(request, q)
     except ReportInputError as exc:
         values = {k: str(request.query.get(k, "")) for k in FORM_KEYS}
-        return {**context, "form": values, "error": exc, "result": None}, 400
+        return {**context, "form": values, "error": exc, "error_text": error_text(exc, request["locale"]),
+                "result": None}, 400
     charts = [await _chart_uri(t) for t in result.tables]
     return {**context, "form": q.values, "query": q.query_string(), "result": result, "charts": charts,
             "error": None, "period": q.period, "compare_period": result.compare_period}, 200
@@ -250,19 +251,37 @@ def _filename(context: dict) -> str:
     return f"report-{form['report']}-{form['first']}-{form['last']}"
 
 
-async def _run_or_400(request: web.Request) -> tuple[ReportQuery, ReportResult]:
-    """For the downloads: the report, or 400 naming the field (a page would show the form)."""
+async def _run_or_400(request: web.Request) -> tuple[ReportQuery, ReportResult] | web.Response:
+    """For the downloads: the report, or a 400 answer naming the field and what is wrong, in the
+    page's language (a page would show the form)."""
     try:
         q = parse_query(request.query, _today(request))
         return q, await _run(request, q)
     except ReportInputError as exc:
-        raise web.HTTPBadRequest(text=f"{exc.field}: {exc}") from None
+        return web.Response(status=400, text=error_text(exc, request["locale"]), headers={"Cache-Control": "no-store"})
+
+
+FIELDS = ('report', 'period', 'granularity', 'by', 'compare', 'kind', 'category', 'channel', 'department', 'agent')
+
+
+def error_text(exc: ReportInputError, locale: str) -> str:
+    """The form's error in the page's language: which field, and what is wrong with it (the
+    exception's own text is English, for logs and the API)."""
+    from hotline.i18n import translator
+
+    t = translator(locale)
+    field = t(f"reports.{exc.field if exc.field in FIELDS else 'report'}")
+    params = {k: str(v) for k, v in exc.params.items()}
+    return t("reports.error", field=field) + "：" + t(f"reports.errors.{exc.code}", field=field, **params)
 
 
 @routes.get("/desk/reports/export.{fmt:xlsx|csv}")
 @require_role(*REPORT_ROLES)
 async def report_export(request: web.Request) -> web.Response:
-    q, result = await _run_or_400(request)
+    got = await _run_or_400(request)
+    if isinstance(got, web.Response):
+        return got
+    q, result = got
     fmt = request.match_info["fmt"]
     name = f"report-{q.report}-{q.period.start}-{q.period.last}.{fmt}"
     if fmt == "xlsx":
@@ -278,6 +297,9 @@ async def report_export(request: web.Request) -> web.Response:
 @routes.get("/desk/reports/chart.png")
 @require_role(*REPORT_ROLES)
 async def report_chart(request: web.Request) -> web.Response:
-    _, result = await _run_or_400(request)
+    got = await _run_or_400(request)
+    if isinstance(got, web.Response):
+        return got
+    _, result = got
     png = await asyncio.get_running_loop().run_in_executor(None, render_png, result.table)
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})

@@ -13,7 +13,8 @@ history: `transfer` (who, to whom, how) when it starts, `transfer_result` when i
   GET    /api/leaders                     the list (hotline staff; numbers for admins only)
   POST   /api/leaders                     add one (admins)
   DELETE /api/leaders/{id}                remove one (admins)
-  POST   /api/calls/transfers             transfer the signed-in agent's live call
+  POST   /api/calls/transfers             transfer the signed-in agent's live call (409 naming `call`:
+                                          no live call, or no telephony configured)
   GET    /api/calls/transfers/{id}        how it stands
   POST   /api/calls/transfers/{id}/complete   attended: join the citizen to the department, leave
   POST   /api/calls/transfers/{id}/take-back  attended: end the consultation, back to the citizen
@@ -286,8 +287,16 @@ def transfer_view(row: CallTransfer, *, with_number: bool) -> dict:
 
 
 def _desk_or_503(app: web.Application) -> TransferDesk:
+    """The desk's transfers; without telephony (ami_url) there is no call to transfer: the REST API
+    answers 409 naming `call`, the desk's forms are not shown (a stray post gets 503)."""
     if DESK not in app:
         raise web.HTTPServiceUnavailable(text="telephony needs ami_url")
+    return app[DESK]
+
+
+def _desk_or_refused(app: web.Application) -> TransferDesk:
+    if DESK not in app:
+        raise Refused("call", "desk.transfer.no_telephony", status=409)
     return app[DESK]
 
 
@@ -304,12 +313,11 @@ async def api_start(request: web.Request) -> web.Response:
     actor = await require(request, *HOTLINE_ROLES)
     user = await current_user(request)
     data = await read_json(request)
-    desk = _desk_or_503(request.app)
     try:
         case = await _case_or_none(request, actor, data.get("case"))
         target = await resolve_target(request.app, department=data.get("department"), leader=data.get("leader"),
                                       number=data.get("number"))
-        row = await desk.start(user, mode=data.get("mode"), target=target, case=case)
+        row = await _desk_or_refused(request.app).start(user, mode=data.get("mode"), target=target, case=case)
     except Refused as exc:
         return _refusal(request, exc)
     return json_response(transfer_view(row, with_number=actor.role == Role.ADMIN), status=202,
@@ -319,7 +327,8 @@ async def api_start(request: web.Request) -> web.Response:
 async def _own_transfer(request: web.Request) -> tuple[CallTransfer, object]:
     actor = await require(request, *HOTLINE_ROLES)
     user = await current_user(request)
-    row = await _desk_or_503(request.app).get(int(request.match_info["id"]))
+    async with request.app[SERVICES].db.read() as s:
+        row = await s.get(CallTransfer, int(request.match_info["id"]))
     if row is None or (row.user_id != user.id and actor.role not in (Role.SUPERVISOR, Role.ADMIN)):
         raise web.HTTPNotFound()
     return row, actor
@@ -332,8 +341,8 @@ async def api_get(request: web.Request) -> web.Response:
 
 async def _api_act(request: web.Request, what: str) -> web.Response:
     row, actor = await _own_transfer(request)
-    desk = request.app[DESK]
     try:
+        desk = _desk_or_refused(request.app)
         await (desk.complete(row) if what == "complete" else desk.take_back(row))
     except Refused as exc:
         return _refusal(request, exc)

@@ -67,9 +67,10 @@ class MailChannel:
                                  poll_s=s.mail_poll_s, max_bytes=s.mail_max_bytes, workers=s.mail_workers,
                                  on_processed=self.outbox.poke) if s.imap_url else None
         self.receiver = SmtpReceiver(self.ingest, s.smtpd_host, s.smtpd_port, s.mail_max_bytes,
-                                     on_processed=self.outbox.poke) if s.smtpd_port else None
+                                     on_processed=self.outbox.poke, reuse_port=s.reuse_port) if s.smtpd_port else None
         self.notifier = MailNotifier(self.ledger, self.composer, s.mail_notify_poll_s, on_queued=self.outbox.poke)
         self._tasks: list[asyncio.Task] = []
+        self.lease = None  # hotline.shared.Lease when the mailbox is shared with other processes
 
     async def start(self) -> "MailChannel":
         if self.receiver is not None:
@@ -77,8 +78,25 @@ class MailChannel:
         self.outbox.start()
         self._tasks.append(asyncio.create_task(self.notifier.run(), name="mail-notifier"))
         if self.reader is not None:
-            self._tasks.append(asyncio.create_task(self.reader.run(), name="mail-imap"))
+            redis = getattr(self.services, "redis", None)
+            if redis is not None:
+                # several gateway processes: one reads the mailbox, another takes over within the
+                # lease's time when it dies (the ledger keeps a mail taken over from being done twice)
+                from hotline.shared import Lease
+
+                self.lease = Lease(redis, "mailbox", self.settings.mail_reader_lease_s)
+                work = self.lease.run_while_held(self._read_mailbox)
+            else:
+                work = self._read_mailbox()
+            self._tasks.append(asyncio.create_task(work, name="mail-imap"))
         return self
+
+    async def _read_mailbox(self) -> None:
+        try:
+            await self.reader.run()
+        finally:  # stopped, or the lease went to another process: let go of the connection
+            self.reader.connected.clear()
+            await self.reader.close()
 
     def poke(self) -> None:
         """A case changed: mail about it now rather than at the next poll."""
@@ -145,7 +163,8 @@ class MailChannel:
         log.info("held mail discarded", extra=log_fields(mail=mail_id, actor=actor, reason=row.reason))
 
     def health(self) -> dict:
-        """For /healthz: whether the mailbox is connected (None: no mailbox is read)."""
+        """For /healthz: whether the mailbox is connected (None: no mailbox is read; False also on a
+        process standing by while another holds the mailbox's lease)."""
         return {"mailbox": None if self.reader is None else self.reader.connected.is_set(),
                 "smtpd": None if self.receiver is None else self.receiver.server is not None}
 

@@ -20,6 +20,7 @@ import re
 
 import aioimaplib
 
+from cases.db import log_failure
 from hotline.logs import log_fields
 
 from .ingest import MailIngest
@@ -245,9 +246,9 @@ class ImapReader:
     async def _one(self, uid: int, raw: bytes, truncated: int | None) -> int | None:
         try:
             outcome = await self.ingest.ingest(raw, source="imap", truncated_size=truncated)
-        except Exception:
+        except Exception as exc:
             # left unmarked: tried again on the next pass (the ledger keeps it exactly-once)
-            log.exception("mail could not be processed; will retry", extra=log_fields(uid=uid))
+            log_failure(log, "mail could not be processed; will retry", exc, uid=uid)
             return None
         if outcome.outgoing:
             self.on_processed()

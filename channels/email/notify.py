@@ -16,6 +16,7 @@ import logging
 
 from sqlalchemy import select
 
+from cases.db import log_failure
 from cases.mailbox import MailLedger, Outgoing
 from cases.models import Department, MailMessage, MailOutbox
 from cases.workflow import Channel
@@ -89,8 +90,8 @@ class MailNotifier:
             try:
                 while await self.step():
                     pass
-            except Exception:
-                log.exception("mail notifier step failed")
+            except Exception as exc:
+                log_failure(log, "mail notifier step failed", exc)
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), self.poll_s)

@@ -21,6 +21,7 @@ import logging
 
 import aiosmtplib
 
+from cases.db import log_failure
 from cases.mailbox import MailLedger
 from hotline.logs import log_fields
 
@@ -157,8 +158,8 @@ class OutboxSender:
         while not self.stopping:
             try:
                 await self.send_due()
-            except Exception:  # the database may be briefly away; the outbox waits for it
-                log.exception("outbox run failed")
+            except Exception as exc:  # the database may be briefly away; the outbox waits for it
+                log_failure(log, "outbox run failed", exc)
             if self.stopping:
                 return
             self.wake.clear()

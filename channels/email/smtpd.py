@@ -44,7 +44,9 @@ class HotlineHandler:
 
 
 class SmtpReceiver:
-    def __init__(self, ingest: MailIngest, host: str, port: int, max_bytes: int, on_processed=None):
+    def __init__(self, ingest: MailIngest, host: str, port: int, max_bytes: int, on_processed=None,
+                 reuse_port: bool = False):
+        self.reuse_port = reuse_port  # several gateway processes share the port (SO_REUSEPORT)
         self.handler = HotlineHandler(ingest, on_processed)
         self.host, self.port, self.max_bytes = host, port, max_bytes
         self.server: asyncio.AbstractServer | None = None
@@ -54,7 +56,7 @@ class SmtpReceiver:
         self.server = await loop.create_server(
             lambda: SMTP(self.handler, data_size_limit=self.max_bytes, enable_SMTPUTF8=True,
                          hostname="hotline", ident="12345 hotline gateway", loop=loop),
-            host=self.host, port=self.port)
+            host=self.host, port=self.port, reuse_port=self.reuse_port or None)
         log.info("SMTP receiver listening", extra=log_fields(host=self.host, port=self.port))
 
     async def close(self) -> None:

@@ -61,6 +61,6 @@ def read_uploads(form, field: str, max_bytes: int) -> list[Upload]:
             raise InvalidInput({field: ("file_too_large", {"name": f.filename, "max": max_bytes // (1024 * 1024)})})
         content_type = sniff(data, f.filename) if data else None
         if content_type is None:
-            raise InvalidInput({field: ("file_type", {"name": f.filename, "allowed": ALLOWED_NAMES})})
+            raise InvalidInput({field: ("attachment_type", {"name": f.filename, "allowed": ALLOWED_NAMES})})
         out.append(Upload(f.filename, content_type, data))
     return out

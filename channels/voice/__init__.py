@@ -30,7 +30,8 @@ STOP_GRACE_S = 10.0  # a stopping gateway gives its calls this long to hear the 
 class VoiceChannel:
     def __init__(self, speech, engine, *, store=None, host: str = "127.0.0.1", agi_port: int = 4573,
                  audiosocket_port: int = 9092, ami_url: str = "", data_dir: Path | None = None,
-                 settings: VoiceSettings | None = None, peers: PeerFilter | None = None):
+                 settings: VoiceSettings | None = None, peers: PeerFilter | None = None,
+                 redis=None, reuse_port: bool = False, audiosocket_address: str = ""):
         self.speech = speech
         self.engine = engine
         self.store = store
@@ -39,7 +40,11 @@ class VoiceChannel:
         self.audiosocket_port = audiosocket_port
         self.data_dir = data_dir
         self.settings = settings or VoiceSettings()
-        self.calls = CallRegistry()
+        # several gateway processes: calls are shared through Redis, the FastAGI port is shared
+        # (SO_REUSEPORT), each process has its own AudioSocket address
+        self.calls = CallRegistry(redis=redis)
+        self.reuse_port = reuse_port
+        self.audiosocket_address = audiosocket_address
         self.ami = AmiClient(AmiConfig.from_url(ami_url)) if ami_url else None
         self.peers = peers or PeerFilter(LOOPBACK)
         self.sessions: set[CallSession] = set()
@@ -59,11 +64,15 @@ class VoiceChannel:
             except Exception as exc:
                 log.warning("bot warm-up failed", extra=log_fields(error=str(exc)))
         self.agi_app = FastAgiServer(self.calls, peers=self.peers, on_ended=self._on_call_ended)
-        agi = await serve_agi(self.agi_app, self.host, self.agi_port)
+        agi = await serve_agi(self.agi_app, self.host, self.agi_port, reuse_port=self.reuse_port)
         audio = await asyncio.start_server(self._on_audiosocket, self.host, self.audiosocket_port)
         self._servers = [agi, audio]
         self.agi_port = agi.sockets[0].getsockname()[1]
         self.audiosocket_port = audio.sockets[0].getsockname()[1]
+        # told to the dialplan when calls are shared (one process alone: the dialplan's own address)
+        self.calls.owner = self.audiosocket_address or (
+            f"{self.host}:{self.audiosocket_port}"
+            if self.calls.redis is not None and self.host not in ("", "0.0.0.0", "::") else "")
         if self.ami is not None:
             self.ami.start()
         log.info("voice listening", extra=log_fields(agi=self.agi_port, audiosocket=self.audiosocket_port,
@@ -88,7 +97,7 @@ class VoiceChannel:
                             extra=log_fields(kind=None if first is None else hex(first.kind)))
                 writer.close()
                 return
-            info = self.calls.get_or_unknown(first.uuid)
+            info = await self.calls.for_audio(first.uuid)
             if not info.announced:
                 log.info("call without a FastAGI announcement: unknown caller", extra=log_fields(call=first.uuid))
             session = CallSession(info, reader, writer, speech=self.speech, engine=self.engine, store=self.store,

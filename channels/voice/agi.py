@@ -126,18 +126,22 @@ class FastAgiServer(Application):
             purpose=query.get("purpose", ""))
         info.record.update({"job": query.get("job", ""), "case": query.get("case", "")})
         info.poll_id = query.get("poll", "") if query.get("poll", "").isdigit() else ""
+        await self.calls.share(info)
         await command(request, f"SET VARIABLE HOTLINE_UUID {info.uuid}")
+        if info.owner:  # this process's AudioSocket: the call's audio must come here
+            await command(request, f"SET VARIABLE HOTLINE_AUDIOSOCKET {info.owner}")
         log.info("call announced", extra=log_fields(call=info.uuid, channel=info.channel,
                                                     direction=info.direction))
 
     async def next_step(self, request: Request, query: dict) -> None:
         call_uuid = query.get("uuid") or request.headers.get("agi_arg_1", "")
-        info = self.calls.get(call_uuid)
+        info = await self.calls.find(call_uuid)  # announced here or by another gateway process
         nxt = info.next if info else "hangup"
         await command(request, f"SET VARIABLE HOTLINE_NEXT {nxt}")
         if info is not None and nxt == NEXT_QUEUE:
             await command(request, f"SET VARIABLE HOTLINE_QUEUE {info.queue}")
             info.phase = PHASE_SURVEY  # back from the queue, the same UUID is the survey
+            await self.calls.share(info)
         log.info("call continues", extra=log_fields(call=call_uuid, next=nxt))
 
     async def after_queue(self, request: Request, query: dict) -> None:
@@ -146,18 +150,19 @@ class FastAgiServer(Application):
         the dialplan's own rule) still gets its survey."""
         call_uuid = query.get("uuid", "")
         status = query.get("status", "").upper()
-        info = self.calls.get_or_unknown(call_uuid) if call_uuid else None
-        if info is None:
+        if not call_uuid:
             return
+        info = await self.calls.find(call_uuid) or self.calls.get_or_unknown(call_uuid)
         info.phase = PHASE_VOICEMAIL if status in QUEUE_UNANSWERED else PHASE_SURVEY
+        await self.calls.share(info)
         log.info("call back from the queue", extra=log_fields(call=call_uuid, status=status or "-", phase=info.phase))
 
     async def ended(self, request: Request, query: dict) -> None:
-        info = self.calls.get(query.get("uuid", ""))
+        info = await self.calls.find(query.get("uuid", ""))
         if info is None:
             return
         info.next = NEXT_HANGUP
-        self.calls.forget(info.uuid)
+        await self.calls.drop(info.uuid)
         if self.on_ended is not None:
             await self.on_ended(info)
 
@@ -167,7 +172,7 @@ async def start_agi_server(calls: CallRegistry, host: str, port: int, *, peers: 
     return await serve_agi(FastAgiServer(calls, peers=peers, on_ended=on_ended), host, port)
 
 
-async def serve_agi(app: FastAgiServer, host: str, port: int) -> asyncio.AbstractServer:
+async def serve_agi(app: FastAgiServer, host: str, port: int, *, reuse_port: bool = False) -> asyncio.AbstractServer:
     """Listen for FastAGI requests to `app` (the caller keeps the app: uvloop's servers take no
     attributes, so nothing is hung on the server object)."""
-    return await asyncio.start_server(app.handler, host, port, limit=MAX_HEADER_BYTES)
+    return await asyncio.start_server(app.handler, host, port, limit=MAX_HEADER_BYTES, reuse_port=reuse_port or None)

@@ -46,7 +46,8 @@ async def start_voice_channel(services):
         return None
     voice = VoiceChannel(speech, services.engine, store=services.store, host=s.voice_host,
                          agi_port=s.agi_port, audiosocket_port=s.audiosocket_port, ami_url=s.ami_url,
-                         data_dir=s.data_dir, peers=peers)
+                         data_dir=s.data_dir, peers=peers, redis=getattr(services, "redis", None),
+                         reuse_port=s.reuse_port, audiosocket_address=s.audiosocket_address)
     await voice.start()
     log.info("voice on", extra=log_fields(models=why))
     services.voice = voice  # the API and the desk place outbound calls through it

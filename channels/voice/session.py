@@ -488,6 +488,8 @@ class CallSession:
     async def hang_up(self, next_step: str) -> None:
         """End the audio part: the dialplan goes on with `next_step` (queue, survey, hangup)."""
         self.info.next = next_step
+        if self.info.shared is not None:  # before the hangup frame: `next` may reach another process
+            await self.info.shared(self.info)
         self.end_reason = self.end_reason or f"gateway: {next_step}"
         if self.player is not None:
             await self.player.hang_up()

@@ -29,8 +29,10 @@ from zoneinfo import ZoneInfo
 from aiohttp import WSMsgType, web
 
 from bot.turns import Turn, TurnResult
+from cases.db import is_outage
 from cases.handoffs import live_lines, queue_position
-from hotline.ratelimit import SlidingWindow
+from hotline.logs import log_fields
+from hotline.ratelimit import Limiter
 from hotline.web.keys import METRICS, SERVICES
 from hotline.web.responses import json_response
 
@@ -194,8 +196,16 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                                 "served": list(served_locales(_engine(request)))})
                     await send({"type": "idle"})
                 else:
-                    result = await _engine(request).handle(Turn(f"webchat-{session}", "webchat", text,
-                                                                {"locale": said_in}))
+                    try:
+                        result = await _engine(request).handle(Turn(f"webchat-{session}", "webchat", text,
+                                                                    {"locale": said_in}))
+                    except Exception as exc:
+                        if not is_outage(exc):
+                            raise
+                        # nothing of this turn was kept: the citizen sends it again in a moment
+                        log.warning("chat turn failed: database unavailable", extra=log_fields(error=str(exc)[:200]))
+                        await error("unavailable", "系统暂时繁忙，您刚才的消息没有收到，请几秒后重新发送。")
+                        continue
                     request.app[METRICS].bot_turns.labels("webchat").inc()
                     waiting = await queue_info(request, session) if result.paused else None
                     for f in _frames(result, waiting):
@@ -260,7 +270,7 @@ async def download_transcript(request: web.Request) -> web.Response:
 
 
 MAILS_PER_SESSION = (3, 3600.0)  # a transcript mailed at most 3 times an hour per conversation
-MAILS = web.AppKey("chat_transcript_mails", SlidingWindow)
+MAILS = web.AppKey("chat_transcript_mails", Limiter)
 
 
 def mail_on(settings) -> bool:
@@ -295,7 +305,7 @@ async def email_transcript(request: web.Request) -> web.Response:
     lines = await history(request, session)
     if not lines:
         return json_response({"error": "not_found", "message": "没有找到这次会话的聊天记录。"}, status=404)
-    wait = request.app[MAILS].hit(session)
+    wait = await request.app[MAILS].hit(session)
     if wait:
         return json_response({"error": "too_many", "message": "发送过于频繁，请稍后再试。"}, status=429,
                              headers={"Retry-After": str(int(wait) + 1)})
@@ -315,7 +325,7 @@ async def rest_health(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[HUB] = ChatHub()
-    app[MAILS] = SlidingWindow(*MAILS_PER_SESSION)
+    app[MAILS] = Limiter("transcript-mail", *MAILS_PER_SESSION, getattr(app[SERVICES], "redis", None))
     app.router.add_get("/ws/chat", websocket)
     app.router.add_post("/webhooks/rest/webhook", rest_webhook)
     app.router.add_get("/webhooks/rest/", rest_health)

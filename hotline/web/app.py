@@ -11,6 +11,7 @@ import jinja2
 from aiohttp import hdrs, web
 from sqlalchemy import text
 
+from cases.db import is_outage
 from cases.intake import InvalidInput
 from cases.store import Forbidden, NotFound
 from cases.workflow import IllegalTransition
@@ -82,7 +83,12 @@ async def error_middleware(request: web.Request, handler):
                         response.headers[header] = exc.headers[header]
                 return response
         raise
-    except Exception:
+    except Exception as exc:
+        if is_outage(exc):  # nothing was done; the pool reconnects by itself once the database is back
+            log.warning("database unavailable", extra=log_fields(path=request.path, error=str(exc)[:200]))
+            response = _error(request, 503, "unavailable")
+            response.headers["Retry-After"] = "2"
+            return response
         log.exception("unhandled error", extra=log_fields(path=request.path, method=request.method))
         return _error(request, 500, "internal")
 

@@ -13,15 +13,15 @@ from cases.workflow import Channel
 
 from ..logs import log_fields, mask_phone
 from .keys import METRICS, SERVICES
-from ..ratelimit import SlidingWindow
+from ..ratelimit import Limiter
 
 log = logging.getLogger("hotline.citizen")
 
 
 @dataclass
 class LookupLimits:
-    per_client: SlidingWindow
-    per_case: SlidingWindow
+    per_client: Limiter
+    per_case: Limiter
 
 
 LIMITS = web.AppKey("lookup_limits", LookupLimits)
@@ -29,8 +29,9 @@ LIMITS = web.AppKey("lookup_limits", LookupLimits)
 
 def install_limits(app: web.Application) -> None:
     s = app[SERVICES].settings
-    app[LIMITS] = LookupLimits(SlidingWindow(s.lookup_per_client, s.lookup_window_s),
-                               SlidingWindow(s.lookup_per_case, s.lookup_window_s))
+    redis = getattr(app[SERVICES], "redis", None)  # shared by every gateway process when redis_url is set
+    app[LIMITS] = LookupLimits(Limiter("lookup-client", s.lookup_per_client, s.lookup_window_s, redis),
+                               Limiter("lookup-case", s.lookup_per_case, s.lookup_window_s, redis))
 
 
 def client_key(request: web.Request) -> str:
@@ -59,7 +60,7 @@ async def guarded_lookup(request: web.Request, number: str,
     """Look a case up under the per-client and per-number limits (429 with Retry-After past them);
     the case with its public events, or None for a wrong number or password alike."""
     limits = request.app[LIMITS]
-    wait = limits.per_client.hit(client_key(request)) or limits.per_case.hit(str(number)[:32])
+    wait = await limits.per_client.hit(client_key(request)) or await limits.per_case.hit(str(number)[:32])
     metrics = request.app[METRICS]
     if wait:
         metrics.lookups.labels("limited").inc()
