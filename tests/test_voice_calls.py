@@ -51,13 +51,13 @@ async def voice(engine, services, speech_service, tmp_path):
         await c.close()
 
 
-async def place_call(channel: VoiceChannel, caller: str | None = CALLER) -> AudioSocketCaller:
+async def place_call(channel: VoiceChannel, caller: str | None = CALLER, **peer) -> AudioSocketCaller:
     """What the sample dialplan does: FastAGI announces the call, then AudioSocket(${HOTLINE_UUID})."""
     if caller is None:
-        return await AudioSocketCaller("127.0.0.1", channel.audiosocket_port).connect()
+        return await AudioSocketCaller("127.0.0.1", channel.audiosocket_port, **peer).connect()
     got = await agi_request("127.0.0.1", channel.agi_port, "hotline", callerid=caller)
     return await AudioSocketCaller("127.0.0.1", channel.audiosocket_port,
-                                   call_uuid=got["variables"]["HOTLINE_UUID"]).connect()
+                                   call_uuid=got["variables"]["HOTLINE_UUID"], **peer).connect()
 
 
 def session_of(channel: VoiceChannel, call: AudioSocketCaller):
@@ -180,6 +180,25 @@ async def test_spoken_turn_is_recognized_and_answered_with_paced_audio(voice, sp
     span = recent[-1].at - recent[0].at
     assert 0.8 * span <= len(recent) * 0.02 <= 1.25 * span + 0.1
     assert not call.timed_out and call.max_gap() < 1.0
+    await call.hang_up()
+
+
+async def test_a_caller_whose_line_goes_silent_after_speaking_gets_a_reply(voice, speech_service):
+    """Silence suppression (a phone's VAD, a trunk's DTX): no frame comes while the caller is
+    quiet, so the end of the utterance is timed by the clock; it once never came, and the caller
+    heard nothing more after the welcome stopped for their words."""
+    channel = await voice()
+    call = await place_call(channel, silence_suppression=True)
+    await bot_said(channel, call, lambda t: "12345" in t)
+    await call.wait_voiced_after(0, 60)
+    speech = b"".join([pcm async for pcm in speech_service.speak("I want to make a complaint about noise.", 8000)])
+    s = session_of(channel, call)
+    call.say(speech)  # and then nothing at all: no frames
+    while not call._out.empty() or not call.sent_voiced_until:
+        await asyncio.sleep(0.05)
+    reply_at = await call.wait_voiced_after(call.sent_voiced_until + 0.3, 60)
+    assert reply_at > call.sent_voiced_until and s.replied_at  # the bot's answer, or "didn't hear you"
+    assert s.barge_ins and not call.timed_out
     await call.hang_up()
 
 

@@ -65,6 +65,8 @@ class AudioSocketCaller:
     closed: bool = False
     sent_voiced_until: float = 0.0   # when the last voiced frame went out
     speech_starts: list[float] = field(default_factory=list)  # when each stretch of speech began
+    # a phone or trunk with silence suppression: nothing is sent while the caller is quiet
+    silence_suppression: bool = False
 
     async def connect(self) -> "AudioSocketCaller":
         self._sock = socket.create_connection((self.host, self.port), timeout=5)
@@ -91,6 +93,10 @@ class AudioSocketCaller:
                 try:
                     item = self._out.get_nowait()
                 except queue.Empty:
+                    if self.silence_suppression:
+                        next_at += 0.02
+                        time.sleep(max(0.0, next_at - time.monotonic()))
+                        continue
                     item = quiet
                 if item == "hangup":
                     self._send_raw(b"\x00\x00\x00")

@@ -33,6 +33,10 @@ from .recordings import LINKEDID
 
 log = logging.getLogger("hotline.voice")
 
+FRAME_S_MS = 20                  # AudioSocket's frames: 20 ms of audio each
+FRAME_S = FRAME_S_MS / 1000
+FRAME_GAP_S = 0.12               # no frame for this long inside speech: the caller's side stopped sending
+
 SURVEY_PROMPT = "请您对本次服务进行评价：满意请按1，一般请按2，不满意请按3。"
 SURVEY_KEYS = {"1", "2", "3"}
 REPROMPTS = ("您好，您还在吗？请说出您要办理的业务，或者按键选择。",
@@ -100,12 +104,25 @@ class CallSession:
         # answer, or NOT_HEARD when the recognizer returned no text: no bot turn, but still a reply)
         self.replied_at: list[float] = []
         self.recognized_at = 0.0          # when the last spoken turn's text was ready
+        self._heard_until = 0.0           # time.monotonic() the audio heard so far reaches
+        self._filling = False             # frames stopped coming: quiet is being timed by the clock
 
     # ---- audio in -------------------------------------------------------------------------------
     async def read_loop(self) -> None:
+        read = None
         try:
             while True:
-                frame = await aso.read_frame(self.reader)
+                if read is None:
+                    read = asyncio.ensure_future(aso.read_frame(self.reader))
+                if self.hearing.vad.in_speech and self.player is not None:
+                    # a phone or trunk with silence suppression sends nothing while the caller is
+                    # quiet: the quiet is timed by the clock, or the utterance would never end
+                    done, _ = await asyncio.wait({read}, timeout=self._gap_wait())
+                    if not done:
+                        self.hear_missing_quiet()
+                        continue
+                frame = await read
+                read = None
                 if frame is None or frame.kind == aso.Kind.HANGUP:
                     self.hung_up_by_caller = True
                     self.end_reason = self.end_reason or "caller hung up"
@@ -130,12 +147,32 @@ class CallSession:
             self.hung_up_by_caller = True
             self.end_reason = self.end_reason or "caller hung up"
         finally:
+            if read is not None and not read.done():
+                read.cancel()
             self.ended.set()
+
+    def _gap_wait(self) -> float:
+        """Seconds to wait for the next frame before the missing ones count as quiet: a frame is
+        late after FRAME_GAP_S (network jitter stays well under it), then every 20 ms."""
+        due = self._heard_until + (FRAME_S if self._filling else FRAME_GAP_S)
+        return max(0.0, due - time.monotonic())
+
+    def hear_missing_quiet(self) -> None:
+        """The frames that did not come since the last one, heard as silence (20 ms each)."""
+        self._filling = True
+        silence = bytes(2 * self.rate * FRAME_S_MS // 1000)
+        while self._heard_until + FRAME_S <= time.monotonic() and self.hearing.vad.in_speech:
+            self._heard_until += FRAME_S
+            self.on_pcm(silence)
 
     def on_audio(self, frame: aso.Frame) -> None:
         if frame.rate != self.rate or self.player is None:
             self.set_rate(frame.rate)
-        pcm = frame.payload
+        self._heard_until = time.monotonic()
+        self._filling = False
+        self.on_pcm(frame.payload)
+
+    def on_pcm(self, pcm: bytes) -> None:
         if self.recorder is None and self.data_dir is not None:
             self.open_recording()
         if self.recorder is not None:
