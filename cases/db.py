@@ -111,6 +111,10 @@ def is_outage(error: BaseException) -> bool:
         if type(cause).__name__ in _OUTAGE_NAMES or state.startswith(_OUTAGE_STATES) \
                 or "not currently accepting connections" in str(cause) or "connection is closed" in str(cause):
             return True
+        # asyncpg on a connection whose backend was terminated while it was being used: its protocol
+        # is left mid-operation ("cannot switch to state 12; another operation (2) is in progress")
+        if type(cause).__name__ == "InternalClientError" and "another operation" in str(cause):
+            return True
     return False
 
 

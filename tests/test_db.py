@@ -57,3 +57,14 @@ async def test_connections_the_server_dropped_while_idle_are_replaced_unseen(pg_
             assert (await s.execute(sa.text("SELECT 1"))).scalar() == 1
     finally:
         await db.dispose()
+
+
+def test_a_connection_left_mid_operation_by_a_terminated_backend_is_an_outage():
+    """asyncpg, when the backend of a connection in use was terminated: a 503, not a 500; a
+    different internal client error is not taken for an outage."""
+    from asyncpg.exceptions import InternalClientError
+    from cases.db import is_outage
+
+    assert is_outage(InternalClientError("cannot switch to state 12; another operation (2) is in progress"))
+    assert not is_outage(InternalClientError("something else"))
+    assert not is_outage(ValueError("another operation"))
