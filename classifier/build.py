@@ -48,6 +48,8 @@ def ensure_model(model_dir: Path, extra: list[Example] = (), force: bool = False
 def _train(target: Path, examples: list[Example]) -> Path:
     import joblib
 
+    from bot.training import prune
+
     from .model import CategoryModel
 
     log.info("training the category classifier", extra={"fields": {"examples": len(examples)}})
@@ -56,8 +58,7 @@ def _train(target: Path, examples: list[Example]) -> Path:
     joblib.dump(model, partial, compress=3)
     partial.rename(target)
     # keep the newest few: the tests (no case history) and a gateway (with it) share the folder
-    for old in sorted(target.parent.glob("classifier-*.joblib"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
-        old.unlink(missing_ok=True)
+    prune(target.parent, "classifier-*.joblib", KEEP)
     return target
 
 

@@ -602,3 +602,16 @@ def kill_gateway_sockets(channel) -> None:
         if session.player is not None:
             session.player.closed = True
         session.writer.transport.abort()
+
+
+@pytest.fixture
+async def world(lab):
+    """An AMI client on the carrier's Asterisk (the citizens' and departments' side) of a test
+    module's `lab` fixture; import it into the module beside `lab`."""
+    from channels.voice.ami import AmiClient, AmiConfig
+
+    client = AmiClient(AmiConfig.from_url(lab.world_ami_url))
+    client.start()
+    assert await client.wait_ready(10)
+    yield client
+    client.close()

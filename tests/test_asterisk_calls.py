@@ -12,9 +12,9 @@ import wave
 
 import pytest
 
-from asterisk_support import Caller, Events, GatewayProcess, Lab, free_port, heard_voiced_s, voiced_times
+from asterisk_support import (Caller, Events, GatewayProcess, Lab, free_port, heard_voiced_s, voiced_times,  # noqa: F401
+                               world)
 from channels.voice import VoiceChannel
-from channels.voice.ami import AmiClient, AmiConfig
 from channels.voice.session import VoiceSettings
 from speech.vad import VadSettings
 
@@ -61,15 +61,6 @@ async def gateway(lab, engine, services, speech_service, tmp_path):
     yield channel
     await channel.close()
     lab.hang_up_all()
-
-
-@pytest.fixture
-async def world(lab):
-    client = AmiClient(AmiConfig.from_url(lab.world_ami_url))
-    client.start()
-    assert await client.wait_ready(10)
-    yield client
-    client.close()
 
 
 @pytest.fixture

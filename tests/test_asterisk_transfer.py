@@ -19,9 +19,8 @@ import wave
 import numpy as np
 import pytest
 
-from asterisk_support import Caller, Events, Lab, department_phones
+from asterisk_support import Caller, Events, Lab, department_phones, world  # noqa: F401 (a fixture)
 from conftest import auth
-from channels.voice.ami import AmiClient, AmiConfig
 from channels.voice.recordings import relative_path
 
 CALLER = "13800138000"
@@ -41,15 +40,6 @@ def lab():
     lab = Lab(department_phones(ANSWERS, BUSY, SILENT, dept_hz=DEPT_HZ, agent_hz=AGENT_HZ)).start()
     yield lab
     lab.stop()
-
-
-@pytest.fixture
-async def world(lab):
-    client = AmiClient(AmiConfig.from_url(lab.world_ami_url))
-    client.start()
-    assert await client.wait_ready(10)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -252,22 +252,20 @@ class TransferDesk:
         return self.watch.transfers.get(str(transfer_id))
 
     async def complete(self, row: CallTransfer) -> None:
-        state = self.state(row.id)
-        if state is None:
-            raise Refused("transfer", "desk.transfer.nothing_to_complete", status=409)
-        try:
-            await xfer.complete(self.ami, state)
-        except xfer.TransferError:
-            raise Refused("transfer", "desk.transfer.nothing_to_complete", status=409) from None
+        await self._finish(row, xfer.complete, "desk.transfer.nothing_to_complete")
 
     async def take_back(self, row: CallTransfer) -> None:
+        await self._finish(row, xfer.take_back, "desk.transfer.nothing_to_take_back")
+
+    async def _finish(self, row: CallTransfer, action, refusal: str) -> None:
+        """Complete or take back a consultation still in progress; a 409 when there is none."""
         state = self.state(row.id)
         if state is None:
-            raise Refused("transfer", "desk.transfer.nothing_to_take_back", status=409)
+            raise Refused("transfer", refusal, status=409)
         try:
-            await xfer.take_back(self.ami, state)
+            await action(self.ami, state)
         except xfer.TransferError:
-            raise Refused("transfer", "desk.transfer.nothing_to_take_back", status=409) from None
+            raise Refused("transfer", refusal, status=409) from None
 
     async def close(self) -> None:
         self.watch.close()

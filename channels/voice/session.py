@@ -33,8 +33,8 @@ from .recordings import LINKEDID
 
 log = logging.getLogger("hotline.voice")
 
-FRAME_S_MS = 20                  # AudioSocket's frames: 20 ms of audio each
-FRAME_S = FRAME_S_MS / 1000
+FRAME_MS = 20                    # AudioSocket's frames: 20 ms of audio each
+FRAME_S = FRAME_MS / 1000
 FRAME_GAP_S = 0.12               # no frame for this long inside speech: the caller's side stopped sending
 
 SURVEY_PROMPT = "请您对本次服务进行评价：满意请按1，一般请按2，不满意请按3。"
@@ -160,7 +160,7 @@ class CallSession:
     def hear_missing_quiet(self) -> None:
         """The frames that did not come since the last one, heard as silence (20 ms each)."""
         self._filling = True
-        silence = bytes(2 * self.rate * FRAME_S_MS // 1000)
+        silence = bytes(2 * self.rate * FRAME_MS // 1000)
         while self._heard_until + FRAME_S <= time.monotonic() and self.hearing.vad.in_speech:
             self._heard_until += FRAME_S
             self.on_pcm(silence)
