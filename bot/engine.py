@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from cases.store import CaseStore
+from hotline.i18n import translate
 from hotline.ratelimit import Limiter
 
 from . import action_results, memoization_shortcut
@@ -25,7 +26,7 @@ from .parse_cache import MAX_ENTRIES, ParseCache
 from .runtime import Runtime, install
 from .transcript import lines_from_events
 from .turn_queue import TurnQueue
-from .turns import Reply, Turn, TurnResult
+from .turns import LOCALES, Reply, Turn, TurnResult
 
 log = logging.getLogger("hotline.bot")
 
@@ -126,9 +127,10 @@ class Engine:
         self._turns = TurnQueue(turn_concurrency)
         self.nlu = NluBatcher(agent.processor)
         self.parse_cache: ParseCache | None = getattr(agent, "parse_cache", None)
-        # the languages this engine answers in (the web chat says so for any other instead of
-        # answering in Chinese); a model that serves English too adds "en"
-        self.locales: tuple[str, ...] = ("zh",)
+        # the languages this engine answers in (the channels say so for any other instead of
+        # answering in Chinese): the model's responses have English variations, chosen by the
+        # `language` slot (bot/actions/language.py)
+        self.locales: tuple[str, ...] = LOCALES
 
     @classmethod
     async def create(cls, agent, store: CaseStore, *, tracker_store_url: str = "", shared: bool = False,
@@ -163,12 +165,14 @@ class Engine:
         from rasa.core.channels.channel import UserMessage
 
         text = turn.text if turn.is_payload else normalize_text(turn.text)
+        locale = (turn.metadata or {}).get("locale")
+        locale = locale if locale in self.locales else "zh"
         if not text:
-            return TurnResult([Reply("请输入您要咨询或反映的内容。")])
+            return TurnResult([Reply(translate(locale, "bot.empty"))])
         if len(text) > MAX_TEXT:
-            return TurnResult([Reply(f"您的消息太长了（最多{MAX_TEXT}字），请分几次发送，或通过网站“网上诉求”提交。")])
+            return TurnResult([Reply(translate(locale, "bot.too_long", max=MAX_TEXT))])
         if await self._flood.hit(turn.sender_id):
-            return TurnResult([Reply("您发送得太快了，请稍等几秒再发。")])
+            return TurnResult([Reply(translate(locale, "bot.flood"))])
         collector = channel_collector(turn.channel)
         message = UserMessage(text, collector, turn.sender_id, input_channel=turn.channel,
                               metadata=turn.metadata or None)

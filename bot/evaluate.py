@@ -8,6 +8,9 @@ question the NLU takes for a policy question but that neither the knowledge base
 category classifier files anywhere gets the out-of-scope reply (bot/questions.py). The second is
 what a citizen meets; both are printed. The knowledge base and the categories are the sample
 reference data (cases/reference), loaded into a temporary SQLite database.
+
+English has its own held-out sets (tests/bot/heldout_en.yml, out_of_scope_heldout_en.yml), read by
+the same bilingual model and answered from the English articles; its figures are under "english".
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from .normalize import normalize_text
 
 HELDOUT = Path(__file__).resolve().parent.parent / "tests" / "bot" / "heldout.yml"
 OUT_OF_SCOPE = HELDOUT.parent / "out_of_scope_heldout.yml"
+HELDOUT_EN = HELDOUT.parent / "heldout_en.yml"
+OUT_OF_SCOPE_EN = HELDOUT.parent / "out_of_scope_heldout_en.yml"
 # what an out-of-scope request must never start: intake, a status look-up, a policy answer, a poll
 BUSINESS = {"complain", "report", "suggest", "seek_help", "praise", "mayor_mailbox", "ask_policy",
             "leave_consultation", "check_status", "take_poll"}
@@ -41,15 +46,18 @@ class Outcomes:
     """What the bot does with a parsed message: its intent, or out_of_scope for a policy question
     that bot/questions.py refuses."""
 
-    def __init__(self, knowledge=None, categories=None):
-        self.knowledge, self.categories = knowledge, categories
+    def __init__(self, knowledge=None, categories=None, locale: str = "zh"):
+        self.knowledge, self.categories, self.locale = knowledge, categories, locale
+
+    def in_language(self, locale: str) -> "Outcomes":
+        return Outcomes(self.knowledge, self.categories, locale)
 
     async def __call__(self, text: str, intent: str | None) -> str | None:
         if intent != "ask_policy" or self.knowledge is None:
             return intent
         from .questions import OUT_OF_SCOPE, decide
 
-        outcome = await decide(text, self.knowledge, self.categories)
+        outcome = await decide(text, self.knowledge, self.categories, self.locale)
         return "out_of_scope" if outcome.kind == OUT_OF_SCOPE else intent
 
 
@@ -149,6 +157,10 @@ async def run(model_dir: Path) -> dict:
     async with reference_outcomes(model_dir) as outcomes:
         report = await evaluate(agent, load_heldout(), outcomes)
         report["out_of_scope"] = await out_of_scope(agent, [t for t, _, _ in load_heldout(OUT_OF_SCOPE)], outcomes)
+        english = outcomes.in_language("en")
+        report["english"] = await evaluate(agent, load_heldout(HELDOUT_EN), english)
+        report["english"]["out_of_scope"] = await out_of_scope(
+            agent, [t for t, _, _ in load_heldout(OUT_OF_SCOPE_EN)], english)
     return report
 
 
@@ -163,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         report = asyncio.run(run(Path(args.model_dir)))
     if not args.errors:
-        report.pop("errors")
-        report["out_of_scope"].pop("business_errors")
+        for part in (report, report["english"]):
+            part.pop("errors")
+            part["out_of_scope"].pop("business_errors")
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 

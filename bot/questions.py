@@ -8,7 +8,9 @@ Three outcomes, decided the same way in the chat (bot/actions/policy.py) and in 
 - neither: the question is outside the hotline's work ("煲汤放什么料好" looks like a policy
   question to the NLU): the out-of-scope reply, never a made-up policy answer.
 The category classifier is trained on what citizens bring to a city government, not on the bot's
-intents, so it is a second, independent opinion on whether a question belongs here.
+intents, so it is a second, independent opinion on whether a question belongs here. It reads
+Chinese only: an English question with no English article is offered for filing (the NLU's word
+that it is a policy question is the only opinion there is), never refused on a Chinese model's say.
 """
 from __future__ import annotations
 
@@ -27,10 +29,13 @@ class QuestionOutcome:
     category: CategoryGuess | None = None
 
 
-async def decide(question: str, knowledge: KnowledgeBase, categories: CategoryClassifier) -> QuestionOutcome:
-    answer = await knowledge.best(question)
+async def decide(question: str, knowledge: KnowledgeBase, categories: CategoryClassifier,
+                 locale: str = "zh") -> QuestionOutcome:
+    answer = await knowledge.best(question, locale)
     if answer is not None:
         return QuestionOutcome(ANSWER, answer=answer)
+    if locale != "zh":
+        return QuestionOutcome(OFFER)
     # guess() gives no category below its own threshold (bot.classify.MIN_CONFIDENCE)
     guess = await categories.guess(question)
     if guess is not None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SIGNALS = ("handoff", "hangup", "record_voicemail", "end_of_conversation")
+# the languages the bot answers in (metadata "locale"); the channels refuse any other before the bot
+LOCALES = ("zh", "en")
 
 
 @dataclass

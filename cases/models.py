@@ -204,6 +204,8 @@ class KnowledgeArticle(Base):
     alternates = Column(JSON, nullable=False, default=list)
     keywords = Column(JSON, nullable=False, default=list)
     answer = Column(Text, nullable=False)
+    # the language of its question and answer: the bot answers a citizen from articles in theirs
+    locale = Column(String(8), nullable=False, default="zh", server_default="zh", index=True)
     active = Column(Boolean, nullable=False, default=True)
     updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
@@ -215,6 +217,7 @@ class Poll(Base):
     title = Column(String(200), nullable=False)
     title_en = Column(String(200), nullable=False, default="")
     intro = Column(Text, nullable=False, default="")
+    intro_en = Column(Text, nullable=False, default="", server_default="")
     active = Column(Boolean, nullable=False, default=False)
     questions = relationship("PollQuestion", order_by="PollQuestion.position", lazy="selectin",
                              cascade="all, delete-orphan")
@@ -226,7 +229,8 @@ class PollQuestion(Base):
     poll_id = Column(Integer, ForeignKey("polls.id", ondelete="CASCADE"), nullable=False, index=True)
     position = Column(Integer, nullable=False)
     text = Column(String(300), nullable=False)
-    # [{"key": "1", "text": "每天", "synonyms": [...]}, ...]
+    text_en = Column(String(300), nullable=False, default="", server_default="")
+    # [{"key": "1", "text": "每天", "synonyms": [...], "text_en": "Every day", "synonyms_en": [...]}, ...]
     options = Column(JSON, nullable=False, default=list)
 
 

@@ -63,22 +63,25 @@ async def load_reference_data(db: Database, directory: Path = REFERENCE_DIR) -> 
                           active=True)
         counts["departments"] = len(departments)
 
-        articles = read("knowledge.yml", directory)
-        for a in articles:
-            cat = by_path.get(a.get("category", ""))
-            await _upsert(s, KnowledgeArticle, "slug", a["slug"], question=a["question"],
-                          alternates=a.get("alternates", []), keywords=a.get("keywords", []),
-                          answer=a["answer"].strip(), category_id=cat.id if cat else None, active=True,
-                          updated_at=utcnow())
-        counts["knowledge"] = len(articles)
+        counts["knowledge"] = 0
+        for name, locale in (("knowledge.yml", "zh"), ("knowledge_en.yml", "en")):  # the bot's languages
+            articles = read(name, directory) if (directory / name).exists() else []
+            for a in articles:
+                cat = by_path.get(a.get("category", ""))
+                await _upsert(s, KnowledgeArticle, "slug", a["slug"], question=a["question"],
+                              alternates=a.get("alternates", []), keywords=a.get("keywords", []),
+                              answer=a["answer"].strip(), category_id=cat.id if cat else None, active=True,
+                              locale=locale, updated_at=utcnow())
+            counts["knowledge"] += len(articles)
 
         polls = read("polls.yml", directory)
         for p in polls:
             poll = (await s.execute(select(Poll).where(Poll.slug == p["slug"]))).scalar()
             if poll is None:  # a poll's questions are fixed once answers may exist
                 poll = Poll(slug=p["slug"], title=p["title"], title_en=p.get("title_en", ""),
-                            intro=p.get("intro", ""), active=bool(p.get("active")))
-                poll.questions = [PollQuestion(position=i, text=q["text"], options=q["options"])
+                            intro=p.get("intro", ""), intro_en=p.get("intro_en", ""), active=bool(p.get("active")))
+                poll.questions = [PollQuestion(position=i, text=q["text"], text_en=q.get("text_en", ""),
+                                               options=q["options"])
                                   for i, q in enumerate(p["questions"])]
                 s.add(poll)
         counts["polls"] = len(polls)

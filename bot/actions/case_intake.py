@@ -20,8 +20,8 @@ from cases.intake import InvalidInput, is_phone, normalize_phone, validate_case
 from cases.store import BOT
 from cases.workflow import KIND_LABELS, Channel, Kind, label
 
-from .common import (CASE_SLOTS, channel, digression, entity, is_interruption, is_voice, latest_intent, latest_text,
-                     metadata, mostly_digits, previous_action, reset, spell_digits, wants_to_stop)
+from .common import (CASE_SLOTS, channel, digression, entity, is_interruption, is_voice, language, latest_intent,
+                     latest_text, metadata, mostly_digits, previous_action, reset, say, spell_digits, wants_to_stop)
 
 log = logging.getLogger("hotline.bot")
 # rasa_sdk warns on every form turn for each slot without a validate_<slot> method; here the
@@ -32,16 +32,29 @@ NOT_SAID = "未说明"
 ANONYMOUS = "匿名"
 NO_PHONE = "none"
 KINDS_WITH_TIME = {Kind.COMPLAINT.value, Kind.REPORT.value, Kind.HELP.value}
-_NAME_PREFIX = re.compile(r"^(我叫|我姓|我是|姓|叫|名字是|名字叫|我的名字是)")
+_NAME_PREFIX = re.compile(r"^(我叫|我姓|我是|姓|叫|名字是|名字叫|我的名字是|(hi,? )?(my name is|my name's|name is|"
+                          r"i am|i'm|im|this is|call me|it's|its)\s+)", re.IGNORECASE)
+# the request alone, no problem told yet: "我要投诉", "I'd like to make a complaint"
 _TRIGGER_ONLY = re.compile(r"^(喂|你好|您好|那个|嗯|我|我要|我想|想|要)*(投诉|举报|建议|求助|表扬|反映|提个?建议|"
-                           r"给市长写信|市长信箱|留言|写信)(一下|个事|个问题|情况)?[。！!，,]*$")
+                           r"给市长写信|市长信箱|留言|写信)(一下|个事|个问题|情况)?[。！!，,]*$|"
+                           r"^((hi|hello|hey|ok|okay|yes|please|i|i'd|id|i'm|im|i would|want|wanna|like|need|just|"
+                           r"to|make|file|submit|lodge|leave|give|send|write|have|report|complain|suggest|an?|my|some|the)[ ,]+)*"
+                           r"(complaint|complain|report|suggestion|suggest|problem|issue|message|letter|feedback|"
+                           r"help|compliment|praise|something|(a |my )?(message|letter) to the mayor|"
+                           r"mayor'?s? ?mail ?box)( please)?[.!, ]*$", re.IGNORECASE)
+
+
+def trigger_only(text: str) -> bool:
+    """Is the message just the request ("我要投诉", "I want to make a complaint"), no problem told?"""
+    return len(text) <= 60 and bool(_TRIGGER_ONLY.match(text))
+
 
 CHANNEL_OF = {"voice": Channel.PHONE_SELF, "webchat": Channel.WEBCHAT, "rest": Channel.WEBCHAT,
               "socketio": Channel.WEBCHAT, "email": Channel.EMAIL, "desk": Channel.PHONE_AGENT}
 
 
-def kind_label(kind: str | None) -> str:
-    return label(KIND_LABELS, kind or "consultation")
+def kind_label(kind: str | None, locale: str = "zh") -> str:
+    return label(KIND_LABELS, kind or "consultation", locale)
 
 
 class ActionStartCase(Action):
@@ -59,21 +72,28 @@ class ActionStartCase(Action):
             # "留言咨询", or the offer to file after a question the knowledge base could not answer
             text = tracker.get_slot("last_question") or ""
             events.append(SlotSet("last_question", None))
-        if len(text) >= 8 and not _TRIGGER_ONLY.match(text):
+        if len(text) >= 8 and not trigger_only(text):
             events.append(SlotSet("case_description", text))
-            events += await category_events(text)
+            events += await category_events(text, language(tracker))
         for slot, ent in (("case_location", "location"), ("case_happened", "time"),
                           ("contact_phone", "phone"), ("contact_name", "person_name")):
             value = entity(tracker, ent)
             if value:
                 events.append(SlotSet(slot, value))
-        dispatcher.utter_message(text=f"好的，我来帮您登记{kind_label(kind)}。")
+        dispatcher.utter_message(text=say(tracker, "case.start", kind=_kind_in_text(kind, tracker)))
         return events
 
 
-async def category_events(text: str) -> list:
-    """The category the classifier gives the citizen's words, with its confidence."""
-    guess = await runtime().categories.guess(text)
+def _kind_in_text(kind: str | None, tracker: Tracker) -> str:
+    """The kind's name inside a sentence ("your complaint": English names are not capitalised there)."""
+    name = kind_label(kind, language(tracker))
+    return name.lower() if language(tracker) == "en" and not name.startswith("Mayor") else name
+
+
+async def category_events(text: str, locale: str = "zh") -> list:
+    """The category the classifier gives the citizen's words, with its confidence. The classifier
+    reads Chinese: English words get no guess (an agent chooses), rather than a wrong one."""
+    guess = await runtime().categories.guess(text) if locale == "zh" else None
     if not guess:
         return [SlotSet("case_category", None), SlotSet("case_category_confidence", None)]
     return [SlotSet("case_category", guess.code), SlotSet("case_category_confidence", guess.confidence)]
@@ -100,7 +120,7 @@ class ValidateCaseForm(FormValidationAction):
         if intent is None:
             return False
         if intent == "ask_policy" and tracker.get_slot("requested_slot") == "case_description":
-            return await runtime().knowledge.best(latest_text(tracker)) is not None
+            return await runtime().knowledge.best(latest_text(tracker), language(tracker)) is not None
         return True
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
@@ -181,24 +201,25 @@ class ValidateCaseForm(FormValidationAction):
             intent = latest_intent(tracker)
             if intent in ("affirm", "deny"):
                 return {"wants_reply": "yes" if intent == "affirm" else "no"}
-            dispatcher.utter_message(text="请回答“需要”或“不需要”。")
+            dispatcher.utter_message(text=say(tracker, "case.answer_reply"))
             return {"wants_reply": None}
         return {}
 
     async def validate_case_description(self, value: Any, dispatcher, tracker, domain) -> dict:
         text = str(value or "").strip()
         if len(text) < 5:
-            dispatcher.utter_message(text="请再多说一点具体情况，比如发生了什么、影响了谁。")
+            dispatcher.utter_message(text=say(tracker, "case.description_short"))
             return {"case_description": None}
         result: dict = {"case_description": text[:5000]}
         if not tracker.get_slot("case_category"):
-            for event in await category_events(text + " " + (tracker.get_slot("case_location") or "")):
+            for event in await category_events(text + " " + (tracker.get_slot("case_location") or ""),
+                                               language(tracker)):
                 result[event["name"]] = event["value"]
         return result
 
     async def validate_contact_phone(self, value: Any, dispatcher, tracker, domain) -> dict:
         if value == NO_PHONE:
-            dispatcher.utter_message(text="好的。没有联系电话的话，我们将无法回复您办理结果，您可以用受理编号自行查询。")
+            dispatcher.utter_message(text=say(tracker, "case.no_phone"))
             return {"contact_phone": NO_PHONE, "wants_reply": "no"}
         phone = normalize_phone(str(value or ""))
         if not is_phone(phone):
@@ -211,14 +232,14 @@ class AskSlot(Action):
     """Asks for one slot, in words that suit the channel (a `response` of domain.yml has its
     phone wording as a `channel: voice` variation)."""
     slot = ""
-    text = ""
+    text = ""  # a key of the bot's sentences (bot.<text> in hotline/locales)
     response = ""
 
     def name(self) -> str:
         return f"action_ask_{self.slot}"
 
     def prompt(self, tracker: Tracker) -> str:
-        return self.text
+        return say(tracker, self.text)
 
     async def run(self, dispatcher, tracker, domain) -> list:
         if self.response:
@@ -233,14 +254,10 @@ class AskDescription(AskSlot):
 
     def prompt(self, tracker):
         kind = tracker.get_slot("case_kind")
-        say = "说出" if is_voice(tracker) else "写下"  # spoken on the phone, typed in a chat
-        if kind == Kind.MAYOR_MAILBOX.value:
-            return f"请{say}您想对市长说的话。"
-        if kind == Kind.PRAISE.value:
-            return "请说说您要表扬谁，他们做了什么。"
-        if kind == Kind.SUGGESTION.value:
-            return f"请{say}您的建议。"
-        return "请您说一下具体情况：发生了什么事？"
+        verb = say(tracker, "case.say_voice" if is_voice(tracker) else "case.say_text")  # spoken or typed
+        key = {Kind.MAYOR_MAILBOX.value: "case.ask_description_mayor", Kind.PRAISE.value: "case.ask_description_praise",
+               Kind.SUGGESTION.value: "case.ask_description_suggestion"}.get(kind, "case.ask_description")
+        return say(tracker, key, say=verb)
 
 
 class AskLocation(AskSlot):
@@ -250,7 +267,7 @@ class AskLocation(AskSlot):
 
 class AskHappened(AskSlot):
     slot = "case_happened"
-    text = "请问是什么时候发生的？"
+    text = "case.ask_happened"
 
 
 class AskPhone(AskSlot):
@@ -259,11 +276,10 @@ class AskPhone(AskSlot):
     def prompt(self, tracker):
         caller = metadata(tracker).get("caller_number") or ""
         if caller and is_phone(normalize_phone(caller)) and is_voice(tracker):
-            return (f"请问回复您的电话用现在的来电号码 {spell_digits(caller, True)} 吗？"
-                    "是请说“是”，也可以直接说出或按键输入其他号码，以井号结束。")
+            return say(tracker, "case.ask_phone_caller_voice", caller=spell_digits(caller, True))
         if caller and is_phone(normalize_phone(caller)):
-            return f"请问回复您的电话用 {caller} 吗？是请回答“是”，也可以直接输入其他号码。"
-        return "请留下您的联系电话，方便承办部门联系您。"
+            return say(tracker, "case.ask_phone_caller", caller=caller)
+        return say(tracker, "case.ask_phone")
 
 
 class AskName(AskSlot):
@@ -275,24 +291,34 @@ class AskWantsReply(AskSlot):
     slot = "wants_reply"
 
     async def run(self, dispatcher, tracker, domain) -> list:
-        dispatcher.utter_message(text="办理结果需要回复您吗？", buttons=[
-            {"title": "需要", "payload": "/affirm"}, {"title": "不需要", "payload": "/deny"}])
+        dispatcher.utter_message(text=say(tracker, "case.ask_wants_reply"), buttons=[
+            {"title": say(tracker, "case.reply_yes"), "payload": "/affirm"},
+            {"title": say(tracker, "case.reply_no"), "payload": "/deny"}])
         return []
+
+
+def _shown(tracker: Tracker, value: str) -> str:
+    """A slot's value as the citizen reads it: the markers for "not said" and "anonymous" in their language."""
+    return {NOT_SAID: say(tracker, "not_said"), ANONYMOUS: say(tracker, "anonymous")}.get(value, value)
 
 
 def _summary(tracker: Tracker, category_name: str | None) -> str:
     voice = is_voice(tracker)
     phone = tracker.get_slot("contact_phone")
-    lines = [f"类型：{kind_label(tracker.get_slot('case_kind'))}"]
+
+    def line(field: str, value: str) -> str:
+        return say(tracker, "case.line", title=say(tracker, f"case.{field}"), value=value)
+
+    lines = [line("kind", kind_label(tracker.get_slot("case_kind"), language(tracker)))]
     if category_name:
-        lines.append(f"分类：{category_name}")
-    lines.append(f"内容：{tracker.get_slot('case_description')}")
-    for title, slot in (("地点", "case_location"), ("时间", "case_happened"), ("称呼", "contact_name")):
+        lines.append(line("category", category_name))
+    lines.append(line("description", tracker.get_slot("case_description")))
+    for field, slot in (("location", "case_location"), ("happened", "case_happened"), ("name", "contact_name")):
         if tracker.get_slot(slot):
-            lines.append(f"{title}：{tracker.get_slot(slot)}")
-    lines.append("联系电话：" + ("未留" if phone in (None, NO_PHONE) else spell_digits(phone, voice)))
-    lines.append("需要答复：" + ("是" if tracker.get_slot("wants_reply") == "yes" else "否"))
-    return ("；" if voice else "\n").join(lines)
+            lines.append(line(field, _shown(tracker, tracker.get_slot(slot))))
+    lines.append(line("phone", say(tracker, "case.phone_none") if phone in (None, NO_PHONE) else spell_digits(phone, voice)))
+    lines.append(line("wants_reply", say(tracker, "case.yes" if tracker.get_slot("wants_reply") == "yes" else "case.no")))
+    return (say(tracker, "case.sep_voice") if voice else "\n").join(lines)
 
 
 class ActionReadBackCase(Action):
@@ -306,10 +332,16 @@ class ActionReadBackCase(Action):
             cats = {c.code: c for c in await runtime().store.categories()}
             if code in cats:
                 c = cats[code]
-                name = f"{c.parent.name}/{c.name}" if c.parent else c.name
-        dispatcher.utter_message(text="我核对一下您要登记的内容：\n" + _summary(tracker, name))
+                name = f"{category_name(c.parent, tracker)}/{category_name(c, tracker)}" if c.parent \
+                    else category_name(c, tracker)
+        dispatcher.utter_message(text=say(tracker, "case.read_back") + "\n" + _summary(tracker, name))
         dispatcher.utter_message(response="utter_confirm_case")
         return []
+
+
+def category_name(category, tracker: Tracker) -> str:
+    """A category's name in the conversation's language (its Chinese one where it has no other)."""
+    return category.name_en if language(tracker) == "en" and category.name_en else category.name
 
 
 class ActionSubmitCase(Action):
@@ -334,27 +366,28 @@ class ActionSubmitCase(Action):
             "contact_email": meta.get("email") or "",
             "wants_reply": tracker.get_slot("wants_reply") == "yes",
             "conversation_id": tracker.sender_id,
-            "locale": meta.get("locale") or "zh",
+            "locale": language(tracker),
         }
         chan = CHANNEL_OF.get(channel(tracker), Channel.WEBCHAT)
         try:
             inp = validate_case(data, channel=chan, known_categories=await rt.store.category_codes())
         except InvalidInput as exc:
             log.warning("bot case refused by validation", extra={"fields": {"errors": list(exc.errors)}})
-            dispatcher.utter_message(text="抱歉，登记的内容还不完整，我为您转接人工客服继续办理。")
+            dispatcher.utter_message(text=say(tracker, "case.incomplete"))
             return [FollowupAction("action_handoff")]
         case, password = await rt.store.create_case(inp, BOT)
         await rt.conversations.add_case(tracker.sender_id, channel(tracker), case.number)
         await rt.publish("case_created", {"number": case.number, "conversation": tracker.sender_id})
         voice = is_voice(tracker)
         days = rt.store.calendar.working_days_for(case.kind, case.urgency)
-        deadline = case.deadline.astimezone(rt.store.calendar.tz).strftime("%m月%d日") if case.deadline else ""
+        deadline = case.deadline.astimezone(rt.store.calendar.tz).strftime(say(tracker, "case.deadline_format")) \
+            if case.deadline else ""
         dispatcher.utter_message(
-            text=(f"您的{kind_label(case.kind)}已登记成功。受理编号：{spell_digits(case.number, voice)}，"
-                  f"查询密码：{spell_digits(password, voice)}。请记下编号和密码，"
-                  f"可以在网站或拨打12345查询办理进度。"
-                  + (f"承办部门会在{days}个工作日内（{deadline}前）答复您。" if case.wants_reply and deadline else "")
-                  + ("需要再听一遍请说“重复”。" if voice else "")),
+            text=(say(tracker, "case.filed", kind=_kind_in_text(case.kind, tracker),
+                      number=spell_digits(case.number, voice), password=spell_digits(password, voice))
+                  + (say(tracker, "case.filed_deadline", days=days, deadline=deadline)
+                     if case.wants_reply and deadline else "")
+                  + (say(tracker, "case.filed_repeat_voice") if voice else "")),
             json_message={"case": {"number": case.number, "password": password}})
         return reset(*CASE_SLOTS) + [SlotSet("last_case_number", case.number), SlotSet("did_business", True)]
 
@@ -364,11 +397,12 @@ class ActionAskCorrection(Action):
         return "action_ask_correction"
 
     async def run(self, dispatcher, tracker, domain) -> list:
-        options = [("类型", "case_kind"), ("分类", "case_category"), ("内容", "case_description"),
-                   ("地点", "case_location"), ("时间", "case_happened"), ("电话", "contact_phone"),
-                   ("称呼", "contact_name"), ("需要答复", "wants_reply"), ("不登记了", "cancel")]
-        dispatcher.utter_message(text="请问哪一项需要修改？", buttons=[
-            {"title": t, "payload": f'/correct{{"correct_field": "{f}"}}'} for t, f in options])
+        options = [("kind", "case_kind"), ("category", "case_category"), ("description", "case_description"),
+                   ("location", "case_location"), ("happened", "case_happened"), ("phone", "contact_phone"),
+                   ("name", "contact_name"), ("wants_reply", "wants_reply"), ("cancel", "cancel")]
+        dispatcher.utter_message(text=say(tracker, "case.which_field"), buttons=[
+            {"title": say(tracker, f"case.field_{t}"), "payload": f'/correct{{"correct_field": "{f}"}}'}
+            for t, f in options])
         return []
 
 
@@ -395,8 +429,9 @@ class ActionCorrectCase(Action):
             dispatcher.utter_message(response="utter_case_cancelled")
             return reset(*CASE_SLOTS) + [SlotSet("correct_field", None)]
         if field == "case_kind":
-            dispatcher.utter_message(text="请选择诉求类型：", buttons=[
-                {"title": label(KIND_LABELS, k), "payload": f'/correct{{"kind": "{k.value}"}}'} for k in Kind])
+            dispatcher.utter_message(text=say(tracker, "case.choose_kind"), buttons=[
+                {"title": label(KIND_LABELS, k, language(tracker)), "payload": f'/correct{{"kind": "{k.value}"}}'}
+                for k in Kind])
             return [SlotSet("correct_field", None)]
         if field in CASE_SLOTS:
             events = [SlotSet(field, None), SlotSet("correct_field", None)]
@@ -408,9 +443,12 @@ class ActionCorrectCase(Action):
     @staticmethod
     async def _offer_categories(dispatcher, tracker) -> None:
         """The classifier's most likely categories for the description, then every top level."""
-        guess = await runtime().categories.guess(tracker.get_slot("case_description") or "")
-        offered = [(g.code, g.name) for g in (guess.alternatives if guess else [])]
-        tops = [(c.code, c.name) for c in await runtime().store.categories() if c.parent is None]
+        guess = await runtime().categories.guess(tracker.get_slot("case_description") or "") \
+            if language(tracker) == "zh" else None
+        cats = {c.code: c for c in await runtime().store.categories()}
+        offered = [(g.code, category_name(cats[g.code], tracker) if g.code in cats else g.name)
+                   for g in (guess.alternatives if guess else [])]
+        tops = [(code, category_name(c, tracker)) for code, c in cats.items() if c.parent is None]
         offered += [t for t in tops if t[0] not in {code for code, _ in offered}]
-        dispatcher.utter_message(text="请选择正确的分类：", buttons=[
+        dispatcher.utter_message(text=say(tracker, "case.choose_category"), buttons=[
             {"title": name, "payload": f'/correct{{"category": "{code}"}}'} for code, name in offered])

@@ -1,4 +1,5 @@
-"""Small helpers every action uses: the channel, metadata, digit-by-digit reading, slot resets."""
+"""Small helpers every action uses: the channel, metadata, the conversation's language and its
+sentences, digit-by-digit reading, slot resets."""
 from __future__ import annotations
 
 import re
@@ -6,6 +7,8 @@ from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
+
+from hotline.i18n import translate
 
 VOICE = "voice"
 
@@ -24,6 +27,16 @@ def metadata(tracker: Tracker) -> dict[str, Any]:
 
 def is_voice(tracker: Tracker) -> bool:
     return channel(tracker) == VOICE
+
+
+def language(tracker: Tracker) -> str:
+    """The conversation's language (the `language` slot, bot/actions/language.py): zh or en."""
+    return "en" if tracker.get_slot("language") == "en" else "zh"
+
+
+def say(tracker: Tracker, key: str, **params) -> str:
+    """One of the bot's own sentences (`bot.<key>` in hotline/locales) in the conversation's language."""
+    return translate(language(tracker), f"bot.{key}", **params)
 
 
 def spell_digits(number: str, voice: bool) -> str:
@@ -82,8 +95,12 @@ _QUESTION = re.compile(r"[?？]|[吗么][。！!，,～~]*$|怎么|怎样|咋|�
 DIGRESSIONS = {"ask_policy", "out_of_scope"}
 
 
+_EN_QUESTION = re.compile(r"^(how|what|what's|whats|where|when|why|who|which|can|could|do|does|is|are|should|will|"
+                          r"may|am|would)\b", re.IGNORECASE)
+
+
 def is_question(text: str) -> bool:
-    return bool(_QUESTION.search(text))
+    return bool(_QUESTION.search(text) or _EN_QUESTION.match(text))
 
 
 def digression(tracker: Tracker) -> str | None:
@@ -121,8 +138,17 @@ _STOP = re.compile(r"^(请|帮我)?(取消|撤销|撤回)|(取消|撤销|撤回)
 _POLITE = re.compile(r"^(那|那就|好的?|嗯|哦|唉|呃|行)+|(谢谢你?|谢了|多谢|好吗|行吗)+$")
 
 
+# the same in English: "cancel", "forget it", "I don't want to file this anymore"
+_EN_STOP = re.compile(r"^(ok |okay |no,? |oh |well,? )?(please )?(cancel|stop|quit|abort|forget (it|about it)|never ?mind|"
+                      r"(i )?(don'?t|do not) (want to |wanna )?(file|submit|register|send|continue|complain|report)|"
+                      r"i changed my mind)( it| this| that| the (request|complaint|report))?( any ?more)?( please)?"
+                      r"([, ]+(thanks?|thank you))?[.!, ]*$", re.IGNORECASE)
+
+
 def wants_to_stop(tracker: Tracker) -> bool:
     """Is the latest message a short "stop, don't file this" (in any wording), not an answer?"""
+    if _EN_STOP.match(latest_text(tracker)):
+        return True
     text = re.sub(r"[\s，。！？!?,.~～…]+", "", latest_text(tracker))
     text = _POLITE.sub("", text)  # "那算了" "不办了，谢谢" are the same as "算了" "不办了"
     return bool(text) and len(text) <= 14 and bool(_STOP.search(text))

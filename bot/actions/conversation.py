@@ -8,12 +8,20 @@ from bot.runtime import runtime
 from bot.satisfaction import grade
 from bot.transcript import lines_from_events
 from cases.store import NotFound
+from hotline.i18n import translate
 
-from .common import channel, entity, is_voice, metadata
+from .common import channel, entity, is_voice, language, metadata, say
 
 SIGNAL_HANDOFF = {"signal": "handoff"}
-RATING_BUTTONS = [{"title": t, "payload": f'/rate{{"satisfaction": "{v}"}}'}
-                  for t, v in (("满意", "1"), ("一般", "2"), ("不满意", "3"))]
+
+
+def rating_buttons(locale: str) -> list[dict]:
+    """The survey's three answers (the desk asks with them too when an agent hands a chat back)."""
+    return [{"title": translate(locale, f"bot.rating.{t}"), "payload": f'/rate{{"satisfaction": "{v}"}}'}
+            for t, v in (("satisfied", "1"), ("average", "2"), ("dissatisfied", "3"))]
+
+
+
 SIGNAL_END = {"signal": "end_of_conversation"}
 SIGNAL_HANGUP = {"signal": "hangup"}
 
@@ -38,7 +46,8 @@ def handoff_summary(tracker: Tracker, lines: list[dict]) -> dict:
             and line.get("intent") not in ("request_human", "greet")]
     phone = tracker.get_slot("contact_phone") or metadata(tracker).get("caller_number") or ""
     return {"intent": (tracker.latest_message or {}).get("intent", {}).get("name"), "slots": slots,
-            "asked": said[-3:], "phone": phone if phone != "none" else ""}
+            "asked": said[-3:], "phone": phone if phone != "none" else "",
+            "language": language(tracker)}  # the agent answers in it; the desk's closing words are in it
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
@@ -100,15 +109,13 @@ class ActionDefaultFallback(Action):
             # "就那样吧" right after the survey question is an answer to it, however unsure the NLU
             return [FollowupAction("action_store_satisfaction")]
         if consecutive_fallbacks(tracker) >= 1:  # this is the second in a row
-            dispatcher.utter_message(text="抱歉，我还是没能理解您的意思。")
+            dispatcher.utter_message(text=say(tracker, "fallback.again"))
             return [FollowupAction("action_handoff")]
-        if is_voice(tracker):
-            text = "抱歉，我没有听清。您可以直接说“我要投诉”“查询进度”，或者按键选择，人工服务请按0。"
-        else:
-            text = "抱歉，我没有理解您的意思。您可以换个说法，比如“我要投诉噪音扰民”“社保卡怎么补办”，或者点击下面的选项。"
+        text = say(tracker, "fallback.voice" if is_voice(tracker) else "fallback.text")
         dispatcher.utter_message(text=text, buttons=[
-            {"title": "投诉举报", "payload": "/complain"}, {"title": "查询进度", "payload": "/check_status"},
-            {"title": "政策咨询", "payload": "/ask_policy"}, {"title": "人工服务", "payload": "/request_human"}])
+            {"title": say(tracker, f"fallback.{key}"), "payload": payload}
+            for key, payload in (("complain", "/complain"), ("status", "/check_status"), ("policy", "/ask_policy"),
+                                 ("human", "/request_human"))])
         # forget the message for prediction (as Rasa's own fallback does), so the bot waits for the
         # next one instead of predicting again on the message it did not understand
         return [UserUtteranceReverted()]
@@ -145,7 +152,7 @@ class ActionGoodbye(Action):
 
     async def run(self, dispatcher, tracker, domain) -> list:
         if tracker.get_slot("did_business") and not tracker.get_slot("satisfaction"):
-            dispatcher.utter_message(response="utter_ask_satisfaction", buttons=RATING_BUTTONS)
+            dispatcher.utter_message(response="utter_ask_satisfaction", buttons=rating_buttons(language(tracker)))
             return []
         dispatcher.utter_message(response="utter_goodbye",
                                  json_message=SIGNAL_HANGUP if is_voice(tracker) else SIGNAL_END)
@@ -159,7 +166,7 @@ class ActionStoreSatisfaction(Action):
     async def run(self, dispatcher, tracker, domain) -> list:
         raw = entity(tracker, "satisfaction") or grade((tracker.latest_message or {}).get("text") or "")
         if raw not in ("1", "2", "3"):
-            dispatcher.utter_message(response="utter_ask_satisfaction", buttons=RATING_BUTTONS)
+            dispatcher.utter_message(response="utter_ask_satisfaction", buttons=rating_buttons(language(tracker)))
             return []
         await runtime().conversations.record_satisfaction(tracker.sender_id, channel(tracker), int(raw))
         dispatcher.utter_message(response="utter_thanks_for_rating")

@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from bot.questions import ANSWER, OUT_OF_SCOPE, decide
 from bot.runtime import runtime
 
-from .common import is_voice, latest_text
+from .common import is_voice, language, latest_text, say
 
 
 def in_form(tracker) -> bool:
@@ -27,14 +27,14 @@ class ActionAnswerPolicy(Action):
             dispatcher.utter_message(response="utter_ask_policy_question")
             return []
         rt = runtime()
-        outcome = await decide(question, rt.knowledge, rt.categories)
+        outcome = await decide(question, rt.knowledge, rt.categories, language(tracker))
         if in_form(tracker):  # a digression: a short answer, no offers, then back to the form
             if outcome.kind == ANSWER:
                 dispatcher.utter_message(text=outcome.answer.answer, json_message={"knowledge": outcome.answer.slug})
             elif outcome.kind == OUT_OF_SCOPE:
                 dispatcher.utter_message(response="utter_out_of_scope")
             else:
-                dispatcher.utter_message(text="这个问题我暂时没有找到准确的答案，登记完成后可以转人工服务咨询。")
+                dispatcher.utter_message(text=say(tracker, "policy.no_answer_in_form"))
             dispatcher.utter_message(response="utter_back_to_form")
             return []
         if outcome.kind == OUT_OF_SCOPE:  # no answer, and nothing the hotline handles: say so
@@ -42,17 +42,18 @@ class ActionAnswerPolicy(Action):
             return []
         events = [SlotSet("last_question", question), SlotSet("did_business", True)]
         if outcome.kind != ANSWER:
-            dispatcher.utter_message(text="抱歉，这个问题我暂时没有找到准确的答案。")
+            dispatcher.utter_message(text=say(tracker, "policy.no_answer"))
             # a question about a problem the hotline handles: offer to file it
             dispatcher.utter_message(
-                text=f"如果您想反映这个问题，我可以帮您登记投诉（{outcome.category.name}），由承办部门处理；"
-                     "也可以转人工服务，或把问题留下来，相关部门会在3个工作日内答复您。",
-                buttons=[{"title": "登记投诉", "payload": "/complain"}, {"title": "转人工", "payload": "/request_human"},
-                         {"title": "留言咨询", "payload": "/leave_consultation"}])
+                text=say(tracker, "policy.offer", category=outcome.category.name) if outcome.category
+                else say(tracker, "policy.offer_no_category"),
+                buttons=[{"title": say(tracker, "policy.file_complaint"), "payload": "/complain"},
+                         {"title": say(tracker, "policy.human"), "payload": "/request_human"},
+                         {"title": say(tracker, "policy.leave_question"), "payload": "/leave_consultation"}])
             return events
         dispatcher.utter_message(text=outcome.answer.answer, json_message={"knowledge": outcome.answer.slug})
         if is_voice(tracker):
-            dispatcher.utter_message(text="这个回答解决您的问题了吗？如需人工服务请按0。")
+            dispatcher.utter_message(text=say(tracker, "policy.helped_voice"))
         else:
             dispatcher.utter_message(response="utter_did_that_help")
         return events
@@ -64,7 +65,7 @@ class ActionPolicyUnresolved(Action):
 
     async def run(self, dispatcher, tracker, domain) -> list:
         dispatcher.utter_message(
-            text="您可以转人工服务，也可以把问题留下来，相关部门会在3个工作日内答复您。",
-            buttons=[{"title": "转人工", "payload": "/request_human"},
-                     {"title": "留言咨询", "payload": "/leave_consultation"}])
+            text=say(tracker, "policy.unresolved"),
+            buttons=[{"title": say(tracker, "policy.human"), "payload": "/request_human"},
+                     {"title": say(tracker, "policy.leave_question"), "payload": "/leave_consultation"}])
         return []

@@ -9,7 +9,7 @@ from bot.normalize import digits_only
 from bot.runtime import runtime
 from cases.models import Poll, PollAnswer, PollResponse
 
-from .common import channel, is_interruption, is_voice, latest_intent
+from .common import channel, is_interruption, is_voice, language, latest_intent, say
 
 
 async def active_poll(poll_id=None):
@@ -23,6 +23,11 @@ async def active_poll(poll_id=None):
         return (await s.execute(query)).scalar()
 
 
+def option_text(option: dict, locale: str) -> str:
+    """An option's words in the conversation's language (its Chinese ones where it has no other)."""
+    return (option.get("text_en") if locale == "en" else None) or option["text"]
+
+
 def match_option(options: list[dict], text: str, payload_key: str | None) -> str | None:
     keys = {str(o["key"]) for o in options}
     if payload_key in keys:
@@ -30,9 +35,13 @@ def match_option(options: list[dict], text: str, payload_key: str | None) -> str
     digits = digits_only(text)
     if len(digits) == 1 and digits in keys:
         return digits
-    for o in sorted(options, key=lambda o: -len(o["text"])):  # the longest wording wins (不满意 over 满意)
-        if o["text"] in text or any(s and s in text for s in o.get("synonyms", [])):
-            return str(o["key"])
+    folded = text.lower()
+    # Chinese wordings, then English ones; the longest option wins (不满意 over 满意, "not satisfied"
+    # over "satisfied")
+    for name, synonyms in (("text", "synonyms"), ("text_en", "synonyms_en")):
+        for o in sorted(options, key=lambda o: -len(o.get(name) or "")):
+            if any(w and w.lower() in folded for w in (o.get(name), *o.get(synonyms, []))):
+                return str(o["key"])
     return None
 
 
@@ -46,7 +55,10 @@ class ActionStartPoll(Action):
         if poll is None or not poll.questions:
             dispatcher.utter_message(response="utter_no_poll")
             return []
-        dispatcher.utter_message(text=f"{poll.title}。{poll.intro}")
+        if language(tracker) == "en" and poll.title_en:
+            dispatcher.utter_message(text=" ".join(t for t in (poll.title_en + ".", poll.intro_en) if t))
+        else:
+            dispatcher.utter_message(text=f"{poll.title}。{poll.intro}")
         state = {"poll_id": poll.id, "index": 0, "answers": {}}
         return [SlotSet("poll_state", state), SlotSet("poll_answer", None), FollowupAction("poll_form")]
 
@@ -61,12 +73,17 @@ class AskPollAnswer(Action):
         if poll is None or state.get("index", 0) >= len(poll.questions):
             return []
         q = poll.questions[state["index"]]
+        locale = language(tracker)
         if is_voice(tracker):
-            choices = "，".join(f"{o['text']}请按{o['key']}" for o in q.options) + "。"
+            choices = say(tracker, "poll.choices_voice_sep").join(
+                say(tracker, "poll.choices_voice", text=option_text(o, locale), key=o["key"]) for o in q.options) + "。"
         else:  # a chat shows the options as buttons; keys may be typed
-            choices = "请点击选项，或输入选项前的数字：" + "；".join(f"{o['key']} {o['text']}" for o in q.options)
-        dispatcher.utter_message(text=f"第{state['index'] + 1}题：{q.text}{choices}", buttons=[
-            {"title": o["text"], "payload": f'/inform{{"poll_key": "{o["key"]}"}}'} for o in q.options])
+            choices = say(tracker, "poll.choices_text") + say(tracker, "poll.choices_text_sep").join(
+                f"{o['key']} {option_text(o, locale)}" for o in q.options)
+        text = (q.text_en if locale == "en" else None) or q.text
+        dispatcher.utter_message(text=say(tracker, "poll.question", index=state["index"] + 1, text=text, choices=choices),
+                                 buttons=[{"title": option_text(o, locale), "payload": f'/inform{{"poll_key": "{o["key"]}"}}'}
+                                          for o in q.options])
         return []
 
 
@@ -93,10 +110,10 @@ class ValidatePollForm(FormValidationAction):
         key = match_option(q.options, str(value or ""), str(value or ""))
         if key is None:
             if latest_intent(tracker) == "deny":
-                dispatcher.utter_message(text="好的，问卷不做了，感谢您的关注。")
+                dispatcher.utter_message(text=say(tracker, "poll.stopped"))
                 return {"poll_answer": "done", "poll_state": {**state, "answers": {}}}
-            dispatcher.utter_message(text="抱歉，没有听清您的选择，请按选项前的数字键，或说出选项。" if is_voice(tracker)
-                                     else "抱歉，没有看懂您的选择，请点击选项，或输入选项前的数字。")
+            dispatcher.utter_message(text=say(tracker, "poll.not_understood_voice" if is_voice(tracker)
+                                              else "poll.not_understood"))
             return {"poll_answer": None}
         state["answers"] = {**state.get("answers", {}), str(q.id): key}
         state["index"] += 1

@@ -11,7 +11,7 @@ from cases.intake import normalize_phone
 from cases.public import public_view
 from cases.store import NotFound
 
-from .common import channel, entity, is_interruption, is_voice, metadata, reset, spell_digits
+from .common import channel, entity, is_interruption, is_voice, language, metadata, reset, say, spell_digits
 
 MAX_PASSWORD_TRIES = 3
 
@@ -79,16 +79,18 @@ class AskPassword(Action):
         return "action_ask_case_password"
 
     async def run(self, dispatcher, tracker, domain) -> list:
-        dispatcher.utter_message(text="请输入6位查询密码。")
+        dispatcher.utter_message(text=say(tracker, "status.ask_password"))
         return []
 
 
-def status_text(view: dict, voice: bool) -> str:
-    parts = [f"受理编号{spell_digits(view['number'], voice)}的{view['kind_label']}，目前状态是：{view['status_label']}。"]
+def status_text(view: dict, voice: bool, tracker: Tracker) -> str:
+    """The public view of a case (cases/public.py, in the conversation's language) in one message."""
+    parts = [say(tracker, "status.state", number=spell_digits(view["number"], voice), kind=view["kind_label"],
+                 status=view["status_label"])]
     if view.get("reply"):
-        parts.append(f"答复内容：{view['reply']}")
+        parts.append(say(tracker, "status.reply", reply=view["reply"]))
     elif view.get("deadline") and view["status"] not in ("closed", "followed_up"):
-        parts.append(f"办理时限是{view['deadline']}，承办部门会在时限内答复您。")
+        parts.append(say(tracker, "status.deadline", deadline=view["deadline"]))
     return "".join(parts)
 
 
@@ -113,10 +115,10 @@ class ActionCaseStatus(Action):
                 dispatcher.utter_message(response="utter_status_not_found")
             return reset("case_number", "case_password") + [SlotSet("failures", tries + 1)]
         events = await rt.store.events(case.id, public_only=True)
-        view = public_view(case, events, "zh", rt.timezone)
-        dispatcher.utter_message(text=status_text(view, is_voice(tracker)))
+        view = public_view(case, events, language(tracker), rt.timezone)
+        dispatcher.utter_message(text=status_text(view, is_voice(tracker), tracker))
         if number == tracker.get_slot("last_case_number") and not entity(tracker, "case_number"):
-            dispatcher.utter_message(text="如需查询其他诉求，请告诉我“查询进度”和它的13位受理编号。")
+            dispatcher.utter_message(text=say(tracker, "status.other_case"))
         await rt.conversations.add_case(tracker.sender_id, channel(tracker), case.number)
         return reset("case_number", "case_password") + [SlotSet("failures", 0), SlotSet("did_business", True),
                                                         SlotSet("last_case_number", case.number)]

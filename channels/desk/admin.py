@@ -71,6 +71,14 @@ async def _roles(request):
     return [(r.value, label(ROLE_LABELS, r, request["locale"])) for r in Role]
 
 
+async def _locales(request):
+    """The languages the bot answers in: a knowledge article answers citizens who write in its own."""
+    from bot.turns import LOCALES
+    from hotline.i18n import translator
+
+    return [(code, translator(request["locale"])(f"desk.admin.locale_{code}")) for code in LOCALES]
+
+
 async def _rule_kinds(request):
     from hotline.i18n import translator  # the key 'urgent' is the rule of every urgent case, whatever its kind
 
@@ -97,7 +105,7 @@ ENTITIES: dict[str, Entity] = {e.key: e for e in [
         Field("slug", required=True, max_len=80), Field("category_id", "choice", choices=_categories, in_list=False),
         Field("question", required=True, max_len=300), Field("alternates", "list", in_list=False),
         Field("keywords", "list", in_list=False), Field("answer", "text", required=True, max_len=5000, in_list=False),
-        Field("active", "bool")], KnowledgeArticle.slug),
+        Field("locale", "choice", required=True, choices=_locales), Field("active", "bool")], KnowledgeArticle.slug),
     Entity("holidays", CalendarDay, [
         Field("day", "date", required=True, create_only=True), Field("working", "bool"), Field("name", max_len=64)],
         CalendarDay.day.desc(), deletable=True, reload_calendar=True),

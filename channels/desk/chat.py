@@ -49,6 +49,8 @@ def summary_view(handoff: Handoff, conv, locale: str) -> dict:
         if name == "case_kind":
             value = label(KIND_LABELS, value, locale)
         facts.append((t(f"desk.live.slot_{name}"), str(value)))
+    if summary.get("language", "zh") != "zh":  # the citizen chatted in another language: answer in it
+        facts.insert(0, (t("desk.live.slot_language"), t(f"desk.admin.locale_{summary['language']}")))
     numbers = list(conv.case_numbers or []) if conv is not None else []
     if slots.get("last_case_number") and slots["last_case_number"] not in numbers:
         numbers.append(slots["last_case_number"])
@@ -188,7 +190,7 @@ async def canned_list(request: web.Request) -> web.Response:
 
 async def release_conversation(app: web.Application, conversation_id: str, *, ended: bool, locale: str = "zh") -> None:
     """Give the conversation back to the bot (or end it) and ask the citizen to rate the service."""
-    from bot.actions.conversation import RATING_BUTTONS
+    from bot.actions.conversation import rating_buttons
 
     services, live = app[SERVICES], app[LIVE]
     t = translator(locale)
@@ -202,14 +204,15 @@ async def release_conversation(app: web.Application, conversation_id: str, *, en
     if ended:
         await live.handoffs.mark_ended(conversation_id)
     await live.publish({"t": "to_citizen", "conversation": conversation_id,
-                        "frame": {"type": "bot", "text": t("desk.live.rate_question"), "buttons": RATING_BUTTONS}})
+                        "frame": {"type": "bot", "text": t("desk.live.rate_question"), "buttons": rating_buttons(locale)}})
 
 
 @require_role(A, S, ADM)
 async def release(request: web.Request) -> web.Response:
     handoff = await _open_handoff(request, holder_only=True)
     form = await request.post()
-    await release_conversation(request.app, handoff.conversation_id, ended=form.get("mode") == "end")
+    await release_conversation(request.app, handoff.conversation_id, ended=form.get("mode") == "end",
+                               locale=(handoff.summary or {}).get("language") or "zh")  # the citizen's
     raise web.HTTPFound("/desk/live")
 
 

@@ -41,10 +41,22 @@ log = logging.getLogger("hotline.webchat")
 STATIC = Path(__file__).parent / "static"
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_FRAME = 64 * 1024
-LOCALES = ("zh", "en")
+# a language as a message names it: "en", "zh", "ja", "en-GB" (the part before the dash is the one served)
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
 UNSERVED = {"en": "Sorry, the online assistant does not speak English yet: it answers in Chinese only. "
                   "You can submit a request in English on the website or call 12345.",
             "zh": "抱歉，智能客服暂不支持中文服务，请拨打12345。"}
+# for a language the gateway has no words in: both of its own
+UNSERVED_OTHER = ("Sorry, the online assistant does not speak this language: it answers in Chinese and English. "
+                  "抱歉，智能客服暂不支持该语言，请使用中文或英文。")
+
+
+def message_locale(value, default: str) -> str:
+    """The language a message says it is in ("en-GB" is "en"); `default` where it names none.
+    A language the bot does not serve is kept, so the channel can say so."""
+    if isinstance(value, str) and _LOCALE.match(value):
+        return re.split(r"[-_]", value)[0].lower()
+    return default
 
 
 class ChatHub:
@@ -178,7 +190,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     await send({"type": "queue", **waiting})
             elif kind == "message":
                 text = frame.get("text")
-                said_in = frame.get("locale") if frame.get("locale") in LOCALES else locale
+                said_in = message_locale(frame.get("locale"), locale)
                 if session is None:
                     await error("no_session", "请先建立会话。")
                 elif not isinstance(text, str):
@@ -234,16 +246,20 @@ async def rest_webhook(request: web.Request) -> web.Response:
         errors["message"] = ("required", {})
     if not isinstance(metadata, dict):
         errors["metadata"] = ("not_object", {})
+    elif metadata.get("locale") is not None and not message_locale(metadata["locale"], ""):
+        errors["locale"] = ("choice", {})  # a language code ("zh", "en"), or none
     if errors:
         raise InvalidInput(errors)
     engine = _engine(request)
     if engine is None:
         return json_response({"error": "bot_unavailable", "message": "智能客服暂时不可用。"}, status=503)
-    wanted = metadata.get("locale")
-    if wanted in LOCALES and wanted not in served_locales(engine):
-        # the caller's language is not served: say so in it, never answer in another
-        return json_response([{"recipient_id": sender, "text": UNSERVED[wanted],
+    wanted = message_locale(metadata.get("locale"), "")
+    if wanted and wanted not in served_locales(engine):
+        # the caller's language is not served: say so (in it where we can), never answer in another
+        return json_response([{"recipient_id": sender, "text": UNSERVED.get(wanted, UNSERVED_OTHER),
                                "custom": {"unsupported_locale": wanted, "served": list(served_locales(engine))}}])
+    if wanted:
+        metadata = {**metadata, "locale": wanted}
     result = await engine.handle(Turn(sender, "rest", message, metadata))
     request.app[METRICS].bot_turns.labels("rest").inc()
     return json_response([r.as_rasa(sender) for r in result.replies])
