@@ -3,6 +3,7 @@ test's own database, and a citizen who answers whatever the bot asks."""
 from __future__ import annotations
 
 import itertools
+import json
 
 from bot.engine import Engine
 from bot.turns import Turn, TurnResult
@@ -16,6 +17,17 @@ def new_sender(prefix: str = "t") -> str:
 
 async def say(engine: Engine, sender: str, text: str, channel: str = "rest", **metadata) -> TurnResult:
     return await engine.handle(Turn(sender, channel, text, metadata))
+
+
+async def receive_until(ws, predicate, limit=30) -> list[dict]:
+    """The web chat's frames up to the first that `predicate` accepts."""
+    frames = []
+    for _ in range(limit):
+        frame = json.loads((await ws.receive(timeout=30)).data)
+        frames.append(frame)
+        if predicate(frame):
+            return frames
+    raise AssertionError(frames)
 
 
 async def requested_slot(engine: Engine, sender: str) -> str | None:

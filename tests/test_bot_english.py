@@ -1,12 +1,11 @@
 """The bot in English, end to end: the web chat and the REST channel carry the page's language,
 the same model and actions answer in it, and a language nobody serves is said so."""
-import json
 import re
 
 import pytest
 import sqlalchemy as sa
 
-from bot_support import answer_form, new_sender, say, slot
+from bot_support import answer_form, new_sender, receive_until, say, slot
 from cases.models import Case
 
 pytestmark = pytest.mark.bot
@@ -147,13 +146,3 @@ async def test_a_language_nobody_serves_is_said_so_on_both_channels(engine, clie
     assert not any(f["type"] == "bot" for f in frames)
     await ws.close()
     assert await cases(services) == []
-
-
-async def receive_until(ws, predicate, limit=30):
-    frames = []
-    for _ in range(limit):
-        frame = json.loads((await ws.receive(timeout=30)).data)
-        frames.append(frame)
-        if predicate(frame):
-            return frames
-    raise AssertionError(frames)

@@ -3,17 +3,9 @@ import json
 
 import pytest
 
+from bot_support import receive_until
+
 pytestmark = pytest.mark.bot
-
-
-async def receive_until(ws, predicate, limit=20):
-    frames = []
-    for _ in range(limit):
-        frame = json.loads((await ws.receive(timeout=30)).data)
-        frames.append(frame)
-        if predicate(frame):
-            return frames
-    raise AssertionError(frames)
 
 
 async def test_chat_over_websocket_and_reconnect_to_the_same_conversation(engine, client):

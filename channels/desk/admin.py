@@ -229,7 +229,8 @@ async def _page(request, entity: Entity, *, row=None, values=None, errors=None, 
     return render(request, "desk_admin.html", {
         "entity": entity, "admin_tabs": TABS, "rows": rows, "pk": pk, "row": row,
         "values": values if values is not None else ({f.name: _display(getattr(row, f.name, "")) for f in entity.fields
-                                                      if f.kind != "password"} if row is not None else {"active": True}),
+                                                      if f.kind != "password"} if row is not None
+                                                     else {"active": True, "locale": "zh"}),  # a new row's defaults
         "errors": errors or {}, "choices": await _choices(request, entity), "display": _display,
         "active": "admin", "flash": flash, "flash_kind": "error" if errors else "ok"}, status=status)
 
