@@ -31,6 +31,7 @@ from aiohttp import WSMsgType, web
 from bot.turns import Turn, TurnResult
 from cases.db import is_outage
 from cases.handoffs import live_lines, queue_position
+from hotline.i18n import LOCALES
 from hotline.logs import log_fields
 from hotline.ratelimit import Limiter
 from hotline.web.keys import METRICS, SERVICES
@@ -159,7 +160,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     hub = request.app[HUB]
     session = None
-    locale = request.get("locale", "zh")
+    locale = request.get("locale") if request.get("locale") in LOCALES else "zh"  # the page's
 
     async def send(frame: dict) -> None:
         await ws.send_str(json.dumps(frame, ensure_ascii=False))
