@@ -79,3 +79,23 @@ def test_the_request_alone_is_not_taken_for_the_problem(text, expected):
 ])
 def test_the_language_a_message_names(value, expected):
     assert message_locale(value, "zh") == expected
+
+
+async def test_an_admin_adds_an_english_article_and_the_bot_answers_english_questions_with_it(services, client_factory):
+    from desk_support import login, make_users, post
+
+    await make_users(services)
+    admin = await client_factory(services)
+    assert (await login(admin, "admin1")).status == 302
+    article = {"slug": "library-hours-en", "question": "When is the city library open?",
+               "alternates": "library opening hours, is the library open on sunday", "keywords": "library, hours",
+               "answer": "The city library is open 9:00-21:00 every day but Monday.", "active": "1"}
+    # the language is a choice of the bot's languages: none, or one it does not speak, is refused
+    for bad in ("", "ja"):
+        resp = await post(admin, "/desk/admin/knowledge", {**article, "locale": bad}, page="/desk/admin/knowledge")
+        assert resp.status == 400, bad
+    resp = await post(admin, "/desk/admin/knowledge", {**article, "locale": "en"}, page="/desk/admin/knowledge")
+    assert resp.status == 200, await resp.text()
+    kb = KnowledgeBase(KnowledgeRepository(services.db))
+    assert (await kb.best("is the library open on sundays?", "en")).slug == "library-hours-en"
+    assert await kb.best("图书馆几点开门") is None  # not for Chinese questions
