@@ -3,16 +3,16 @@ English articles sit beside the Chinese ones, edited in the same desk screen), p
 poll_questions.text_en (a poll's options carry their English `text_en` / `synonyms_en` in their
 JSON). Existing rows are Chinese.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07 06:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0016'
-down_revision = '0015'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
