@@ -72,7 +72,8 @@ async def test_english_over_the_rest_channel_by_metadata_locale(engine, client, 
     assert english(said[0]["text"]) and {"title", "payload"} <= set(said[0]["buttons"][0])
     # a knowledge answer from the English articles
     said = await rest(client, sender, "how do I replace my lost social security card?")
-    assert said[0]["custom"] == {"knowledge": "shebaoka-guashi-en"} and english(said[0]["text"])
+    assert [r["custom"]["knowledge"] for r in said if "knowledge" in r.get("custom", {})] == ["shebaoka-guashi-en"]
+    assert "Report the loss" in said[0]["text"] and english(said[0]["text"])
     assert said[-1]["text"] == "Did that answer your question?"
     # a question the hotline does not serve is refused in English
     said = await rest(client, sender, "tell me a joke")
@@ -82,7 +83,8 @@ async def test_english_over_the_rest_channel_by_metadata_locale(engine, client, 
     assert english(" ".join(r["text"] for r in said)) and said[0]["text"] == "OK, let me take down your request: report."
     assert await slot(engine, sender, "requested_slot") in ("case_location", "case_happened")  # the details are kept
     said = await rest(client, sender, "I need to talk to a real person")
-    assert english(said[-1]["text"]) and said[-1]["custom"] == {"signal": "handoff"}
+    assert english(said[0]["text"]) and "agent" in said[0]["text"]
+    assert {"signal": "handoff"} in [r.get("custom") for r in said]
     assert await cases(services) == []  # nothing filed: the agent takes it from here
 
 

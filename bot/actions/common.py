@@ -84,7 +84,16 @@ def is_interruption(tracker: Tracker) -> bool:
     text = (tracker.latest_message or {}).get("text") or ""
     if text.startswith("/"):
         return intent.get("name") in INTERRUPTIONS
-    return intent.get("name") in INTERRUPTIONS and float(intent.get("confidence") or 0) >= 0.7 and len(text) <= 12
+    return intent.get("name") in INTERRUPTIONS and float(intent.get("confidence") or 0) >= 0.7 and text_length(text) <= 12
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def text_length(text: str) -> int:
+    """How long a message is, as the limits above count it: its characters in Chinese, its words
+    in English ("I need to talk to a real person" is as short as "我要转人工")."""
+    return len(text) if _CJK.search(text) else len(text.split())
 
 
 # a question in the citizen's words: a question mark, a final 吗/呢, or a question word
