@@ -16,7 +16,7 @@ CHANNELS = ["webchat", "rest", "voice"]
 CITIZEN = {"case_description": "小区旁边的工地每天半夜还在施工，噪音太大了，吵得睡不着觉",
            "case_location": "幸福小区东门", "case_happened": "每天晚上十点以后",
            "contact_phone": "我的电话是13812345678", "contact_name": "我姓王", "wants_reply": "需要"}
-SECOND = "光明路菜市场门口的垃圾桶好几天没人清理了，臭得不行"
+SECOND = "楼下的垃圾桶好几天没人清理了，臭得不行，苍蝇到处飞"
 # what only makes sense on the phone: speaking, keys, the hash key, "your call"
 PHONE_ONLY = re.compile(r"请说|说出|说“|再说一遍|按键|按[0-9０-９]|井号|来电|听清|再听")
 
