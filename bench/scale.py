@@ -42,6 +42,7 @@ import uuid
 from pathlib import Path
 
 import websockets
+import websockets.exceptions
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -106,7 +107,7 @@ class Meter:
 class Turns:
     def __init__(self):
         self.latencies: list[float] = []
-        self.errors = 0
+        self.errors = 0    # turns answered with an error frame, and conversations cut off
 
     def figures(self, elapsed: float) -> dict:
         ordered = sorted(self.latencies) or [float("nan")]
@@ -116,6 +117,7 @@ class Turns:
 
 
 HELLO = json.dumps({"type": "hello", "session": None})
+CUT_OFF = (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException)
 
 
 @contextlib.asynccontextmanager
@@ -143,11 +145,15 @@ async def conversations(uri: str, count: int, concurrency: int, think_s: tuple[f
     turns = Turns()
 
     async def one(i: int) -> None:
-        async with gate, chat(uri) as ws:
-            for text in dialogue.script(i):
-                if think_s[1]:
-                    await asyncio.sleep(rng.uniform(*think_s))
-                await turn(ws, text, turns)
+        try:
+            async with gate, chat(uri) as ws:
+                for text in dialogue.script(i):
+                    if think_s[1]:
+                        await asyncio.sleep(rng.uniform(*think_s))
+                    await turn(ws, text, turns)
+        except CUT_OFF as exc:
+            turns.errors += 1
+            print(f"conversation {i} cut off: {exc!r}", flush=True)
 
     for i in range(dialogue.WARM_UP, dialogue.WARM_UP + dialogue.SCRIPTS):  # not measured
         await one(i)
@@ -165,18 +171,23 @@ async def held_chats(uri: str, chats: int, hold_s: float, think_s: tuple[float, 
     async def citizen(i: int) -> None:
         rng = random.Random(i)
         await asyncio.sleep(rng.uniform(0, think_s[1]))  # not all at once
-        async with chat(uri) as ws:
-            n = 0
-            while True:
-                for text in dialogue.script(200_000 + i * 1000 + n):
-                    if time.monotonic() >= stop_at:
-                        return
-                    await turn(ws, text, turns)
-                    await asyncio.sleep(rng.uniform(*think_s))
-                n += 1
+        try:
+            async with chat(uri) as ws:
+                n = 0
+                while True:
+                    for text in dialogue.script(200_000 + i * 1000 + n):
+                        if time.monotonic() >= stop_at:
+                            return
+                        await turn(ws, text, turns)
+                        await asyncio.sleep(rng.uniform(*think_s))
+                    n += 1
+        except CUT_OFF as exc:
+            turns.errors += 1
+            print(f"chat {i} cut off: {exc!r}", flush=True)
 
     started = time.monotonic()
-    await asyncio.gather(*(citizen(i) for i in range(chats)))
+    # a gateway that stops answering ends the phase with an error rather than hanging
+    await asyncio.wait_for(asyncio.gather(*(citizen(i) for i in range(chats))), timeout=hold_s + think_s[1] + 600)
     return turns.figures(time.monotonic() - started)
 
 
