@@ -92,6 +92,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/voice.py
 	$(BIN)/python bench/mail.py
 	$(BIN)/python bench/dialogue.py
+	$(BIN)/python bench/similar.py
 
 # every report on 1,000,000 generated cases, PostgreSQL and SQLite (about 25 minutes on 2 cores)
 bench-reports: $(STAMP)

@@ -40,7 +40,8 @@ class Services:
         calendar = WorkingCalendar(settings.timezone, settings.workday_end)
         store = CaseStore(db, calendar,
                           SecretHasher(settings.case_kdf_time_cost, settings.case_kdf_memory_kib, executor),
-                          settings.data_dir / "attachments", settings.attachment_max_bytes)
+                          settings.data_dir / "attachments", settings.attachment_max_bytes,
+                          similar_window_days=settings.similar_window_days)
         await store.reload_calendar()
         accounts = Accounts(db, SecretHasher(settings.user_kdf_time_cost, settings.user_kdf_memory_kib, executor),
                             settings.api_token_ttl_s)

@@ -109,6 +109,10 @@ class Settings:
     # citizen goes back to the agent (deploy/asterisk/extensions.conf, [hotline-transfer*])
     transfer_ring_s: int = 30
 
+    # similar cases (cases/similar.py): open cases registered within this many days are compared
+    # with a new one (same citizen, same place) on intake and on the desk's case page
+    similar_window_days: int = 30
+
     # desk reminders (催办): hours before a deadline at which departments are reminded (comma-separated;
     # past the deadline a case goes to supervision, 督办), and how often the scheduler looks
     reminder_thresholds_h: str = "24"

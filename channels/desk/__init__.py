@@ -160,7 +160,7 @@ async def _stop(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     from channels.webchat import HUB
 
-    from . import admin, calls_api, casework, chat, inbox, mailhold, telephony, transfers
+    from . import admin, calls_api, casework, chat, inbox, mailhold, similar, telephony, transfers
 
     env = aiohttp_jinja2.get_env(app)
     env.loader.searchpath.append(str(TEMPLATES))
@@ -192,6 +192,7 @@ def setup(app: web.Application) -> None:
         r.add_get("/favicon.ico", _favicon)  # browsers ask for it on every page, the portal's too
     chat.add_routes(app)
     casework.add_routes(app)
+    similar.add_routes(app)  # 相似工单: link, merge, similar cases at intake
     inbox.add_routes(app)
     admin.add_routes(app)
     telephony.add_routes(app)
