@@ -44,7 +44,9 @@ async def at_location(engine, sender: str, channel: str) -> None:
 
 
 async def finish(engine, sender: str, channel: str, result):
-    result, asked = await answer_form(engine, sender, CITIZEN, result, channel)
+    # another citizen than filed_case's: no offer to add to that one's open case
+    answers = dict(CITIZEN, contact_phone="我的电话是13912345678")
+    result, asked = await answer_form(engine, sender, answers, result, channel)
     assert asked[0] == "case_location", asked
     return await say(engine, sender, "确认", channel)
 
