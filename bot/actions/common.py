@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 
 from hotline.i18n import translate
 
@@ -79,12 +79,37 @@ def is_interruption(tracker: Tracker) -> bool:
     """Is the latest message a request of its own (转人工, 再说一遍) rather than an answer?
 
     Free-text answers (a place, a time, a name) are often misread as some intent, so only a short
-    message classified with confidence counts as an interruption."""
+    message classified with confidence counts as an interruption; a longer one ("我上次反映的那个
+    问题现在处理得怎么样了") only when the NLU is sure and the form is not asking for the problem
+    itself, where a long message is the answer."""
     intent = (tracker.latest_message or {}).get("intent") or {}
     text = (tracker.latest_message or {}).get("text") or ""
+    if intent.get("name") not in INTERRUPTIONS:
+        return False
     if text.startswith("/"):
-        return intent.get("name") in INTERRUPTIONS
-    return intent.get("name") in INTERRUPTIONS and float(intent.get("confidence") or 0) >= 0.7 and text_length(text) <= 12
+        return True
+    confidence = float(intent.get("confidence") or 0)
+    if text_length(text) <= 12:
+        return confidence >= 0.7
+    return confidence >= 0.9 and text_length(text) <= 30 and tracker.get_slot("requested_slot") != "case_description"
+
+
+# ---- a form interrupted by another task, and resumed after it --------------------------------
+def pause_form(tracker: Tracker) -> list:
+    """Leave the active form for a task of its own (a status look-up, a hand-off), keeping what it
+    has gathered and remembering it, so that `resume_form` asks its pending question after."""
+    name = (tracker.active_loop or {}).get("name")
+    return [SlotSet("paused_form", name), SlotSet("requested_slot", None), ActiveLoop(None)] if name else []
+
+
+def resume_form(dispatcher, tracker: Tracker) -> list:
+    """After the task that interrupted a form: back to it ("我们接着刚才的登记"), whose next
+    question follows in the same turn; nothing when no form waits."""
+    name = tracker.get_slot("paused_form")
+    if not name:
+        return []
+    dispatcher.utter_message(response="utter_back_to_form")
+    return [SlotSet("paused_form", None), FollowupAction(name)]
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -102,6 +127,8 @@ _QUESTION = re.compile(r"[?？]|[吗么][。！!，,～~]*$|怎么|怎样|咋|�
 # intents that are a digression of their own while a form asks for something: answered, then the
 # form asks again (rules in bot/data/rules.yml)
 DIGRESSIONS = {"ask_policy", "out_of_scope"}
+# small talk mid-form ("谢谢", "你好"): answered in a word, then the form asks again
+CHIT_CHAT = {"greet", "thank"}
 
 
 _EN_QUESTION = re.compile(r"^(how|what|what's|whats|where|when|why|who|which|can|could|do|does|is|are|should|will|"
@@ -123,6 +150,8 @@ def digression(tracker: Tracker) -> str | None:
     intent = (tracker.latest_message or {}).get("intent") or {}
     name, confidence = intent.get("name"), float(intent.get("confidence") or 0)
     text = latest_text(tracker)
+    if name in CHIT_CHAT and text and confidence >= 0.8 and len(_bare(text)) <= 8:
+        return name
     if name not in DIGRESSIONS or not text or mostly_digits(text):
         return None
     if name == "ask_policy" and confidence >= 0.6 and is_question(text):
@@ -140,7 +169,7 @@ def mostly_digits(text: str) -> bool:
 
 
 # a citizen taking back what they started: "取消", "算了，不登记了", "我不是要提建议", "我说了不登记！"
-_STOP = re.compile(r"^(请|帮我)?(取消|撤销|撤回)|(取消|撤销|撤回)(登记|提交)?(吧|了|掉)?$|^算了|我说了不|别(再)?(登记|记|提交|问)|不(是|是要|想|要|用|必|需要)?(再)?(登记|提交|办|弄|记|报|"
+_STOP = re.compile(r"^(请|帮我)?(取消|撤销|撤回)|(取消|撤销|撤回)(登记|提交)?(吧|了|掉)?$|^算了|我说了不|别(再)?(登记|记|提交|问)|不(是|是要|想|要|用|必|需要)?(再)?(登记|提交|办|弄|记|报|查询?|"
                    r"投诉|举报|反映|提?建议|求助|留言|写信|表扬)(了|啦|吧)?$|(不是|没说|没想)要?(登记|投诉|举报|提?建议|求助|"
                    r"留言|表扬|写信|反映)")
 
@@ -154,13 +183,23 @@ _EN_STOP = re.compile(r"^(ok |okay |no,? |oh |well,? )?(please )?(cancel|stop|qu
                       r"([, ]+(thanks?|thank you))?[.!, ]*$", re.IGNORECASE)
 
 
+def _bare(text: str) -> str:
+    return re.sub(r"[\s，。！？!?,.~～…]+", "", text)
+
+
 def wants_to_stop(tracker: Tracker) -> bool:
     """Is the latest message a short "stop, don't file this" (in any wording), not an answer?"""
     if _EN_STOP.match(latest_text(tracker)):
         return True
-    text = re.sub(r"[\s，。！？!?,.~～…]+", "", latest_text(tracker))
-    text = _POLITE.sub("", text)  # "那算了" "不办了，谢谢" are the same as "算了" "不办了"
+    text = _POLITE.sub("", _bare(latest_text(tracker)))  # "那算了" "不办了，谢谢" are the same as "算了" "不办了"
     return bool(text) and len(text) <= 14 and bool(_STOP.search(text))
+
+
+def says_goodbye(tracker: Tracker) -> bool:
+    """A short, confident closing ("好的谢谢，再见") mid-form: the citizen is leaving."""
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    text = _bare(latest_text(tracker))
+    return intent.get("name") == "goodbye" and float(intent.get("confidence") or 0) >= 0.8 and 0 < len(text) <= 10
 
 
 def previous_action(tracker: Tracker) -> str:

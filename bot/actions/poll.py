@@ -9,7 +9,7 @@ from bot.normalize import digits_only
 from bot.runtime import runtime
 from cases.models import Poll, PollAnswer, PollResponse
 
-from .common import channel, is_interruption, is_voice, language, latest_intent, say
+from .common import channel, is_interruption, is_voice, language, latest_intent, resume_form, say
 
 
 async def active_poll(poll_id=None):
@@ -54,7 +54,7 @@ class ActionStartPoll(Action):
         poll = await active_poll(metadata.get("poll_id") if str(metadata.get("poll_id", "")).isdigit() else None)
         if poll is None or not poll.questions:
             dispatcher.utter_message(response="utter_no_poll")
-            return []
+            return resume_form(dispatcher, tracker)
         if language(tracker) == "en" and poll.title_en:
             dispatcher.utter_message(text=" ".join(t for t in (poll.title_en + ".", poll.intro_en) if t))
         else:
@@ -135,4 +135,5 @@ class ActionSubmitPoll(Action):
                 for question_id, key in state["answers"].items():
                     s.add(PollAnswer(response_id=response.id, question_id=int(question_id), option_key=key))
             dispatcher.utter_message(response="utter_poll_done")
-        return [SlotSet("poll_state", None), SlotSet("poll_answer", None), SlotSet("did_business", True)]
+        return ([SlotSet("poll_state", None), SlotSet("poll_answer", None), SlotSet("did_business", True)]
+                + resume_form(dispatcher, tracker))

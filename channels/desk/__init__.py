@@ -173,12 +173,14 @@ def setup(app: web.Application) -> None:
     _filters(app, env)
     app[APP_CONTEXT_PROCESSORS_KEY].append(pages.desk_context)
     services = app[SERVICES]
-    live = LiveDesk(HandoffDesk(services.db), app.get(HUB), services.settings.redis_url)
+    live = LiveDesk(HandoffDesk(services.db), app.get(HUB), services.settings.redis_url,
+                    redis_prefix=services.settings.redis_prefix)
     app[LIVE] = live
     if HUB in app:
         app[HUB].intercept = live.citizen_message
-    app[pages.LOGIN_LIMIT] = (Limiter("login-client", 30, 60.0, getattr(services, "redis", None)),
-                              Limiter("login-user", 10, 60.0, getattr(services, "redis", None)))
+    redis, prefix = getattr(services, "redis", None), services.settings.redis_prefix
+    app[pages.LOGIN_LIMIT] = (Limiter("login-client", 30, 60.0, redis, prefix=prefix),
+                              Limiter("login-user", 10, 60.0, redis, prefix=prefix))
     app[pages.HAS_REPORTS] = False
     r = app.router
     r.add_get("/desk", pages.home)

@@ -30,8 +30,8 @@ LIMITS = web.AppKey("lookup_limits", LookupLimits)
 def install_limits(app: web.Application) -> None:
     s = app[SERVICES].settings
     redis = getattr(app[SERVICES], "redis", None)  # shared by every gateway process when redis_url is set
-    app[LIMITS] = LookupLimits(Limiter("lookup-client", s.lookup_per_client, s.lookup_window_s, redis),
-                               Limiter("lookup-case", s.lookup_per_case, s.lookup_window_s, redis))
+    app[LIMITS] = LookupLimits(Limiter("lookup-client", s.lookup_per_client, s.lookup_window_s, redis, prefix=s.redis_prefix),
+                               Limiter("lookup-case", s.lookup_per_case, s.lookup_window_s, redis, prefix=s.redis_prefix))
 
 
 def client_key(request: web.Request) -> str:
