@@ -30,8 +30,10 @@ def is_voice(tracker: Tracker) -> bool:
 
 
 def language(tracker: Tracker) -> str:
-    """The conversation's language (the `language` slot, bot/actions/language.py): zh or en."""
-    return "en" if tracker.get_slot("language") == "en" else "zh"
+    """The conversation's language (the `language` slot, bot/actions/language.py): zh or en; with a
+    model that has no such slot, the latest metadata's `locale`."""
+    chosen = tracker.get_slot("language") or metadata(tracker).get("locale")
+    return "en" if chosen == "en" else "zh"
 
 
 def say(tracker: Tracker, key: str, **params) -> str:

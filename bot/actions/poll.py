@@ -76,7 +76,7 @@ class AskPollAnswer(Action):
         locale = language(tracker)
         if is_voice(tracker):
             choices = say(tracker, "poll.choices_voice_sep").join(
-                say(tracker, "poll.choices_voice", text=option_text(o, locale), key=o["key"]) for o in q.options) + "。"
+                say(tracker, "poll.choices_voice", text=option_text(o, locale), digit=o["key"]) for o in q.options) + "。"
         else:  # a chat shows the options as buttons; keys may be typed
             choices = say(tracker, "poll.choices_text") + say(tracker, "poll.choices_text_sep").join(
                 f"{o['key']} {option_text(o, locale)}" for o in q.options)
