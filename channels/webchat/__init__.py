@@ -244,9 +244,33 @@ async def rest_webhook(request: web.Request) -> web.Response:
         # the caller's language is not served: say so in it, never answer in another
         return json_response([{"recipient_id": sender, "text": UNSERVED[wanted],
                                "custom": {"unsupported_locale": wanted, "served": list(served_locales(engine))}}])
+    locale = wanted if wanted in LOCALES else request.get("locale", "zh")
+    hub = request.app.get(HUB)
+    if hub is not None and hub.intercept is not None and await hub.intercept(sender, message):
+        # a human is asked for or has the conversation: the line is kept for the agent, not the bot's
+        waiting = await queue_position(request.app[SERVICES].db, sender)
+        return json_response([queue_reply(sender, waiting, locale, ack=True)] if waiting else [])
     result = await engine.handle(Turn(sender, "rest", message, metadata))
     request.app[METRICS].bot_turns.labels("rest").inc()
-    return json_response([r.as_rasa(sender) for r in result.replies])
+    replies = [r.as_rasa(sender) for r in result.replies]
+    waiting = await queue_position(request.app[SERVICES].db, sender) if result.paused else None
+    if waiting:
+        replies.append(queue_reply(sender, waiting, locale))
+    return json_response(replies)
+
+
+def queue_reply(sender: str, waiting: dict, locale: str, *, ack: bool = False) -> dict:
+    """What the widget's queue line says, as a REST reply: the words, and in `custom.queue` the place
+    (1 = next) and the estimated wait in seconds for a client that draws its own."""
+    from hotline.i18n import translator
+
+    t = translator(locale)
+    position, minutes = waiting["position"], max(1, -(-waiting["wait_s"] // 60))
+    text = (t("chat.queue_next", minutes=minutes) if position <= 1
+            else t("chat.queue_behind", ahead=position - 1, minutes=minutes))
+    if ack:
+        text = t("chat.queue_ack") + " " + text
+    return {"recipient_id": sender, "text": text, "custom": {"queue": {**waiting, "ack": ack}}}
 
 
 async def download_transcript(request: web.Request) -> web.Response:
