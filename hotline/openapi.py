@@ -63,7 +63,7 @@ def _document() -> dict:
             "history": {"type": "array", "items": {"type": "object", "properties": {
                 "at": {"type": "string"}, "action": {"type": "string"}, "label": {"type": "string"},
                 "status": {"type": "string", "nullable": True}, "status_label": {"type": "string", "nullable": True},
-                "comment": {"type": "string", "description": "what the citizen added (补充材料)"}}}},
+                "comment": {"type": "string", "description": "the citizen's own words (补充材料, the comment of their rating)"}}}},
             "reply": {"type": "string", "nullable": True}, "replied_at": {"type": "string", "nullable": True},
         },
     }

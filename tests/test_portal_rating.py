@@ -52,6 +52,7 @@ async def test_the_citizen_rates_the_reply(client, services):
     resp, page = await post_form(client, "/rate", {**form, "satisfaction": "2", "comment": "处理慢了点"},
                                  form_page="/lookup")
     assert resp.status == 200 and "感谢您的评价" in page and 'id="rate-form"' not in page
+    assert "市民评价办理结果：一般" in page and "处理慢了点" in page  # in the case's public history
     case = await services.store.get(number)
     assert case.satisfaction == 2 and case.status == "followed_up"
     async with services.db.read() as s:
