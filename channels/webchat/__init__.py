@@ -240,16 +240,17 @@ async def rest_webhook(request: web.Request) -> web.Response:
     if engine is None:
         return json_response({"error": "bot_unavailable", "message": "智能客服暂时不可用。"}, status=503)
     wanted = metadata.get("locale")
+    locale = wanted if wanted in LOCALES else request.get("locale", "zh")
+    hub = request.app.get(HUB)
+    if hub is not None and hub.intercept is not None and await hub.intercept(sender, message):
+        # a human is asked for or has the conversation (as in the widget): the line is kept for the
+        # agent, whatever its language, and the bot stays silent
+        waiting = await queue_position(request.app[SERVICES].db, sender)
+        return json_response([queue_reply(sender, waiting, locale, ack=True)] if waiting else [])
     if wanted in LOCALES and wanted not in served_locales(engine):
         # the caller's language is not served: say so in it, never answer in another
         return json_response([{"recipient_id": sender, "text": UNSERVED[wanted],
                                "custom": {"unsupported_locale": wanted, "served": list(served_locales(engine))}}])
-    locale = wanted if wanted in LOCALES else request.get("locale", "zh")
-    hub = request.app.get(HUB)
-    if hub is not None and hub.intercept is not None and await hub.intercept(sender, message):
-        # a human is asked for or has the conversation: the line is kept for the agent, not the bot's
-        waiting = await queue_position(request.app[SERVICES].db, sender)
-        return json_response([queue_reply(sender, waiting, locale, ack=True)] if waiting else [])
     result = await engine.handle(Turn(sender, "rest", message, metadata))
     request.app[METRICS].bot_turns.labels("rest").inc()
     replies = [r.as_rasa(sender) for r in result.replies]
@@ -269,7 +270,7 @@ def queue_reply(sender: str, waiting: dict, locale: str, *, ack: bool = False) -
     text = (t("chat.queue_next", minutes=minutes) if position <= 1
             else t("chat.queue_behind", ahead=position - 1, minutes=minutes))
     if ack:
-        text = t("chat.queue_ack") + " " + text
+        text = t("chat.queue_ack") + ("" if locale == "zh" else " ") + text
     return {"recipient_id": sender, "text": text, "custom": {"queue": {**waiting, "ack": ack}}}
 
 
