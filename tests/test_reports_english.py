@@ -55,10 +55,10 @@ async def test_exports_and_print_in_english_and_chinese(desk):  # noqa: F811
     assert rows[0][0] == "Service quality" and rows[0][1] == "2026-11"
     assert rows[1] == ["Measure", "Numerator", "Denominator", "Rate (%)"]
     assert rows[2][0] == "Satisfied rate" and not CJK.search(rows[-1][0])  # the note
-    body = (await (await c.get(f"/desk/reports/export.csv?report=quality&{NOV}")).read()).decode("utf-8-sig")
+    body = (await (await c.get(f"/desk/reports/export.csv?report=quality&{NOV}&lang=zh")).read()).decode("utf-8-sig")
     assert list(csv.reader(io.StringIO(body)))[1] == ["指标", "分子", "分母", "比率（%）"]
     printed = await (await c.get(f"/desk/reports/print?report=volume&compare=yoy&{NOV}&lang=en")).text()
     assert '<html lang="en">' in printed and "Period: 2026-11" in printed
     assert "Same period last year" in printed and "本期" not in printed
-    chinese = await (await c.get(f"/desk/reports?report=volume&{NOV}")).text()
+    chinese = await (await c.get(f"/desk/reports?report=volume&{NOV}&lang=zh")).text()
     assert "业务量（按类型，按日）" in chinese
