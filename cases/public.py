@@ -52,7 +52,8 @@ def public_view(case: Case, events: list[CaseEvent], locale: str = "zh", tz: str
         category = {"code": c.code, "name": name}
     history = [{"at": _local(e.at, zone), "action": e.action, "label": _label(e, locale),
                 "status": e.to_status, "status_label": label(STATUS_LABELS, e.to_status, locale) if e.to_status else None,
-                **({"comment": e.comment} if _citizens(e) and e.comment else {})}  # the citizen's own words
+                **({"comment": e.comment} if _citizens(e) and e.comment else {}),  # the citizen's own words
+                **({"merged_into": e.data.get("into")} if e.action == "merge" and e.data else {})}  # handled there
                for e in events if e.public]
     return {
         "number": case.number,
