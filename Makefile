@@ -39,7 +39,8 @@ run: $(STAMP)
 	$(HOTLINE) run --no-migrate
 
 # Debian packages the tests drive: a real browser (headless Chromium) and the CJK fonts it needs
-# to draw the Chinese pages (without them every Chinese character is a box).
+# to draw the Chinese pages (without them every Chinese character is a box), dovecot, PostgreSQL's
+# client tools (backups), Redis (several gateway processes).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="chromium"; \
@@ -47,9 +48,14 @@ system-deps:
 	ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so' || missing="$$missing libpango-1.0-0"; \
 	[ -x /usr/sbin/dovecot ] && [ -x /usr/lib/dovecot/dovecot-lda ] || missing="$$missing dovecot-imapd"; \
 	command -v pg_dump >/dev/null 2>&1 || missing="$$missing postgresql-client"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian's $$missing for the tests"; \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	@# the scale-out tests share one Redis on 127.0.0.1:6379 (each under a key prefix of its own):
+	@# started here, in memory only, when nothing answers there
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { echo "starting redis-server on 127.0.0.1:6379 for the tests"; \
+	  redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize yes >/dev/null; }
 
 # A real Asterisk 22 for the real-Asterisk tier (tests/test_asterisk_*.py): built offline from the
 # shared tarballs once per machine (~5-12 min), reused after (keyed by the tarballs). Under CI=true a
@@ -86,6 +92,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/voice.py
 	$(BIN)/python bench/mail.py
 	$(BIN)/python bench/dialogue.py
+	$(BIN)/python bench/similar.py
 
 # every report on 1,000,000 generated cases, PostgreSQL and SQLite (about 25 minutes on 2 cores)
 bench-reports: $(STAMP)

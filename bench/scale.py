@@ -1,26 +1,38 @@
-"""Scale-out benchmark: the same chat load against one gateway process and against two
-(`hotline run --workers 2`, SO_REUSEPORT), in one run, on PostgreSQL and Redis; then many
-concurrent web chats held open against the two.
+"""Scale-out benchmark: the same chat load, with mail arriving at the same time, against one gateway
+process and against two (`hotline run --workers 2`, SO_REUSEPORT), in one run, on PostgreSQL and
+Redis; then many concurrent web chats held open against the two.
 
-1. paced and saturated chat over the WebSocket (bench/dialogue.py's scripts and loads) against
-   1 process, then 2 processes: turns per second, p50/p99, and the saturated ratio 2/1;
-2. `--chats` (default 500) conversations open at once against 2 processes for `--hold` seconds
-   (default 60; `--full` holds them 5 minutes), each citizen taking `--chat-think` seconds
-   (default 5-15) between the bot's answer and the next message, scripts repeating: p50/p99 turn.
+1. paced and saturated chat over the WebSocket (bench/dialogue.py's scripts) against 1 process,
+   then 2: turns per second, p50/p99 turn, and the saturated ratio 2/1; meanwhile citizens' mails
+   reach the gateways' mailbox (a dovecot of the bench's own) at `--mail-rate` a second, each to
+   become a case (`--mail-rate 0`, or no dovecot installed: chat only);
+2. `--chats` (500) conversations open at once against the 2 processes for `--hold` seconds (300:
+   the issue's five minutes), each citizen thinking `--chat-think` seconds (5-15) between the
+   bot's answer and the next message, scripts repeating: p50/p99 turn.
 
-Each phase prints the load average beside its figures: the ratio needs two idle cores to mean
-anything (a busy machine gives the second process no core of its own).
-Usage: python bench/scale.py [--conversations 200] [--concurrency 50] [--chats 500] [--hold 60] [--full]
-                            [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/8]
+The ratio means something only if the two processes get a core each: every phase prints the load
+average before and after, and the CPU the gateways and this load generator used (in cores). The
+generator is kept cheap for that: plain WebSocket frames (the `websockets` package's C-assisted
+client, no compression, no heartbeats) on uvloop, one process. A saturated two-process phase whose
+gateways used well under 2 cores was starved (by the generator, or by others on the machine).
+
+The gateways' Redis keys go under a prefix of this run's own (`redis_prefix`), deleted at the end:
+the Redis may be shared (never FLUSHDB).
+Usage: python bench/scale.py [--conversations 200] [--concurrency 50] [--chats 500] [--hold 300]
+                            [--mail-rate 0.5] [--skip-ratio] [--skip-held]
+                            [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/0]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import datetime as dt
 import importlib.util
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,19 +41,220 @@ import time
 import uuid
 from pathlib import Path
 
-import aiohttp
+import websockets
+import websockets.exceptions
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-_spec = importlib.util.spec_from_file_location("bench_dialogue", ROOT / "bench" / "dialogue.py")
-dialogue = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dialogue)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+dialogue = _bench_module("dialogue")  # the citizens' scripts, starting and stopping processes
+mailbench = _bench_module("mail")      # citizens' mails, delivered by IMAP APPEND (and tests' dovecot)
+
+
+# ---- what the machine did ----------------------------------------------------------------------
 def loadavg() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return pids
+
+
+def cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return total
+
+
+class Meter:
+    """Wall time, load average and CPU (gateways', generator's) over one phase."""
+
+    def __init__(self, gateway_pid: int):
+        self.pids = process_tree(gateway_pid)
+        self.load, self.wall, self.mine, self.theirs = loadavg(), time.monotonic(), own_cpu(), cpu_of(self.pids)
+
+    def done(self) -> str:
+        wall = time.monotonic() - self.wall
+        return (f"load {self.load} → {loadavg()}; cores used: gateways {(cpu_of(self.pids) - self.theirs) / wall:.2f}, "
+                f"generator {(own_cpu() - self.mine) / wall:.2f}")
+
+
+# ---- the load generator ------------------------------------------------------------------------
+class Turns:
+    def __init__(self):
+        self.latencies: list[float] = []
+        self.errors = 0    # turns answered with an error frame, and conversations cut off
+
+    def figures(self, elapsed: float) -> dict:
+        ordered = sorted(self.latencies) or [float("nan")]
+        return {"turns": len(self.latencies), "turns_per_s": len(self.latencies) / elapsed, "errors": self.errors,
+                "p50_ms": 1000 * statistics.median(ordered),
+                "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]}
+
+
+HELLO = json.dumps({"type": "hello", "session": None})
+CUT_OFF = (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException)
+
+
+@contextlib.asynccontextmanager
+async def chat(uri: str):
+    async with websockets.connect(uri, compression=None, ping_interval=None, max_queue=None,
+                                  open_timeout=120, close_timeout=5) as ws:
+        await ws.send(HELLO)
+        await ws.recv()  # welcome
+        yield ws
+
+
+async def turn(ws, text: str, turns: Turns) -> None:
+    started = time.perf_counter()
+    await ws.send(json.dumps({"type": "message", "text": text}, ensure_ascii=False))
+    while (kind := json.loads(await ws.recv())["type"]) not in ("idle", "error"):
+        pass
+    turns.latencies.append(time.perf_counter() - started)
+    turns.errors += kind == "error"
+
+
+async def conversations(uri: str, count: int, concurrency: int, think_s: tuple[float, float], first: int) -> dict:
+    """`count` conversations (dialogue's scripts from `first` on), `concurrency` at a time."""
+    rng = random.Random(first)
+    gate = asyncio.Semaphore(concurrency)
+    turns = Turns()
+
+    async def one(i: int) -> None:
+        try:
+            async with gate, chat(uri) as ws:
+                for text in dialogue.script(i):
+                    if think_s[1]:
+                        await asyncio.sleep(rng.uniform(*think_s))
+                    await turn(ws, text, turns)
+        except CUT_OFF as exc:
+            turns.errors += 1
+            print(f"conversation {i} cut off: {exc!r}", flush=True)
+
+    for i in range(dialogue.WARM_UP, dialogue.WARM_UP + dialogue.SCRIPTS):  # not measured
+        await one(i)
+    turns = Turns()
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(one(first + i) for i in range(count))), timeout=3600)
+    return turns.figures(time.perf_counter() - started)
+
+
+async def held_chats(uri: str, chats: int, hold_s: float, think_s: tuple[float, float]) -> dict:
+    """`chats` conversations open at once for `hold_s`; each citizen thinks between turns."""
+    turns = Turns()
+    stop_at = time.monotonic() + think_s[1] + hold_s
+
+    async def citizen(i: int) -> None:
+        rng = random.Random(i)
+        await asyncio.sleep(rng.uniform(0, think_s[1]))  # not all at once
+        try:
+            async with chat(uri) as ws:
+                n = 0
+                while True:
+                    for text in dialogue.script(200_000 + i * 1000 + n):
+                        if time.monotonic() >= stop_at:
+                            return
+                        await turn(ws, text, turns)
+                        await asyncio.sleep(rng.uniform(*think_s))
+                    n += 1
+        except CUT_OFF as exc:
+            turns.errors += 1
+            print(f"chat {i} cut off: {exc!r}", flush=True)
+
+    started = time.monotonic()
+    # a gateway that stops answering ends the phase with an error rather than hanging
+    await asyncio.wait_for(asyncio.gather(*(citizen(i) for i in range(chats))), timeout=hold_s + think_s[1] + 600)
+    return turns.figures(time.monotonic() - started)
+
+
+# ---- mail at the same time ---------------------------------------------------------------------
+class MailLoad:
+    """Citizens' mails APPENDed to the gateways' mailbox at a steady rate while the chats run; each
+    must become one case."""
+
+    def __init__(self, dovecot, user: str, rate: float):
+        self.dovecot, self.user, self.rate = dovecot, user, rate
+        self.delivered: dict[str, float] = {}  # Message-ID → when the mailbox had it (wall clock)
+        self.sent = 0
+
+    async def run(self, stop: asyncio.Event, tag: str) -> None:
+        client = await self.dovecot.client(self.user)
+        try:
+            started = time.monotonic()
+            while not stop.is_set():
+                raw, mid, _ = mailbench.citizen_mail(self.sent, tag)
+                await client.append(raw, mailbox="INBOX")
+                self.delivered[mid] = time.time()
+                self.sent += 1
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), max(0.0, started + self.sent / self.rate - time.monotonic()))
+        finally:
+            await client.logout()
+
+    def cases(self, db_url: str) -> dict[str, float]:
+        """Message-ID → seconds from delivery to its case (the mails of this load made into cases)."""
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(db_url, future=True)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT m.message_id, c.created_at FROM mail_messages m "
+                                            "JOIN cases c ON c.id = m.case_id")).all()
+        finally:
+            engine.dispose()
+        return {mid: created.replace(tzinfo=dt.timezone.utc).timestamp() - self.delivered[mid]
+                for mid, created in rows if mid in self.delivered}
+
+    async def settle(self, db_url: str, timeout_s: float = 180) -> str:
+        deadline = time.monotonic() + timeout_s
+        while len(done := self.cases(db_url)) < len(self.delivered) and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+        took = sorted(done.values()) or [float("nan")]
+        return (f"mail: {len(self.delivered)} delivered, {len(done)} made cases, delivery to case "
+                f"p50 {statistics.median(took):.1f} s, max {took[-1]:.1f} s")
+
+
+async def phase(name: str, work, meter: Meter, mail: MailLoad | None, db_url: str) -> dict:
+    stop = asyncio.Event()
+    mailing = asyncio.create_task(mail.run(stop, f"{name}-{uuid.uuid4().hex[:6]}")) if mail else None
+    try:
+        result = await work
+    finally:
+        stop.set()
+        if mailing:
+            await mailing
+    result["machine"] = meter.done()
+    result["mail"] = await mail.settle(db_url) if mail else "mail: off"
+    if mail:
+        mail.delivered.clear()
+    return result
+
+
+# ---- the run -----------------------------------------------------------------------------------
 def create_database(server: str) -> str:
     import sqlalchemy as sa
 
@@ -62,7 +275,7 @@ def drop_database(server: str, url: str) -> None:
     admin.dispose()
 
 
-def start_gateways(workers: int, env: dict, log: Path) -> subprocess.Popen:
+def start_gateways(workers: int, env: dict, log: Path):
     proc = dialogue.start([str(BIN / "hotline"), "run", "--no-migrate", "--workers", str(workers)], env, log)
     deadline = time.monotonic() + 1200
     # every worker writes its own "gateway listening" line into the shared log
@@ -70,46 +283,13 @@ def start_gateways(workers: int, env: dict, log: Path) -> subprocess.Popen:
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the gateways did not start:\n" + log.read_text(errors="replace")[-3000:])
         time.sleep(1)
+    time.sleep(2)  # the mailbox's reader takes its lease and logs in
     return proc
 
 
-async def held_chats(base: str, chats: int, hold_s: float, think_s: tuple[float, float]) -> dict:
-    """`chats` conversations open at once for `hold_s`; each citizen thinks between turns."""
-    latencies: list[float] = []
-    errors = 0
-    stop_at = time.monotonic() + hold_s
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as http:
-        async def citizen(i: int) -> None:
-            nonlocal errors
-            rng = random.Random(i)
-            await asyncio.sleep(rng.uniform(0, think_s[1]))  # not all at once
-            async with http.ws_connect(base.replace("http", "ws") + "/ws/chat", heartbeat=None) as ws:
-                await ws.send_json({"type": "hello", "session": None})
-                await ws.receive()
-                n = 0
-                while time.monotonic() < stop_at:
-                    for text in dialogue.script(200_000 + i * 1000 + n):
-                        if time.monotonic() >= stop_at:
-                            return
-                        start = time.perf_counter()
-                        await ws.send_json({"type": "message", "text": text})
-                        while True:
-                            frame = json.loads((await ws.receive(timeout=120)).data)
-                            if frame["type"] in ("idle", "error"):
-                                errors += frame["type"] == "error"
-                                break
-                        latencies.append(time.perf_counter() - start)
-                        await asyncio.sleep(rng.uniform(*think_s))
-                    n += 1
-
-        started = time.monotonic()
-        await asyncio.gather(*(citizen(i) for i in range(chats)))
-        elapsed = time.monotonic() - started
-    latencies.sort()
-    return {"turns": len(latencies), "turns_per_s": len(latencies) / elapsed, "errors": errors,
-            "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+def show(label: str, r: dict) -> None:
+    print(f"{label}: {r['turns_per_s']:6.1f} turns/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
+          f"({r['turns']} turns, {r['errors']} errors; {r['machine']}; {r['mail']})", flush=True)
 
 
 def main() -> None:
@@ -118,60 +298,76 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--think", default="1,3", help="think time of the paced load (s)")
     parser.add_argument("--chats", type=int, default=500)
-    parser.add_argument("--hold", type=float, default=60.0, help="how long the many chats are held (s)")
-    parser.add_argument("--full", action="store_true", help="hold the many chats 5 minutes")
+    parser.add_argument("--hold", type=float, default=300.0, help="how long the many chats are held (s)")
     parser.add_argument("--chat-think", default="5,15", help="think time of the held chats (s)")
+    parser.add_argument("--mail-rate", type=float, default=0.5, help="mails a second during each phase (0: none)")
     parser.add_argument("--skip-ratio", action="store_true", help="only the held chats")
+    parser.add_argument("--skip-held", action="store_true", help="only the 1 and 2 process ratio")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/8")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
-    hold = 300.0 if args.full else args.hold
     think = tuple(float(x) for x in args.think.split(","))
     chat_think = tuple(float(x) for x in args.chat_think.split(","))
+    with contextlib.suppress(ImportError):  # the generator's own loop: cheaper per frame
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
     sys.path.insert(0, str(ROOT))
-    from bot.training import ensure_model
-    ensure_model(ROOT / "models")
     import redis
-    redis.Redis.from_url(args.redis).flushdb()
+
+    from bot.training import ensure_model
+    from hotline.shared import delete_prefixed
+    ensure_model(ROOT / "models")
+    prefix = f"bench-scale-{uuid.uuid4().hex[:8]}:"
     db_url = create_database(args.pg)
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     env.update(HOTLINE_DATA_DIR=str(work / "data"), HOTLINE_DB_URL=db_url, HOTLINE_REDIS_URL=args.redis,
-               HOTLINE_LOCK_STORE_URL=args.redis, HOTLINE_LOG_LEVEL="INFO",  # "gateway listening" tells a worker is up
+               HOTLINE_LOCK_STORE_URL=args.redis, HOTLINE_REDIS_PREFIX=prefix,
+               HOTLINE_LOG_LEVEL="INFO",  # "gateway listening" tells a worker is up
                HOTLINE_BOT_MODEL_DIR=str(ROOT / "models"), HOTLINE_AGI_PORT="0")
+    dovecot = mail = None
+    if args.mail_rate > 0 and mailbench.dovecot_available():
+        dovecot = mailbench.Dovecot().start()
+        user = f"scale{uuid.uuid4().hex[:6]}"
+        env.update(HOTLINE_IMAP_URL=dovecot.url(user), HOTLINE_MAIL_FROM=mailbench.HOTLINE, HOTLINE_MAIL_POLL_S="2")
+        mail = MailLoad(dovecot, user, args.mail_rate)
+    elif args.mail_rate > 0:
+        print("mail: off (dovecot is not installed: make system-deps)", flush=True)
+    print(f"load average at the start: {loadavg()} ({os.cpu_count()} cores)", flush=True)
     results: dict = {}
     proc = None
     try:
         for step in (["db", "upgrade"], ["demo-data", "--no-users"]):
             subprocess.run([str(BIN / "hotline"), *step], env=env, cwd=ROOT, check=True, capture_output=True)
-        for workers in ((1, 2) if not args.skip_ratio else (2,)):
+        sizes = () if args.skip_ratio else (1, 2)
+        if not args.skip_held and 2 not in sizes:
+            sizes += (2,)
+        for workers in sizes:
             port = dialogue.free_port()
-            base = f"http://127.0.0.1:{port}"
+            uri = f"ws://127.0.0.1:{port}/ws/chat"
             proc = start_gateways(workers, {**env, "HOTLINE_HTTP_PORT": str(port)}, work / f"gateways{workers}.log")
-            for phase, think_s, first in (("paced", think, 300_000 * workers),
-                                          ("saturated", (0.0, 0.0), 300_000 * workers + 100_000)):
+            label = f"{workers} process{'es' if workers > 1 else ''}"
+            for name, think_s, first in (("paced", think, 300_000 * workers),
+                                         ("saturated", (0.0, 0.0), 300_000 * workers + 100_000)):
                 if args.skip_ratio:
                     break
-                before = loadavg()
-                r = asyncio.run(dialogue.load(base, args.conversations, args.concurrency, "ws", think_s, first))
-                r["load"] = f"{before} → {loadavg()}"
-                results[(workers, phase)] = r
-                print(f"{workers} process{'es' if workers > 1 else ''}, {phase:9s}: {r['turns_per_s']:6.1f} turns/s  "
-                      f"p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  ({r['turns']} turns; load {r['load']})",
-                      flush=True)
-            if workers == 2:  # the many held chats, on the same two processes
-                before = loadavg()
-                held = asyncio.run(held_chats(base, args.chats, hold, chat_think))
-                print(f"{args.chats} chats held {hold:.0f} s on 2 processes (think {args.chat_think} s): "
-                      f"{held['turns_per_s']:.1f} turns/s  p50 {held['p50_ms']:.1f} ms  p99 {held['p99_ms']:.1f} ms  "
-                      f"({held['turns']} turns, {held['errors']} errors; load {before} → {loadavg()})", flush=True)
+                r = asyncio.run(phase(name, conversations(uri, args.conversations, args.concurrency, think_s, first),
+                                      Meter(proc.pid), mail, db_url))
+                results[(workers, name)] = r
+                show(f"{label}, {name:9s}", r)
+            if workers == 2 and not args.skip_held:  # the many held chats, on the same two processes
+                r = asyncio.run(phase("held", held_chats(uri, args.chats, args.hold, chat_think),
+                                      Meter(proc.pid), mail, db_url))
+                show(f"{args.chats} chats held {args.hold:.0f} s on 2 processes (think {args.chat_think} s)", r)
+                print(f"held chats p99 {r['p99_ms']:.0f} ms (target ≤ 300 ms)", flush=True)
             dialogue.stop(proc)
             proc = None
         if not args.skip_ratio:
             one, two = results[(1, "saturated")], results[(2, "saturated")]
             print(f"saturated ratio 2 processes / 1 process: {two['turns_per_s'] / one['turns_per_s']:.2f}x "
-                  f"on {os.cpu_count()} cores")
+                  f"(target ≥ 1.7x) on {os.cpu_count()} cores", flush=True)
+        print(f"load average at the end: {loadavg()}", flush=True)
     except Exception:
         for log in sorted(work.glob("*.log")):
             print(f"--- last lines of {log.name}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
@@ -179,7 +375,12 @@ def main() -> None:
     finally:
         if proc is not None:
             dialogue.stop(proc)
+        if dovecot is not None:
+            dovecot.stop()
         drop_database(args.pg, db_url)
+        client = redis.Redis.from_url(args.redis)
+        delete_prefixed(client, prefix)
+        client.close()
 
 
 if __name__ == "__main__":

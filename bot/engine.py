@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from cases.store import CaseStore
 from hotline.ratelimit import Limiter
+from hotline.shared import DEFAULT_REDIS_PREFIX
 
 from . import action_results, memoization_shortcut
 from .graph_runner import SequentialGraphRunner
@@ -76,8 +77,9 @@ async def tracker_store_for(url: str, domain, store: CaseStore, *, shared: bool)
     return tracker_store
 
 
-def lock_store_for(url: str):
-    """In-process locks, or Redis locks shared by every gateway process (bot/lock_store.py)."""
+def lock_store_for(url: str, prefix: str = DEFAULT_REDIS_PREFIX):
+    """In-process locks, or Redis locks shared by every gateway process (bot/lock_store.py), their
+    keys under `prefix` (setting redis_prefix)."""
     from rasa.core.lock_store import InMemoryLockStore
 
     from hotline.shared import redis_client
@@ -88,10 +90,11 @@ def lock_store_for(url: str):
         return InMemoryLockStore()
     if make_url(url).get_backend_name() not in ("redis", "rediss"):
         raise ValueError(f"setting 'lock_store_url': {url.split('://')[0]}:// is not Redis (redis://host:port/db)")
-    return RedisTurnLockStore(redis_client(url))
+    return RedisTurnLockStore(redis_client(url, prefix), prefix=f"{prefix}lock:")
 
 
-def load_agent(model: Path, lock_store_url: str = "", parse_cache_entries: int = MAX_ENTRIES):
+def load_agent(model: Path, lock_store_url: str = "", parse_cache_entries: int = MAX_ENTRIES,
+               redis_prefix: str = DEFAULT_REDIS_PREFIX):
     """Load the trained model (slow: TensorFlow builds its graphs) with in-process actions."""
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
@@ -104,7 +107,7 @@ def load_agent(model: Path, lock_store_url: str = "", parse_cache_entries: int =
     logging.getLogger("jieba").setLevel(logging.WARNING)  # it announces its dictionary on stdout
     started = time.perf_counter()
     agent = Agent.load(str(model), action_endpoint=_rasa_endpoint_class()(),
-                       lock_store=lock_store_for(lock_store_url))
+                       lock_store=lock_store_for(lock_store_url, redis_prefix))
     agent.action_endpoint.domain = agent.domain.as_dict()  # computed once, not once per action
     agent.processor.graph_runner = SequentialGraphRunner(agent.processor.graph_runner)
     # None where it is turned off (0 entries) or the NLU reads the conversation
@@ -117,12 +120,12 @@ def load_agent(model: Path, lock_store_url: str = "", parse_cache_entries: int =
 
 class Engine:
     def __init__(self, agent, store: CaseStore, tracker_store, *, timezone: str = "Asia/Shanghai",
-                 turn_concurrency: int = 1, redis=None):
+                 turn_concurrency: int = 1, redis=None, redis_prefix: str = DEFAULT_REDIS_PREFIX):
         self.agent = agent
         self.runtime = Runtime.build(store, timezone)
         install(self.runtime)
         agent.tracker_store = agent.processor.tracker_store = tracker_store
-        self._flood = Limiter("flood", *FLOOD_LIMIT, redis=redis)  # a sender's turns may reach any process
+        self._flood = Limiter("flood", *FLOOD_LIMIT, redis=redis, prefix=redis_prefix)  # a sender's turns may reach any process
         self._turns = TurnQueue(turn_concurrency)
         self.nlu = NluBatcher(agent.processor)
         self.parse_cache: ParseCache | None = getattr(agent, "parse_cache", None)
@@ -132,20 +135,24 @@ class Engine:
 
     @classmethod
     async def create(cls, agent, store: CaseStore, *, tracker_store_url: str = "", shared: bool = False,
-                     timezone: str = "Asia/Shanghai", turn_concurrency: int = 1, redis=None) -> "Engine":
+                     timezone: str = "Asia/Shanghai", turn_concurrency: int = 1, redis=None,
+                     redis_prefix: str = DEFAULT_REDIS_PREFIX) -> "Engine":
         """An engine around a loaded agent; `shared`: other gateway processes serve the same
         conversations (a Redis lock store), so cached trackers are checked before use."""
         tracker_store = await tracker_store_for(tracker_store_url, agent.domain, store, shared=shared)
-        return cls(agent, store, tracker_store, timezone=timezone, turn_concurrency=turn_concurrency, redis=redis)
+        return cls(agent, store, tracker_store, timezone=timezone, turn_concurrency=turn_concurrency, redis=redis,
+                   redis_prefix=redis_prefix)
 
     @classmethod
     async def load(cls, model: Path, store: CaseStore, *, tracker_store_url: str = "", lock_store_url: str = "",
                    timezone: str = "Asia/Shanghai", turn_concurrency: int = 1,
-                   parse_cache_entries: int = MAX_ENTRIES, redis=None) -> "Engine":
+                   parse_cache_entries: int = MAX_ENTRIES, redis=None,
+                   redis_prefix: str = DEFAULT_REDIS_PREFIX) -> "Engine":
         agent = await asyncio.get_running_loop().run_in_executor(None, load_agent, model, lock_store_url,
-                                                                 parse_cache_entries)
+                                                                 parse_cache_entries, redis_prefix)
         return await cls.create(agent, store, tracker_store_url=tracker_store_url, shared=bool(lock_store_url),
-                                timezone=timezone, turn_concurrency=turn_concurrency, redis=redis)
+                                timezone=timezone, turn_concurrency=turn_concurrency, redis=redis,
+                                redis_prefix=redis_prefix)
 
     async def parse(self, text: str) -> dict:
         """What the bot understands in a text, without a conversation (mail, `hotline parse`)."""

@@ -16,11 +16,13 @@ from typing import AsyncGenerator
 
 from rasa.core.lock_store import LockError, LockStore
 
+from hotline.shared import DEFAULT_REDIS_PREFIX
+
 log = logging.getLogger("hotline.bot")
 
 
 class RedisTurnLockStore(LockStore):
-    def __init__(self, redis, *, lifetime_s: float = 10.0, wait_s: float = 300.0, prefix: str = "hotline:lock:"):
+    def __init__(self, redis, *, lifetime_s: float = 10.0, wait_s: float = 300.0, prefix: str = f"{DEFAULT_REDIS_PREFIX}lock:"):
         super().__init__()
         self.redis = redis
         self.lifetime_s = lifetime_s

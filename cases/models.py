@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer,
-                        MetaData, SmallInteger, String, Text, TypeDecorator, UniqueConstraint)
+                        MetaData, SmallInteger, String, Text, TypeDecorator, UniqueConstraint, func)
 from sqlalchemy.orm import declarative_base, relationship
 
 # Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
@@ -135,6 +135,8 @@ class Case(Base):
         Index("ix_cases_list", "created_at", "id", "status", "deadline", "kind", "department_id", "channel",
               "category_id", "number"),
         Index("ix_cases_contact_phone", "contact_phone"),
+        # the same citizen by email, in any case of letters (cases/similar.py, migration 0016)
+        Index("ix_cases_contact_email_lower", func.lower(contact_email)),
         # the desk's list: a filter's equality columns, then its order (newest first); with them a
         # page and a bounded count read matching index entries only (migration 0008)
         Index("ix_cases_status_created", "status", "created_at", "id"),
@@ -331,6 +333,21 @@ class ServiceRating(Base):
     rated_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (Index("ix_service_ratings_rated_at", "rated_at", "agent_id", "value"),)
+
+
+class CaseLink(Base):
+    """Two cases about one matter (cases/case_links.py): `related` (both stay and are worked; the
+    pair is stored once, the smaller id first) or `merged` (case_id was closed as 已合并 into
+    other_id, the master, which carries its words, files and history from then on)."""
+    __tablename__ = "case_links"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    other_id = Column(Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = Column(String(16), nullable=False)          # related | merged
+    created_by = Column(Integer, ForeignKey("users.id"), nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("case_id", "other_id"),)
 
 
 class CaseRequest(Base):

@@ -37,7 +37,8 @@ def public_view(case: Case, events: list[CaseEvent], locale: str = "zh", tz: str
         category = {"code": c.code, "name": name}
     history = [{"at": _local(e.at, zone), "action": e.action, "label": event_label(e.action, locale),
                 "status": e.to_status, "status_label": label(STATUS_LABELS, e.to_status, locale) if e.to_status else None,
-                **({"comment": e.comment} if e.action == "supplement" and e.comment else {})}  # the citizen's own words
+                **({"comment": e.comment} if e.action == "supplement" and e.comment else {}),  # the citizen's own words
+                **({"merged_into": e.data.get("into")} if e.action == "merge" and e.data else {})}  # handled there
                for e in events if e.public]
     return {
         "number": case.number,

@@ -25,6 +25,7 @@ from .case_writer import CaseWriter, NewCase
 from .credentials import SecretHasher, is_valid_case_number, new_case_number, new_password
 from .db import Database
 from .intake import CaseInput, InvalidInput, clean_text, normalize_phone
+from .similar import SimilarCases
 from .models import (Attachment, CalendarDay, Case, CaseEvent, Category, DeadlineRule, Department,
                      Reminder, User, utcnow)
 from .approvals import add_request, move_deadline
@@ -89,8 +90,10 @@ class CaseFilter:
 
 class CaseStore:
     def __init__(self, db: Database, calendar: WorkingCalendar, hasher: SecretHasher,
-                 attachments_dir: Path, attachment_max_bytes: int, reference_cache_s: float = 60.0):
+                 attachments_dir: Path, attachment_max_bytes: int, reference_cache_s: float = 60.0,
+                 similar_window_days: int = 30):
         self.db = db
+        self.similar = SimilarCases(db, similar_window_days)
         self.reference_cache_s = reference_cache_s
         self._categories: tuple[float, list[Category]] | None = None
         self.calendar = calendar
@@ -354,7 +357,7 @@ class CaseStore:
                     deadline: dt.datetime | None = None, satisfaction: int | None = None,
                     co_departments: Iterable[str] = ()) -> Case:
         """Apply a workflow action; the state change and its event commit together or not at all."""
-        if action not in ACTIONS:
+        if action not in ACTIONS or action == "merge":  # a merge names its master: cases/case_links.py
             raise InvalidInput({"action": ("choice", {})})
         act = ACTIONS[action]
         comment = clean_text(comment, multiline=True)
@@ -448,17 +451,21 @@ class CaseStore:
                             data=changed))
         return await self.get(number)
 
-    async def add_citizen_information(self, case_id: int, text: str, *, channel: str = "web") -> None:
+    async def add_citizen_information(self, case_id: int, text: str, *, channel: str = "web",
+                                      data: dict | None = None, open_only: bool = False) -> None:
         """The citizen's own addition to their case (补充材料): a public event holding their words
-        (empty when they only add files); an archived case takes none (ClosedCase)."""
+        (empty when they only add files); an archived (or merged) case takes none (ClosedCase), nor,
+        with `open_only`, one no longer being worked (an intake added to its likely duplicate)."""
         async with self.db.write() as s:
             case = await s.get(Case, case_id)
             if case is None:
                 raise NotFound(str(case_id))
-            if case.status == Status.CLOSED.value:
+            if case.status in (Status.CLOSED.value, Status.MERGED.value) or \
+                    (open_only and Status(case.status) not in OPEN_STATUSES):
                 raise ClosedCase(case.number)
             s.add(CaseEvent(case_id=case_id, actor=CITIZEN.name, channel=channel, action="supplement",
-                            from_status=case.status, to_status=case.status, public=True, comment=text))
+                            from_status=case.status, to_status=case.status, public=True, comment=text,
+                            data=data or {}))
             case.updated_at = utcnow()
 
     # ---- attachments ------------------------------------------------------------------------

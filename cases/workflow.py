@@ -69,6 +69,7 @@ class Status(str, Enum):
     REPLIED = "replied"
     FOLLOWED_UP = "followed_up"
     CLOSED = "closed"
+    MERGED = "merged"              # closed into another case about the same matter (cases/case_links.py)
 
 
 STATUS_LABELS = {
@@ -81,6 +82,7 @@ STATUS_LABELS = {
     Status.REPLIED: ("已办结", "Replied"),
     Status.FOLLOWED_UP: ("已回访", "Followed up"),
     Status.CLOSED: ("已归档", "Closed"),
+    Status.MERGED: ("已合并", "Merged"),
 }
 
 # States in which the case is still being worked (deadlines and reminders apply).
@@ -153,6 +155,9 @@ ACTIONS: dict[str, Action] = {a.code: a for a in [
     _action("reopen", ("重办", "Reopen"), [S.REPLIED, S.FOLLOWED_UP, S.ANSWERED], S.DISPATCHED, HOTLINE_ROLES,
             ["department", "comment"]),
     _action("close", ("归档", "Archive"), [S.REPLIED, S.FOLLOWED_UP, S.ANSWERED], S.CLOSED, HOTLINE_ROLES),
+    # merged into another case about the same matter (the master, named in the event): an agent's
+    # or supervisor's decision on the case page (cases/case_links.py), never a department's
+    _action("merge", ("合并", "Merge"), OPEN_STATUSES, S.MERGED, HOTLINE_ROLES),
     _action("remind", ("催办", "Remind"), OPEN_STATUSES, None, HOTLINE_ROLES | {Role.SUPERVISOR}, public=False),
     _action("note", ("备注", "Internal note"), set(Status), None,
             HOTLINE_ROLES | DEPARTMENT_ROLES, ["comment"], public=False),

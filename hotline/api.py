@@ -187,6 +187,12 @@ async def apply_action(request: web.Request) -> web.Response:
     if action not in ACTIONS:
         raise web.HTTPNotFound()
     data = await read_json(request)
+    store = request.app[SERVICES].store
+    if action == "merge":  # it names its master: cases/case_links.py
+        from cases import case_links
+        await case_links.merge(store, request.match_info["number"], _text(data, "into"), actor,
+                               comment=_text(data, "comment"))
+        return json_response(staff_view(await store.get(request.match_info["number"]), request["locale"]))
     satisfaction = data.get("satisfaction")
     if satisfaction is not None and (not isinstance(satisfaction, int) or isinstance(satisfaction, bool)):
         raise InvalidInput({"satisfaction": ("choice", {})})

@@ -31,6 +31,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class PlainFormatter(logging.Formatter):
+    """For a person at the console (log_json off): time, level, logger, message, and the record's
+    fields after it (the start's last line carries the gateway's addresses there)."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text = super().formatMessage(record)
+        fields = getattr(record, "fields", None)
+        return f"{text}  " + " ".join(f"{k}={v}" for k, v in fields.items()) if fields else text
+
+
 # the project's own loggers: shown on the console at the configured level; other libraries' records
 # (TensorFlow, Rasa, pyparsing, pip, Python warnings) reach the console only as errors
 OWN_LOGGERS = ("hotline", "cases", "channels", "bot", "speech")
@@ -48,8 +61,7 @@ def setup_logging(level: str = "INFO", json_lines: bool = True, debug_file: Path
     write one per operation (aiosqlite two per query, Rasa several per message), and formatting
     and writing them cost the mail pipeline 15% of its CPU."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
     handler.setLevel(level.upper())
     root = logging.getLogger()
     root.handlers[:] = [handler]

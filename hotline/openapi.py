@@ -124,7 +124,8 @@ def _document() -> dict:
                 "Action": {"type": "object", "properties": {
                     "comment": {"type": "string"}, "reply": {"type": "string"},
                     "department": {"type": "string"}, "deadline": {"type": "string", "format": "date-time"},
-                    "satisfaction": {"type": "integer", "enum": [1, 2, 3]}, "channel": {"type": "string"}}},
+                    "satisfaction": {"type": "integer", "enum": [1, 2, 3]}, "channel": {"type": "string"},
+                    "into": {"type": "string", "description": "merge: the number of the master case (合并到)"}}},
             },
         },
         "paths": {

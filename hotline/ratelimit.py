@@ -12,6 +12,8 @@ import secrets
 import time
 from collections import deque
 
+from .shared import DEFAULT_REDIS_PREFIX
+
 log = logging.getLogger("hotline.ratelimit")
 
 # one sorted set per key: members are hits scored by their time; answers the wait (ms), 0 = allowed
@@ -63,8 +65,10 @@ class SlidingWindow:
 class Limiter:
     """A named sliding window shared by every gateway process through Redis (or in memory)."""
 
-    def __init__(self, name: str, limit: int, window_s: float, redis=None, clock=time.time):
+    def __init__(self, name: str, limit: int, window_s: float, redis=None, clock=time.time,
+                 prefix: str = DEFAULT_REDIS_PREFIX):
         self.name = name
+        self.key_prefix = f"{prefix}rate:{name}:"
         self.limit = limit
         self.window_s = window_s
         self.redis = redis
@@ -76,7 +80,7 @@ class Limiter:
         if self.redis is not None:
             try:
                 now_ms = self.clock() * 1000
-                wait_ms = await self.redis.eval(_HIT, 1, f"hotline:rate:{self.name}:{key}", now_ms,
+                wait_ms = await self.redis.eval(_HIT, 1, self.key_prefix + key, now_ms,
                                                 self.window_s * 1000, self.limit, f"{now_ms}:{secrets.token_hex(4)}")
                 return int(wait_ms) / 1000
             except Exception as exc:

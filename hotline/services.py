@@ -40,14 +40,15 @@ class Services:
         calendar = WorkingCalendar(settings.timezone, settings.workday_end)
         store = CaseStore(db, calendar,
                           SecretHasher(settings.case_kdf_time_cost, settings.case_kdf_memory_kib, executor),
-                          settings.data_dir / "attachments", settings.attachment_max_bytes)
+                          settings.data_dir / "attachments", settings.attachment_max_bytes,
+                          similar_window_days=settings.similar_window_days)
         await store.reload_calendar()
         accounts = Accounts(db, SecretHasher(settings.user_kdf_time_cost, settings.user_kdf_memory_kib, executor),
                             settings.api_token_ttl_s)
         redis = None
         if settings.redis_url:
             from .shared import redis_client
-            redis = redis_client(settings.redis_url)
+            redis = redis_client(settings.redis_url, settings.redis_prefix)
         return cls(settings, db, store, accounts, executor, redis=redis)
 
     async def start_bot(self) -> None:
@@ -63,7 +64,8 @@ class Services:
         self.engine = await Engine.load(model, self.store, tracker_store_url=s.tracker_store_url,
                                         lock_store_url=s.lock_store_url, timezone=s.timezone,
                                         turn_concurrency=s.bot_turn_concurrency,
-                                        parse_cache_entries=s.bot_parse_cache_entries, redis=self.redis)
+                                        parse_cache_entries=s.bot_parse_cache_entries, redis=self.redis,
+                                        redis_prefix=s.redis_prefix)
         await self.engine.runtime.categories.load_model()  # the category classifier, with the staff's choices
         log.info("bot: ready", extra=log_fields(seconds=round(time.monotonic() - started, 1)))
 

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 import tomli
 
+from .shared import DEFAULT_REDIS_PREFIX, check_redis_prefix
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the setting."""
@@ -67,6 +69,9 @@ class Settings:
     tracker_store_url: str = ""          # empty: same database as the cases
     lock_store_url: str = ""             # e.g. redis://127.0.0.1:6379/0; empty: in-process locks
     redis_url: str = ""                  # fan-out between gateway processes
+    # every Redis key and channel the gateway uses starts with this (several gateways, or tests,
+    # on one Redis each keep to their own): letters, digits and . _ : - only
+    redis_prefix: str = DEFAULT_REDIS_PREFIX
     # turns the engine works on at once: a turn is CPU work on one core, so one after another
     # (first come, first served) answers each sooner than many interleaved at every await
     bot_turn_concurrency: int = 1
@@ -106,6 +111,10 @@ class Settings:
     # transfers of a live call (转接): how long the department's or leader's phone rings before the
     # citizen goes back to the agent (deploy/asterisk/extensions.conf, [hotline-transfer*])
     transfer_ring_s: int = 30
+
+    # similar cases (cases/similar.py): open cases registered within this many days are compared
+    # with a new one (same citizen, same place) on intake and on the desk's case page
+    similar_window_days: int = 30
 
     # desk reminders (催办): hours before a deadline at which departments are reminded (comma-separated;
     # past the deadline a case goes to supervision, 督办), and how often the scheduler looks
@@ -232,6 +241,10 @@ def load_settings(path: str | os.PathLike | None = None,
     if not 200 <= settings.voice_end_silence_ms <= 3000:
         raise SettingsError(f"setting 'voice_end_silence_ms': {settings.voice_end_silence_ms} is not between "
                             "200 and 3000 ms")
+    try:
+        check_redis_prefix(settings.redis_prefix)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     if not 1 <= settings.transfer_ring_s <= 300:
         raise SettingsError(f"setting 'transfer_ring_s': {settings.transfer_ring_s} is not between 1 and 300 seconds")
     return settings

@@ -8,10 +8,21 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import socket
 
 log = logging.getLogger("hotline.shared")
+
+DEFAULT_REDIS_PREFIX = "hotline:"
+# no glob characters: a prefix's keys are found with SCAN MATCH '<prefix>*'
+_PREFIX = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def check_redis_prefix(prefix: str) -> str:
+    if not _PREFIX.fullmatch(prefix):
+        raise ValueError(f"setting 'redis_prefix': {prefix!r} must be 1-64 letters, digits or . _ : -")
+    return prefix
 
 # renew only while we still hold it; the holder's token is the value
 _RENEW = """
@@ -24,7 +35,29 @@ return 0
 """
 
 
-def redis_client(url: str):
+def delete_prefixed(client, prefix: str) -> int:
+    """Delete the keys under `prefix` (a synchronous client; SCAN, so Redis is never blocked), and
+    only those: the Redis may be shared with other gateways and other programs (never FLUSHDB)."""
+    check_redis_prefix(prefix)
+    deleted = 0
+    batch: list = []
+    for key in client.scan_iter(match=f"{prefix}*", count=500):
+        batch.append(key)
+        if len(batch) == 500:
+            deleted += client.unlink(*batch)
+            batch.clear()
+    if batch:
+        deleted += client.unlink(*batch)
+    return deleted
+
+
+def client_name(prefix: str) -> str:
+    """What the gateway's Redis connections call themselves (CLIENT LIST): the key prefix and the
+    process, so an operator (or a test) can tell one gateway's connections from another's."""
+    return f"{prefix}{process_name()}"
+
+
+def redis_client(url: str, prefix: str = DEFAULT_REDIS_PREFIX):
     """An asyncio Redis client whose commands are retried on a fresh connection after a dropped one
     (CLIENT KILL, a Redis restart, a network blip): the first command after a drop would otherwise
     fail although Redis is back."""
@@ -35,7 +68,7 @@ def redis_client(url: str):
 
     return aioredis.from_url(url, retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 5),
                              retry_on_error=[RedisConnectionError, RedisTimeout, ConnectionError, OSError],
-                             health_check_interval=15, socket_connect_timeout=2)
+                             health_check_interval=15, socket_connect_timeout=2, client_name=client_name(prefix))
 
 
 def process_name() -> str:
@@ -47,9 +80,9 @@ class Lease:
     -9 stops renewing, so another process takes over at most `ttl_s` later; a holder that cannot
     renew (Redis unreachable, or the key taken) gives the work up at once."""
 
-    def __init__(self, redis, name: str, ttl_s: float = 10.0):
+    def __init__(self, redis, name: str, ttl_s: float = 10.0, prefix: str = DEFAULT_REDIS_PREFIX):
         self.redis = redis
-        self.key = f"hotline:lease:{name}"
+        self.key = f"{prefix}lease:{name}"
         self.ttl_ms = int(ttl_s * 1000)
         self.token = f"{process_name()}:{secrets.token_hex(4)}"
 

@@ -97,6 +97,34 @@ def need(reason: str):
     pytest.skip(reason)
 
 
+REDIS_SERVER = os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@contextlib.contextmanager
+def redis_namespace(name: str, url: str = REDIS_SERVER):
+    """A key prefix of this test's own on the shared Redis (its `redis_prefix`), and a synchronous
+    client; afterwards its keys, and only its keys, are deleted (never FLUSHDB: the Redis is shared
+    with other gateways and other runs). Skips or fails via need() when Redis is not there."""
+    import redis
+
+    from hotline.shared import delete_prefixed
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001  (any failure to reach it means: no Redis here)
+        client.close()
+        need(f"Redis not reachable at {url}: {exc}")
+    prefix = f"test-{name}-{uuid.uuid4().hex[:8]}:"
+    try:
+        yield prefix, client
+    finally:
+        try:
+            delete_prefixed(client, prefix)
+        finally:
+            client.close()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     """One migrated SQLite file, copied for each test (migrating per test would be slow)."""

@@ -88,21 +88,19 @@ async def test_redis_lock_store_serializes_a_conversation_across_processes():
     """Several gateway processes share conversations through Redis locks (real Redis here): a
     second holder waits for the first, takes over within milliseconds of its release, and a
     holder that died (stopped renewing) frees the conversation within the lock's lifetime."""
+    from bot.engine import lock_store_for
+    from conftest import REDIS_SERVER, redis_namespace
+    with redis_namespace("locks") as (prefix, _):
+        await _one_turn_at_a_time(lock_store_for(REDIS_SERVER, prefix), lock_store_for(REDIS_SERVER, prefix))
+
+
+async def _one_turn_at_a_time(one, other) -> None:
     import asyncio
     import time
     import uuid
 
-    import redis
-
-    from bot.engine import lock_store_for
     from bot.lock_store import RedisTurnLockStore
-    from conftest import need
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
-    except redis.exceptions.ConnectionError:
-        need("Redis not reachable on 127.0.0.1:6379")
-    one, other = lock_store_for("redis://127.0.0.1:6379/0"), lock_store_for("redis://127.0.0.1:6379/0")
-    assert isinstance(one, RedisTurnLockStore)
+    assert isinstance(one, RedisTurnLockStore) and one.prefix.startswith("test-locks-")
     conversation = f"conversation-{uuid.uuid4().hex}"
     order = []
 
@@ -120,7 +118,7 @@ async def test_redis_lock_store_serializes_a_conversation_across_processes():
     assert order == ["one in", "one out", "other in", "other out"]
     assert time.monotonic() - started < 1.0
     # a holder killed with -9: its key stays until the lifetime ends, then the next turn goes on
-    dead = RedisTurnLockStore(one.redis, lifetime_s=0.5)
+    dead = RedisTurnLockStore(one.redis, lifetime_s=0.5, prefix=one.prefix)
     lock = dead.redis.lock(dead.prefix + conversation, timeout=0.5)
     assert await lock.acquire(blocking=False)
     started = time.monotonic()

@@ -236,19 +236,17 @@ async def test_canned_replies_are_kept_per_agent(services, client_factory):
 
 
 async def test_two_gateway_processes_share_live_updates_through_redis(services_factory, db_url):
-    """The citizen's chat on one gateway, the agent's desk on another: lines cross through Redis."""
-    import redis.asyncio as aioredis
+    """The citizen's chat on one gateway, the agent's desk on another: lines cross through Redis
+    (under a key prefix of this test's own: the Redis is shared, and so is its pub/sub)."""
+    from conftest import REDIS_SERVER, redis_namespace
 
-    url = "redis://127.0.0.1:6379/15"
-    try:
-        probe = aioredis.from_url(url)
-        await probe.ping()
-        await probe.close()
-    except Exception as exc:  # noqa: BLE001  (any failure to reach it means: no Redis here)
-        from conftest import need
-        need(f"Redis not reachable at {url}: {exc}")
-    one = await services_factory(db_url, redis_url=url)
-    two = await services_factory(db_url, redis_url=url)
+    with redis_namespace("desk-live") as (prefix, _):
+        one = await services_factory(db_url, redis_url=REDIS_SERVER, redis_prefix=prefix)
+        two = await services_factory(db_url, redis_url=REDIS_SERVER, redis_prefix=prefix)
+        await _lines_cross(one, two)
+
+
+async def _lines_cross(one, two) -> None:
     await make_users(one)
     server_a, server_b = TestServer(create_app(one)), TestServer(create_app(two))
     citizen, agent = TestClient(server_a), TestClient(server_b)

@@ -22,11 +22,10 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from conftest import PG_SERVER, need, temporary_pg_database
+from conftest import PG_SERVER, REDIS_SERVER, need, redis_namespace, temporary_pg_database
 from mail_servers import Dovecot, dovecot_available, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = "redis://127.0.0.1:6379/7"  # a database of its own: leases and locks start empty
 HOTLINE = "12345@hotline.example.cn"
 KEYWORD = "$Hotline12345"
 COMPLAINT = {"kind": "complaint", "location": "光明路菜市场", "contact_phone": "13912345678",
@@ -38,16 +37,13 @@ ANSWERS = [("核对", "确认"), ("具体情况", "小区旁边的工地每天�
            ("联系电话", "我的电话是13812345678"), ("怎么称呼", "我姓王"), ("需要回复", "需要")]
 
 
-def _redis():
-    import redis
-    return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-
-
 class Pair:
-    """Two `hotline run` processes on the same HTTP port (SO_REUSEPORT)."""
+    """Two `hotline run` processes on the same HTTP port (SO_REUSEPORT), their Redis keys and
+    channels under a prefix of their own (`redis`: a client to look at them with)."""
 
-    def __init__(self, tmp: Path, db_url: str, env: dict, port: int):
+    def __init__(self, tmp: Path, db_url: str, env: dict, port: int, redis, prefix: str):
         self.tmp, self.db_url, self.env, self.port = tmp, db_url, env, port
+        self.redis, self.prefix = redis, prefix
         self.url = f"http://127.0.0.1:{port}"
         self.procs: list[subprocess.Popen] = []
         self.logs: dict[int, Path] = {}
@@ -106,22 +102,20 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    try:
-        _redis().ping()
-    except Exception as exc:
-        need(f"Redis not reachable at {REDIS_URL}: {exc}")
     if not dovecot_available():
         need("dovecot is not installed (make system-deps installs Debian's dovecot-imapd)")
     tmp = tmp_path_factory.mktemp("scale")
     dovecot = Dovecot().start()
     try:
-        with temporary_pg_database("hotline_scale") as db_url:
+        # the Redis is shared: the gateways' leases, locks and bus start empty under a prefix of
+        # their own, deleted afterwards
+        with redis_namespace("scale") as (prefix, redis), temporary_pg_database("hotline_scale") as db_url:
             port = free_port()
             mail_user = f"scale{uuid.uuid4().hex[:8]}"
             env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
             env.update(PYTHONPATH=str(ROOT), HOTLINE_DATA_DIR=str(tmp / "data"), HOTLINE_DB_URL=db_url,
-                       HOTLINE_HTTP_PORT=str(port), HOTLINE_REUSE_PORT="true", HOTLINE_REDIS_URL=REDIS_URL,
-                       HOTLINE_LOCK_STORE_URL=REDIS_URL, HOTLINE_BOT_MODEL_DIR=str(ROOT / "models"),
+                       HOTLINE_HTTP_PORT=str(port), HOTLINE_REUSE_PORT="true", HOTLINE_REDIS_URL=REDIS_SERVER,
+                       HOTLINE_LOCK_STORE_URL=REDIS_SERVER, HOTLINE_REDIS_PREFIX=prefix, HOTLINE_BOT_MODEL_DIR=str(ROOT / "models"),
                        HOTLINE_AGI_PORT="0", HOTLINE_LOG_LEVEL="INFO", HOTLINE_LOG_JSON="true",
                        HOTLINE_USER_KDF_TIME_COST="1", HOTLINE_USER_KDF_MEMORY_KIB="1024",
                        HOTLINE_IMAP_URL=dovecot.url(mail_user), HOTLINE_MAIL_FROM=HOTLINE,
@@ -132,8 +126,7 @@ def pair(tmp_path_factory):
             cli = [sys.executable, "-m", "hotline.cli"]
             for args in (["db", "upgrade"], ["demo-data", "--history", "0"]):
                 subprocess.run([*cli, *args], env=env, cwd=tmp, check=True, capture_output=True, timeout=600)
-            _redis().flushdb()
-            gateways = Pair(tmp, db_url, env, port)
+            gateways = Pair(tmp, db_url, env, port, redis, prefix)
             gateways.dovecot, gateways.mail_user = dovecot, mail_user
             try:
                 for proc in (gateways.start_one(), gateways.start_one()):
@@ -266,17 +259,17 @@ async def test_database_and_redis_connections_killed_under_load(pair):
         per_marker[marker] = per_marker.get(marker, 0) + 1
     assert max(per_marker.values()) == 1  # none twice
 
-    # Redis drops the gateways' connections: subscriptions first, then every other one
-    # (only the gateways' own clients, by id: the Redis is shared with other programs)
-    redis = _redis()
-    me = redis.client_id()
-    ours = [c for c in redis.client_list() if int(c["id"]) != me and c.get("db") == REDIS_URL.rsplit("/", 1)[1]]
+    # Redis drops the gateways' connections: subscriptions first, then every other one (only
+    # these gateways' own clients, known by the name they give themselves: the Redis is shared)
+    redis, bus = pair.redis, f"{pair.prefix}desk"
+    ours = [c for c in redis.client_list() if c.get("name", "").startswith(pair.prefix)]
     subscribers = [c for c in ours if int(c.get("sub", 0)) or "P" in c.get("flags", "")]
     assert len(subscribers) >= 2
+    assert redis.pubsub_numsub(bus)[0][1] == len(subscribers)  # each on the bus under its prefix
     for client in subscribers + [c for c in ours if c not in subscribers]:
         redis.client_kill_filter(_id=client["id"])
     deadline = time.monotonic() + 5
-    while redis.pubsub_numsub("hotline:desk")[0][1] < 2:
+    while redis.pubsub_numsub(bus)[0][1] < 2:
         assert time.monotonic() < deadline, "the gateways did not subscribe again"
         await asyncio.sleep(0.1)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:
@@ -295,7 +288,7 @@ async def test_database_and_redis_connections_killed_under_load(pair):
             if len(desks) == 2:
                 break
         assert len(desks) == 2, "every desk socket reached the same process"
-        redis.publish("hotline:desk", json.dumps({"t": "queue"}))
+        redis.publish(bus, json.dumps({"t": "queue"}))
         for ws in desks.values():
             while (frame := json.loads((await ws.receive(timeout=10)).data))["type"] != "queue":
                 pass
@@ -318,11 +311,10 @@ async def test_kill_9_mid_chat_intake_and_mid_mail_burst(pair):
         msg["Subject"], msg["Message-ID"] = f"投诉噪音 {i}", make_msgid(domain="example.cn")
         msg.set_content(f"幸福小区{i}号楼旁边的工地每天半夜施工，噪音太大，请尽快处理。电话13812345{i:03d}")
         mails.append((msg["Message-ID"], msg.as_bytes()))
-    redis = _redis()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:
         # the chat must be held by the process that reads the mailbox: that one is killed
         deadline = time.monotonic() + 60
-        while not (holder := redis.get("hotline:lease:mailbox")):
+        while not (holder := pair.redis.get(f"{pair.prefix}lease:mailbox")):
             assert time.monotonic() < deadline, "nobody took the mailbox's lease"
             await asyncio.sleep(0.2)
         reader_pid = int(holder.decode().split(":")[1])

@@ -1,6 +1,6 @@
 """The parts several gateway processes share through Redis, each against a real Redis: rate limits,
-the mailbox's lease, calls announced by one process and continued by another; and `--workers`
-refusing a configuration that cannot be shared."""
+the mailbox's lease, calls announced by one process and continued by another, every key and channel
+under the configured prefix; and `--workers` refusing a configuration that cannot be shared."""
 from __future__ import annotations
 
 import asyncio
@@ -14,28 +14,33 @@ import pytest
 
 from channels.voice.agi import start_agi_server
 from channels.voice.calls import CallRegistry
+from bot.engine import lock_store_for
+from channels.desk.live import LiveDesk
 from hotline.ratelimit import Limiter
-from hotline.shared import Lease, redis_client
+from hotline.settings import SettingsError, load_settings
+from hotline.shared import Lease, delete_prefixed, redis_client
 
+from conftest import REDIS_SERVER, redis_namespace
 from voice_peers import agi_request
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 @pytest.fixture
-async def redis():
+def namespace():
+    """(prefix, synchronous client): this test's own keys on the shared Redis, deleted afterwards."""
+    with redis_namespace("parts") as found:
+        yield found
+
+
+@pytest.fixture
+async def redis(namespace):
     clients = []
 
     def make():
-        clients.append(redis_client(REDIS_URL))
+        clients.append(redis_client(REDIS_SERVER, namespace[0]))
         return clients[-1]
 
-    try:
-        await make().ping()
-    except Exception as exc:  # noqa: BLE001  (any failure to reach it means: no Redis here)
-        from conftest import need
-        need(f"Redis not reachable at {REDIS_URL}: {exc}")
     yield make
     for client in clients:
         await client.close()
@@ -110,11 +115,60 @@ async def test_a_call_announced_by_one_process_goes_on_through_another(redis):
         assert (await owner.for_audio(call_uuid)).phase == "voicemail"
         await agi_request("127.0.0.1", port_b, f"hotline/ended?uuid={call_uuid}")
         assert await elsewhere.find(call_uuid) is None
-        assert await elsewhere.redis.exists(f"hotline:call:{call_uuid}") == 0
+        assert await elsewhere.redis.exists(f"hotline:call:{call_uuid}") == 0  # (the voice channel's own key)
     finally:
         for server in servers:
             server.close()
             await server.wait_closed()
+
+
+class _Handoffs:
+    async def open_items(self):
+        return []
+
+
+async def test_every_key_and_channel_is_under_the_prefix_and_only_those_are_deleted(namespace):
+    """Two gateways (or a test and a gateway) on one Redis keep apart by `redis_prefix`: rate limits,
+    leases, conversation locks and the desk's bus are all under it, the clients are named by it, and
+    deleting a prefix's keys leaves everyone else's."""
+    prefix, sync = namespace
+    neighbour = f"{prefix}neighbour:"  # another gateway's prefix, starting like ours
+    other = f"test-other-{uuid.uuid4().hex[:8]}:"
+    sync.set(f"{other}kept", "1")
+    client = redis_client(REDIS_SERVER, prefix)
+    store = lock_store_for(REDIS_SERVER, prefix)
+    desk = LiveDesk(_Handoffs(), None, REDIS_SERVER, redis_prefix=prefix)
+    try:
+        limiter = Limiter("lookup-client", 1, 60.0, client, prefix=prefix)
+        assert await limiter.hit("1.2.3.4") == 0 and await limiter.hit("1.2.3.4") > 0
+        assert await Limiter("lookup-client", 1, 60.0, client, prefix=neighbour).hit("1.2.3.4") == 0  # its own window
+        lease = Lease(client, "mailbox", 30, prefix=prefix)
+        assert await lease.try_acquire()
+        async with store.lock("webchat-abc"):
+            held = {k.decode() for k in sync.scan_iter(match=f"{prefix}*")}
+        assert held == {f"{prefix}rate:lookup-client:1.2.3.4", f"{neighbour}rate:lookup-client:1.2.3.4",
+                        f"{prefix}lease:mailbox", f"{prefix}lock:webchat-abc"}
+        await desk.start()
+        assert sync.pubsub_numsub(f"{prefix}desk")[0][1] == 1
+        names = [c.get("name", "") for c in sync.client_list()]
+        assert sum(name.startswith(prefix) for name in names) >= 3  # the client, the lock store's, the bus
+    finally:
+        await desk.stop()
+        await store.redis.close()
+        await client.close()
+    assert delete_prefixed(sync, neighbour) == 1
+    assert delete_prefixed(sync, prefix) == 2  # the lease and our window (the lock was released)
+    assert sync.get(f"{other}kept") == b"1"
+    sync.delete(f"{other}kept")
+
+
+def test_the_prefix_is_a_setting_checked_at_start(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no hotline.toml here
+    assert load_settings(None, {}).redis_prefix == "hotline:"
+    assert load_settings(None, {"HOTLINE_REDIS_PREFIX": "city-a:"}).redis_prefix == "city-a:"
+    for bad in ("", "a b", "keys*", "x" * 65):
+        with pytest.raises(SettingsError, match="redis_prefix"):
+            load_settings(None, {"HOTLINE_REDIS_PREFIX": bad})
 
 
 def test_workers_refuse_a_database_that_cannot_be_shared(tmp_path):

@@ -1,17 +1,24 @@
 """A gateway that cannot start says why in one line and ends (exit status 1): the real `hotline run`
-command, started as a process, with a port taken or the database unreachable."""
+command, started as a process, with a port taken or the database unreachable. One that can shows
+its own steps and where to reach it, the libraries' noise kept in the debug log."""
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
+import warnings
 from pathlib import Path
 
 import pytest
 
+from hotline.logs import OWN_LOGGERS, setup_logging
 from hotline.server import serve
 from hotline.startup import StartupError
 from tests.conftest import idle_pool_worker, make_settings, need
@@ -107,3 +114,69 @@ def test_a_thread_that_never_ends_does_not_keep_a_failed_start_alive(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)),
                             capture_output=True, text=True, timeout=60)
     assert the_one_line(result) == "error: cannot start: the reason"
+
+
+def test_a_start_shows_its_steps_and_ends_with_the_addresses(tmp_path):
+    """What the operator sees (plain console): the gateway's own lines only, the last one with
+    where to reach it; the libraries' records go to the debug log."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update(HOTLINE_DATA_DIR=str(tmp_path / "data"), HOTLINE_BOT_ENABLED="false", HOTLINE_LOG_JSON="false",
+               HOTLINE_HTTP_PORT=str(port), HOTLINE_AGI_PORT="0", PYTHONPATH=str(ROOT))
+    console = tmp_path / "console.txt"
+    with open(console, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "run"], env=env, cwd=tmp_path,
+                                stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 120
+            while "gateway listening" not in console.read_text(errors="replace"):
+                assert proc.poll() is None and time.monotonic() < deadline, console.read_text(errors="replace")
+                time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    lines = console.read_text(errors="replace").splitlines()
+    listening = next(line for line in lines if "gateway listening" in line)
+    base = f"http://127.0.0.1:{port}"
+    for address in (f"url={base}", f"desk={base}/desk", f"api={base}/api/openapi.json", f"health={base}/healthz"):
+        assert address in listening
+    loggers = {line.split()[3].rstrip(":") for line in lines if line[:2] == "20"}  # date time level logger:
+    assert loggers and all(name.split(".")[0] in OWN_LOGGERS for name in loggers), lines
+    assert not [line for line in lines if line[:2] != "20"], lines  # nothing printed around the records
+    assert (tmp_path / "data" / "logs" / "debug.log").exists()
+
+
+@pytest.fixture
+def root_logging():
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, {name: logging.getLogger(name).level for name in ("hotline", "jieba")}
+    yield
+    for handler in root.handlers:
+        handler.close()
+    root.handlers[:], root.level = saved[0], saved[1]
+    for name, level in saved[2].items():
+        logging.getLogger(name).setLevel(level)
+    logging.captureWarnings(False)
+
+
+def test_library_noise_goes_to_the_debug_log_not_the_console(tmp_path, monkeypatch, root_logging):
+    console = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", console)
+    debug_log = tmp_path / "logs" / "debug.log"
+    setup_logging("INFO", False, debug_file=debug_log)
+    # (warnings: other parts may have set these loggers' levels up to WARNING, not past it)
+    logging.getLogger("absl").warning("oneDNN custom operations are on")
+    logging.getLogger("rasa.core.noise").warning("some Rasa chatter")
+    logging.getLogger("pyparsing").warning("warn_ungrouped_named_tokens_in_collection")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("a library's DeprecationWarning", RuntimeWarning)
+    logging.getLogger("hotline.bot").info("bot: ready")
+    logging.getLogger("hotline.bot").debug("a detail for the debug log")
+    logging.getLogger("sqlalchemy.pool").error("a library's error reaches the operator")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    shown, kept = console.getvalue(), debug_log.read_text(encoding="utf-8")
+    assert "bot: ready" in shown and "a library's error reaches the operator" in shown
+    for noise in ("oneDNN", "Rasa chatter", "warn_ungrouped", "DeprecationWarning", "a detail"):
+        assert noise not in shown and noise in kept

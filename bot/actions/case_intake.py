@@ -20,6 +20,7 @@ from cases.intake import InvalidInput, is_phone, normalize_phone, validate_case
 from cases.store import BOT
 from cases.workflow import KIND_LABELS, Channel, Kind, label
 
+from . import existing_case
 from .common import (CASE_SLOTS, channel, digression, entity, is_interruption, is_voice, latest_intent, latest_text,
                      metadata, mostly_digits, previous_action, reset, spell_digits, wants_to_stop)
 
@@ -29,6 +30,7 @@ log = logging.getLogger("hotline.bot")
 logging.getLogger("rasa_sdk.forms").setLevel(logging.ERROR)
 
 NOT_SAID = "未说明"
+SEPARATE = "separate_case"  # the correct_field value of "this is another matter: file it apart"
 ANONYMOUS = "匿名"
 NO_PHONE = "none"
 KINDS_WITH_TIME = {Kind.COMPLAINT.value, Kind.REPORT.value, Kind.HELP.value}
@@ -308,55 +310,90 @@ class ActionReadBackCase(Action):
                 c = cats[code]
                 name = f"{c.parent.name}/{c.name}" if c.parent else c.name
         dispatcher.utter_message(text="我核对一下您要登记的内容：\n" + _summary(tracker, name))
-        dispatcher.utter_message(response="utter_confirm_case")
+        try:
+            duplicate = await existing_case.find_duplicate(runtime().store, await _validated(tracker))
+        except InvalidInput:
+            duplicate = None
+        if duplicate is None:
+            dispatcher.utter_message(response="utter_confirm_case")
+        else:  # this citizen's open case about the same matter: add to it, or file apart
+            text, buttons = existing_case.offer(duplicate, is_voice(tracker), metadata(tracker).get("locale"),
+                                                SEPARATE)
+            dispatcher.utter_message(text=text, buttons=buttons)
         return []
 
 
 class ActionSubmitCase(Action):
+    """Files the case; when the read-back found this citizen's open case about the same matter and
+    the citizen confirmed, the new words go onto that case instead (action_read_back_case)."""
+
     def name(self) -> str:
         return "action_submit_case"
 
     async def run(self, dispatcher, tracker, domain) -> list:
-        rt = runtime()
-        phone = tracker.get_slot("contact_phone")
-        meta = metadata(tracker)
-        name = tracker.get_slot("contact_name")
-        data = {
-            "kind": tracker.get_slot("case_kind") or Kind.COMPLAINT.value,
-            "category": tracker.get_slot("case_category"),
-            "category_confidence": tracker.get_slot("case_category_confidence"),
-            "description": tracker.get_slot("case_description") or "",
-            "location": "" if tracker.get_slot("case_location") == NOT_SAID else tracker.get_slot("case_location"),
-            "happened": "" if tracker.get_slot("case_happened") == NOT_SAID else tracker.get_slot("case_happened"),
-            "contact_name": "" if name == ANONYMOUS else name,
-            "anonymous": name == ANONYMOUS,
-            "contact_phone": "" if phone in (None, NO_PHONE) else phone,
-            "contact_email": meta.get("email") or "",
-            "wants_reply": tracker.get_slot("wants_reply") == "yes",
-            "conversation_id": tracker.sender_id,
-            "locale": meta.get("locale") or "zh",
-        }
-        chan = CHANNEL_OF.get(channel(tracker), Channel.WEBCHAT)
-        try:
-            inp = validate_case(data, channel=chan, known_categories=await rt.store.category_codes())
-        except InvalidInput as exc:
-            log.warning("bot case refused by validation", extra={"fields": {"errors": list(exc.errors)}})
-            dispatcher.utter_message(text="抱歉，登记的内容还不完整，我为您转接人工客服继续办理。")
-            return [FollowupAction("action_handoff")]
-        case, password = await rt.store.create_case(inp, BOT)
-        await rt.conversations.add_case(tracker.sender_id, channel(tracker), case.number)
-        await rt.publish("case_created", {"number": case.number, "conversation": tracker.sender_id})
-        voice = is_voice(tracker)
-        days = rt.store.calendar.working_days_for(case.kind, case.urgency)
-        deadline = case.deadline.astimezone(rt.store.calendar.tz).strftime("%m月%d日") if case.deadline else ""
-        dispatcher.utter_message(
-            text=(f"您的{kind_label(case.kind)}已登记成功。受理编号：{spell_digits(case.number, voice)}，"
-                  f"查询密码：{spell_digits(password, voice)}。请记下编号和密码，"
-                  f"可以在网站或拨打12345查询办理进度。"
-                  + (f"承办部门会在{days}个工作日内（{deadline}前）答复您。" if case.wants_reply and deadline else "")
-                  + ("需要再听一遍请说“重复”。" if voice else "")),
-            json_message={"case": {"number": case.number, "password": password}})
-        return reset(*CASE_SLOTS) + [SlotSet("last_case_number", case.number), SlotSet("did_business", True)]
+        return await file_case(dispatcher, tracker, onto_existing=True)
+
+
+def _case_data(tracker: Tracker) -> dict:
+    phone = tracker.get_slot("contact_phone")
+    meta = metadata(tracker)
+    name = tracker.get_slot("contact_name")
+    return {
+        "kind": tracker.get_slot("case_kind") or Kind.COMPLAINT.value,
+        "category": tracker.get_slot("case_category"),
+        "category_confidence": tracker.get_slot("case_category_confidence"),
+        "description": tracker.get_slot("case_description") or "",
+        "location": "" if tracker.get_slot("case_location") == NOT_SAID else tracker.get_slot("case_location"),
+        "happened": "" if tracker.get_slot("case_happened") == NOT_SAID else tracker.get_slot("case_happened"),
+        "contact_name": "" if name == ANONYMOUS else name,
+        "anonymous": name == ANONYMOUS,
+        "contact_phone": "" if phone in (None, NO_PHONE) else phone,
+        "contact_email": meta.get("email") or "",
+        "wants_reply": tracker.get_slot("wants_reply") == "yes",
+        "conversation_id": tracker.sender_id,
+        "locale": meta.get("locale") or "zh",
+    }
+
+
+async def _validated(tracker: Tracker):
+    """The slots as a validated CaseInput (InvalidInput when something is missing)."""
+    rt = runtime()
+    chan = CHANNEL_OF.get(channel(tracker), Channel.WEBCHAT)
+    return validate_case(_case_data(tracker), channel=chan, known_categories=await rt.store.category_codes())
+
+
+async def file_case(dispatcher, tracker: Tracker, *, onto_existing: bool) -> list:
+    """File the citizen's case, or with `onto_existing` add it to their likely duplicate, the open
+    case told to them at the read-back; nothing the citizen said is dropped either way."""
+    rt = runtime()
+    try:
+        inp = await _validated(tracker)
+    except InvalidInput as exc:
+        log.warning("bot case refused by validation", extra={"fields": {"errors": list(exc.errors)}})
+        dispatcher.utter_message(text="抱歉，登记的内容还不完整，我为您转接人工客服继续办理。")
+        return [FollowupAction("action_handoff")]
+    voice = is_voice(tracker)
+    if onto_existing:
+        existing = await existing_case.add_to_duplicate(rt.store, inp, tracker.sender_id)
+        if existing is not None:
+            await rt.conversations.add_case(tracker.sender_id, channel(tracker), existing.number)
+            await rt.publish("case_supplemented", {"number": existing.number, "conversation": tracker.sender_id})
+            dispatcher.utter_message(text=existing_case.added_text(existing, voice, inp.locale),
+                                     json_message={"case": {"number": existing.number, "supplemented": True}})
+            return reset(*CASE_SLOTS) + [SlotSet("last_case_number", existing.number), SlotSet("did_business", True)]
+    case, password = await rt.store.create_case(inp, BOT)
+    await rt.conversations.add_case(tracker.sender_id, channel(tracker), case.number)
+    await rt.publish("case_created", {"number": case.number, "conversation": tracker.sender_id})
+    days = rt.store.calendar.working_days_for(case.kind, case.urgency)
+    deadline = case.deadline.astimezone(rt.store.calendar.tz).strftime("%m月%d日") if case.deadline else ""
+    dispatcher.utter_message(
+        text=(f"您的{kind_label(case.kind)}已登记成功。受理编号：{spell_digits(case.number, voice)}，"
+              f"查询密码：{spell_digits(password, voice)}。请记下编号和密码，"
+              f"可以在网站或拨打12345查询办理进度。"
+              + (f"承办部门会在{days}个工作日内（{deadline}前）答复您。" if case.wants_reply and deadline else "")
+              + ("需要再听一遍请说“重复”。" if voice else "")),
+        json_message={"case": {"number": case.number, "password": password}})
+    return reset(*CASE_SLOTS) + [SlotSet("last_case_number", case.number), SlotSet("did_business", True)]
 
 
 class ActionAskCorrection(Action):
@@ -391,6 +428,13 @@ class ActionCorrectCase(Action):
         if field == "case_category":
             await self._offer_categories(dispatcher, tracker)
             return [SlotSet("correct_field", None)]
+        if field == SEPARATE:  # "another matter" after being told of an open case like it
+            if not tracker.get_slot("case_description"):
+                return [SlotSet("correct_field", None)]  # an old button: that case is already filed
+            events = await file_case(dispatcher, tracker, onto_existing=False)
+            if not any(e.get("event") == "followup" for e in events):
+                dispatcher.utter_message(response="utter_anything_else")
+            return events + [SlotSet("correct_field", None)]
         if field == "cancel":
             dispatcher.utter_message(response="utter_case_cancelled")
             return reset(*CASE_SLOTS) + [SlotSet("correct_field", None)]

@@ -15,8 +15,11 @@ from sqlalchemy.engine import Connection
 
 from ..calendar import WorkingCalendar
 from ..models import Case, CaseEvent, Category, Department, User
-from ..workflow import Channel, Kind
+from ..workflow import Channel, Kind, Status
 from .periods import Period
+
+# a case merged into another about the same matter (cases/case_links.py) is counted once, as its master
+COUNTED = Case.status != Status.MERGED.value
 
 
 class ReportInputError(ValueError):
@@ -137,6 +140,7 @@ class Context:
         """The period (on `time_column`; None: no period) and the filter, as conditions on `cases`."""
         start, end = self.bounds
         conds = [] if time_column is None else [time_column >= start, time_column < end]
+        conds.append(COUNTED)
         f = self.filter
         if f.kinds:
             conds.append(Case.kind.in_(f.kinds))

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from ..calendar import WorkingCalendar
 from ..models import Case, CaseEvent, ReportDaily, ReportWatermark
-from .base import Context
+from .base import COUNTED, Context
 from .facts import SETTLE, basis_of, flow_join, lock_watermark
 from .figures import MEASURES, case_figures, sign_for_limits
 from .periods import Period
@@ -186,7 +186,7 @@ def _summarize(conn: Connection, ranges: list[tuple[dt.date, dt.date]], zone: Zo
     limits, on_limits, sign_limit = sign_for_limits(ctx, flow)
     figures = case_figures(flow, sign_limit)
     day = local_day(Case.created_at, ctx.dialect, zone, start, end).label("day")
-    in_ranges = within(Case.created_at, utc_ranges(ranges, zone))
+    in_ranges = within(Case.created_at, utc_ranges(ranges, zone)) & COUNTED
     conn.execute(delete(ReportDaily).where(within(ReportDaily.day, ranges)))
     source = Case.__table__.outerjoin(flow, on_case).outerjoin(limits, on_limits)
     columns = ["day", "dim", "value", "value2", *MEASURES]

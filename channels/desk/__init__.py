@@ -160,7 +160,7 @@ async def _stop(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     from channels.webchat import HUB
 
-    from . import admin, calls_api, casework, chat, inbox, mailhold, telephony, transfers
+    from . import admin, calls_api, casework, chat, inbox, mailhold, similar, telephony, transfers
 
     env = aiohttp_jinja2.get_env(app)
     env.loader.searchpath.append(str(TEMPLATES))
@@ -173,12 +173,14 @@ def setup(app: web.Application) -> None:
     _filters(app, env)
     app[APP_CONTEXT_PROCESSORS_KEY].append(pages.desk_context)
     services = app[SERVICES]
-    live = LiveDesk(HandoffDesk(services.db), app.get(HUB), services.settings.redis_url)
+    live = LiveDesk(HandoffDesk(services.db), app.get(HUB), services.settings.redis_url,
+                    redis_prefix=services.settings.redis_prefix)
     app[LIVE] = live
     if HUB in app:
         app[HUB].intercept = live.citizen_message
-    app[pages.LOGIN_LIMIT] = (Limiter("login-client", 30, 60.0, getattr(services, "redis", None)),
-                              Limiter("login-user", 10, 60.0, getattr(services, "redis", None)))
+    redis, prefix = getattr(services, "redis", None), services.settings.redis_prefix
+    app[pages.LOGIN_LIMIT] = (Limiter("login-client", 30, 60.0, redis, prefix=prefix),
+                              Limiter("login-user", 10, 60.0, redis, prefix=prefix))
     app[pages.HAS_REPORTS] = False
     r = app.router
     r.add_get("/desk", pages.home)
@@ -190,6 +192,7 @@ def setup(app: web.Application) -> None:
         r.add_get("/favicon.ico", _favicon)  # browsers ask for it on every page, the portal's too
     chat.add_routes(app)
     casework.add_routes(app)
+    similar.add_routes(app)  # 相似工单: link, merge, similar cases at intake
     inbox.add_routes(app)
     admin.add_routes(app)
     telephony.add_routes(app)

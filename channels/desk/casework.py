@@ -16,7 +16,7 @@ from cases.intake import InvalidInput, clean_text, validate_case
 from cases.knowledge import KnowledgeRepository
 from cases.models import Case, CaseEvent, Department, Reminder, ServiceRating, User
 from cases.reminders import Notice, ReminderScheduler, parse_thresholds
-from cases.store import CaseFilter, select_cases
+from cases.store import CaseFilter, Forbidden, select_cases
 from cases.workflow import (ACTIONS, CHANNEL_LABELS, KIND_LABELS, OPEN_STATUSES, REQUEST_KINDS,
                             SATISFACTION_LABELS, STATUS_LABELS, UNREACHED, Channel, Kind, Role, Status,
                             allowed_actions, label)
@@ -28,6 +28,7 @@ from .auth import require_role
 from .live import LIVE
 from .telephony import case_context as telephony_context
 from .pages import render
+from . import similar
 
 A, S, D, ADM = Role.AGENT, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN
 HOTLINE = (A, S, ADM)
@@ -37,7 +38,7 @@ PAGE_SIZE = 50
 COUNT_LIMIT = 10_000
 REMINDERS = web.AppKey("desk_reminders", ReminderScheduler)
 # actions done on the case page with their own forms (dispatch/reopen pick departments)
-SPECIAL = {"dispatch", "reopen", "remind", "follow_up_unreached",
+SPECIAL = {"dispatch", "reopen", "remind", "follow_up_unreached", "merge",  # merge: the 相似工单 panel
            "extend", "return", "refuse_request"}  # the centre decides these on a request (/desk/approvals)
 
 
@@ -149,6 +150,7 @@ async def _case_page(request: web.Request, case: Case, *, errors: dict | None = 
         "category_options": await likely_categories(services, case) if role in HOTLINE else [],
         "can_correct": role in HOTLINE and case.status in (Status.REGISTERED.value, Status.RETURNED.value),
         "categories": await services.store.categories(),
+        **await similar.case_context(request, case),
         **await telephony_context(request, case, events), **_vocab(request)}, status=status)
 
 
@@ -188,6 +190,8 @@ async def case_page(request: web.Request) -> web.Response:
         flash = t("desk.followup.dissatisfied")
     elif done in ("corrected", "reminder_set", "attached"):
         flash = t(f"desk.case.{done}")
+    elif done in similar.OPS:
+        flash = t(f"desk.similar.done_{done}")
     elif done in ACTIONS:
         flash = t("desk.case.done", action=ACTIONS[done].label[1 if request["locale"] == "en" else 0])
     return await _case_page(request, await _case_for(request), flash=flash)
@@ -302,8 +306,13 @@ async def set_reminder(request: web.Request) -> web.Response:
 
 @require_role()
 async def attachment(request: web.Request) -> web.StreamResponse:
-    case = await _case_for(request)
     store = request.app[SERVICES].store
+    case = await store.get(request.match_info["number"])
+    try:
+        store.check_permission(request["actor"], case)
+    except Forbidden:  # a merged case's files belong to its master's handlers too (its page shows them)
+        if not await similar.master_visible(request, case):
+            raise
     att = next((a for a in await store.attachments(case.id) if str(a.id) == request.match_info["id"]), None)
     if att is None:
         raise web.HTTPNotFound()
@@ -345,7 +354,11 @@ async def _intake_page(request: web.Request, values: dict, errors: dict, status:
     services = request.app[SERVICES]
     phone = values.get("contact_phone", "")
     history = await services.store.cases_for_phone(phone) if phone else []
+    probe = similar.Probe(phone=phone, email=values.get("contact_email", ""), location=values.get("location", ""),
+                          text=f"{values.get('title', '')}\n{values.get('description', '')}",
+                          category_code=values.get("category") or None)
     return render(request, "desk_intake.html", {
+        "similar": await similar.intake_similar(request, probe), "intake": True, "can_link": True,
         "values": values, "errors": errors, "history": history, "categories": await services.store.categories(),
         "active": "intake", **_vocab(request)}, status=status)
 
@@ -389,7 +402,21 @@ async def intake_submit(request: web.Request) -> web.Response:
     if errors:
         return await _intake_page(request, values, errors, 400)
     inp.extra = {"intake": request["user"].username}
+    target = str(form.get("supplement_to", ""))
+    if target:  # the agent found the caller's open case about this: the call is added to it
+        return await _supplement_intake(request, target, inp, upload, values)
     case, password = await services.store.create_case(inp, request["actor"])
+    await _scan_and_conversation(request, case, inp, upload)
+    if answered:
+        case = await services.store.apply(case.number, "answer", request["actor"], channel=channel.value,
+                                          reply=values["answer"])
+    return await _case_page(request, await services.store.get(case.number),
+                            flash=t("desk.intake.created", number=case.number, password=password))
+
+
+async def _scan_and_conversation(request: web.Request, case, inp, upload) -> None:
+    """What an intake brings besides its words: the scan, and the chat it came from."""
+    services = request.app[SERVICES]
     if isinstance(upload, web.FileField) and upload.filename:
         await services.store.add_attachment(case.id, kind="scan", filename=upload.filename,
                                             content_type=upload.content_type or "application/octet-stream",
@@ -397,11 +424,21 @@ async def intake_submit(request: web.Request) -> web.Response:
     if inp.conversation_id:
         from cases.conversations import ConversationLog
         await ConversationLog(services.db).add_case(inp.conversation_id, "webchat", case.number)
-    if answered:
-        case = await services.store.apply(case.number, "answer", request["actor"], channel=channel.value,
-                                          reply=values["answer"])
+
+
+async def _supplement_intake(request: web.Request, number: str, inp, upload, values: dict) -> web.Response:
+    """The intake added to an open case (补充到此工单) as the citizen's words, with its scan; the
+    case page answers. A case that is no longer open takes nothing: the form comes back."""
+    from cases import case_links
+
+    services = request.app[SERVICES]
+    t = translator(request["locale"])
+    case = await _case_for(request, number)
+    if await case_links.add_intake_to(services.store, case, inp, by=request["user"].username) is None:
+        return await _intake_page(request, values, {"supplement_to": t("desk.similar.not_open", number=number)}, 409)
+    await _scan_and_conversation(request, case, inp, upload)
     return await _case_page(request, await services.store.get(case.number),
-                            flash=t("desk.intake.created", number=case.number, password=password))
+                            flash=t("desk.similar.supplemented", number=case.number))
 
 
 @require_role(*HOTLINE)

@@ -27,9 +27,9 @@ from aiohttp import web
 from cases.handoffs import HandoffDesk, queue_position
 from cases.models import utcnow
 from cases.workflow import Role
+from hotline.shared import DEFAULT_REDIS_PREFIX
 
 log = logging.getLogger("hotline.desk")
-REDIS_CHANNEL = "hotline:desk"
 WATCHERS = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
 
 
@@ -49,6 +49,7 @@ class LiveDesk:
     handoffs: HandoffDesk
     hub: object | None = None           # channels.webchat.ChatHub, to push frames to citizens
     redis_url: str = ""
+    redis_prefix: str = DEFAULT_REDIS_PREFIX  # the bus is the channel <prefix>desk
     sockets: set = field(default_factory=set)
     # conversations with an open hand-off → the user id holding it (None while waiting)
     live: dict = field(default_factory=dict)
@@ -60,6 +61,10 @@ class LiveDesk:
     _wake: asyncio.Event | None = None
     _writer: asyncio.Task | None = None
 
+    @property
+    def channel(self) -> str:
+        return f"{self.redis_prefix}desk"
+
     # ---- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         self._wake = asyncio.Event()
@@ -69,7 +74,7 @@ class LiveDesk:
         if self.redis_url:
             from hotline.shared import redis_client
 
-            self._redis = redis_client(self.redis_url)  # publishing: retried on a fresh connection
+            self._redis = redis_client(self.redis_url, self.redis_prefix)  # publishing: retried on a fresh connection
             self._listener = asyncio.create_task(self._listen())
             try:  # what is published from now on reaches this process
                 await asyncio.wait_for(self.subscribed.wait(), 5.0)
@@ -100,13 +105,16 @@ class LiveDesk:
         KILL, Redis restarted) is made again, with a resync for what was missed."""
         import redis.asyncio as aioredis
 
+        from hotline.shared import client_name
+
         pause, first = 0.05, True
         while True:
             # its own client without retries: a dropped subscription must surface here, to resync
-            client = aioredis.from_url(self.redis_url, socket_connect_timeout=2)
+            client = aioredis.from_url(self.redis_url, socket_connect_timeout=2,
+                                       client_name=client_name(self.redis_prefix))
             pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(REDIS_CHANNEL)
+                await pubsub.subscribe(self.channel)
                 if not first:
                     await self._resync()
                     log.info("desk bus: subscribed again")
@@ -136,7 +144,7 @@ class LiveDesk:
         message.setdefault("sent", time.time())
         if self._redis is not None:
             try:
-                await self._redis.publish(REDIS_CHANNEL, json.dumps(message, ensure_ascii=False))
+                await self._redis.publish(self.channel, json.dumps(message, ensure_ascii=False))
                 return
             except Exception as exc:  # Redis gone: this process's screens at least are told
                 log.warning("desk bus unavailable: delivered in this process only", extra={"fields": {"error": str(exc)}})

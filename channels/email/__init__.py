@@ -84,7 +84,7 @@ class MailChannel:
                 # lease's time when it dies (the ledger keeps a mail taken over from being done twice)
                 from hotline.shared import Lease
 
-                self.lease = Lease(redis, "mailbox", self.settings.mail_reader_lease_s)
+                self.lease = Lease(redis, "mailbox", self.settings.mail_reader_lease_s, prefix=self.settings.redis_prefix)
                 work = self.lease.run_while_held(self._read_mailbox)
             else:
                 work = self._read_mailbox()

@@ -17,7 +17,7 @@ from cases.credentials import is_valid_case_number
 from cases.mailbox import Outgoing
 from cases.models import Case
 from cases.public import public_view
-from cases.workflow import KIND_LABELS, label
+from cases.workflow import KIND_LABELS, STATUS_LABELS, label
 from hotline.i18n import translate
 from cases.models import utcnow
 
@@ -113,6 +113,15 @@ class Composer:
             body += "\n\n" + "\n".join(notes)
         return self.build(to=to, subject=self.subject(case, thread, locale), text=self._letter(case, body, locale),
                           thread=thread, purpose="ack", case_id=case.id, locale=locale)
+
+    def added_to_case(self, case: Case, to: str, thread: Thread) -> Outgoing:
+        """The answer to a new mail that went onto the sender's open case about the same matter."""
+        locale = case.locale or "zh"
+        body = translate(locale, "email.added_to_case", number=case.number, date=self._local(case.created_at)[:10],
+                         status=label(STATUS_LABELS, case.status, locale), lookup_url=f"{self.base_url}/lookup")
+        return self.build(to=to, subject=self.subject(case, thread, locale, translate(locale, "email.added_subject")),
+                          text=self._letter(case, body, locale), thread=thread, purpose="ack", case_id=case.id,
+                          locale=locale)
 
     def status(self, case: Case, events, to: str, thread: Thread) -> Outgoing:
         locale = case.locale or "zh"

@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import Counter
 from pathlib import Path
 from dataclasses import dataclass, field
 
+from cases import case_links
 from cases.credentials import new_password
 from cases.intake import InvalidInput, clean_text, is_phone, normalize_phone, validate_case
 from cases.mailbox import CitizenEvent, KeptFile, MailLedger, Outgoing, mail_conversation_id, message_key
 from cases.models import Case
+from cases.similar import Probe
 from cases.store import CITIZEN, CaseStore, NotFound
 from cases.workflow import Channel
 from hotline.i18n import translate
@@ -47,6 +50,8 @@ from .understand import understand
 log = logging.getLogger("hotline.email")
 
 MAX_FILES = 30
+# a subject that says "this is another matter" (after being told of an open case like it)
+NEW_MATTER = re.compile(r"新诉求|另一件事|new matter", re.I)
 
 
 @dataclass
@@ -248,6 +253,10 @@ class MailIngest:
             inp.extra["reply_to"] = mail.reply_to  # shown to agents; nothing is mailed there
         # only a mail taken over from a crashed attempt can already have its case
         case = await self.ledger.case_for_mail(key) if retake else None
+        if case is None and not truncated_size and not NEW_MATTER.search(mail.subject):
+            existing = await self._open_case_like(mail, inp)
+            if existing is not None:
+                return await self._onto_existing(mail, existing, inp, thread)
         if case is None:
             case, password = await self.store.create_case(inp, CITIZEN)
             new_pw = False
@@ -264,6 +273,26 @@ class MailIngest:
         ack = self.composer.acknowledgement(case, password, case.contact_email or mail.sender, thread, notes,
                                             new_password=new_pw)
         return Outcome("case", "", case.number, case_id=case.id, outgoing=[ack], files=files)
+
+    async def _open_case_like(self, mail: ParsedMail, inp) -> Case | None:
+        """The sender's open case about the same matter, found by the address it came From (the
+        answer goes only there), or None."""
+        match = await self.store.similar.likely_duplicate(Probe.of_input(inp))
+        if match is None or (match.case.contact_email or "").lower() != mail.sender:
+            return None
+        return match.case
+
+    async def _onto_existing(self, mail: ParsedMail, case: Case, inp, thread: Thread) -> Outcome:
+        """A new mail about a matter the sender already reported: its words and files go onto that
+        case as the citizen's supplement, and the answer tells its number and how to have a case of
+        its own instead (a new mail with 新诉求 in the subject)."""
+        event = CitizenEvent(case.id, "supplement", case_links.intake_as_supplement(inp)[:5000],
+                             {"intake": Channel.EMAIL.value, "message_id": mail.message_id, "subject": mail.subject},
+                             public=True)
+        files, _ = await self._files(case.id, mail)
+        answer = self.composer.added_to_case(case, case.contact_email, thread)
+        return Outcome("event", "open_case_like_it", case.number, case_id=case.id, event=event, files=files,
+                       outgoing=[answer])
 
     async def _files(self, case_id: int, mail: ParsedMail, fresh: bool = False
                      ) -> tuple[list[KeptFile], list[str]]:

@@ -325,7 +325,9 @@ async def rest_health(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[HUB] = ChatHub()
-    app[MAILS] = Limiter("transcript-mail", *MAILS_PER_SESSION, getattr(app[SERVICES], "redis", None))
+    services = app[SERVICES]
+    app[MAILS] = Limiter("transcript-mail", *MAILS_PER_SESSION, getattr(services, "redis", None),
+                         prefix=services.settings.redis_prefix)
     app.router.add_get("/ws/chat", websocket)
     app.router.add_post("/webhooks/rest/webhook", rest_webhook)
     app.router.add_get("/webhooks/rest/", rest_health)

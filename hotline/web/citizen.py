@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from cases.intake import validate_case
+from cases.intake import CaseInput, validate_case
 from cases.models import Case, CaseEvent
 from cases.store import CITIZEN, Actor
 from cases.workflow import Channel
@@ -30,8 +30,8 @@ LIMITS = web.AppKey("lookup_limits", LookupLimits)
 def install_limits(app: web.Application) -> None:
     s = app[SERVICES].settings
     redis = getattr(app[SERVICES], "redis", None)  # shared by every gateway process when redis_url is set
-    app[LIMITS] = LookupLimits(Limiter("lookup-client", s.lookup_per_client, s.lookup_window_s, redis),
-                               Limiter("lookup-case", s.lookup_per_case, s.lookup_window_s, redis))
+    app[LIMITS] = LookupLimits(Limiter("lookup-client", s.lookup_per_client, s.lookup_window_s, redis, prefix=s.redis_prefix),
+                               Limiter("lookup-case", s.lookup_per_case, s.lookup_window_s, redis, prefix=s.redis_prefix))
 
 
 def client_key(request: web.Request) -> str:
@@ -41,6 +41,13 @@ def client_key(request: web.Request) -> str:
 async def submit_case(request: web.Request, data, channel: Channel, actor: Actor = CITIZEN,
                       allow_urgent: bool = False, require_phone: bool = False) -> tuple[Case, str]:
     """Validate (raises InvalidInput naming each bad field) and store; the case is committed on return."""
+    inp = await citizen_input(request, data, channel, allow_urgent=allow_urgent, require_phone=require_phone)
+    return await store_input(request, inp, actor)
+
+
+async def citizen_input(request: web.Request, data, channel: Channel, *, allow_urgent: bool = False,
+                        require_phone: bool = False) -> CaseInput:
+    """What the citizen submitted, validated (InvalidInput naming each bad field), category filled in."""
     services = request.app[SERVICES]
     if not data.get("category") and isinstance(data.get("description"), str) and data["description"].strip():
         from bot.classify import category_fields  # the citizen left it open: the classifier files it
@@ -48,6 +55,11 @@ async def submit_case(request: web.Request, data, channel: Channel, actor: Actor
     inp = validate_case(data, channel=channel, known_categories=await services.store.category_codes(),
                         allow_urgent=allow_urgent, require_phone=require_phone)
     inp.locale = request.get("locale", inp.locale) if not data.get("locale") else inp.locale
+    return inp
+
+
+async def store_input(request: web.Request, inp: CaseInput, actor: Actor = CITIZEN) -> tuple[Case, str]:
+    services = request.app[SERVICES]
     case, password = await services.store.create_case(inp, actor)
     request.app[METRICS].cases_created.labels(case.channel, case.kind).inc()
     log.info("case registered", extra=log_fields(number=case.number, kind=case.kind, channel=case.channel,

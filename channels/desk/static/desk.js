@@ -122,6 +122,27 @@
         .then(function (r) { return r.text(); }).then(function (html) { historyBox.innerHTML = html; });
     }, 250);
   });
+  // intake: the open cases like the one being typed (same caller, same place): 相似工单
+  var similarBox = $("#similar-box"), stimer;
+  function refreshSimilar() {
+    clearTimeout(stimer);
+    stimer = setTimeout(function () {
+      var q = new URLSearchParams();
+      [["phone", "#intake-phone"], ["email", "#intake-email"], ["location", "#intake-location"],
+       ["q", "#intake-description"], ["category", "#intake-category"]].forEach(function (p) {
+        var el = $(p[1]); if (el && el.value) q.set(p[0], el.value.slice(0, 500));
+      });
+      fetch(similarBox.getAttribute("data-similar") + "?" + q.toString(), { credentials: "same-origin" })
+        .then(function (r) { return r.text(); }).then(function (html) { similarBox.innerHTML = html; });
+    }, 400);
+  }
+  if (similarBox) ["#intake-phone", "#intake-email", "#intake-location", "#intake-description", "#intake-category"]
+    .forEach(function (sel) { var el = $(sel); if (el) el.addEventListener(el.tagName === "SELECT" ? "change" : "input", refreshSimilar); });
+  // a merge closes a case: asked once more
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest && ev.target.closest("button[data-confirm]");
+    if (b && !window.confirm(b.getAttribute("data-confirm"))) ev.preventDefault();
+  });
   var question = $("#intake-description"), refs = $("#references");
   var qtimer;
   if (question && refs) question.addEventListener("input", function () {

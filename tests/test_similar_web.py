@@ -1,0 +1,212 @@
+"""One matter, one case over HTTP: the portal tells a citizen of their open case like the new one,
+the desk lists similar cases (a department only its own), links and merges them (agents and
+supervisors only) and adds an intake to an open case; SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from cases.models import Attachment, Case, CaseEvent
+from desk_support import login, make_users, new_case, post
+from test_portal import PNG, get_page, post_files, post_form, text_of
+
+NOISE = {"kind": "complaint", "category": "hjbh.zswr", "title": "工地夜间施工",
+         "description": "幸福路12号的工地每天半夜还在施工，电钻声音太吵了，孩子睡不着",
+         "location": "幸福路12号", "happened": "每天晚上", "contact_name": "王先生",
+         "contact_phone": "13812345678", "contact_email": "", "wants_reply": "1"}
+AGAIN = dict(NOISE, title="", description="还是那个工地，晚上十一点还在打桩，吵得没法睡", location="幸福路十二号附近")
+
+
+async def count(services, model) -> int:
+    async with services.db.read() as s:
+        return (await s.execute(sa.select(sa.func.count()).select_from(model))).scalar()
+
+
+async def events_of(services, number: str) -> list:
+    case = await services.store.get(number)
+    return await services.store.events(case.id)
+
+
+# ---- the portal -----------------------------------------------------------------------------------
+async def test_portal_tells_the_existing_number_and_adds_to_it(client, services):
+    resp, page = await post_form(client, "/submit", NOISE)
+    first = text_of(page, "case-number")
+    # the same citizen about the same site: told the number, nothing stored yet, the words kept
+    resp, files = await post_files(client, "/submit", AGAIN, [("site.png", PNG, "image/png")], form_page="/submit")
+    assert resp.status == 200 and 'id="duplicate-notice"' in files and first in files
+    assert 'id="duplicate-files"' in files  # the chosen files were not taken: the citizen is asked again
+    assert "还是那个工地" in files and NOISE["description"] not in files  # never the other case's words
+    assert await count(services, Case) == 1 and 'id="case-password"' not in files
+    # "add to it": a supplement of the first case with the words and the file, no second case
+    resp, page = await post_files(client, "/submit", dict(AGAIN, duplicate=f"add:{first}"),
+                                  [("site.png", PNG, "image/png")], form_page="/submit")
+    assert resp.status == 200 and text_of(page, "case-number") == first and 'id="supplemented"' in page
+    assert await count(services, Case) == 1
+    [event] = [e for e in await events_of(services, first) if e.action == "supplement"]
+    assert "还是那个工地" in event.comment and "幸福路十二号附近" in event.comment and event.public
+    case = await services.store.get(first)
+    assert [a.filename for a in await services.store.attachments(case.id)] == ["site.png"]
+    # "another matter": a case of its own
+    resp, page = await post_form(client, "/submit", dict(AGAIN, duplicate="new"))
+    assert resp.status == 200 and text_of(page, "case-number") != first and 'id="case-password"' in page
+    assert await count(services, Case) == 2
+
+
+async def test_portal_asks_in_english_on_the_english_page(client, services):
+    await post_form(client, "/submit", NOISE)
+    await get_page(client, "/submit?lang=en")
+    resp, page = await post_form(client, "/submit", AGAIN)
+    assert resp.status == 200 and "You already have a similar request in progress" in page
+    assert "Add to request" in page and "submit separately" in page
+
+
+async def test_portal_another_citizen_or_matter_is_filed_at_once(client, services):
+    await post_form(client, "/submit", NOISE)
+    resp, page = await post_form(client, "/submit", dict(AGAIN, contact_phone="13900001111"))
+    assert 'id="duplicate-notice"' not in page and 'id="case-password"' in page
+    resp, page = await post_form(client, "/submit", dict(NOISE, description="社区门口的路灯坏了一个多月，晚上很黑",
+                                                         location="光明小区北门", category="cxjs.szss"))
+    assert 'id="duplicate-notice"' not in page and 'id="case-password"' in page
+    assert await count(services, Case) == 3
+
+
+async def test_portal_a_forged_or_stale_choice_adds_nothing(client, services):
+    resp, page = await post_form(client, "/submit", NOISE)
+    first = text_of(page, "case-number")
+    other = await new_case(services, phone="13700000000", description="别人的工单，别人的事情写在这里")
+    # a number that is not the citizen's duplicate: asked again, nothing added anywhere
+    resp, page = await post_form(client, "/submit", dict(AGAIN, duplicate=f"add:{other.number}"))
+    assert 'id="duplicate-notice"' in page and first in page and other.number not in page
+    assert [e.action for e in await events_of(services, other.number)] == ["register"]
+    assert [e.action for e in await events_of(services, first)] == ["register"]
+
+
+# ---- the desk -----------------------------------------------------------------------------------------
+@pytest.fixture
+async def desk(services, client_factory):
+    await make_users(services)
+
+    async def signed_in(username: str):
+        c = await client_factory(services)
+        assert (await login(c, username)).status == 302
+        return c
+    return signed_in
+
+
+def similar_numbers(page: str) -> list[str]:
+    box = re.search(r'id="similar-cases">(.*?)</section>', page, re.S)
+    return re.findall(r'data-case="(\d+)"', box.group(1)) if box else []
+
+
+async def test_case_page_lists_similar_cases_and_an_agent_links_and_merges(services, desk):
+    a = await new_case(services, description="幸福小区东门的烧烤摊半夜营业，噪音很大")
+    b = await new_case(services, description="东门烧烤摊又营业到凌晨两点，太吵了")
+    # another citizen, at the same gate, about another kind of thing (buses): not the same matter
+    elsewhere = await new_case(services, phone="13700001234", description="门口公交站的班次太少，等车要半小时",
+                               category="jtys.ggjt")
+    agent = await desk("agent1")
+    page = await (await agent.get(f"/desk/cases/{a.number}")).text()
+    assert similar_numbers(page) == [b.number] and elsewhere.number not in similar_numbers(page)
+    assert "同一市民" in page and "同一地点" in page
+    resp = await post(agent, f"/desk/cases/{a.number}/links", {"other": b.number, "op": "link"},
+                      page=f"/desk/cases/{a.number}", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == f"/desk/cases/{a.number}?done=link"
+    page = await (await agent.get(f"/desk/cases/{b.number}")).text()
+    assert 'id="linked-cases"' in page and a.number in page and a.number not in similar_numbers(page)
+    # merge b into a: b closes as 已合并, a shows b's words, files and history
+    await services.store.add_attachment(b.id, kind="upload", filename="night.jpg", content_type="image/jpeg",
+                                        data=b"\xff\xd8night")
+    resp = await post(agent, f"/desk/cases/{a.number}/links", {"other": b.number, "op": "merge_here"},
+                      page=f"/desk/cases/{a.number}", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == f"/desk/cases/{a.number}?done=merge_here"
+    assert (await services.store.get(b.number)).status == "merged"
+    page = await (await agent.get(f"/desk/cases/{a.number}?done=merge_here")).text()
+    assert f'id="merged-{b.number}"' in page and "东门烧烤摊又营业到凌晨两点" in page and "night.jpg" in page
+    assert "已合并到本工单" in page
+    merged_page = await (await agent.get(f"/desk/cases/{b.number}")).text()
+    assert 'id="merged-into"' in merged_page and a.number in merged_page and 'id="similar-cases"' not in merged_page
+
+
+async def test_bad_link_requests_change_nothing(services, desk):
+    a = await new_case(services)
+    agent = await desk("agent1")
+    for data in ({"other": a.number, "op": "link"}, {"other": "2612070000000", "op": "merge_into"},
+                 {"other": "", "op": "link"}, {"other": a.number, "op": "explode"}):
+        resp = await post(agent, f"/desk/cases/{a.number}/links", data, page=f"/desk/cases/{a.number}")
+        assert resp.status == 400, data
+    assert [e.action for e in await events_of(services, a.number)] == ["register"]
+
+
+async def test_departments_neither_link_nor_see_other_departments_cases(services, desk):
+    agent_client = await desk("agent1")
+    mine = await new_case(services, description="幸福小区东门的烧烤摊半夜营业，噪音很大")
+    theirs = await new_case(services, description="幸福小区东门烧烤摊的油烟熏得没法开窗")
+    also_mine = await new_case(services, description="东门烧烤摊又营业到凌晨两点，太吵了")
+    for case, dept in ((mine, "zjj"), (theirs, "sthjj"), (also_mine, "zjj")):
+        resp = await post(agent_client, f"/desk/cases/{case.number}/action", {"action": "dispatch", "department": dept})
+        assert resp.status == 200
+    handler = await desk("dept1")  # 住建局
+    page = await (await handler.get(f"/desk/cases/{mine.number}")).text()
+    assert similar_numbers(page) == [also_mine.number] and theirs.number not in page
+    assert 'name="op"' not in page  # no link or merge buttons
+    resp = await post(handler, f"/desk/cases/{mine.number}/links", {"other": also_mine.number, "op": "merge_here"},
+                      page=f"/desk/cases/{mine.number}")
+    assert resp.status == 403
+    assert (await services.store.get(also_mine.number)).status == "dispatched"
+    supervisor = await desk("super1")
+    resp = await post(supervisor, f"/desk/cases/{mine.number}/links", {"other": also_mine.number, "op": "merge_here"},
+                      page=f"/desk/cases/{mine.number}", allow_redirects=False)
+    assert resp.status == 303 and (await services.store.get(also_mine.number)).status == "merged"
+    # another department's case merged into ours: its words and files are ours to see from then on
+    att = await services.store.add_attachment(theirs.id, kind="upload", filename="smoke.jpg",
+                                              content_type="image/jpeg", data=b"\xff\xd8smoke")
+    assert (await handler.get(f"/desk/cases/{theirs.number}/attachments/{att.id}")).status == 403
+    resp = await post(supervisor, f"/desk/cases/{mine.number}/links", {"other": theirs.number, "op": "merge_here"},
+                      page=f"/desk/cases/{mine.number}", allow_redirects=False)
+    assert resp.status == 303
+    page = await (await handler.get(f"/desk/cases/{mine.number}")).text()
+    assert f'id="merged-{theirs.number}"' in page and "smoke.jpg" in page
+    assert (await handler.get(f"/desk/cases/{theirs.number}/attachments/{att.id}")).status == 200
+    other_dept = await desk("dept2")
+    assert (await other_dept.get(f"/desk/cases/{mine.number}")).status == 403
+
+
+async def test_intake_lists_the_callers_open_cases_and_adds_the_call_to_one(services, desk):
+    first = await new_case(services, description="幸福小区东门的烧烤摊半夜营业，噪音很大")
+    agent = await desk("agent1")
+    fragment = await (await agent.get("/desk/api/similar", params={
+        "phone": "13812345678", "location": "幸福小区东门", "q": "烧烤摊还在营业"})).text()
+    assert f'data-case="{first.number}"' in fragment and 'name="supplement_to"' in fragment
+    assert 'data-case' not in await (await agent.get("/desk/api/similar", params={"phone": "139"})).text()
+    handler = await desk("dept1")
+    assert (await handler.get("/desk/api/similar", params={"phone": "13812345678"})).status == 403
+    form = {"channel": "phone_agent", "kind": "complaint", "contact_phone": "13812345678", "contact_name": "王先生",
+            "description": "东门烧烤摊今晚又营业到两点", "location": "幸福小区东门", "wants_reply": "1",
+            "supplement_to": first.number}
+    resp = await post(agent, "/desk/intake", form, page="/desk/intake")
+    page = await resp.text()
+    assert resp.status == 200 and f"已将本次来电内容补充到工单 {first.number}" in page
+    assert await count(services, Case) == 1
+    [event] = [e for e in await events_of(services, first.number) if e.action == "supplement"]
+    assert "今晚又营业到两点" in event.comment and event.data == {"intake": "phone_agent", "by": "agent1"}
+    # the plain submit still registers a case of its own
+    form.pop("supplement_to")
+    resp = await post(agent, "/desk/intake", form, page="/desk/intake")
+    assert resp.status == 200 and await count(services, Case) == 2
+
+
+async def test_rest_api_merges_only_with_a_master_named(services, client, staff_tokens):
+    from conftest import auth
+
+    a = await new_case(services, description="幸福小区东门的烧烤摊半夜营业，噪音很大")
+    b = await new_case(services, description="东门烧烤摊又营业到凌晨两点，太吵了")
+    path = f"/api/cases/{b.number}/actions/merge"
+    resp = await client.post(path, json={}, headers=auth(staff_tokens["agent"]))
+    assert resp.status == 400 and "other" in (await resp.json())["errors"]
+    resp = await client.post(path, json={"into": a.number}, headers=auth(staff_tokens["department"]))
+    assert resp.status == 403
+    resp = await client.post(path, json={"into": a.number}, headers=auth(staff_tokens["agent"]))
+    assert resp.status == 200 and (await resp.json())["status"] == "merged"
+    assert (await services.store.get(a.number)).status == "registered"
