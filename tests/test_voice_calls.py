@@ -406,3 +406,23 @@ def test_the_quiet_at_the_end_of_a_turn_is_not_decoded_but_a_pause_inside_it_is(
     assert "end" in list(frames(quiet, 40))  # the turn ends after 550 ms of quiet
     assert sum(len(f) for f in fed) == 10 * 320  # of which only the first 200 ms were decoded
     assert pauses == [52, 10]  # ...and then the segment was closed: its text is ready at the end
+
+
+async def test_the_bot_asks_the_queue_whether_anyone_is_free_before_an_intake_is_handed_off(voice):
+    """The phone's check behind "转人工" mid-intake (bot/actions/conversation.py): nobody free, the
+    intake goes on; the answer comes from Asterisk's QueueStatus."""
+    busy = await AmiPeer(members=[{"Name": "PJSIP/1024", "Status": "2", "Paused": "0", "InCall": "1"}]).start()
+    free = await AmiPeer(members=[{"Name": "PJSIP/1025", "Status": "1", "Paused": "0", "InCall": "0"}]).start()
+    try:
+        channel = await voice(f"ami://hotline:s3cret@127.0.0.1:{busy.port}")
+        assert await channel.ami.wait_ready(5)
+        runtime = channel.engine.runtime
+        assert await runtime.agents_free("voice") is False
+        await channel.close()
+        assert await runtime.agents_free("voice") is None  # a closed channel tells nothing
+        channel = await voice(f"ami://hotline:s3cret@127.0.0.1:{free.port}")
+        assert await channel.ami.wait_ready(5)
+        assert await runtime.agents_free("voice") is True
+    finally:
+        await busy.stop()
+        await free.stop()

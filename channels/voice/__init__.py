@@ -26,6 +26,7 @@ log = logging.getLogger("hotline.voice")
 
 FIRST_FRAME_TIMEOUT_S = 5.0
 STOP_GRACE_S = 10.0  # a stopping gateway gives its calls this long to hear the notice and be handed on
+AGENT_CHECK_S = 1.0  # how long a caller's turn waits for the queue's status before handing off regardless
 
 
 def bot_phrases(engine) -> list[str]:
@@ -91,6 +92,9 @@ class VoiceChannel:
             if self.calls.redis is not None and self.host not in ("", "0.0.0.0", "::") else "")
         if self.ami is not None:
             self.ami.start()
+            runtime = getattr(self.engine, "runtime", None)
+            if runtime is not None:  # the bot asks before a hand-off that would interrupt a form
+                runtime.agent_checks["voice"] = self._agent_free
         if self.speech is not None:
             self.prompts_ready = asyncio.ensure_future(self._prepare_prompts())
         log.info("voice listening", extra=log_fields(agi=self.agi_port, audiosocket=self.audiosocket_port,
@@ -169,10 +173,20 @@ class VoiceChannel:
         except Exception as exc:
             log.warning("hand-off not released", extra=log_fields(call=info.uuid, error=str(exc)))
 
+    async def _agent_free(self) -> bool | None:
+        """Is a member of the hand-off queue free now (Asterisk's QueueStatus)? None while AMI is
+        away: the caller's turn does not wait for it."""
+        if not self.ami.logged_in.is_set():
+            return None
+        return await asyncio.wait_for(self.ami.free_agents(self.settings.queue), AGENT_CHECK_S) > 0
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True  # (the prompts being prepared stop after the clause in hand: awaited below)
+        runtime = getattr(self.engine, "runtime", None)
+        if runtime is not None and runtime.agent_checks.get("voice") == self._agent_free:
+            del runtime.agent_checks["voice"]
         for server in self._servers:
             server.close()
         # every call hears a short notice and gets the hangup frame (the dialplan then hands it on);
