@@ -90,17 +90,34 @@ def cpu_of(pids: list[int]) -> float:
     return total
 
 
+def servers() -> list[int]:
+    """PostgreSQL's and Redis's processes on this machine (on a quiet machine: the gateways' alone)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().split(" (", 1)[1].split(")", 1)[0] in ("postgres", "redis-server"):
+                found.append(int(stat.parent.name))
+    return found
+
+
 class Meter:
-    """Wall time, load average and CPU (gateways', generator's) over one phase."""
+    """Wall time, load average and CPU (the gateways', the database's and Redis's, the generator's)
+    over one phase: CPU per turn is what sizes a deployment (docs/capacity.md)."""
 
     def __init__(self, gateway_pid: int):
         self.pids = process_tree(gateway_pid)
-        self.load, self.wall, self.mine, self.theirs = loadavg(), time.monotonic(), own_cpu(), cpu_of(self.pids)
+        self.load, self.wall, self.mine = loadavg(), time.monotonic(), own_cpu()
+        self.theirs, self.stores = cpu_of(self.pids), {pid: cpu_of([pid]) for pid in servers()}
 
-    def done(self) -> str:
+    def done(self, turns: int) -> str:
         wall = time.monotonic() - self.wall
-        return (f"load {self.load} → {loadavg()}; cores used: gateways {(cpu_of(self.pids) - self.theirs) / wall:.2f}, "
-                f"generator {(own_cpu() - self.mine) / wall:.2f}")
+        gateways, generator = cpu_of(self.pids) - self.theirs, own_cpu() - self.mine
+        # connections made during the phase are new backends: counted from zero
+        stores = sum(cpu_of([pid]) - self.stores.get(pid, 0.0) for pid in servers())
+        per_turn = lambda cpu: f"{1000 * cpu / max(1, turns):.2f}"  # noqa: E731
+        return (f"load {self.load} → {loadavg()}; cores used: gateways {gateways / wall:.2f}, PostgreSQL and Redis "
+                f"{stores / wall:.2f}, generator {generator / wall:.2f}; CPU ms per turn: gateways "
+                f"{per_turn(gateways)}, PostgreSQL and Redis {per_turn(stores)}, generator {per_turn(generator)}")
 
 
 # ---- the load generator ------------------------------------------------------------------------
@@ -204,14 +221,14 @@ class MailLoad:
     async def run(self, stop: asyncio.Event, tag: str) -> None:
         client = await self.dovecot.client(self.user)
         try:
-            started = time.monotonic()
+            started, n = time.monotonic(), 0
             while not stop.is_set():
                 raw, mid, _ = mailbench.citizen_mail(self.sent, tag)
                 await client.append(raw, mailbox="INBOX")
                 self.delivered[mid] = time.time()
-                self.sent += 1
+                self.sent, n = self.sent + 1, n + 1
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), max(0.0, started + self.sent / self.rate - time.monotonic()))
+                    await asyncio.wait_for(stop.wait(), max(0.0, started + n / self.rate - time.monotonic()))
         finally:
             await client.logout()
 
@@ -247,7 +264,7 @@ async def phase(name: str, work, meter: Meter, mail: MailLoad | None, db_url: st
         stop.set()
         if mailing:
             await mailing
-    result["machine"] = meter.done()
+    result["machine"] = meter.done(result["turns"])
     result["mail"] = await mail.settle(db_url) if mail else "mail: off"
     if mail:
         mail.delivered.clear()

@@ -5,6 +5,7 @@ Runtime per process here before serving turns; actions call `runtime()` to get i
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -14,6 +15,8 @@ from cases.store import CaseStore
 
 from .classify import CategoryClassifier
 from .knowledge import KnowledgeBase
+
+log = logging.getLogger("hotline.bot")
 
 
 @dataclass
@@ -25,11 +28,25 @@ class Runtime:
     timezone: str = "Asia/Shanghai"
     # called with (event name, payload) for hand-offs, so the desk and channels can react
     listeners: list[Callable[[str, dict], Awaitable[None]]] = field(default_factory=list)
+    # by channel name: can a person take the conversation now? (the phone: a free member of the
+    # Asterisk queue). A channel without a check queues every hand-off.
+    agent_checks: dict[str, Callable[[], Awaitable[bool | None]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, store: CaseStore, timezone: str) -> "Runtime":
         repo = KnowledgeRepository(store.db)
         return cls(store, ConversationLog(store.db), KnowledgeBase(repo), CategoryClassifier(repo), timezone)
+
+    async def agents_free(self, channel: str) -> bool | None:
+        """True or False where the channel can tell, None where it cannot (or its check failed)."""
+        check = self.agent_checks.get(channel)
+        if check is None:
+            return None
+        try:
+            return await check()
+        except Exception as exc:  # the hand-off then goes ahead as it would without a check
+            log.warning("agent availability unknown", extra={"fields": {"channel": channel, "error": str(exc)[:200]}})
+            return None
 
     async def publish(self, event: str, payload: dict) -> None:
         for listener in list(self.listeners):

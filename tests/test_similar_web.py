@@ -210,3 +210,21 @@ async def test_rest_api_merges_only_with_a_master_named(services, client, staff_
     resp = await client.post(path, json={"into": a.number}, headers=auth(staff_tokens["agent"]))
     assert resp.status == 200 and (await resp.json())["status"] == "merged"
     assert (await services.store.get(a.number)).status == "registered"
+
+
+async def test_portal_a_merged_case_says_where_it_went(client, services):
+    from cases import case_links
+    from cases.store import Actor
+
+    resp, page = await post_form(client, "/submit", NOISE)
+    master = text_of(page, "case-number")
+    resp, page = await post_form(client, "/submit", dict(AGAIN, duplicate="new"))
+    number, password = text_of(page, "case-number"), text_of(page, "case-password")
+    user = await services.accounts.create_user("agent9", "long-password", "agent")
+    await case_links.merge(services.store, number, master, Actor.for_user(user))
+    resp, page = await post_form(client, "/lookup", {"number": number, "password": password})
+    assert resp.status == 200 and "已合并" in page and f"与受理编号 {master} 的诉求是同一件事" in page
+    resp, page = await post_form(client, "/supplement", {"number": number, "password": password, "text": "还有一件事"})
+    assert resp.status == 409 and f"请对受理编号 {master} 的诉求补充" in page
+    case = await services.store.get(number)
+    assert [e.action for e in await services.store.events(case.id)] == ["register", "merge"]

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from cases.models import ServiceRating
 from channels.voice import VoiceChannel
 from channels.voice.session import VoiceSettings
+from channels.voice.timing import STAGES
 from hotline.server import freeze_long_lived
 from speech.vad import VadSettings
 from voice_peers import AmiPeer, AudioSocketCaller, agi_request
@@ -172,6 +173,12 @@ async def test_spoken_turn_is_recognized_and_answered_with_paced_audio(voice, sp
     assert stopped is not None and stopped - began <= 0.16 + 0.2, f"the welcome went on {stopped - began:.3f} s"
     reply_at = await call.wait_voiced_after(call.sent_voiced_until + 0.3, 60)
     assert reply_at > call.sent_voiced_until
+    # the wait for it, timed stage by stage (channels/voice/timing.py): every stage, in order, the
+    # last one the moment the frame the caller first heard as voice was sent
+    timing = s.timings[0]
+    assert list(timing.stages_ms()) == [name for name, _, _ in STAGES]
+    assert timing.heard < timing.ended <= timing.recognized <= timing.answered <= timing.queued < timing.sent < reply_at
+    assert reply_at - timing.sent < 0.5
     # paced: 20 ms frames at real time, never a 2-second hole, only audio frames
     await asyncio.sleep(1.5)
     frames = [r for r in call.received if r.at > reply_at][:50]
@@ -399,3 +406,23 @@ def test_the_quiet_at_the_end_of_a_turn_is_not_decoded_but_a_pause_inside_it_is(
     assert "end" in list(frames(quiet, 40))  # the turn ends after 550 ms of quiet
     assert sum(len(f) for f in fed) == 10 * 320  # of which only the first 200 ms were decoded
     assert pauses == [52, 10]  # ...and then the segment was closed: its text is ready at the end
+
+
+async def test_the_bot_asks_the_queue_whether_anyone_is_free_before_an_intake_is_handed_off(voice):
+    """The phone's check behind "转人工" mid-intake (bot/actions/conversation.py): nobody free, the
+    intake goes on; the answer comes from Asterisk's QueueStatus."""
+    busy = await AmiPeer(members=[{"Name": "PJSIP/1024", "Status": "2", "Paused": "0", "InCall": "1"}]).start()
+    free = await AmiPeer(members=[{"Name": "PJSIP/1025", "Status": "1", "Paused": "0", "InCall": "0"}]).start()
+    try:
+        channel = await voice(f"ami://hotline:s3cret@127.0.0.1:{busy.port}")
+        assert await channel.ami.wait_ready(5)
+        runtime = channel.engine.runtime
+        assert await runtime.agents_free("voice") is False
+        await channel.close()
+        assert await runtime.agents_free("voice") is None  # a closed channel tells nothing
+        channel = await voice(f"ami://hotline:s3cret@127.0.0.1:{free.port}")
+        assert await channel.ami.wait_ready(5)
+        assert await runtime.agents_free("voice") is True
+    finally:
+        await busy.stop()
+        await free.stop()

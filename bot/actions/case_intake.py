@@ -22,7 +22,8 @@ from cases.workflow import KIND_LABELS, Channel, Kind, label
 
 from . import existing_case
 from .common import (CASE_SLOTS, channel, digression, entity, is_interruption, is_voice, latest_intent, latest_text,
-                     metadata, mostly_digits, previous_action, reset, spell_digits, wants_to_stop)
+                     metadata, mostly_digits, previous_action, reset, says_goodbye, spell_digits,
+                     wants_to_stop)
 
 log = logging.getLogger("hotline.bot")
 # rasa_sdk warns on every form turn for each slot without a validate_<slot> method; here the
@@ -86,9 +87,16 @@ class ValidateCaseForm(FormValidationAction):
         return "validate_case_form"
 
     async def run(self, dispatcher, tracker, domain) -> list:
+        if not tracker.get_slot("requested_slot"):
+            # the form starting, or coming back after a request of its own (查进度, 转人工): the
+            # latest message ("算了，不查了", a password) was not an answer to any of its questions
+            return await super().run(dispatcher, tracker, domain)
         if wants_to_stop(tracker):  # whatever was asked: nothing is stored, and the citizen is told
             dispatcher.utter_message(response="utter_case_cancelled")
             return reset(*CASE_SLOTS) + [SlotSet("requested_slot", None), FollowupAction("action_listen")]
+        if says_goodbye(tracker):  # leaving mid-form: nothing stored, then the usual goodbye
+            dispatcher.utter_message(response="utter_case_dropped")
+            return reset(*CASE_SLOTS) + [SlotSet("requested_slot", None), FollowupAction("action_goodbye")]
         if await self._digresses(tracker):
             # nothing taken from it: the form is rejected, a rule answers it and the form asks again
             return []
@@ -190,7 +198,7 @@ class ValidateCaseForm(FormValidationAction):
     async def validate_case_description(self, value: Any, dispatcher, tracker, domain) -> dict:
         text = str(value or "").strip()
         if len(text) < 5:
-            dispatcher.utter_message(text="请再多说一点具体情况，比如发生了什么、影响了谁。")
+            dispatcher.utter_message(response="utter_description_too_short")
             return {"case_description": None}
         result: dict = {"case_description": text[:5000]}
         if not tracker.get_slot("case_category"):
@@ -232,17 +240,14 @@ class AskSlot(Action):
 
 class AskDescription(AskSlot):
     slot = "case_description"
+    # the prompt by kind; each response has its phone wording as a `channel: voice` variation
+    BY_KIND = {Kind.MAYOR_MAILBOX.value: "utter_prompt_description_mayor",
+               Kind.PRAISE.value: "utter_prompt_description_praise",
+               Kind.SUGGESTION.value: "utter_prompt_description_suggestion"}
 
-    def prompt(self, tracker):
-        kind = tracker.get_slot("case_kind")
-        say = "说出" if is_voice(tracker) else "写下"  # spoken on the phone, typed in a chat
-        if kind == Kind.MAYOR_MAILBOX.value:
-            return f"请{say}您想对市长说的话。"
-        if kind == Kind.PRAISE.value:
-            return "请说说您要表扬谁，他们做了什么。"
-        if kind == Kind.SUGGESTION.value:
-            return f"请{say}您的建议。"
-        return "请您说一下具体情况：发生了什么事？"
+    async def run(self, dispatcher, tracker, domain) -> list:
+        dispatcher.utter_message(response=self.BY_KIND.get(tracker.get_slot("case_kind"), "utter_prompt_description"))
+        return []
 
 
 class AskLocation(AskSlot):
@@ -315,7 +320,9 @@ class ActionReadBackCase(Action):
         except InvalidInput:
             duplicate = None
         if duplicate is None:
-            dispatcher.utter_message(response="utter_confirm_case")
+            # the category is offered for change at once: it is the one field the citizen did not say
+            dispatcher.utter_message(response="utter_confirm_case", buttons=[
+                {"title": "修改分类", "payload": '/correct{"correct_field": "case_category"}'}])
         else:  # this citizen's open case about the same matter: add to it, or file apart
             text, buttons = existing_case.offer(duplicate, is_voice(tracker), metadata(tracker).get("locale"),
                                                 SEPARATE)

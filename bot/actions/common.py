@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 
 VOICE = "voice"
 
@@ -66,12 +66,37 @@ def is_interruption(tracker: Tracker) -> bool:
     """Is the latest message a request of its own (转人工, 再说一遍) rather than an answer?
 
     Free-text answers (a place, a time, a name) are often misread as some intent, so only a short
-    message classified with confidence counts as an interruption."""
+    message classified with confidence counts as an interruption; a longer one ("我上次反映的那个
+    问题现在处理得怎么样了") only when the NLU is sure and the form is not asking for the problem
+    itself, where a long message is the answer."""
     intent = (tracker.latest_message or {}).get("intent") or {}
     text = (tracker.latest_message or {}).get("text") or ""
+    if intent.get("name") not in INTERRUPTIONS:
+        return False
     if text.startswith("/"):
-        return intent.get("name") in INTERRUPTIONS
-    return intent.get("name") in INTERRUPTIONS and float(intent.get("confidence") or 0) >= 0.7 and len(text) <= 12
+        return True
+    confidence = float(intent.get("confidence") or 0)
+    if len(text) <= 12:
+        return confidence >= 0.7
+    return confidence >= 0.9 and len(text) <= 30 and tracker.get_slot("requested_slot") != "case_description"
+
+
+# ---- a form interrupted by another task, and resumed after it --------------------------------
+def pause_form(tracker: Tracker) -> list:
+    """Leave the active form for a task of its own (a status look-up, a hand-off), keeping what it
+    has gathered and remembering it, so that `resume_form` asks its pending question after."""
+    name = (tracker.active_loop or {}).get("name")
+    return [SlotSet("paused_form", name), SlotSet("requested_slot", None), ActiveLoop(None)] if name else []
+
+
+def resume_form(dispatcher, tracker: Tracker) -> list:
+    """After the task that interrupted a form: back to it ("我们接着刚才的登记"), whose next
+    question follows in the same turn; nothing when no form waits."""
+    name = tracker.get_slot("paused_form")
+    if not name:
+        return []
+    dispatcher.utter_message(response="utter_back_to_form")
+    return [SlotSet("paused_form", None), FollowupAction(name)]
 
 
 # a question in the citizen's words: a question mark, a final 吗/呢, or a question word
@@ -80,6 +105,8 @@ _QUESTION = re.compile(r"[?？]|[吗么][。！!，,～~]*$|怎么|怎样|咋|�
 # intents that are a digression of their own while a form asks for something: answered, then the
 # form asks again (rules in bot/data/rules.yml)
 DIGRESSIONS = {"ask_policy", "out_of_scope"}
+# small talk mid-form ("谢谢", "你好"): answered in a word, then the form asks again
+CHIT_CHAT = {"greet", "thank"}
 
 
 def is_question(text: str) -> bool:
@@ -97,6 +124,8 @@ def digression(tracker: Tracker) -> str | None:
     intent = (tracker.latest_message or {}).get("intent") or {}
     name, confidence = intent.get("name"), float(intent.get("confidence") or 0)
     text = latest_text(tracker)
+    if name in CHIT_CHAT and text and confidence >= 0.8 and len(_bare(text)) <= 8:
+        return name
     if name not in DIGRESSIONS or not text or mostly_digits(text):
         return None
     if name == "ask_policy" and confidence >= 0.6 and is_question(text):
@@ -114,18 +143,28 @@ def mostly_digits(text: str) -> bool:
 
 
 # a citizen taking back what they started: "取消", "算了，不登记了", "我不是要提建议", "我说了不登记！"
-_STOP = re.compile(r"^(请|帮我)?(取消|撤销|撤回)|(取消|撤销|撤回)(登记|提交)?(吧|了|掉)?$|^算了|我说了不|别(再)?(登记|记|提交|问)|不(是|是要|想|要|用|必|需要)?(再)?(登记|提交|办|弄|记|报|"
+_STOP = re.compile(r"^(请|帮我)?(取消|撤销|撤回)|(取消|撤销|撤回)(登记|提交)?(吧|了|掉)?$|^算了|我说了不|别(再)?(登记|记|提交|问)|不(是|是要|想|要|用|必|需要)?(再)?(登记|提交|办|弄|记|报|查询?|"
                    r"投诉|举报|反映|提?建议|求助|留言|写信|表扬)(了|啦|吧)?$|(不是|没说|没想)要?(登记|投诉|举报|提?建议|求助|"
                    r"留言|表扬|写信|反映)")
 
 _POLITE = re.compile(r"^(那|那就|好的?|嗯|哦|唉|呃|行)+|(谢谢你?|谢了|多谢|好吗|行吗)+$")
 
 
+def _bare(text: str) -> str:
+    return re.sub(r"[\s，。！？!?,.~～…]+", "", text)
+
+
 def wants_to_stop(tracker: Tracker) -> bool:
     """Is the latest message a short "stop, don't file this" (in any wording), not an answer?"""
-    text = re.sub(r"[\s，。！？!?,.~～…]+", "", latest_text(tracker))
-    text = _POLITE.sub("", text)  # "那算了" "不办了，谢谢" are the same as "算了" "不办了"
+    text = _POLITE.sub("", _bare(latest_text(tracker)))  # "那算了" "不办了，谢谢" are the same as "算了" "不办了"
     return bool(text) and len(text) <= 14 and bool(_STOP.search(text))
+
+
+def says_goodbye(tracker: Tracker) -> bool:
+    """A short, confident closing ("好的谢谢，再见") mid-form: the citizen is leaving."""
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    text = _bare(latest_text(tracker))
+    return intent.get("name") == "goodbye" and float(intent.get("confidence") or 0) >= 0.8 and 0 < len(text) <= 10
 
 
 def previous_action(tracker: Tracker) -> str:

@@ -9,7 +9,7 @@ from bot.satisfaction import grade
 from bot.transcript import lines_from_events
 from cases.store import NotFound
 
-from .common import channel, entity, is_voice, metadata
+from .common import channel, entity, is_voice, metadata, pause_form, resume_form
 
 SIGNAL_HANDOFF = {"signal": "handoff"}
 RATING_BUTTONS = [{"title": t, "payload": f'/rate{{"satisfaction": "{v}"}}'}
@@ -63,12 +63,29 @@ def just_asked_satisfaction(tracker: Tracker) -> bool:
     return False
 
 
+class ActionPauseForm(Action):
+    """A request of its own in the middle of a form (查进度, 转人工): the form steps aside, keeping
+    what it gathered, and asks its pending question again once that request is served."""
+
+    def name(self) -> str:
+        return "action_pause_form"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        return pause_form(tracker)
+
+
 class ActionHandoff(Action):
     def name(self) -> str:
         return "action_handoff"
 
     async def run(self, dispatcher, tracker, domain) -> list:
         rt = runtime()
+        paused = tracker.get_slot("paused_form")
+        if paused and await rt.agents_free(channel(tracker)) is False:
+            # nobody free to take it: rather than a queue or a voicemail that loses what the form
+            # gathered, the form goes on; 转人工 again after it is answered the usual way
+            dispatcher.utter_message(response="utter_no_agent")
+            return resume_form(dispatcher, tracker)
         reason = "failures" if consecutive_fallbacks(tracker) >= 2 else "asked"
         lines = transcript(tracker)
         summary = handoff_summary(tracker, lines)
@@ -86,7 +103,7 @@ class ActionHandoff(Action):
         await rt.publish("handoff_requested", {"conversation": tracker.sender_id, "channel": channel(tracker),
                                                "reason": reason})
         dispatcher.utter_message(response="utter_handoff", json_message=SIGNAL_HANDOFF)
-        return [ConversationPaused()]
+        return [SlotSet("paused_form", None), ConversationPaused()]
 
 
 class ActionDefaultFallback(Action):

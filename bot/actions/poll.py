@@ -9,7 +9,7 @@ from bot.normalize import digits_only
 from bot.runtime import runtime
 from cases.models import Poll, PollAnswer, PollResponse
 
-from .common import channel, is_interruption, is_voice, latest_intent
+from .common import channel, is_interruption, is_voice, latest_intent, resume_form
 
 
 async def active_poll(poll_id=None):
@@ -45,7 +45,7 @@ class ActionStartPoll(Action):
         poll = await active_poll(metadata.get("poll_id") if str(metadata.get("poll_id", "")).isdigit() else None)
         if poll is None or not poll.questions:
             dispatcher.utter_message(response="utter_no_poll")
-            return []
+            return resume_form(dispatcher, tracker)
         dispatcher.utter_message(text=f"{poll.title}。{poll.intro}")
         state = {"poll_id": poll.id, "index": 0, "answers": {}}
         return [SlotSet("poll_state", state), SlotSet("poll_answer", None), FollowupAction("poll_form")]
@@ -118,4 +118,5 @@ class ActionSubmitPoll(Action):
                 for question_id, key in state["answers"].items():
                     s.add(PollAnswer(response_id=response.id, question_id=int(question_id), option_key=key))
             dispatcher.utter_message(response="utter_poll_done")
-        return [SlotSet("poll_state", None), SlotSet("poll_answer", None), SlotSet("did_business", True)]
+        return ([SlotSet("poll_state", None), SlotSet("poll_answer", None), SlotSet("did_business", True)]
+                + resume_form(dispatcher, tracker))

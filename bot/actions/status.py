@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 
 from bot.normalize import digits_only
 from bot.runtime import runtime
@@ -11,7 +11,8 @@ from cases.intake import normalize_phone
 from cases.public import public_view
 from cases.store import NotFound
 
-from .common import channel, entity, is_interruption, is_voice, metadata, reset, spell_digits
+from .common import (channel, entity, is_interruption, is_voice, metadata, reset, resume_form, spell_digits,
+                     wants_to_stop)
 
 MAX_PASSWORD_TRIES = 3
 
@@ -31,6 +32,14 @@ async def _caller_owns_case(tracker: Tracker, number: str) -> bool:
 class ValidateStatusForm(FormValidationAction):
     def name(self) -> str:
         return "validate_status_form"
+
+    async def run(self, dispatcher, tracker, domain) -> list:
+        if tracker.get_slot("requested_slot") and wants_to_stop(tracker):  # "算了" "不查了"
+            dispatcher.utter_message(response="utter_status_stopped")
+            # the form ends without a look-up: back to a form it interrupted, or to listening
+            return (reset("case_number", "case_password") + [SlotSet("requested_slot", None)]
+                    + (resume_form(dispatcher, tracker) or [FollowupAction("action_listen")]))
+        return await super().run(dispatcher, tracker, domain)
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain):
         number = tracker.get_slot("case_number")
@@ -111,12 +120,14 @@ class ActionCaseStatus(Action):
                 dispatcher.utter_message(response="utter_status_locked")
             else:
                 dispatcher.utter_message(response="utter_status_not_found")
-            return reset("case_number", "case_password") + [SlotSet("failures", tries + 1)]
+            return (reset("case_number", "case_password") + [SlotSet("failures", tries + 1)]
+                    + resume_form(dispatcher, tracker))
         events = await rt.store.events(case.id, public_only=True)
         view = public_view(case, events, "zh", rt.timezone)
         dispatcher.utter_message(text=status_text(view, is_voice(tracker)))
         if number == tracker.get_slot("last_case_number") and not entity(tracker, "case_number"):
             dispatcher.utter_message(text="如需查询其他诉求，请告诉我“查询进度”和它的13位受理编号。")
         await rt.conversations.add_case(tracker.sender_id, channel(tracker), case.number)
-        return reset("case_number", "case_password") + [SlotSet("failures", 0), SlotSet("did_business", True),
-                                                        SlotSet("last_case_number", case.number)]
+        return (reset("case_number", "case_password") + [SlotSet("failures", 0), SlotSet("did_business", True),
+                                                         SlotSet("last_case_number", case.number)]
+                + resume_form(dispatcher, tracker))

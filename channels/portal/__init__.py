@@ -274,7 +274,10 @@ async def supplement(request: web.Request) -> web.Response:
     try:
         await services.store.add_citizen_information(case.id, text, channel=Channel.WEB.value)
     except ClosedCase:
-        return again({"text": t("portal.supplement.closed")}, status=409)
+        master = next((link.case.number for link in await case_links.linked(services.store, case)
+                       if link.kind == case_links.MERGED), None)
+        return again({"text": t("portal.supplement.merged", number=master) if master else t("portal.supplement.closed")},
+                     status=409)
     for u in uploads:
         await services.store.add_attachment(case.id, kind="citizen", filename=u.filename, content_type=u.content_type,
                                             data=u.data, actor=CITIZEN, channel=Channel.WEB.value)

@@ -15,16 +15,32 @@ from pathlib import Path
 from hotline.logs import log_fields
 
 from . import audiosocket as aso
+from . import keypad
 from .agi import FastAgiServer, serve_agi
 from .ami import AmiClient, AmiConfig
 from .calls import CallInfo, CallRegistry
 from .peers import LOOPBACK, PeerFilter
-from .session import CallSession, Pacer, VoiceSettings
+from .session import FIXED_PROMPTS, CallSession, Pacer, VoiceSettings
 
 log = logging.getLogger("hotline.voice")
 
 FIRST_FRAME_TIMEOUT_S = 5.0
 STOP_GRACE_S = 10.0  # a stopping gateway gives its calls this long to hear the notice and be handed on
+AGENT_CHECK_S = 1.0  # how long a caller's turn waits for the queue's status before handing off regardless
+
+
+def bot_phrases(engine) -> list[str]:
+    """What the bot says on the phone that has no slot in it: its domain's responses, the voice
+    variation where there is one, with the key list read after them (CallSession.speak_result)."""
+    responses = getattr(getattr(getattr(engine, "agent", None), "domain", None), "responses", None) or {}
+    phrases = []
+    for variations in responses.values():
+        spoken = [v for v in variations if v.get("channel") == "voice"] or [v for v in variations if not v.get("channel")]
+        for v in spoken:
+            text = v.get("text") or ""
+            if text and "{" not in text:
+                phrases.append(text + keypad.spoken_choices(text, v.get("buttons") or []))
+    return phrases
 
 
 class VoiceChannel:
@@ -52,6 +68,7 @@ class VoiceChannel:
         self._servers: list[asyncio.AbstractServer] = []
         self.agi_app: FastAgiServer | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.prompts_ready: asyncio.Task | None = None  # the fixed prompts being synthesized into the cache
         self._closed = False
 
     async def start(self) -> None:
@@ -75,8 +92,22 @@ class VoiceChannel:
             if self.calls.redis is not None and self.host not in ("", "0.0.0.0", "::") else "")
         if self.ami is not None:
             self.ami.start()
+            runtime = getattr(self.engine, "runtime", None)
+            if runtime is not None:  # the bot asks before a hand-off that would interrupt a form
+                runtime.agent_checks["voice"] = self._agent_free
+        if self.speech is not None:
+            self.prompts_ready = asyncio.ensure_future(self._prepare_prompts())
         log.info("voice listening", extra=log_fields(agi=self.agi_port, audiosocket=self.audiosocket_port,
                                                      ami=bool(self.ami)))
+
+    async def _prepare_prompts(self) -> None:
+        """The gateway's own prompts and the bot's fixed sentences into the prompt cache, at
+        AudioSocket's rate, so that a caller never waits for their synthesis (the welcome starts
+        every call; the not-heard prompt is a reply)."""
+        try:
+            await self.speech.prepare([*FIXED_PROMPTS, *bot_phrases(self.engine)], 8000, lambda: self._closed)
+        except Exception as exc:  # (a prompt is then synthesized when first said, as before)
+            log.warning("prompts not prepared", extra=log_fields(error=str(exc)))
 
     async def _on_audiosocket(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.peers.allows(writer.get_extra_info("peername")):
@@ -142,10 +173,20 @@ class VoiceChannel:
         except Exception as exc:
             log.warning("hand-off not released", extra=log_fields(call=info.uuid, error=str(exc)))
 
+    async def _agent_free(self) -> bool | None:
+        """Is a member of the hand-off queue free now (Asterisk's QueueStatus)? None while AMI is
+        away: the caller's turn does not wait for it."""
+        if not self.ami.logged_in.is_set():
+            return None
+        return await asyncio.wait_for(self.ami.free_agents(self.settings.queue), AGENT_CHECK_S) > 0
+
     async def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
+        self._closed = True  # (the prompts being prepared stop after the clause in hand: awaited below)
+        runtime = getattr(self.engine, "runtime", None)
+        if runtime is not None and runtime.agent_checks.get("voice") == self._agent_free:
+            del runtime.agent_checks["voice"]
         for server in self._servers:
             server.close()
         # every call hears a short notice and gets the hangup frame (the dialplan then hands it on);
@@ -164,3 +205,5 @@ class VoiceChannel:
         self.pacer.stop()
         if self.ami is not None:
             self.ami.close()
+        if self.prompts_ready is not None:
+            await asyncio.gather(self.prompts_ready, return_exceptions=True)
