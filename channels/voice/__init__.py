@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from hotline.logs import log_fields
+from hotline.shared import DEFAULT_REDIS_PREFIX
 
 from . import audiosocket as aso
 from . import keypad
@@ -47,7 +48,8 @@ class VoiceChannel:
     def __init__(self, speech, engine, *, store=None, host: str = "127.0.0.1", agi_port: int = 4573,
                  audiosocket_port: int = 9092, ami_url: str = "", data_dir: Path | None = None,
                  settings: VoiceSettings | None = None, peers: PeerFilter | None = None,
-                 redis=None, reuse_port: bool = False, audiosocket_address: str = ""):
+                 redis=None, reuse_port: bool = False, audiosocket_address: str = "",
+                 redis_prefix: str = DEFAULT_REDIS_PREFIX):
         self.speech = speech
         self.engine = engine
         self.store = store
@@ -58,7 +60,7 @@ class VoiceChannel:
         self.settings = settings or VoiceSettings()
         # several gateway processes: calls are shared through Redis, the FastAGI port is shared
         # (SO_REUSEPORT), each process has its own AudioSocket address
-        self.calls = CallRegistry(redis=redis)
+        self.calls = CallRegistry(redis=redis, prefix=redis_prefix)
         self.reuse_port = reuse_port
         self.audiosocket_address = audiosocket_address
         self.ami = AmiClient(AmiConfig.from_url(ami_url)) if ami_url else None

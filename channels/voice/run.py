@@ -50,6 +50,7 @@ async def start_voice_channel(services):
                          agi_port=s.agi_port, audiosocket_port=s.audiosocket_port, ami_url=s.ami_url,
                          data_dir=s.data_dir, peers=peers, redis=getattr(services, "redis", None),
                          reuse_port=s.reuse_port, audiosocket_address=s.audiosocket_address,
+                         redis_prefix=s.redis_prefix,
                          settings=VoiceSettings(vad=VadSettings(end_silence_ms=s.voice_end_silence_ms)))
     await voice.start()
     log.info("voice on", extra=log_fields(models=why))
