@@ -8,8 +8,9 @@
      cases loaded straight into the database: the bare list, each filter, a department handler's
      list; p50/p99 per query over --repeat requests after one untimed request.
   3. Desk actions that write (issue 20), --repeat times each after one untimed: handing a held chat
-     back to the bot, 回访, 归档, 派单, 签收, 办结答复; the POST until its redirect, and with the page
-     it redirects to (what the agent waits for).
+     back to the bot, 回访 (rated, and 未接通 back to the list), 归档, 派单, 签收, 办结答复, a department's
+     申请延期 / 申请退回, and the centre's 同意 (the deadline moves) / 不同意 on 审批; the POST until its
+     redirect, and with the page it redirects to (what the agent waits for).
 Targets (issue 6): chat p50 <= 50 ms, p99 <= 200 ms; list/search <= 200 ms; (issue 20) actions p50
 <= 300 ms.
 Load generator, gateway and PostgreSQL share the machine: on a small one, figures include them all.
@@ -88,6 +89,8 @@ def load_data(db_url: str, n_cases: int, n_chats: int, agents_per_10: int) -> di
                 username=f"bench{i}", display_name=f"坐席{i}", agent_no=f"9{i:03d}", password_hash=pw, role="agent",
                 active=True, created_at=now))
             agents.append((res.inserted_primary_key[0], f"bench{i}"))
+        conn.execute(t["users"].insert().values(username="benchsuper", display_name="班长", agent_no="8000",
+                                                password_hash=pw, role="supervisor", active=True, created_at=now))
         conn.execute(t["users"].insert().values(username="benchdept", display_name="部门", password_hash=pw,
                                                 role="department", department_id=departments[0], active=True,
                                                 created_at=now))
@@ -333,22 +336,32 @@ async def action_latency(url: str, db_url: str, data: dict, repeat: int) -> list
     engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg2://"), future=True)
     cases = sa.table("cases", sa.column("number"), sa.column("status"), sa.column("department_id"))
     with engine.connect() as conn:
-        def numbers(status, dept=None):
+        def numbers(status, dept=None, skip=0):  # `skip`: the cases another action takes
             q = sa.select(cases.c.number).where(cases.c.status == status)
             if dept is not None:
                 q = q.where(cases.c.department_id == dept)
-            return list(conn.execute(q.order_by(cases.c.number).limit(repeat + 1)).scalars())
-        picked = {"follow_up": numbers("replied"), "close": numbers("followed_up"),
-                  "dispatch": numbers("registered"), "accept": numbers("dispatched", data["department"]),
-                  "reply": numbers("accepted", data["department"])}
+            return list(conn.execute(q.order_by(cases.c.number).offset(skip).limit(repeat + 1)).scalars())
+        n = repeat + 1
+        picked = {"follow_up": numbers("replied"), "follow_up unreached": numbers("replied", skip=n),
+                  "close": numbers("followed_up"), "dispatch": numbers("registered"),
+                  "accept": numbers("dispatched", data["department"]),
+                  "reply": numbers("accepted", data["department"]),
+                  "request_extend": numbers("accepted", data["department"], skip=n),
+                  "request_return": numbers("in_progress", data["department"])}
     engine.dispose()
     agent = await signed_in(url, data["agents"][0])
     dept = await signed_in(url, "benchdept")
+    boss = await signed_in(url, "benchsuper")
+    later = (dt.datetime.now() + dt.timedelta(days=40)).strftime("%Y-%m-%dT%H:%M")  # the desk's local time
     forms = {"follow_up": (agent, {"action": "follow_up", "satisfaction": "1", "comment": "回访满意"}),
+             "follow_up unreached": (agent, {"action": "follow_up", "satisfaction": "unreached",
+                                             "next": "/desk/followup"}),
              "close": (agent, {"action": "close"}),
              "dispatch": (agent, {"action": "dispatch", "department": "zjj", "lead": "zjj"}),
              "accept": (dept, {"action": "accept"}),
-             "reply": (dept, {"action": "reply", "reply": "已现场核查处理。"})}
+             "reply": (dept, {"action": "reply", "reply": "已现场核查处理。"}),
+             "request_extend": (dept, {"action": "request_extend", "deadline": later, "comment": "需协调多部门"}),
+             "request_return": (dept, {"action": "request_return", "comment": "不属于本单位职责"})}
     out = []
     for action, (http, form) in forms.items():
         async with http.get(url + "/desk/cases") as resp:
@@ -360,6 +373,23 @@ async def action_latency(url: str, db_url: str, data: dict, repeat: int) -> list
                 posts.append(p)
                 pages.append(total)
         out.append((action, posts, pages))
+    # the hotline centre's decisions on those requests (/desk/approvals): extensions approved (the
+    # deadline moves), returns refused with a reason
+    async with boss.get(url + "/desk/approvals") as resp:
+        listing = await resp.text()
+    token = CSRF_RE.search(listing).group(1)
+    ids = [int(i) for i in re.findall(r'id="approve-(\d+)"', listing)]  # oldest first: the extensions
+    asked = {"extend": ids[:n], "return": ids[n:2 * n]}
+    for name, kind, form in (("approve extension", "extend", {"decision": "approve"}),
+                             ("refuse return", "return", {"decision": "refuse", "comment": "属于贵单位职责，请办理"})):
+        posts, pages = [], []
+        for i, request_id in enumerate(asked[kind][:n]):
+            p, total = await _timed_post(boss, url, f"/desk/approvals/{request_id}", {**form, "csrf_token": token})
+            if i:
+                posts.append(p)
+                pages.append(total)
+        out.append((name, posts, pages))
+    await boss.close()
     # handing chats back to the bot: each by the agent who holds it
     sessions = {name: await signed_in(url, name) for name in data["agents"]}
     tokens = {}

@@ -60,10 +60,13 @@ def usage(before: dict, after: dict, seconds: float) -> dict[str, tuple[int, flo
     return {k: tuple(v) for k, v in sorted(groups.items(), key=lambda kv: -kv[1][1])}
 
 
-def report(before: dict, after: dict, seconds: float) -> str:
+def report(before: dict, after: dict, seconds: float, call_seconds: float = 0.0) -> str:
+    """Per group: cores busy and waiting; with `call_seconds` (the calls' lengths added up) also
+    the CPU-s each second of a call cost it, the figure that sizes a server (docs/capacity.md)."""
     lines = []
     for name, (n, busy, waited) in usage(before, after, seconds).items():
         if busy >= 0.005 or waited >= 0.005:
+            per_call = f", {busy * seconds / call_seconds:.3f} CPU-s per call-s" if call_seconds else ""
             lines.append(f"    {name} ({n} thread{'s' if n > 1 else ''}): {busy:.2f} cores busy, "
-                         f"{waited:.2f} waiting for a core")
+                         f"{waited:.2f} waiting for a core{per_call}")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from voice_peers import AudioSocketCaller  # noqa: E402
 
 import threads  # noqa: E402  (bench/threads.py)
+from channels.voice.timing import STAGES  # noqa: E402
 
 UTTERANCES = ["I would like to check the status of my case.", "There is a lot of noise at night near my home.",
               "Please tell me how to renew my social security card.", "I want to talk to a person."]
@@ -90,6 +92,7 @@ async def setup(tmp: Path, args):
     voice = VoiceChannel(speech, services.engine, store=services.store, host="127.0.0.1", agi_port=0,
                          audiosocket_port=0, data_dir=tmp)
     await voice.start()
+    await voice.prompts_ready  # as on a gateway that has been up a moment: its own prompts cached
     freeze_long_lived()  # as hotline/server.py does once the models are loaded
     return services, speech, voice, f"{why}; bot +{bot_mb:.0f} MB, speech models +{speech_mb:.0f} MB"
 
@@ -169,35 +172,74 @@ def gateway_waits(sessions: list) -> tuple[list[float], list[float]]:
     return [t["recognized_ms"] / 1000 for t in turns], [t["wait_ms"] / 1000 for t in turns]
 
 
-def replies_to(spoke: list[float], replies: list[float], voiced: list[float]) -> list[float]:
+@dataclass
+class Reply:
+    """One utterance and the reply to it: the caller's end of speech, when the caller heard the
+    reply's first voiced audio, and the gateway's marks between (channels/voice/timing.py)."""
+    spoke_until: float
+    heard_reply: float
+    timing: object  # TurnTiming
+
+    @property
+    def latency(self) -> float:
+        return self.heard_reply - self.spoke_until
+
+    def stages(self) -> list[tuple[str, float]]:
+        """Where the latency went, stage by stage (seconds; together the whole latency)."""
+        t = self.timing
+        marks = [self.spoke_until, t.heard, t.ended, t.recognized, t.answered, t.queued, t.sent or None]
+        names = ["path in (end of speech -> its last voiced frame at the gateway)",
+                 *(name for name, _, _ in STAGES), "path out (first voiced frame sent -> heard)"]
+        if marks[-1] is None:  # (not timed: a reply with no voiced frame)
+            return []
+        return list(zip(names, [b - a for a, b in zip(marks, marks[1:] + [self.heard_reply])]))
+
+
+def replies_to(spoke: list[float], timings: list, voiced: list[float]) -> list[Reply]:
     """For each end of the caller's speech: the first voiced audio the caller received after the
-    gateway's reply to it was ready (CallSession.replied_at: the bot's answer, or the not-heard
-    prompt when nothing was recognized), less that end. Tying the reply to the gateway's mark keeps
-    an earlier prompt still playing, or an answer to something else, from being taken for it. Stops
-    at the first utterance without a reply (the call was transferred or hung up)."""
-    replies, latencies = list(replies), []
+    gateway's reply to it was ready (TurnTiming.answered: the bot's answer, or the not-heard
+    prompt when nothing was recognized). Tying the reply to the gateway's mark keeps an earlier
+    prompt still playing, or an answer to something else, from being taken for it. Stops at the
+    first utterance without a reply (the call was transferred or hung up)."""
+    timings, replies = [t for t in timings if t.answered], []
     for spoke_until in spoke:
-        replied = next((a for a in replies if a > spoke_until), None)
-        if replied is None:
+        timing = next((t for t in timings if t.answered > spoke_until), None)
+        if timing is None:
             break
-        replies.remove(replied)
-        reply = next((v for v in voiced if v > replied), None)
+        timings.remove(timing)
+        reply = next((v for v in voiced if v > timing.answered), None)
         if reply is not None:
-            latencies.append(reply - spoke_until)
-    return latencies
+            replies.append(Reply(spoke_until, reply, timing))
+    return replies
 
 
-def reply_latencies(results: list, sessions: list) -> list[float]:
+def reply_latencies(results: list, sessions: list) -> list[Reply]:
     """The caller's last voiced frame -> the first voiced frame of the reply to that turn, over every
     dial of every caller (both processes read the same monotonic clock)."""
     by_uuid = {s.info.uuid: s for s in sessions}
-    latencies = []
+    replies = []
     for result in results:
         for dial in result["dials"] if isinstance(result, dict) else []:
             session = by_uuid.get(dial["uuid"])
             if session is not None:
-                latencies += replies_to(dial["spoke_until"], session.replied_at, dial["voiced"])
-    return latencies
+                replies += replies_to(dial["spoke_until"], session.timings, dial["voiced"])
+    return replies
+
+
+def breakdown(replies: list[Reply]) -> str:
+    """The reply latency stage by stage, p50 and p95 of each (ms; the stages' p50s need not add up
+    to the total's: each is the median of its own)."""
+    staged = [r.stages() for r in replies if r.stages()]
+    if not staged:
+        return "    (no reply with every stage timed)"
+    lines = []
+    for i, (name, _) in enumerate(staged[0]):
+        values = [st[i][1] for st in staged]
+        lines.append(f"    {name}: p50 {pct(values, .5) * 1000:.0f} ms, p95 {pct(values, .95) * 1000:.0f} ms")
+    total = [r.latency for r in replies if r.stages()]
+    lines.append(f"    = reply latency: p50 {pct(total, .5) * 1000:.0f} ms, p95 {pct(total, .95) * 1000:.0f} ms "
+                 f"over {len(staged)} replies")
+    return "\n".join(lines)
 
 
 def not_heard(sessions: list) -> tuple[int, int]:
@@ -279,7 +321,8 @@ async def run_bench(args, speech, voice, started, why) -> None:
         tasks0 = threads.snapshot()
         load0 = loadavg()
         results = await peer_calls(voice, utterances, calls, args.turns, args.stagger)
-        latencies = reply_latencies(results, voice.sessions.all)
+        timed = reply_latencies(results, voice.sessions.all)
+        latencies = [r.latency for r in timed]
         recognized, answered = gateway_waits(voice.sessions.all)
         replies, unheard = not_heard(voice.sessions.all)
         voice.sessions.all.clear()
@@ -287,8 +330,8 @@ async def run_bench(args, speech, voice, started, why) -> None:
         cpu1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         gateway_cpu, callers_cpu = [(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime) / took
                                     for a, b in zip(cpu0, cpu1)]
-        by_thread = threads.report(tasks0, threads.snapshot(), took)
         call_s = sum(d["hung_up"] - d["connected"] for r in results if isinstance(r, dict) for d in r["dials"])
+        by_thread = threads.report(tasks0, threads.snapshot(), took, call_s)
         stats = speech.stats
         barge += [b for r in results if isinstance(r, dict) for b in r["barge"]]
         failed = [r for r in results if not isinstance(r, dict)]
@@ -298,6 +341,7 @@ async def run_bench(args, speech, voice, started, why) -> None:
               f"gateway: text recognized p50 {pct(recognized, 0.5):.3f} s, answer ready p50 "
               f"{pct(answered, 0.5):.3f} s after the end of speech; CPU cores busy: gateway {gateway_cpu:.2f}, "
               f"callers {callers_cpu:.2f}; load average {load0} -> {loadavg()}", flush=True)
+        print(f"  where the reply latency went:\n{breakdown(timed)}")
         print(f"  recognizer: {stats.describe()}")
         if call_s and stats.rec_audio:
             # the capacity model's terms (docs/capacity.md): per second of a call, the audio decoded

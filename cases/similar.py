@@ -121,7 +121,9 @@ class SimilarCases:
                     ids.update((await s.execute(candidates(match.condition(Case.id)))).scalars())
             if not ids:
                 return []
-            rows = list((await s.execute(select(Case).where(Case.id.in_(ids)))).scalars().unique())
+            from .store import select_cases  # (store imports this module) category and parent loaded too:
+            # a view of the case made after the session (the portal's notice) reads them
+            rows = list((await s.execute(select_cases().where(Case.id.in_(ids)))).scalars().unique())
             category = await s.get(Category, probe.category_id) if probe.category_id else None
             if category is None and probe.category_code:
                 category = (await s.execute(select(Category).where(Category.code == probe.category_code))).scalar()

@@ -468,6 +468,29 @@ class CaseStore:
                             data=data or {}))
             case.updated_at = utcnow()
 
+    async def rate_outcome(self, case_id: int, value: int, comment: str = "", *, channel: str = "web") -> Case:
+        """The citizen's own rating of the reply (办理结果评价, online instead of the 回访 call): the
+        case's OUTCOME rating, as a 回访 gives it — a `follow_up` event by the citizen, and the case
+        leaves the follow-up list. Only a replied (or answered) case not yet followed up takes one
+        (IllegalTransition otherwise); the conversation's service rating is another thing."""
+        if value not in (1, 2, 3):
+            raise InvalidInput({"satisfaction": ("choice", {})})
+        comment = clean_text(comment, multiline=True)
+        if len(comment) > 500:
+            raise InvalidInput({"comment": ("too_long", {"max": 500})})
+        now = utcnow()
+        async with self.db.write() as s:
+            case = (await s.execute(select_cases().where(Case.id == case_id).with_for_update(of=Case))).scalar()
+            if case is None:
+                raise NotFound(str(case_id))
+            before = Status(case.status)
+            after = transition("follow_up", before)
+            case.satisfaction, case.status, case.updated_at = value, after.value, now
+            s.add(CaseEvent(case_id=case.id, at=now, actor=CITIZEN.name, channel=channel, action="follow_up",
+                            from_status=before.value, to_status=after.value, comment=comment, public=True,
+                            data={"satisfaction": value, "by": "citizen"}))
+        return case
+
     # ---- attachments ------------------------------------------------------------------------
     def attachment_path(self, sha256: str) -> Path:
         return self.attachments_dir / sha256[:2] / sha256[2:4] / sha256

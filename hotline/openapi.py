@@ -63,7 +63,7 @@ def _document() -> dict:
             "history": {"type": "array", "items": {"type": "object", "properties": {
                 "at": {"type": "string"}, "action": {"type": "string"}, "label": {"type": "string"},
                 "status": {"type": "string", "nullable": True}, "status_label": {"type": "string", "nullable": True},
-                "comment": {"type": "string", "description": "what the citizen added (补充材料)"}}}},
+                "comment": {"type": "string", "description": "the citizen's own words (补充材料, the comment of their rating)"}}}},
             "reply": {"type": "string", "nullable": True}, "replied_at": {"type": "string", "nullable": True},
         },
     }
@@ -75,6 +75,16 @@ def _document() -> dict:
                 "responses": {"200": _resp(done, _ref("Transfer")),
                               "409": _resp("Nothing to do in the transfer's state, or no telephony (ami_url)",
                                            _ref("ValidationError")), **ERRORS}}
+
+    def decision(summary: str, required: bool) -> dict:
+        body = {"type": "object", "properties": {"comment": {"type": "string", "description": (
+            "the reason (required)" if required else "optional")}}, **({"required": ["comment"]} if required else {})}
+        return {"summary": summary, "security": bearer, "parameters": [ID],
+                "requestBody": {"required": required, **_json(body)},
+                "responses": {"200": _resp("The decided request, with the case's status and deadline",
+                                           _ref("CaseRequest")),
+                              "409": _resp("Already decided, or the case moved on since the request", _ref("Error")),
+                              **ERRORS}}
 
     ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 999999999}}
     return {
@@ -121,6 +131,22 @@ def _document() -> dict:
                     "attempts": {"type": "array", "items": {"type": "object", "properties": {
                         "attempt": {"type": "integer"}, "result": {"type": "string"},
                         "linkedid": {"type": "string"}}}}}},
+                "CaseRequest": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "case": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["extend", "return"]}, "kind_label": {"type": "string"},
+                    "deadline": {"type": "string", "format": "date-time", "nullable": True,
+                                 "description": "the deadline asked for (extensions)"},
+                    "reason": {"type": "string"}, "requested_by": {"type": "string", "nullable": True},
+                    "requested_at": {"type": "string", "format": "date-time"},
+                    "decision": {"type": "string", "nullable": True,
+                                 "enum": ["approved", "refused", "lapsed", None],
+                                 "description": "null while pending; lapsed: the case was returned meanwhile"},
+                    "decided_by": {"type": "string", "nullable": True},
+                    "decided_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "decision_comment": {"type": "string", "nullable": True},
+                    "case_title": {"type": "string", "description": "pending lists"},
+                    "case_status": {"type": "string"}, "case_deadline": {"type": "string", "nullable": True},
+                    "department": {"type": "string", "description": "pending lists"}}},
                 "Action": {"type": "object", "properties": {
                     "comment": {"type": "string"}, "reply": {"type": "string"},
                     "department": {"type": "string"}, "deadline": {"type": "string", "format": "date-time"},
@@ -230,6 +256,26 @@ def _document() -> dict:
                 "Attended: join the citizen to the department the agent talks to; the agent leaves", "Completed")},
             "/api/calls/transfers/{id}/take-back": {"post": transfer_step(
                 "Attended: end the consultation; the agent is with the citizen again", "Taken back")},
+            "/api/requests": {
+                "get": {"summary": "Departments' pending 延期 / 退回 requests, oldest first (supervisors and admins: "
+                                   "all; a department handler: its own department's); with `case`, every request of "
+                                   "that case, decided or not. A department asks with the case actions "
+                                   "request_extend (deadline, comment) and request_return (comment)",
+                        "security": bearer,
+                        "parameters": [{"name": "case", "in": "query", "required": False,
+                                        "schema": {"type": "string", "pattern": "^[0-9]{13}$"}}],
+                        "responses": {"200": _resp("The requests", {"type": "object", "properties": {
+                            "requests": {"type": "array", "items": _ref("CaseRequest")}}}),
+                            "404": _resp("No such case", _ref("Error")), **ERRORS}}},
+            "/api/requests/{id}": {
+                "get": {"summary": "One request, decided or not (a handler: its own department's)", "security": bearer,
+                        "parameters": [ID],
+                        "responses": {"200": _resp("The request", _ref("CaseRequest")), **ERRORS}}},
+            "/api/requests/{id}/approve": {"post": decision(
+                "Approve (supervisors, admins): an extension moves the case's deadline itself; a return sends the "
+                "case back to the hotline (已退回) and lapses the department's other requests", required=False)},
+            "/api/requests/{id}/refuse": {"post": decision(
+                "Refuse (supervisors, admins) with a reason the department sees", required=True)},
             "/api/auth/token": {
                 "post": {"summary": "Sign in and get a bearer token",
                          "requestBody": {"required": True, **_json({

@@ -99,6 +99,9 @@ class Settings:
     vosk_beam: float = 0.0
     vosk_max_active: int = 0
     vosk_lattice_beam: float = 0.0
+    # end of a caller's turn: this much quiet after speech (speech/vad.py's default; the reply waits for it:
+    # the largest part of the reply latency; shorter cuts callers off at their pauses)
+    voice_end_silence_ms: int = 550
     # Asterisk's MixMonitor recordings (deploy/asterisk/extensions.conf, [hotline-record]) as the
     # gateway reaches them; empty: none are linked
     recordings_dir: str = ""
@@ -235,6 +238,9 @@ def load_settings(path: str | os.PathLike | None = None,
     for name in ("speech_threads", "recognizer_batch_ms", "vosk_beam", "vosk_max_active", "vosk_lattice_beam"):
         if getattr(settings, name) < 0:
             raise SettingsError(f"setting {name!r}: {getattr(settings, name)} cannot be negative (0: the default)")
+    if not 200 <= settings.voice_end_silence_ms <= 3000:
+        raise SettingsError(f"setting 'voice_end_silence_ms': {settings.voice_end_silence_ms} is not between "
+                            "200 and 3000 ms")
     try:
         check_redis_prefix(settings.redis_prefix)
     except ValueError as exc:

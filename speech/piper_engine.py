@@ -16,7 +16,8 @@ log = logging.getLogger("hotline.speech")
 class PiperSynthesizer:
     def __init__(self, model_path: str | Path, config_path: str | Path | None = None, *,
                  slow_scale: float = 1.35):
-        from piper import PiperVoice, SynthesisConfig
+        import onnxruntime
+        from piper import PiperConfig, PiperVoice, SynthesisConfig
 
         model_path = Path(model_path)
         config_path = Path(config_path) if config_path else Path(f"{model_path}.json")
@@ -25,11 +26,20 @@ class PiperSynthesizer:
         if not config_path.exists():
             raise FileNotFoundError(f"Piper voice config {config_path} does not exist (expected beside the .onnx)")
         started = time.perf_counter()
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        # one thread per synthesis, never spinning: the speech service runs one synthesis per core
+        # already, and onnxruntime's default (a pool of its own per session, its threads spinning
+        # while they wait for work) put more busy threads on the same cores and took CPU from
+        # the calls' recognizers
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = onnxruntime.InferenceSession(str(model_path), sess_options=options,
+                                               providers=["CPUExecutionProvider"])
         # Chinese voices phonemize with g2pW, whose model Piper fetches into download_dir on first
         # use: keep it beside the voice, where `hotline models fetch` puts it
-        self.voice = PiperVoice.load(model_path, config_path, download_dir=model_path.parent)
+        self.voice = PiperVoice(session=session, config=PiperConfig.from_dict(config), download_dir=model_path.parent)
         self.sample_rate = int(self.voice.config.sample_rate)
-        config = json.loads(config_path.read_text(encoding="utf-8"))
         self.language = (config.get("language") or {}).get("code") or (config.get("espeak") or {}).get("voice", "")
         self.voice_id = f"piper:{model_path.stem}"
         self._phonemize_lock = threading.Lock()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import itertools
+import logging
 import os
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,15 +22,56 @@ from .cache import PromptCache
 from .engines import RecognizerModel, RecognizerStream, Synthesizer
 from .text import clauses, is_number, spell_digits
 
+log = logging.getLogger("hotline.speech")
+
 
 def cores() -> int:
     """The cores this process may run on (a container or `taskset` may give it fewer than the machine's)."""
     return len(os.sched_getaffinity(0))
 
 
+class SpeechThreads:
+    """The recognition threads: a queue worked off in order of urgency, then of arrival. A call
+    whose caller has stopped talking (a pause or the end of a turn to close) is urgent: its caller
+    may be waiting for the text, while the audio of callers still talking can be decoded a moment
+    later without anyone waiting on it. (A first-come queue made the waiting caller's last batches
+    queue behind every other call's backlog whenever recognition had fallen behind.)"""
+
+    def __init__(self, size: int, name: str):
+        self.size, self.name = size, name
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True) for i in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, work, urgent: bool = False) -> None:
+        if self._closed:
+            raise RuntimeError(f"the {self.name} threads are shut down")
+        self._queue.put((0 if urgent else 1, next(self._order), work))
+
+    def _work(self) -> None:
+        while True:
+            _, _, work = self._queue.get()
+            if work is None:
+                return
+            try:
+                work()
+            except BaseException:  # (a call's work reports its own failures: this is a bug's last resort)
+                log.exception("speech work failed")
+
+    def shutdown(self) -> None:
+        """The threads stop after the work in hand; what is queued is dropped."""
+        self._closed = True
+        for _ in self._threads:
+            self._queue.put((-1, next(self._order), None))
+
+
 @dataclass
 class SpeechStats:
-    synth_seconds: float = 0.0      # CPU-side time spent synthesizing
+    synth_seconds: float = 0.0      # wall time spent synthesizing
+    synth_cpu: float = 0.0          # CPU time of it (the synthesis threads' own: one thread each)
     synth_audio: float = 0.0        # seconds of audio produced by it
     rec_seconds: float = 0.0        # wall time in the recognizer (on a busy machine: waiting for a core too)
     rec_cpu: float = 0.0            # CPU time of the recognizer's threads in it
@@ -38,6 +83,7 @@ class SpeechStats:
 
     def rtf(self) -> dict:
         return {"synthesis": self.synth_seconds / self.synth_audio if self.synth_audio else None,
+                "synthesis_cpu": self.synth_cpu / self.synth_audio if self.synth_audio else None,
                 "recognition": self.rec_seconds / self.rec_audio if self.rec_audio else None,
                 "recognition_cpu": self.rec_cpu / self.rec_audio if self.rec_audio else None}
 
@@ -67,17 +113,18 @@ class SpeechService:
         # two pools: a caller who has stopped talking waits on recognition, so it never queues
         # behind the synthesis of other calls' long prompts
         threads = self.threads or cores()
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="recognize")
+        self.recognizing = SpeechThreads(threads, "recognize")
         self.synth_executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="synthesize")
         self._stats_lock = threading.Lock()
         self._synthesizing: dict[str, asyncio.Future] = {}  # prompt cache key -> synthesis in progress
 
     # ---- synthesis ------------------------------------------------------------------------------
     def _synthesize(self, clause: str, slow: bool) -> np.ndarray:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         parts = list(self.synthesizer.synthesize(clause, slow))
         audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
         self.stats.synth_seconds += time.perf_counter() - started
+        self.stats.synth_cpu += time.thread_time() - cpu
         self.stats.synth_audio += len(audio) / self.synthesizer.sample_rate
         return audio
 
@@ -114,6 +161,15 @@ class SpeechService:
         spoken = spell_digits(text, self.synthesizer.language)
         return [(c, is_number(c)) for c in clauses(spoken)]
 
+    async def prepare(self, texts, rate: int, stopped=lambda: False) -> None:
+        """Put `texts` into the prompt cache now, one clause at a time (a gateway starting does not
+        crowd out its first calls), until `stopped()`; what is cached already costs nothing."""
+        for text in texts:
+            for clause, slow in self.plan(text):
+                if stopped():
+                    return
+                await self.clause_audio(clause, rate, slow)
+
     async def speak(self, text: str, rate: int) -> AsyncIterator[bytes]:
         """PCM for `text`, clause by clause; the next clause is synthesized while this one plays."""
         plan = self.plan(text)
@@ -131,8 +187,9 @@ class SpeechService:
                 pending.cancel()
 
     # ---- recognition ----------------------------------------------------------------------------
-    def call_recognizer(self, rate: int, partials: bool = False) -> "CallRecognizer":
-        return CallRecognizer(self, rate, partials)
+    def call_recognizer(self, rate: int, partials: bool = False, background: bool = False) -> "CallRecognizer":
+        """`background`: nobody waits on its text (a voicemail's transcript): never urgent."""
+        return CallRecognizer(self, rate, partials, background)
 
     def count_recognition(self, wall: float, cpu: float, audio: float, delay: float | None) -> None:
         with self._stats_lock:  # (from the speech threads)
@@ -144,7 +201,7 @@ class SpeechService:
                 self.stats.rec_delays.append(delay)
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.recognizing.shutdown()
         self.synth_executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -163,21 +220,29 @@ class CallRecognizer:
     every turn. `pause()` marks where the caller paused: the segment is closed there, in order with
     the audio, so that when the pause turns out to be the end of the turn the text is (nearly)
     ready. Partial text (the best path through the whole utterance so far, worked out again for
-    every batch) is only computed when `partials` is asked for."""
+    every batch) is only computed when `partials` is asked for. A call with a pause or a request
+    pending is urgent (SpeechThreads): its turns go before those of calls whose callers talk on.
 
-    def __init__(self, service: SpeechService, rate: int, partials: bool = False):
+    Bookkeeping (under `_lock`): `_turns` of this call wait in the threads' queue (`_urgent_turns`
+    of them urgent), `_running` while a thread works for it; a thread that finds the call running
+    on another leaves it (that one looks for more work when it is done), so the call's work stays
+    in order on one thread at a time."""
+
+    def __init__(self, service: SpeechService, rate: int, partials: bool = False, background: bool = False):
         self.service = service
         self.stream: RecognizerStream | None = None
         self.rate = rate
         self.partials = partials
+        self.background = background
         self.partial = ""   # the text so far: with `partials`, else the closed segments'
         # ("audio", pcm, fed at) | ("pause", None, at) | ("settle"/"finish", (loop, future), at)
         self._pending: collections.deque[tuple[str, object, float]] = collections.deque()
         self._queued = 0        # bytes of audio pending
         self._marks = 0         # pauses and requests pending: the audio before them is due at once
         self._batch = service.batch_ms * rate * 2 // 1000
-        self._lock = threading.Lock()  # the queue and `_scheduled`, shared with the speech threads
-        self._scheduled = False  # a turn of this call is queued on, or running in, the pool
+        self._lock = threading.Lock()  # the queue and the turns' bookkeeping, shared with the speech threads
+        self._turns = self._urgent_turns = 0
+        self._running = False
         self._closed = False
         self._failed: BaseException | None = None
 
@@ -216,7 +281,7 @@ class CallRecognizer:
             dropped = list(self._pending)
             self._pending.clear()
             self._queued = self._marks = 0
-            if not self._scheduled:
+            if not self._running:
                 self.stream = None  # the decoder's memory (tens of MB with a large model) goes back
         for kind, request, _ in dropped:
             if kind in ("settle", "finish"):
@@ -241,13 +306,20 @@ class CallRecognizer:
         return await future
 
     def _schedule(self) -> None:
-        """(with the lock held) Give this call a turn on a speech thread unless it has one."""
-        if not self._scheduled and not self._closed and self._failed is None:
-            self._scheduled = self._submit()
+        """(with the lock held) Give this call a turn on a speech thread unless one is coming (an
+        urgent one, when a pause or a request waits, unless one of those is coming)."""
+        if self._closed or self._failed is not None or self._running:
+            return  # (a running turn looks for more work when it is done)
+        urgent = self._marks > 0 and not self.background
+        if self._turns and (self._urgent_turns or not urgent):
+            return
+        if self._submit(urgent):
+            self._turns += 1
+            self._urgent_turns += urgent
 
-    def _submit(self) -> bool:
+    def _submit(self, urgent: bool) -> bool:
         try:
-            self.service.executor.submit(self._turn)
+            self.service.recognizing.submit(functools.partial(self._turn, urgent), urgent)
             return True
         except RuntimeError as exc:  # the pool is shut down: the speech service is closing
             self._failed = exc
@@ -278,12 +350,16 @@ class CallRecognizer:
         self._queued -= len(pcm)
         return "audio", pcm, at
 
-    def _turn(self) -> None:
-        """One piece of this call's work on a speech thread; back in the pool's queue if more is due."""
-        work = None
+    def _turn(self, urgent: bool) -> None:
+        """One piece of this call's work on a speech thread; back in the queue if more is due."""
+        with self._lock:
+            self._turns -= 1
+            self._urgent_turns -= urgent
+            if self._running:
+                return
+            self._running = True
+            work = None if self._closed else self._next()
         try:
-            with self._lock:
-                work = None if self._closed else self._next()
             if self.stream is None and not self._closed:
                 self.stream = self.service.recognizer.stream(self.rate)
             if work is not None:
@@ -292,13 +368,11 @@ class CallRecognizer:
             self._fail(exc, work)
             return
         with self._lock:
+            self._running = False
             if self._closed:
                 self.stream = None
-                self._scheduled = False
             elif self._pending and (self._marks or self._queued >= self._batch):
-                self._scheduled = self._submit()
-            else:
-                self._scheduled = False
+                self._schedule()
 
     def _do(self, kind: str, payload, at: float) -> None:
         wall, cpu = time.perf_counter(), time.thread_time()
@@ -323,7 +397,7 @@ class CallRecognizer:
             waiting = [p for kind, p, _ in [*([work] if work else []), *self._pending] if kind in ("settle", "finish")]
             self._pending.clear()
             self._queued = self._marks = 0
-            self._scheduled = False
+            self._running = False
         for request in waiting:
             _fail_request(request, exc)
 

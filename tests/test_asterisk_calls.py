@@ -303,6 +303,37 @@ async def test_ami_logs_in_again_after_an_asterisk_restart_and_calls_go_on(lab, 
     await call.hang_up()
 
 
+async def test_a_restarted_gateway_serves_new_calls_without_an_asterisk_reload(
+        lab, gateway, caller, world, engine, services, speech_service, tmp_path):
+    """The gateway stopped mid-call and started again (an upgrade, a restart) while Asterisk runs on,
+    untouched: the caller in the call reaches the agents, and the new gateway, on the same ports,
+    logs in to AMI again and answers the next call, with no reload of Asterisk."""
+    answered = Events(world, "AgentAnswered")
+    first = await caller().dial(caller_id="13800000051")
+    s = await session_for(gateway)
+    await bot_says(s, lambda t: "12345" in t)
+    await gateway.close()
+    await answered.wait(1, timeout=60)
+    assert await first.alive()
+    await first.hang_up()
+    await wait_for(lambda: lab.in_audiosocket() == 0, what="the first call out of AudioSocket")
+    again = VoiceChannel(speech_service, engine, store=services.store, host="127.0.0.1", agi_port=lab.agi_port,
+                         audiosocket_port=lab.audiosocket_port, ami_url=lab.ami_url,
+                         data_dir=tmp_path / "voice-again", settings=gateway.settings)
+    await again.start()
+    try:
+        assert await again.ami.wait_ready(10)
+        assert await again.ami.free_agents("hotline") >= 1  # AMI answers the new gateway
+        call = await caller().dial(caller_id="13800000052")
+        s = await session_for(again)
+        assert s.info.announced and s.info.caller == "13800000052"  # FastAGI reached the new one too
+        await bot_says(s, lambda t: "12345" in t)
+        await keys_turn(s, call, "3", lambda t: "编号" in t)
+        await call.hang_up()
+    finally:
+        await again.close()
+
+
 async def test_a_poll_call_opens_with_the_poll_s_first_question(lab, gateway, world, services):
     from cases.models import Poll, PollQuestion
 

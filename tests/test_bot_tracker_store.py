@@ -44,6 +44,15 @@ async def test_shared_store_sees_what_another_process_wrote(services):
     await first.save(tracker)
     assert (await second.retrieve("c-shared")).get_slot("case_location") == "人民路"
     assert seen is not None
+    # the writer knows the newest row it wrote (PostgreSQL: from the INSERT's RETURNING), so its own
+    # cached tracker is used as it is, not loaded again; rows are in the order of the events
+    assert await first.retrieve("c-shared") is tracker
+    tracker.update(UserUttered("还有", {"name": "inform", "confidence": 0.9}))
+    tracker.update(SlotSet("case_location", "解放路"))
+    await first.save(tracker)
+    assert await first.retrieve("c-shared") is tracker
+    assert (await stored_rows(services, "c-shared"))[-3:] == ["slot", "user", "slot"]
+    assert (await second.retrieve("c-shared")).get_slot("case_location") == "解放路"
 
 
 async def test_only_the_latest_session_is_loaded_but_the_full_history_is_kept(services):

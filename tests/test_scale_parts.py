@@ -95,9 +95,10 @@ async def test_one_lease_holder_at_a_time_and_takeover_after_a_death(redis):
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def test_a_call_announced_by_one_process_goes_on_through_another(redis):
-    owner = CallRegistry(redis=redis(), owner="127.0.0.1:9093")
-    elsewhere = CallRegistry(redis=redis(), owner="127.0.0.1:9094")
+async def test_a_call_announced_by_one_process_goes_on_through_another(redis, namespace):
+    prefix, sync = namespace
+    owner = CallRegistry(redis=redis(), owner="127.0.0.1:9093", prefix=prefix)
+    elsewhere = CallRegistry(redis=redis(), owner="127.0.0.1:9094", prefix=prefix)
     servers = [await start_agi_server(owner, "127.0.0.1", 0), await start_agi_server(elsewhere, "127.0.0.1", 0)]
     port_a, port_b = (s.sockets[0].getsockname()[1] for s in servers)
     try:
@@ -105,6 +106,7 @@ async def test_a_call_announced_by_one_process_goes_on_through_another(redis):
         call_uuid = got["variables"]["HOTLINE_UUID"]
         # the audio must reach the announcing process
         assert got["variables"]["HOTLINE_AUDIOSOCKET"] == "127.0.0.1:9093"
+        assert sync.exists(f"{prefix}call:{call_uuid}") == 1  # under the gateway's prefix
         info = owner.get(call_uuid)
         info.next = "queue"
         await info.shared(info)  # what the call session does before its hangup frame
@@ -115,7 +117,7 @@ async def test_a_call_announced_by_one_process_goes_on_through_another(redis):
         assert (await owner.for_audio(call_uuid)).phase == "voicemail"
         await agi_request("127.0.0.1", port_b, f"hotline/ended?uuid={call_uuid}")
         assert await elsewhere.find(call_uuid) is None
-        assert await elsewhere.redis.exists(f"hotline:call:{call_uuid}") == 0  # (the voice channel's own key)
+        assert sync.exists(f"{prefix}call:{call_uuid}") == 0
     finally:
         for server in servers:
             server.close()

@@ -30,6 +30,16 @@ def test_bad_values_name_the_setting(tmp_path):
         load_settings(cfg, environ={})
 
 
+def test_a_caller_s_end_of_turn_quiet_is_a_setting_within_reason():
+    from speech.vad import VadSettings
+
+    assert load_settings(None, environ={}).voice_end_silence_ms == VadSettings().end_silence_ms
+    assert load_settings(None, environ={"HOTLINE_VOICE_END_SILENCE_MS": "700"}).voice_end_silence_ms == 700
+    for bad in ("50", "10000"):  # every pause would end the turn; the caller would wait seconds
+        with pytest.raises(SettingsError, match="voice_end_silence_ms"):
+            load_settings(None, environ={"HOTLINE_VOICE_END_SILENCE_MS": bad})
+
+
 def test_secret_key_is_created_once_and_kept(tmp_path):
     s = load_settings(None, environ={"HOTLINE_DATA_DIR": str(tmp_path)})
     key = s.ensure_secret_key()

@@ -151,9 +151,6 @@ async def test_a_calls_recognizer_is_set_up_on_a_speech_thread_before_the_first_
 
     service = SpeechService(Model(), synthesizer=None, cache=PromptCache(tmp_path))
     try:
-        # (the pool's thread is started once per process, and starting it waits for the new thread:
-        # on a busy machine that alone can take longer than the limit below)
-        service.executor.submit(lambda: None).result()
         rec = service.call_recognizer(8000)
         started = time.perf_counter()
         rec.warm()
@@ -163,6 +160,64 @@ async def test_a_calls_recognizer_is_set_up_on_a_speech_thread_before_the_first_
         assert await rec.finish() == "text"  # every turn of the call uses the same stream
         assert len(made_on) == 1 and made_on[0].startswith("recognize")
     finally:
+        service.close()
+
+
+async def test_a_caller_waiting_for_the_text_goes_before_callers_still_talking(tmp_path):
+    """Recognition behind (one thread, three callers' batches queued): the caller who has stopped
+    talking gets the text first, not after every other call's backlog (first come, first served,
+    it waited for all three)."""
+    import threading
+
+    from speech.service import SpeechService
+
+    decoded: list[str] = []
+
+    class Stream:
+        def accept(self, pcm: bytes, partial: bool = False) -> str:
+            time.sleep(0.02)
+            decoded.append(f"audio {pcm[0]}")
+            return ""
+
+        def close_segment(self) -> str:
+            return ""
+
+        def finish(self) -> str:
+            decoded.append("final")
+            return "text"
+
+    service = SpeechService(SimpleModel(Stream), synthesizer=None, cache=PromptCache(tmp_path), threads=1,
+                            batch_ms=20)
+    gate = threading.Event()
+    try:
+        service.recognizing.submit(gate.wait)  # the one thread is busy
+        talking = [service.call_recognizer(8000) for _ in range(3)]
+        for i, rec in enumerate(talking, 1):
+            rec.feed(bytes([i]) * 320)
+        waiting = service.call_recognizer(8000)
+        waiting.feed(bytes([9]) * 320)
+        text = asyncio.ensure_future(waiting.finish())
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert await text == "text"
+        assert decoded[:2] == ["audio 9", "final"], decoded
+        end = time.monotonic() + 10
+        while len(decoded) < 5 and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+        assert sorted(decoded[2:]) == ["audio 1", "audio 2", "audio 3"]  # the others are decoded after
+        # a voicemail's transcript (nobody waits on the line for it) is never urgent
+        voicemail = service.call_recognizer(8000, background=True)
+        decoded.clear()
+        gate.clear()
+        service.recognizing.submit(gate.wait)
+        talking[0].feed(bytes([1]) * 320)
+        voicemail.feed(bytes([7]) * 320)
+        text = asyncio.ensure_future(voicemail.finish())
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert await text == "text" and decoded == ["audio 1", "audio 7", "final"]
+    finally:
+        gate.set()
         service.close()
 
 
@@ -313,10 +368,10 @@ async def test_speech_pools_have_a_thread_per_core_unless_set(tmp_path):
     from speech.service import SpeechService
 
     service = SpeechService(None, synthesizer=None, cache=PromptCache(tmp_path))
-    assert service.executor._max_workers == len(os.sched_getaffinity(0)) == service.synth_executor._max_workers
+    assert service.recognizing.size == len(os.sched_getaffinity(0)) == service.synth_executor._max_workers
     service.close()
     service = SpeechService(None, synthesizer=None, cache=PromptCache(tmp_path), threads=3)
-    assert service.executor._max_workers == 3
+    assert service.recognizing.size == 3
     service.close()
     with pytest.raises(ValueError, match="negative"):
         SpeechService(None, synthesizer=None, cache=PromptCache(tmp_path), batch_ms=-1)

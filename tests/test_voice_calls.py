@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from cases.models import ServiceRating
 from channels.voice import VoiceChannel
 from channels.voice.session import VoiceSettings
+from channels.voice.timing import STAGES
 from hotline.server import freeze_long_lived
 from speech.vad import VadSettings
 from voice_peers import AmiPeer, AudioSocketCaller, agi_request
@@ -172,6 +173,12 @@ async def test_spoken_turn_is_recognized_and_answered_with_paced_audio(voice, sp
     assert stopped is not None and stopped - began <= 0.16 + 0.2, f"the welcome went on {stopped - began:.3f} s"
     reply_at = await call.wait_voiced_after(call.sent_voiced_until + 0.3, 60)
     assert reply_at > call.sent_voiced_until
+    # the wait for it, timed stage by stage (channels/voice/timing.py): every stage, in order, the
+    # last one the moment the frame the caller first heard as voice was sent
+    timing = s.timings[0]
+    assert list(timing.stages_ms()) == [name for name, _, _ in STAGES]
+    assert timing.heard < timing.ended <= timing.recognized <= timing.answered <= timing.queued < timing.sent < reply_at
+    assert reply_at - timing.sent < 0.5
     # paced: 20 ms frames at real time, never a 2-second hole, only audio frames
     await asyncio.sleep(1.5)
     frames = [r for r in call.received if r.at > reply_at][:50]

@@ -69,11 +69,21 @@ async def test_chat_channels_say_so_when_the_bot_is_off(client, services):
 
 async def test_handoff_queue_and_release_through_the_api(engine, client, staff_tokens):
     from conftest import auth
-    await client.post("/webhooks/rest/webhook", json={"sender": "rest-h", "message": "转人工"})
+    # a second conversation waits first: rest-h is second in the queue, told so in custom.queue
+    await client.post("/webhooks/rest/webhook", json={"sender": "rest-g", "message": "转人工"})
+    asked = await (await client.post("/webhooks/rest/webhook", json={"sender": "rest-h", "message": "转人工"})).json()
+    assert sum("转接" in (r.get("text") or "") for r in asked) == 1  # the hand-off told once
+    place = asked[-1]
+    assert place["custom"]["queue"]["position"] == 2 and place["custom"]["queue"]["wait_s"] > 0
+    assert "您前面还有1位" in place["text"]
     queue = await (await client.get("/api/handoffs", headers=auth(staff_tokens["agent"]))).json()
-    assert [h["conversation"] for h in queue] == ["rest-h"]
-    silent = await (await client.post("/webhooks/rest/webhook", json={"sender": "rest-h", "message": "你好"})).json()
-    assert silent == []
+    assert [h["conversation"] for h in queue] == ["rest-g", "rest-h"]
+    assert (await client.post("/api/conversations/rest-g/release", headers=auth(staff_tokens["agent"]))).status == 204
+    # a message while waiting is not answered by the bot: the place (now next) in the citizen's language
+    waiting = await (await client.post("/webhooks/rest/webhook", json={
+        "sender": "rest-h", "message": "有人吗？", "metadata": {"locale": "zh"}})).json()
+    assert len(waiting) == 1 and waiting[0]["custom"]["queue"]["position"] == 1
+    assert "您是下一位" in waiting[0]["text"]
     assert (await client.post("/api/conversations/rest-h/release", headers=auth(staff_tokens["agent"]))).status == 204
     back = await (await client.post("/webhooks/rest/webhook", json={"sender": "rest-h", "message": "你好"})).json()
     assert back and (await (await client.get("/api/handoffs", headers=auth(staff_tokens["agent"]))).json()) == []

@@ -41,8 +41,9 @@ def cjk_font() -> str:
     raise MissingFont("no CJK font found: install Debian's fonts-noto-cjk (make system-deps)")
 
 
-def render_png(table: Table, width: float = 8.0, height: float = 4.2, dpi: int = 100) -> bytes:
-    """The table's chart as PNG bytes (its totals row left out)."""
+def render_png(table: Table, width: float = 8.0, height: float = 4.2, dpi: int = 100,
+               empty: str = "本期无数据") -> bytes:
+    """The table's chart as PNG bytes (its totals row left out); `empty`: what a chart without data says."""
     chart = table.chart
     if chart is None:
         raise ValueError(f"table {table.key!r} has no chart")
@@ -65,7 +66,7 @@ def render_png(table: Table, width: float = 8.0, height: float = 4.2, dpi: int =
     if rates:
         series = [(name, kind, [v * 100 for v in values]) for name, kind, values in series]
     if not rows or not any(any(values) for _, _, values in series):
-        ax.text(0.5, 0.5, "本期无数据", ha="center", va="center", fontsize=16, family=family, transform=ax.transAxes)
+        ax.text(0.5, 0.5, empty, ha="center", va="center", fontsize=16, family=family, transform=ax.transAxes)
         ax.set_axis_off()
     elif chart.kind == "pie":
         _, _, values = series[0]

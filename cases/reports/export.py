@@ -45,9 +45,10 @@ def display(value, kind: str) -> str:
 
 
 CSV_UNITS = {"rate": "（%）", "pct": "（%）", "rate_change": "（百分点）"}
+CSV_UNITS_EN = {"rate": " (%)", "pct": " (%)", "rate_change": " (percentage points)"}
 
 
-def to_csv(tables: list[Table]) -> bytes:
+def to_csv(tables: list[Table], units: dict[str, str] = CSV_UNITS) -> bytes:
     """The tables one after another, each with its title and header; rates as percentages (25.81
     for 25.81%, two decimals, the unit in the column's header) so what a spreadsheet shows is what
     the page shows, and the number stays a plain number it can compute with."""
@@ -57,7 +58,7 @@ def to_csv(tables: list[Table]) -> bytes:
         if i:
             writer.writerow([])
         writer.writerow([table.title, table.period])
-        writer.writerow([c.label + CSV_UNITS.get(c.kind, "") for c in table.columns])
+        writer.writerow([c.label + units.get(c.kind, "") for c in table.columns])
         for row in table.all_rows():
             writer.writerow(["" if row.get(c.key) is None else
                              (f"{row[c.key] * 100:.2f}" if c.kind in RATE_KINDS else row[c.key]) for c in table.columns])

@@ -60,6 +60,14 @@ def _filters(app: web.Application, env) -> None:
     for name, mapping in (("kind_label", KIND_LABELS), ("status_label", STATUS_LABELS),
                           ("channel_label", CHANNEL_LABELS), ("role_label", ROLE_LABELS)):
         env.filters[name] = _labeller(mapping)
+    env.filters["local_name"] = jinja2.pass_context(_local_name)
+
+
+def _local_name(context, row) -> str:
+    """A department's or category's name in the page's language (its English name where it has one)."""
+    if row is None:
+        return ""
+    return (getattr(row, "name_en", "") or row.name) if context.get("locale") == "en" else row.name
 
 
 def _labeller(mapping):
@@ -160,7 +168,7 @@ async def _stop(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     from channels.webchat import HUB
 
-    from . import admin, calls_api, casework, chat, inbox, mailhold, similar, telephony, transfers
+    from . import admin, calls_api, casework, chat, inbox, mailhold, requests_api, similar, telephony, transfers
 
     env = aiohttp_jinja2.get_env(app)
     env.loader.searchpath.append(str(TEMPLATES))
@@ -197,6 +205,7 @@ def setup(app: web.Application) -> None:
     admin.add_routes(app)
     telephony.add_routes(app)
     calls_api.add_routes(app)  # the same scheduled calls over the REST API
+    requests_api.add_routes(app)  # departments' requests and the centre's decisions over the REST API
     transfers.add_routes(app)  # transfers of a live call, and the leaders' list
     mailhold.add_routes(app)
     _optional_reports(app)

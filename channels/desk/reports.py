@@ -9,9 +9,11 @@ naming the field (400); nothing is run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
+import dataclasses
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -25,12 +27,14 @@ from cases.reports import (COMPARISONS, DIMENSIONS, GRANULARITIES, REPORTS, Peri
                            ReportInputError, ReportResult, default_period, refresh_summaries,
                            run_report)
 from cases.reports.charts import MissingFont, render_png
-from cases.reports.export import display, to_csv, to_xlsx
-from cases.workflow import CHANNEL_LABELS, KIND_LABELS, Role
+from cases.reports.export import CSV_UNITS, CSV_UNITS_EN, to_csv, to_xlsx
+from cases.workflow import CHANNEL_LABELS, KIND_LABELS, Role, label
+from hotline.i18n import translator
 from hotline.web.keys import SERVICES
 
 from .auth import require_role
 from .pages import render
+from .report_words import Words
 
 log = logging.getLogger("hotline.reports")
 routes = web.RouteTableDef()
@@ -94,7 +98,17 @@ def parse_query(query: MultiDictProxy | dict, today: dt.date) -> ReportQuery:
     return ReportQuery(report, period, granularity, by, compare, other, report_filter, values)
 
 
-async def _run(request: web.Request, q: ReportQuery) -> ReportResult:
+async def _run(request: web.Request, q: ReportQuery, words: Words | None = None) -> ReportResult:
+    """The report, its tables in the page's language (`words`; None: as the engine writes them)."""
+    result = await _run_report(request, q)
+    if words is None or not words.english:
+        return result
+    tables = [words.table(t) for t in result.tables]
+    return dataclasses.replace(result, table=tables[0], comparison=tables[1] if result.comparison else None,
+                               tables=tables, compare_period=result.compare_period)
+
+
+async def _run_report(request: web.Request, q: ReportQuery) -> ReportResult:
     services = request.app[SERVICES]
     settings = services.settings
 
@@ -164,17 +178,26 @@ def setup(app: web.Application) -> None:
     app.on_cleanup.append(_stop_keeper)
 
 
-async def _choices(request: web.Request) -> dict:
+async def report_words(request: web.Request) -> Words:
+    """The page's language for report texts, with the reference data's English names."""
+    if request["locale"] != "en":
+        return Words(request["locale"])
+    store = request.app[SERVICES].store
+    names = {r.name: r.name_en for r in [*await store.categories(), *await store.departments()] if r.name_en}
+    return Words("en", names)
+
+
+async def _choices(request: web.Request, words: Words) -> dict:
     store = request.app[SERVICES].store
     categories = await store.categories()
     return {
-        "reports": {k: s.title for k, s in REPORTS.items()}, "dimensions": DIMENSIONS,
-        "granularities": GRANULARITY_LABELS, "comparisons": COMPARISONS,
-        "kinds": {k.value: v[0] for k, v in KIND_LABELS.items()},
-        "channels": {k.value: v[0] for k, v in CHANNEL_LABELS.items()},
-        "categories": [(c.code, (f"{c.parent.name}/" if c.parent_id and c.parent else "") + c.name)
+        "reports": {k: words(s.title) for k, s in REPORTS.items()}, "dimensions": words.choices(DIMENSIONS),
+        "granularities": words.choices(GRANULARITY_LABELS), "comparisons": words.choices(COMPARISONS),
+        "kinds": {k.value: label(KIND_LABELS, k, request["locale"]) for k in KIND_LABELS},
+        "channels": {k.value: label(CHANNEL_LABELS, k, request["locale"]) for k in CHANNEL_LABELS},
+        "categories": [(c.code, (f"{words(c.parent.name)}/" if c.parent_id and c.parent else "") + words(c.name))
                        for c in categories],
-        "departments": [(d.code, d.name) for d in await store.departments()],
+        "departments": [(d.code, words(d.name)) for d in await store.departments()],
     }
 
 
@@ -182,11 +205,12 @@ def _today(request: web.Request) -> dt.date:
     return dt.datetime.now(ZoneInfo(request.app[SERVICES].settings.timezone)).date()
 
 
-async def _chart_uri(table) -> str | None:
+async def _chart_uri(table, locale: str = "zh") -> str | None:
     if table.chart is None:
         return None
     try:
-        png = await asyncio.get_running_loop().run_in_executor(None, render_png, table)
+        png = await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(render_png, table, empty=translator(locale)("reports.empty")))
     except MissingFont as exc:  # the figures still show; the chart needs `make system-deps`
         log.warning("report chart not drawn: %s", exc)
         return None
@@ -194,15 +218,16 @@ async def _chart_uri(table) -> str | None:
 
 
 async def _page_context(request: web.Request) -> tuple[dict, int]:
-    context = {"active": "reports", "display": display, **(await _choices(request))}
+    words = await report_words(request)
+    context = {"active": "reports", "display": words.display, "words": words, **(await _choices(request, words))}
     try:
         q = parse_query(request.query, _today(request))
-        result = await _run(request, q)
+        result = await _run(request, q, words)
     except ReportInputError as exc:
         values = {k: str(request.query.get(k, "")) for k in FORM_KEYS}
         return {**context, "form": values, "error": exc, "error_text": error_text(exc, request["locale"]),
                 "result": None}, 400
-    charts = [await _chart_uri(t) for t in result.tables]
+    charts = [await _chart_uri(t, request["locale"]) for t in result.tables]
     return {**context, "form": q.values, "query": q.query_string(), "result": result, "charts": charts,
             "error": None, "period": q.period, "compare_period": result.compare_period}, 200
 
@@ -256,7 +281,7 @@ async def _run_or_400(request: web.Request) -> tuple[ReportQuery, ReportResult] 
     page's language (a page would show the form)."""
     try:
         q = parse_query(request.query, _today(request))
-        return q, await _run(request, q)
+        return q, await _run(request, q, await report_words(request))
     except ReportInputError as exc:
         return web.Response(status=400, text=error_text(exc, request["locale"]), headers={"Cache-Control": "no-store"})
 
@@ -267,12 +292,11 @@ FIELDS = ('report', 'period', 'granularity', 'by', 'compare', 'kind', 'category'
 def error_text(exc: ReportInputError, locale: str) -> str:
     """The form's error in the page's language: which field, and what is wrong with it (the
     exception's own text is English, for logs and the API)."""
-    from hotline.i18n import translator
-
     t = translator(locale)
     field = t(f"reports.{exc.field if exc.field in FIELDS else 'report'}")
     params = {k: str(v) for k, v in exc.params.items()}
-    return t("reports.error", field=field) + "：" + t(f"reports.errors.{exc.code}", field=field, **params)
+    colon = ": " if locale == "en" else "："
+    return t("reports.error", field=field) + colon + t(f"reports.errors.{exc.code}", field=field, **params)
 
 
 @routes.get("/desk/reports/export.{fmt:xlsx|csv}")
@@ -288,7 +312,7 @@ async def report_export(request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(None, to_xlsx, result.tables)
         ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
-        body, ctype = to_csv(result.tables), "text/csv"
+        body, ctype = to_csv(result.tables, CSV_UNITS_EN if request["locale"] == "en" else CSV_UNITS), "text/csv"
     return web.Response(body=body, headers={"Content-Type": ctype + ("; charset=utf-8" if fmt == "csv" else ""),
                                             "Content-Disposition": f'attachment; filename="{name}"',
                                             "Cache-Control": "no-store"})
@@ -301,5 +325,6 @@ async def report_chart(request: web.Request) -> web.Response:
     if isinstance(got, web.Response):
         return got
     _, result = got
-    png = await asyncio.get_running_loop().run_in_executor(None, render_png, result.table)
+    png = await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(render_png, result.table, empty=translator(request["locale"])("reports.empty")))
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})

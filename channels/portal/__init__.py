@@ -2,6 +2,9 @@
 JavaScript needed; every form carries a CSRF token and is validated on the server."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -12,7 +15,7 @@ from cases.intake import LIMITS, InvalidInput, clean_text
 from cases.similar import Probe
 from cases.public import public_view
 from cases.store import CITIZEN, ClosedCase
-from cases.workflow import KIND_LABELS, Channel, Kind, label
+from cases.workflow import KIND_LABELS, SATISFACTION_LABELS, Channel, IllegalTransition, Kind, Status, label
 from hotline.i18n import field_errors, translator
 from hotline.web import csrf
 from hotline.web.keys import SERVICES
@@ -24,6 +27,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 FORM_FIELDS = ("kind", "category", "title", "description", "location", "happened", "contact_name",
                "contact_phone", "contact_email")
 NO_STORE = {"Cache-Control": "no-store"}
+RATABLE = (Status.REPLIED.value, Status.ANSWERED.value)  # a reply the citizen can rate
+RATE_TOKEN_S = 3600  # how long a looked-up case page may send its rating
 
 
 async def _check_csrf(request: web.Request, form) -> None:
@@ -163,8 +168,63 @@ async def lookup(request: web.Request) -> web.Response:
             "lookup.html", request, {"csrf_token": _csrf_token(request), "values": {"number": number},
                                      "error": t_error}, status=400 if t_error.endswith("missing") else 404)
     case, events = found
+    return _case_page(request, case, events)
+
+
+def _rate_grant(secret: str, number: str, expires: int) -> str:
+    return hmac.new(secret.encode(), f"rate:{number}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def rate_token(secret: str, number: str, now: float | None = None) -> str:
+    """What the rating form carries instead of the password: proof that its holder looked the
+    case up with the password within RATE_TOKEN_S (the password is shown once, never again)."""
+    expires = int(now or time.time()) + RATE_TOKEN_S
+    return f"{expires}.{_rate_grant(secret, number, expires)}"
+
+
+def rate_token_ok(secret: str, number: str, token: str, now: float | None = None) -> bool:
+    expires, _, mac = token.partition(".")
+    if not expires.isdigit() or int(expires) < (now or time.time()):
+        return False
+    return hmac.compare_digest(mac, _rate_grant(secret, number, int(expires)))
+
+
+def _case_page(request: web.Request, case, events, *, flash: str | None = None,
+               errors: dict | None = None, status: int = 200) -> web.Response:
+    """The citizen's case; a replied one not yet rated carries the rating form (办理结果评价)."""
+    locale = request["locale"]
+    secret = request.app[SERVICES].settings.secret_key
     return _no_store(aiohttp_jinja2.render_template("case.html", request, {
-        "case": _own_view(case, events, request), "csrf_token": _csrf_token(request)}))
+        "case": _own_view(case, events, request), "csrf_token": _csrf_token(request), "flash": flash,
+        "rate_token": rate_token(secret, case.number) if case.status in RATABLE else None, "errors": errors or {},
+        "ratings": [(v, label(SATISFACTION_LABELS, v, locale)) for v in SATISFACTION_LABELS]}, status=status))
+
+
+async def rate(request: web.Request) -> web.Response:
+    """The citizen rates the reply to their own case, from the page the look-up showed: the case's
+    outcome rating, recorded as the 回访 would record it."""
+    form = await request.post()
+    await _check_csrf(request, form)
+    services, t = request.app[SERVICES], translator(request["locale"])
+    number = "".join(str(form.get("number", "")).split())[:32]
+    if not rate_token_ok(services.settings.secret_key, number, str(form.get("token", ""))):
+        return aiohttp_jinja2.render_template("lookup.html", request, {  # look it up again
+            "csrf_token": _csrf_token(request), "values": {"number": number}, "error": "portal.rate.expired"},
+            status=403)
+    case = await services.store.get(number)
+    value = str(form.get("satisfaction", ""))
+    try:
+        case = await services.store.rate_outcome(case.id, int(value) if value.isdigit() else 0,
+                                                 str(form.get("comment", "")), channel=Channel.WEB.value)
+        flash, errors, status = t("portal.rate.done"), None, 200
+    except InvalidInput as exc:
+        flash, status = None, 400
+        errors = {k: t("portal.rate.choose") if k == "satisfaction" else v
+                  for k, v in field_errors(exc.errors, request["locale"]).items()}
+    except IllegalTransition:  # not replied yet, or rated (or called back) already
+        flash, errors, status = t("portal.rate.not_now"), None, 409
+    events = await services.store.events(case.id, public_only=True)
+    return _case_page(request, case, events, flash=flash, errors=errors, status=status)
 
 
 # ---- adding information to one's own case (补充材料) ---------------------------------------------------
@@ -222,8 +282,7 @@ async def supplement(request: web.Request) -> web.Response:
         await services.store.add_attachment(case.id, kind="citizen", filename=u.filename, content_type=u.content_type,
                                             data=u.data, actor=CITIZEN, channel=Channel.WEB.value)
     events = await services.store.events(case.id, public_only=True)
-    return _no_store(aiohttp_jinja2.render_template("case.html", request, {
-        "case": _own_view(case, events, request), "flash": t("portal.supplement.done")}))
+    return _case_page(request, case, events, flash=t("portal.supplement.done"))
 
 
 def setup(app: web.Application) -> None:
@@ -236,3 +295,4 @@ def setup(app: web.Application) -> None:
     r.add_get("/help", help_page, name="help")
     r.add_get("/supplement", supplement_form, name="supplement")
     r.add_post("/supplement", supplement)
+    r.add_post("/rate", rate)

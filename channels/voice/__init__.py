@@ -13,13 +13,15 @@ import logging
 from pathlib import Path
 
 from hotline.logs import log_fields
+from hotline.shared import DEFAULT_REDIS_PREFIX
 
 from . import audiosocket as aso
+from . import keypad
 from .agi import FastAgiServer, serve_agi
 from .ami import AmiClient, AmiConfig
 from .calls import CallInfo, CallRegistry
 from .peers import LOOPBACK, PeerFilter
-from .session import CallSession, Pacer, VoiceSettings
+from .session import FIXED_PROMPTS, CallSession, Pacer, VoiceSettings
 
 log = logging.getLogger("hotline.voice")
 
@@ -28,11 +30,26 @@ STOP_GRACE_S = 10.0  # a stopping gateway gives its calls this long to hear the 
 AGENT_CHECK_S = 1.0  # how long a caller's turn waits for the queue's status before handing off regardless
 
 
+def bot_phrases(engine) -> list[str]:
+    """What the bot says on the phone that has no slot in it: its domain's responses, the voice
+    variation where there is one, with the key list read after them (CallSession.speak_result)."""
+    responses = getattr(getattr(getattr(engine, "agent", None), "domain", None), "responses", None) or {}
+    phrases = []
+    for variations in responses.values():
+        spoken = [v for v in variations if v.get("channel") == "voice"] or [v for v in variations if not v.get("channel")]
+        for v in spoken:
+            text = v.get("text") or ""
+            if text and "{" not in text:
+                phrases.append(text + keypad.spoken_choices(text, v.get("buttons") or []))
+    return phrases
+
+
 class VoiceChannel:
     def __init__(self, speech, engine, *, store=None, host: str = "127.0.0.1", agi_port: int = 4573,
                  audiosocket_port: int = 9092, ami_url: str = "", data_dir: Path | None = None,
                  settings: VoiceSettings | None = None, peers: PeerFilter | None = None,
-                 redis=None, reuse_port: bool = False, audiosocket_address: str = ""):
+                 redis=None, reuse_port: bool = False, audiosocket_address: str = "",
+                 redis_prefix: str = DEFAULT_REDIS_PREFIX):
         self.speech = speech
         self.engine = engine
         self.store = store
@@ -43,7 +60,7 @@ class VoiceChannel:
         self.settings = settings or VoiceSettings()
         # several gateway processes: calls are shared through Redis, the FastAGI port is shared
         # (SO_REUSEPORT), each process has its own AudioSocket address
-        self.calls = CallRegistry(redis=redis)
+        self.calls = CallRegistry(redis=redis, prefix=redis_prefix)
         self.reuse_port = reuse_port
         self.audiosocket_address = audiosocket_address
         self.ami = AmiClient(AmiConfig.from_url(ami_url)) if ami_url else None
@@ -53,6 +70,7 @@ class VoiceChannel:
         self._servers: list[asyncio.AbstractServer] = []
         self.agi_app: FastAgiServer | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.prompts_ready: asyncio.Task | None = None  # the fixed prompts being synthesized into the cache
         self._closed = False
 
     async def start(self) -> None:
@@ -79,8 +97,19 @@ class VoiceChannel:
             runtime = getattr(self.engine, "runtime", None)
             if runtime is not None:  # the bot asks before a hand-off that would interrupt a form
                 runtime.agent_checks["voice"] = self._agent_free
+        if self.speech is not None:
+            self.prompts_ready = asyncio.ensure_future(self._prepare_prompts())
         log.info("voice listening", extra=log_fields(agi=self.agi_port, audiosocket=self.audiosocket_port,
                                                      ami=bool(self.ami)))
+
+    async def _prepare_prompts(self) -> None:
+        """The gateway's own prompts and the bot's fixed sentences into the prompt cache, at
+        AudioSocket's rate, so that a caller never waits for their synthesis (the welcome starts
+        every call; the not-heard prompt is a reply)."""
+        try:
+            await self.speech.prepare([*FIXED_PROMPTS, *bot_phrases(self.engine)], 8000, lambda: self._closed)
+        except Exception as exc:  # (a prompt is then synthesized when first said, as before)
+            log.warning("prompts not prepared", extra=log_fields(error=str(exc)))
 
     async def _on_audiosocket(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.peers.allows(writer.get_extra_info("peername")):
@@ -156,7 +185,7 @@ class VoiceChannel:
     async def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
+        self._closed = True  # (the prompts being prepared stop after the clause in hand: awaited below)
         runtime = getattr(self.engine, "runtime", None)
         if runtime is not None and runtime.agent_checks.get("voice") == self._agent_free:
             del runtime.agent_checks["voice"]
@@ -178,3 +207,5 @@ class VoiceChannel:
         self.pacer.stop()
         if self.ami is not None:
             self.ami.close()
+        if self.prompts_ready is not None:
+            await asyncio.gather(self.prompts_ready, return_exceptions=True)

@@ -7,7 +7,7 @@ still a call, with an unknown caller.
 With several gateway processes (Redis), the process that announces a call owns its audio: the AGI
 answer names its AudioSocket address (HOTLINE_AUDIOSOCKET), and what the dialplan asks later
 (`next`, `after-queue`, `ended`) may reach any process, so the call's state is also kept in Redis
-(`hotline:call:<uuid>`), written when it is announced and whenever its audio part ends."""
+(`<redis_prefix>call:<uuid>`, `hotline:call:<uuid>` by default), written when it is announced and whenever its audio part ends."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +15,8 @@ import time
 import uuid as uuidlib
 from dataclasses import dataclass, field, fields
 from typing import Awaitable, Callable
+
+from hotline.shared import DEFAULT_REDIS_PREFIX
 
 log = logging.getLogger("hotline.voice")
 
@@ -58,11 +60,15 @@ SHARED_FIELDS = ("caller", "caller_name", "channel", "uniqueid", "dnid", "direct
 
 
 class CallRegistry:
-    def __init__(self, ttl_s: float = 4 * 3600, *, redis=None, owner: str = ""):
+    def __init__(self, ttl_s: float = 4 * 3600, *, redis=None, owner: str = "", prefix: str = DEFAULT_REDIS_PREFIX):
         self.ttl_s = ttl_s
         self.redis = redis   # redis.asyncio client: calls shared with other gateway processes
+        self.prefix = prefix  # setting redis_prefix: gateways of two cities may share one Redis
         self.owner = owner   # this process's AudioSocket address as Asterisk reaches it
         self._calls: dict[str, CallInfo] = {}
+
+    def _key(self, call_uuid: str) -> str:
+        return f"{self.prefix}call:{call_uuid}"
 
     def announce(self, **fields) -> CallInfo:
         self._expire()
@@ -78,7 +84,7 @@ class CallRegistry:
         request may still reach this process, which knows the call)."""
         if self.redis is None:
             return
-        key = f"hotline:call:{info.uuid}"
+        key = self._key(info.uuid)
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hset(key, mapping={name: str(getattr(info, name) or "") for name in SHARED_FIELDS})
@@ -106,7 +112,7 @@ class CallRegistry:
         if self.redis is None or not call_uuid:
             return None
         try:
-            stored = await self.redis.hgetall(f"hotline:call:{call_uuid}")
+            stored = await self.redis.hgetall(self._key(call_uuid))
         except Exception as exc:
             log.warning("call state not readable", extra={"fields": {"call": call_uuid, "error": str(exc)}})
             return None
@@ -122,7 +128,7 @@ class CallRegistry:
         self.forget(call_uuid)
         if self.redis is not None:
             try:
-                await self.redis.delete(f"hotline:call:{call_uuid}")
+                await self.redis.delete(self._key(call_uuid))
             except Exception:  # it expires by itself
                 pass
 

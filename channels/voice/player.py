@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 
-from speech.audio import FRAME_MS, silence, split_frames
+from speech.audio import FRAME_MS, first_voiced, silence, split_frames
 
 from . import audiosocket as aso
 
@@ -63,6 +63,14 @@ class Pacer:
         self._stop.set()
 
 
+class Mark:
+    """A place in a player's queue: `reached(time.monotonic())` is called, on the pacer's thread,
+    as the frame after it is sent (how the reply latency's last gateway stage is timed)."""
+
+    def __init__(self, reached):
+        self.reached = reached
+
+
 class Player:
     """One call's outgoing audio: frames queued by the loop, sent by the Pacer, silence when there
     is nothing to say, and the hangup frame last."""
@@ -86,11 +94,16 @@ class Player:
         self.pacer = pacer
         pacer.add(self)
 
-    def enqueue(self, pcm: bytes) -> None:
-        frames = split_frames(pcm, self.rate)
+    def enqueue(self, pcm: bytes, on_voiced=None) -> bool:
+        """Queue `pcm`; `on_voiced(at)`: called when its first voiced frame is sent (True: it has one)."""
+        frames: list = split_frames(pcm, self.rate)
+        at = first_voiced(frames) if on_voiced is not None else None
+        if at is not None:
+            frames.insert(at, Mark(on_voiced))
         if frames:
             self.drained.clear()
             self.frames.extend(frames)
+        return at is not None
 
     def clear(self) -> None:
         self.frames.clear()
@@ -116,10 +129,7 @@ class Player:
         if self.closed:
             self._close_socket()
             return False
-        try:
-            frame = self.frames.popleft()
-        except IndexError:
-            frame = None
+        frame = self._next_frame()
         if frame is not None:
             ok = self._send(aso.audio_frame(frame, self.rate))
             self.sent_audio += 1
@@ -141,6 +151,16 @@ class Player:
                 self.loop.call_soon_threadsafe(_resolve, self._hangup)
             return False
         return True
+
+    def _next_frame(self) -> bytes | None:
+        while True:
+            try:
+                frame = self.frames.popleft()
+            except IndexError:
+                return None
+            if not isinstance(frame, Mark):
+                return frame
+            frame.reached(time.monotonic())  # (the frame after it leaves in this tick)
 
     async def hang_up(self, timeout: float = 1.0) -> None:
         """Send the hangup frame after what is queued (nothing, normally) and stop."""

@@ -31,10 +31,12 @@ async def start_voice_channel(services):
     if speech is None:
         log.warning("voice off: %s", why)
         return None
-    from . import VoiceChannel
+    from speech.vad import VadSettings
 
+    from . import VoiceChannel
     from .ami import AmiConfig
     from .peers import PeerFilter
+    from .session import VoiceSettings
 
     # FastAGI and AudioSocket carry no credentials: loopback unless voice_host says otherwise, and
     # only the Asterisk addresses in voice_allow (default: loopback and ami_url's host) are served
@@ -47,7 +49,9 @@ async def start_voice_channel(services):
     voice = VoiceChannel(speech, services.engine, store=services.store, host=s.voice_host,
                          agi_port=s.agi_port, audiosocket_port=s.audiosocket_port, ami_url=s.ami_url,
                          data_dir=s.data_dir, peers=peers, redis=getattr(services, "redis", None),
-                         reuse_port=s.reuse_port, audiosocket_address=s.audiosocket_address)
+                         reuse_port=s.reuse_port, audiosocket_address=s.audiosocket_address,
+                         redis_prefix=s.redis_prefix,
+                         settings=VoiceSettings(vad=VadSettings(end_silence_ms=s.voice_end_silence_ms)))
     await voice.start()
     log.info("voice on", extra=log_fields(models=why))
     services.voice = voice  # the API and the desk place outbound calls through it

@@ -1,7 +1,9 @@
 """One phone call: the AudioSocket connection, the paced audio going back, and the conversation with
 the bot (channel "voice", sender id from the call). The caller's input goes through two stages of
 their own: hearing.py (audio -> end of speech -> recognized text) and keypad.KeyEntry (keys ->
-menu choices and typed numbers); both put the caller's turns on one queue (`inputs`).
+menu choices and typed numbers); both put the caller's turns on one queue (`inputs`). The audio
+back goes through player.py; what the call leaves behind (recording, case links, the call record)
+through aftercall.py; each spoken turn's wait for its reply is timed stage by stage (timing.py).
 
 Timing rules Asterisk imposes (../shared/ASTERISK.md): frames go back in real time, 20 ms each, and
 the line never stays quiet for 2 s, so the player sends silence whenever it has nothing to say
@@ -11,25 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.turns import Turn, TurnResult
-from cases.models import CaseEvent
 from hotline.logs import log_fields
 from speech.audio import WavRecorder
 from speech.service import SpeechService
 from speech.vad import VadSettings
 
 from . import audiosocket as aso
-from . import keypad, voicemail
+from . import aftercall, keypad, voicemail
 from .calls import NEXT_HANGUP, NEXT_QUEUE, PHASE_BOT, PHASE_SURVEY, PHASE_VOICEMAIL, CallInfo
 from .hearing import Hearing
 from .player import Pacer, Player
-from .recordings import LINKEDID
+from .timing import TurnTiming
 
 log = logging.getLogger("hotline.voice")
 
@@ -48,6 +49,10 @@ VOICEMAIL_EMPTY = "没有录到您的留言。"
 GOODBYE = "感谢您的来电，再见！"
 STOPPING_TRANSFER = "系统正在维护，正在为您转接人工服务，请稍候。"
 MIN_VOICEMAIL_SPEECH_MS = 300  # less voiced audio than this is no message (silence, a breath, line noise)
+# the gateway's own prompts, synthesized when it starts (VoiceChannel.start) so that no caller waits
+# for their synthesis: the not-heard prompt answers a turn, and its latency is the caller's
+FIXED_PROMPTS = (SURVEY_PROMPT, *REPROMPTS, NOT_HEARD, BUSY_VOICEMAIL, VOICEMAIL_EMPTY + GOODBYE, GOODBYE,
+                 STOPPING_TRANSFER)
 
 
 @dataclass
@@ -100,10 +105,9 @@ class CallSession:
         # timing marks (time.monotonic()) the benchmark and tests read (and hearing.last_voiced_at)
         self.barge_ins: list[float] = []
         self.answered_at: list[float] = []  # per turn: when the bot's answer was ready to be spoken
-        # per spoken input: when the gateway's reply was ready, whatever was recognized (the bot's
-        # answer, or NOT_HEARD when the recognizer returned no text: no bot turn, but still a reply)
-        self.replied_at: list[float] = []
-        self.recognized_at = 0.0          # when the last spoken turn's text was ready
+        # per spoken input taken: where the wait for its reply went (channels/voice/timing.py)
+        self.timings: list[TurnTiming] = []
+        self.answering: TurnTiming | None = None  # the spoken input next_input() returned last
         self._heard_until = 0.0           # time.monotonic() the audio heard so far reaches
         self._filling = False             # frames stopped coming: quiet is being timed by the clock
 
@@ -185,7 +189,8 @@ class CallSession:
         if event == "start":
             self.barge_in("speech")
         if text is not None:
-            self.inputs.put_nowait(("speech", text, self.hearing.last_voiced_at))
+            self.inputs.put_nowait(("speech", text, TurnTiming(heard=self.hearing.last_voiced_at,
+                                                               ended=time.monotonic())))
         elif event == "end" and self.voicemail is not None:
             self.inputs.put_nowait(("quiet", None, self.hearing.last_voiced_at))
 
@@ -195,6 +200,12 @@ class CallSession:
     capturing = property(lambda self: self.hearing.capturing)
     last_voiced_at = property(lambda self: self.hearing.last_voiced_at)
     keys = property(lambda self: self.entry.keys)
+
+    @property
+    def replied_at(self) -> list[float]:
+        """Per spoken input: when the gateway's reply was ready, whatever was recognized (the bot's
+        answer, or NOT_HEARD when the recognizer returned no text: no bot turn, but still a reply)."""
+        return [t.answered for t in self.timings if t.answered]
 
     @property
     def key_map(self) -> dict[str, str]:
@@ -239,20 +250,26 @@ class CallSession:
             self.player.clear()
 
     # ---- audio out ------------------------------------------------------------------------------
-    async def _say(self, text: str) -> None:
+    async def _say(self, text: str, answering: TurnTiming | None) -> None:
         async for pcm in self.speech.speak(text, self.rate):
-            self.player.enqueue(pcm)
+            if answering is None:
+                self.player.enqueue(pcm)
+                continue
+            answering.queued = answering.queued or time.monotonic()
+            if self.player.enqueue(pcm, on_voiced=functools.partial(setattr, answering, "sent")):
+                answering = None
         await self.player.drained.wait()
 
-    async def say(self, text: str, *, wait: bool = True) -> None:
-        """Speak `text`; returns when it has been played or a barge-in stopped it."""
+    async def say(self, text: str, *, wait: bool = True, answering: TurnTiming | None = None) -> None:
+        """Speak `text`; returns when it has been played or a barge-in stopped it. `answering`: the
+        spoken turn this replies to, whose last stages are timed here."""
         if not text.strip():
             return
         if self.player is None:
             self.set_rate(self.rate)
         if self.speaking is not None and not self.speaking.done():
             await self.next_input_done()
-        self.speaking = asyncio.ensure_future(self._say(text))
+        self.speaking = asyncio.ensure_future(self._say(text, answering))
         if wait:
             await asyncio.wait({self.speaking, asyncio.ensure_future(self.ended.wait())},
                                return_when=asyncio.FIRST_COMPLETED)
@@ -262,7 +279,8 @@ class CallSession:
 
     async def next_input(self, timeout: float):
         """The caller's next turn: ("speech", text, t) or ("keys", value, t); None after `timeout`
-        of quiet counted from the end of the prompt."""
+        of quiet counted from the end of the prompt. A spoken one's timing is `answering`."""
+        self.answering = None
         await self.next_input_done()  # the silence is timed from the end of the prompt
         getter = asyncio.ensure_future(self.inputs.get())
         ended = asyncio.ensure_future(self.ended.wait())
@@ -280,7 +298,9 @@ class CallSession:
         kind, value, at = getter.result()
         if kind == "speech":
             value = await value
-            self.recognized_at = time.monotonic()
+            at.recognized = time.monotonic()
+            self.timings.append(at)
+            self.answering, at = at, at.heard
         return kind, value, at
 
     # ---- the conversation -----------------------------------------------------------------------
@@ -291,9 +311,11 @@ class CallSession:
             meta["poll_id"] = int(self.info.poll_id)
         return meta
 
-    async def ask_bot(self, text: str, source: str, heard_at: float | None = None) -> TurnResult:
+    async def ask_bot(self, text: str, source: str, heard_at: float | None = None,
+                      answering: TurnTiming | None = None) -> TurnResult:
         """One turn; `heard_at`: when the caller finished (last voiced frame or key), so the call
-        record shows how long the caller waited for the answer to be ready (recognition + bot)."""
+        record shows how long the caller waited for the answer to be ready (recognition + bot);
+        `answering`: the spoken turn it answers."""
         result = await self.engine.handle(Turn(self.info.sender_id, "voice", text, self.metadata()))
         if text.startswith("/"):
             self.menu_path.append(text.split("{")[0])
@@ -301,19 +323,18 @@ class CallSession:
         turn = {"at": time.time(), "source": source, "said": text, "bot": result.text, "signals": result.signals}
         if heard_at:
             turn["wait_ms"] = round((now - heard_at) * 1000)
-            if source == "speech":
-                turn["recognized_ms"] = round((self.recognized_at - heard_at) * 1000)
+        if answering is not None:
+            answering.answered = now
+            turn["recognized_ms"] = round((answering.recognized - answering.heard) * 1000)
         self.turns.append(turn)
         self.answered_at.append(now)
-        if source == "speech":
-            self.replied_at.append(now)
         return result
 
-    async def speak_result(self, result: TurnResult) -> None:
+    async def speak_result(self, result: TurnResult, answering: TurnTiming | None = None) -> None:
         buttons = [b for r in result.replies for b in r.buttons]
         self.key_map = keypad.key_map(buttons)
         text = " ".join(r.text for r in result.replies if r.text)
-        await self.say(text + keypad.spoken_choices(text, buttons), wait=False)
+        await self.say(text + keypad.spoken_choices(text, buttons), wait=False, answering=answering)
 
     async def run(self) -> None:
         self.set_rate(self.rate)  # silence flows from the first moment, before the bot has said anything
@@ -364,9 +385,11 @@ class CallSession:
 
     async def converse(self, result: TurnResult) -> None:
         silences = 0
+        answering = None  # the spoken turn `result` answers
         while True:
-            if await self.act(result):
+            if await self.act(result, answering):
                 return
+            answering = None
             got = await self.next_input(self.s.no_input_s)
             if got is None:
                 silences += 1
@@ -378,19 +401,21 @@ class CallSession:
                 continue
             silences = 0
             kind, value, heard_at = got
+            answering = self.answering if kind == "speech" else None
             if kind == "speech" and not value.strip():
-                self.replied_at.append(time.monotonic())
-                await self.say(NOT_HEARD, wait=False)
+                answering.answered = time.monotonic()
+                await self.say(NOT_HEARD, wait=False, answering=answering)
                 result = None
                 continue
-            result = await self.ask_bot(value, kind, heard_at)
+            result = await self.ask_bot(value, kind, heard_at, answering)
 
-    async def act(self, result: TurnResult | None) -> bool:
-        """Say the bot's reply and follow its signals; True when the audio part of the call is over."""
+    async def act(self, result: TurnResult | None, answering: TurnTiming | None = None) -> bool:
+        """Say the bot's reply (to the spoken turn `answering`, if it was one) and follow its
+        signals; True when the audio part of the call is over."""
         if result is None:
             return False
         signals = result.signals
-        await self.speak_result(result)
+        await self.speak_result(result, answering)
         if "handoff" in signals:
             return await self.hand_off()
         if "hangup" in signals or "end_of_conversation" in signals:
@@ -567,72 +592,12 @@ class CallSession:
         if self.recorder is not None:
             self.recorder.close()
         await self.hearing.close()
-        await self.attach_recording()
-        await self.link_call()
-        self.write_call_record()
+        await aftercall.wrap_up(self)
         try:
             self.writer.close()
         except Exception:
             pass
         log.info("call ended", extra=log_fields(call=self.info.uuid, reason=self.end_reason, turns=len(self.turns)))
-
-    async def cases_of_call(self) -> list:
-        """The cases filed in this call (the bot's and the voicemail), not those only looked up."""
-        numbers = list(self.info.record.get("voicemail_cases", []))
-        runtime = getattr(self.engine, "runtime", None)
-        if runtime is not None:
-            conv = await runtime.conversations.get(self.info.sender_id)
-            numbers += [n for n in (conv.case_numbers if conv else []) or [] if n not in numbers]
-        cases = [await self.store.get(n) for n in numbers]
-        return [c for c in cases if c.conversation_id == self.info.sender_id]
-
-    async def attach_recording(self) -> None:
-        """The caller's side of the call goes with every case the bot filed in it."""
-        if self.recorder is None or self.store is None or not self.recorder.bytes_written:
-            return
-        try:
-            voicemails = self.info.record.get("voicemail_cases", [])
-            cases = [c for c in await self.cases_of_call() if c.number not in voicemails]
-            data = Path(self.recording_path).read_bytes() if cases else b""
-            for case in cases:
-                await self.store.add_attachment(case.id, kind="recording", filename=f"call-{self.info.uuid}.wav",
-                                                content_type="audio/wav", data=data, channel="voice")
-            self.info.record["cases"] = [c.number for c in cases]
-        except Exception:
-            log.exception("call recording not attached", extra=log_fields(call=self.info.uuid))
-
-    async def link_call(self) -> None:
-        """The cases filed in the call name its Asterisk id (the linkedid the dialplan passes, which
-        a call through a Local channel needs; else agi_uniqueid), so the desk finds the MixMonitor
-        recording of the part with an agent (deploy/asterisk: [hotline-record], recordings.py).
-        Once per call: not again from the survey after the agents."""
-        if self.store is None or self.info.phase == PHASE_SURVEY or not LINKEDID.match(self.info.uniqueid or ""):
-            return
-        try:
-            cases = await self.cases_of_call()
-            if not cases:
-                return
-            async with self.store.db.write() as s:
-                for case in cases:
-                    s.add(CaseEvent(case_id=case.id, actor="system", channel="voice", action="call_link",
-                                    from_status=case.status, to_status=case.status, public=False,
-                                    data={"linkedid": self.info.uniqueid}))
-        except Exception:
-            log.exception("call not linked to its cases", extra=log_fields(call=self.info.uuid))
-
-    def write_call_record(self) -> None:
-        if self.data_dir is None:
-            return
-        record = {"uuid": self.info.uuid, "caller": self.info.caller, "direction": self.info.direction,
-                  "purpose": self.info.purpose, "announced": self.info.announced,
-                  "started": self.started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat(),
-                  "menu_path": self.menu_path, "turns": self.turns, "next": self.info.next,
-                  "end_reason": self.end_reason, **self.info.record}
-        folder = self.data_dir / "calls"
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f"{self.started.strftime('%Y-%m-%d')}.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-
 
 def _spoken_rating(text: str) -> str | None:
     text = text or ""

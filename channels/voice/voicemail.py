@@ -40,7 +40,7 @@ async def add_transcript(store, speech, info, case_number: str, audio: bytes, ra
     """Recognize the message and put the text into the case (a `transcribed` event keeps the change)."""
     text = ""
     try:
-        stream = speech.call_recognizer(rate)
+        stream = speech.call_recognizer(rate, background=True)  # nobody waits on the line for it
         stream.feed(audio)
         text = await stream.finish()
     except Exception as exc:

@@ -255,6 +255,13 @@ async def rest_webhook(request: web.Request) -> web.Response:
     if engine is None:
         return json_response({"error": "bot_unavailable", "message": "智能客服暂时不可用。"}, status=503)
     wanted = message_locale(metadata.get("locale"), "")
+    locale = wanted or request.get("locale", "zh")
+    hub = request.app.get(HUB)
+    if hub is not None and hub.intercept is not None and await hub.intercept(sender, message):
+        # a human is asked for or has the conversation (as in the widget): the line is kept for the
+        # agent, whatever its language, and the bot stays silent
+        waiting = await queue_position(request.app[SERVICES].db, sender)
+        return json_response([queue_reply(sender, waiting, locale, ack=True)] if waiting else [])
     if wanted and wanted not in served_locales(engine):
         # the caller's language is not served: say so (in it where we can), never answer in another
         return json_response([{"recipient_id": sender, "text": UNSERVED.get(wanted, UNSERVED_OTHER),
@@ -263,7 +270,25 @@ async def rest_webhook(request: web.Request) -> web.Response:
         metadata = {**metadata, "locale": wanted}
     result = await engine.handle(Turn(sender, "rest", message, metadata))
     request.app[METRICS].bot_turns.labels("rest").inc()
-    return json_response([r.as_rasa(sender) for r in result.replies])
+    replies = [r.as_rasa(sender) for r in result.replies]
+    waiting = await queue_position(request.app[SERVICES].db, sender) if result.paused else None
+    if waiting:
+        replies.append(queue_reply(sender, waiting, locale))
+    return json_response(replies)
+
+
+def queue_reply(sender: str, waiting: dict, locale: str, *, ack: bool = False) -> dict:
+    """What the widget's queue line says, as a REST reply: the words, and in `custom.queue` the place
+    (1 = next) and the estimated wait in seconds for a client that draws its own."""
+    from hotline.i18n import translator
+
+    t = translator(locale)
+    position, minutes = waiting["position"], max(1, -(-waiting["wait_s"] // 60))
+    text = (t("chat.queue_next", minutes=minutes) if position <= 1
+            else t("chat.queue_behind", ahead=position - 1, minutes=minutes))
+    if ack:
+        text = t("chat.queue_ack") + ("" if locale == "zh" else " ") + text
+    return {"recipient_id": sender, "text": text, "custom": {"queue": {**waiting, "ack": ack}}}
 
 
 async def download_transcript(request: web.Request) -> web.Response:
