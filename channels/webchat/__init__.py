@@ -31,7 +31,7 @@ from aiohttp import WSMsgType, web
 from bot.turns import Turn, TurnResult
 from cases.db import is_outage
 from cases.handoffs import live_lines, queue_position
-from hotline.i18n import LOCALES
+from hotline.i18n import LOCALES, translator
 from hotline.logs import log_fields
 from hotline.ratelimit import Limiter
 from hotline.web.keys import METRICS, SERVICES
@@ -280,8 +280,6 @@ async def rest_webhook(request: web.Request) -> web.Response:
 def queue_reply(sender: str, waiting: dict, locale: str, *, ack: bool = False) -> dict:
     """What the widget's queue line says, as a REST reply: the words, and in `custom.queue` the place
     (1 = next) and the estimated wait in seconds for a client that draws its own."""
-    from hotline.i18n import translator
-
     t = translator(locale)
     position, minutes = waiting["position"], max(1, -(-waiting["wait_s"] // 60))
     text = (t("chat.queue_next", minutes=minutes) if position <= 1
