@@ -1,10 +1,15 @@
 """The bot in English, end to end: the web chat and the REST channel carry the page's language,
-the same model and actions answer in it, and a language nobody serves is said so."""
+English is read by its own NLU and the same dialogue and actions answer in it, and a language nobody
+serves is said so."""
 import re
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from bot.evaluate import HELDOUT_EN, OUT_OF_SCOPE_EN
+from bot.languages import written_in_chinese
+from bot.training import ENGLISH_DATA, english_training_files, training_files
 from bot_support import answer_form, new_sender, receive_until, say, slot
 from cases.models import Case
 
@@ -45,7 +50,7 @@ async def test_an_english_conversation_files_a_case_and_reads_it_back_in_english
                      "wants_reply"]
     assert english(result.text.replace(CITIZEN["case_description"], "")), result.text
     assert "Let me check" in result.text and "Type: Complaint" in result.text and "Name: John Smith" in result.text
-    assert [b["title"] for b in result.replies[-1].buttons] == ["Submit", "Edit"]
+    assert [b["title"] for b in result.replies[-1].buttons] == ["Submit", "Edit", "Change category"]
     done = await say(engine, sender, "yes, submit it", locale="en")
     number = re.search(r"Case number: (\d{13})", done.text).group(1)
     password = re.search(r"lookup password: (\d{6})", done.text).group(1)
@@ -148,3 +153,50 @@ async def test_a_language_nobody_serves_is_said_so_on_both_channels(engine, clie
     assert not any(f["type"] == "bot" for f in frames)
     await ws.close()
     assert await cases(services) == []
+
+
+async def test_english_is_read_by_its_own_nlu_and_chinese_by_the_chinese_one(engine, bot_agent):
+    assert engine.locales == ("zh", "en") and bot_agent.languages.locales == ("zh", "en")
+    sender = new_sender("en")
+    assert english((await say(engine, sender, "hello", locale="en")).text)
+    # a REST client that named its language once: the conversation's language reads the next message
+    said = await say(engine, sender, "I would like to make a complaint")
+    assert said.text.startswith("OK, let me take down your request: complaint.") and english(said.text)
+    # Chinese characters on the English page are read by the Chinese NLU, the answer stays English
+    other = new_sender("en")
+    said = await say(engine, other, "我要举报", locale="en")
+    assert said.text.startswith("OK, let me take down your request: report.") and english(said.text)
+    assert written_in_chinese("我要投诉") and not written_in_chinese("a pothole outside 幸福小区 on Xingfu Road")
+
+
+def _sentences(path: Path) -> list[str]:
+    lines = [line.strip()[2:] for line in path.read_text(encoding="utf-8").splitlines() if line.strip().startswith("- ")]
+    return [re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line) for line in lines if not line.startswith("intent:")]
+
+
+def test_the_english_held_out_sentences_are_not_training_sentences_in_other_words():
+    def words(text: str) -> frozenset:
+        return frozenset(re.findall(r"[a-z0-9']+", text.lower()))
+
+    trained = [words(t) for f in english_training_files() if f.parent == ENGLISH_DATA for t in _sentences(f)]
+    for text in _sentences(HELDOUT_EN) + _sentences(OUT_OF_SCOPE_EN):
+        held = words(text)
+        closest = max(len(held & t) / len(held | t) for t in trained)
+        assert closest < 0.75, text  # most of its words in one training sentence: a paraphrase
+
+
+def test_each_language_trains_from_its_own_data_and_shares_the_regexes():
+    chinese, english_files = training_files(), english_training_files()
+    assert not any(ENGLISH_DATA in f.parents for f in chinese)
+    assert {f for f in english_files if f.parent != ENGLISH_DATA} == {f for f in chinese if f.name == "regex.yml"}
+
+
+def test_the_english_nlu_knows_the_dialogues_intents_and_no_other():
+    import yaml
+
+    from bot.training import DOMAIN
+
+    domain = set(yaml.safe_load(DOMAIN.read_text(encoding="utf-8"))["intents"])
+    english = {item["intent"] for f in english_training_files() if f.parent == ENGLISH_DATA
+               for item in yaml.safe_load(f.read_text(encoding="utf-8"))["nlu"] if "intent" in item}
+    assert english == domain
