@@ -73,7 +73,7 @@ asterisk:
 	elif [ "$$CI" = "true" ]; then echo "no Asterisk sources at $(ASTERISK_SRC)"; exit 1; \
 	else echo "no Asterisk sources at $(ASTERISK_SRC): the real-Asterisk tests will be skipped"; fi
 
-# Trained models (the bot ~5 min, its English NLU ~1 min, the category classifier ~1 min) are
+# Trained models (the bot ~5 min, its English NLU ~20 s, the category classifier ~1 min) are
 # cached outside the clone, keyed by their inputs: each file is named after a fingerprint of what it
 # was trained from, so a clean clone takes the one its data and code produce, or trains it and
 # leaves it for the next.
