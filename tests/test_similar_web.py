@@ -82,6 +82,44 @@ async def test_portal_another_citizen_or_matter_is_not_flagged(client, services)
     assert flags == 0
 
 
+# ---- the REST API -----------------------------------------------------------------------------------
+async def test_rest_api_a_citizen_learns_nothing_staff_are_told_and_choose(services, client, staff_tokens):
+    from conftest import auth
+
+    first = await new_case(services, description="幸福小区东门的烧烤摊半夜营业，噪音很大")
+    again = {"kind": "complaint", "description": "东门烧烤摊又营业到凌晨两点，太吵了", "location": "幸福小区东门",
+             "contact_phone": "13812345678"}
+    # a citizen: filed as any other, no word of the first; flagged for an agent
+    resp = await client.post("/api/cases", json=again)
+    body = await resp.json()
+    assert resp.status == 201 and set(body) == {"number", "password", "status", "deadline"}
+    assert first.number not in await resp.text()
+    assert [e.action for e in await events_of(services, first.number)] == ["register", "duplicate_reported"]
+    # staff: told, and "refuse" stores nothing
+    agent = auth(staff_tokens["agent"])
+    resp = await client.post("/api/cases", json={**again, "on_duplicate": "refuse"}, headers=agent)
+    body = await resp.json()
+    assert resp.status == 409 and body["error"] == "similar_open_case" and body["message"]
+    assert first.number in [m["number"] for m in body["similar"] if m["likely_duplicate"]]
+    assert await count(services, Case) == 2
+    resp = await client.post("/api/cases", json=again, headers=agent)  # the default: filed, and told
+    body = await resp.json()
+    assert resp.status == 201 and first.number in [m["number"] for m in body["similar"]]
+    assert {"citizen", "place"} <= set(body["similar"][0]["reasons"])
+    assert await count(services, Case) == 3
+    # staff's supplement_to: the intake onto the open case, nothing filed
+    resp = await client.post("/api/cases", json={**again, "supplement_to": first.number}, headers=agent)
+    assert resp.status == 200 and (await resp.json()) == {"number": first.number, "status": "registered",
+                                                          "supplemented": True}
+    [event] = [e for e in await events_of(services, first.number) if e.action == "supplement"]
+    assert "凌晨两点" in event.comment and event.data == {"intake": "phone_agent", "by": "agent1"}
+    assert await count(services, Case) == 3
+    for bad in ({"on_duplicate": "maybe"}, {"supplement_to": "2612070000000"}, {"supplement_to": 5}):
+        resp = await client.post("/api/cases", json={**again, **bad}, headers=agent)
+        assert resp.status == 400 and set((await resp.json())["errors"]) == set(bad), bad
+    assert await count(services, Case) == 3
+
+
 # ---- the desk -----------------------------------------------------------------------------------------
 @pytest.fixture
 async def desk(services, client_factory):
