@@ -2,8 +2,10 @@
 process and against two (`hotline run --workers 2`, SO_REUSEPORT), in one run, on PostgreSQL and
 Redis; then many concurrent web chats held open against the two.
 
-1. paced and saturated chat over the WebSocket (bench/dialogue.py's scripts) against 1 process,
-   then 2: turns per second, p50/p99 turn, and the saturated ratio 2/1; meanwhile citizens' mails
+1. paced chat (`--conversations`, `--concurrency` at a time, thinking `--think` s) and saturated chat
+   (`--concurrency` citizens answering at once, looping over bench/dialogue.py's scripts; the turns
+   answered in a `--window` s after `--warm` s count) against 1 process, then 2: turns per second,
+   p50/p99 turn, and the saturated ratio 2/1; meanwhile citizens' mails
    reach the gateways' mailbox (a dovecot of the bench's own) at `--mail-rate` a second, each to
    become a case (`--mail-rate 0`, or no dovecot installed: chat only);
 2. `--chats` (500) conversations open at once against the 2 processes for `--hold` seconds (300:
@@ -18,7 +20,8 @@ gateways used well under 2 cores was starved (by the generator, or by others on 
 
 The gateways' Redis keys go under a prefix of this run's own (`redis_prefix`), deleted at the end:
 the Redis may be shared (never FLUSHDB).
-Usage: python bench/scale.py [--conversations 200] [--concurrency 50] [--chats 500] [--hold 300]
+Usage: python bench/scale.py [--conversations 200] [--concurrency 50] [--warm 10] [--window 30]
+                            [--turn-concurrency N] [--chats 500] [--hold 300]
                             [--mail-rate 0.5] [--skip-ratio] [--skip-held]
                             [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/0]
 """
@@ -100,24 +103,66 @@ def servers() -> list[int]:
     return found
 
 
+def store_work(db_url: str, redis_url: str) -> dict[str, float]:
+    """What the stores have done so far: this database's transactions and rows, Redis's commands
+    (the whole server's: on a quiet machine, the gateways'). Per turn, these say where the stores'
+    CPU goes."""
+    import redis
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url, future=True)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sa.text(
+                "SELECT xact_commit + xact_rollback, tup_returned, tup_fetched, tup_inserted + tup_updated "
+                "+ tup_deleted FROM pg_stat_database WHERE datname = current_database()")).one()
+    finally:
+        engine.dispose()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        commands = client.info("commandstats")
+    finally:
+        client.close()
+    work = dict(zip(("pg transactions", "pg rows scanned", "pg rows fetched", "pg rows written"), map(float, row)))
+    work["redis commands"] = float(sum(c["calls"] for c in commands.values()))
+    for name, c in commands.items():
+        work[f"redis {name.removeprefix('cmdstat_')}"] = float(c["calls"])
+    return work
+
+
 class Meter:
     """Wall time, load average and CPU (the gateways', the database's and Redis's, the generator's)
-    over one phase: CPU per turn is what sizes a deployment (docs/capacity.md)."""
+    over one phase, and the stores' work per turn: CPU per turn is what sizes a deployment
+    (docs/capacity.md), and is what bounds the 2/1 ratio on one machine."""
 
-    def __init__(self, gateway_pid: int):
-        self.pids = process_tree(gateway_pid)
+    def __init__(self, gateway_pid: int, db_url: str, redis_url: str):
+        self.gateway_pid, self.db_url, self.redis_url = gateway_pid, db_url, redis_url
+        self.restart()
+
+    def restart(self) -> None:
+        """Measure from now (a phase's steady state begins after its warm-up)."""
+        self.pids = process_tree(self.gateway_pid)
         self.load, self.wall, self.mine = loadavg(), time.monotonic(), own_cpu()
         self.theirs, self.stores = cpu_of(self.pids), {pid: cpu_of([pid]) for pid in servers()}
+        self.work = store_work(self.db_url, self.redis_url)
 
     def done(self, turns: int) -> str:
         wall = time.monotonic() - self.wall
         gateways, generator = cpu_of(self.pids) - self.theirs, own_cpu() - self.mine
         # connections made during the phase are new backends: counted from zero
         stores = sum(cpu_of([pid]) - self.stores.get(pid, 0.0) for pid in servers())
+        work = store_work(self.db_url, self.redis_url)
         per_turn = lambda cpu: f"{1000 * cpu / max(1, turns):.2f}"  # noqa: E731
+        busiest = sorted(((work[k] - self.work.get(k, 0.0), k) for k in work if k.startswith("redis ")
+                          and k != "redis commands"), reverse=True)[:4]
+        stored = ", ".join(f"{k} {(work[k] - self.work.get(k, 0.0)) / max(1, turns):.1f}" for k in
+                           ("pg transactions", "pg rows scanned", "pg rows fetched", "pg rows written",
+                            "redis commands"))
+        stored += " (" + ", ".join(f"{k[6:]} {n / max(1, turns):.1f}" for n, k in busiest) + ")"
         return (f"load {self.load} → {loadavg()}; cores used: gateways {gateways / wall:.2f}, PostgreSQL and Redis "
                 f"{stores / wall:.2f}, generator {generator / wall:.2f}; CPU ms per turn: gateways "
-                f"{per_turn(gateways)}, PostgreSQL and Redis {per_turn(stores)}, generator {per_turn(generator)}")
+                f"{per_turn(gateways)}, PostgreSQL and Redis {per_turn(stores)}, generator {per_turn(generator)}; "
+                f"per turn: {stored}")
 
 
 # ---- the load generator ------------------------------------------------------------------------
@@ -178,6 +223,43 @@ async def conversations(uri: str, count: int, concurrency: int, think_s: tuple[f
     started = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(one(first + i) for i in range(count))), timeout=3600)
     return turns.figures(time.perf_counter() - started)
+
+
+async def saturated(uri: str, concurrency: int, warm_s: float, window_s: float, first: int, meter: Meter) -> dict:
+    """`concurrency` citizens who answer at once, each looping over conversations, for `warm_s` and
+    then `window_s`: only the turns answered inside the window count. A fixed number of turns would
+    count the start (all conversations opening at once) and the tail (the last few, the gateways
+    under-fed) in the rate; a window in the steady state measures what the processes sustain."""
+    counted, ignored = Turns(), Turns()
+    window: list[float] = []  # [start, end] on the monotonic clock, set once warm
+    stop_at = time.monotonic() + warm_s + window_s
+
+    async def citizen(c: int) -> None:
+        scratch, n = Turns(), 0
+        while time.monotonic() < stop_at:
+            try:
+                async with chat(uri) as ws:
+                    for text in dialogue.script(first + c * 10_000 + n):
+                        if time.monotonic() >= stop_at:
+                            return
+                        await turn(ws, text, scratch)
+                        answered = time.monotonic()  # a turn counts where it was answered
+                        into = counted if window and window[0] <= answered <= stop_at else ignored
+                        into.latencies.append(scratch.latencies.pop())
+                        into.errors, scratch.errors = into.errors + scratch.errors, 0
+            except CUT_OFF as exc:
+                counted.errors += 1
+                print(f"saturated citizen {c} cut off: {exc!r}", flush=True)
+            n += 1
+
+    async def open_window() -> None:
+        await asyncio.sleep(warm_s)
+        meter.restart()
+        window.append(time.monotonic())
+
+    await asyncio.wait_for(asyncio.gather(open_window(), *(citizen(c) for c in range(concurrency))),
+                           timeout=warm_s + window_s + 600)
+    return counted.figures(window_s)
 
 
 async def held_chats(uri: str, chats: int, hold_s: float, think_s: tuple[float, float]) -> dict:
@@ -314,6 +396,10 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--think", default="1,3", help="think time of the paced load (s)")
+    parser.add_argument("--warm", type=float, default=10.0, help="saturated: seconds before the window opens")
+    parser.add_argument("--window", type=float, default=30.0, help="saturated: seconds whose answered turns count")
+    parser.add_argument("--turn-concurrency", type=int, default=0,
+                        help="the gateways' bot_turn_concurrency (0: their default)")
     parser.add_argument("--chats", type=int, default=500)
     parser.add_argument("--hold", type=float, default=300.0, help="how long the many chats are held (s)")
     parser.add_argument("--chat-think", default="5,15", help="think time of the held chats (s)")
@@ -336,50 +422,60 @@ def main() -> None:
     from hotline.shared import delete_prefixed
     ensure_model(ROOT / "models")
     prefix = f"bench-scale-{uuid.uuid4().hex[:8]}:"
-    db_url = create_database(args.pg)
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-    env.update(HOTLINE_DATA_DIR=str(work / "data"), HOTLINE_DB_URL=db_url, HOTLINE_REDIS_URL=args.redis,
-               HOTLINE_LOCK_STORE_URL=args.redis, HOTLINE_REDIS_PREFIX=prefix,
+    env.update(HOTLINE_DATA_DIR=str(work / "data"), HOTLINE_REDIS_URL=args.redis, HOTLINE_LOCK_STORE_URL=args.redis,
                HOTLINE_LOG_LEVEL="INFO",  # "gateway listening" tells a worker is up
                HOTLINE_BOT_MODEL_DIR=str(ROOT / "models"), HOTLINE_AGI_PORT="0")
-    dovecot = mail = None
+    if args.turn_concurrency:
+        env["HOTLINE_BOT_TURN_CONCURRENCY"] = str(args.turn_concurrency)
+    dovecot = mail = db_url = None
     if args.mail_rate > 0 and mailbench.dovecot_available():
         dovecot = mailbench.Dovecot().start()
-        user = f"scale{uuid.uuid4().hex[:6]}"
-        env.update(HOTLINE_IMAP_URL=dovecot.url(user), HOTLINE_MAIL_FROM=mailbench.HOTLINE, HOTLINE_MAIL_POLL_S="2")
-        mail = MailLoad(dovecot, user, args.mail_rate)
+        env.update(HOTLINE_MAIL_FROM=mailbench.HOTLINE, HOTLINE_MAIL_POLL_S="2")
     elif args.mail_rate > 0:
         print("mail: off (dovecot is not installed: make system-deps)", flush=True)
     print(f"load average at the start: {loadavg()} ({os.cpu_count()} cores)", flush=True)
     results: dict = {}
     proc = None
     try:
-        for step in (["db", "upgrade"], ["demo-data", "--no-users"]):
-            subprocess.run([str(BIN / "hotline"), *step], env=env, cwd=ROOT, check=True, capture_output=True)
         sizes = () if args.skip_ratio else (1, 2)
         if not args.skip_held and 2 not in sizes:
             sizes += (2,)
         for workers in sizes:
+            # each size starts from the same state: its own database (the demo data, nothing the
+            # other size's load wrote: the later size would read longer lists), Redis keys, mailbox
+            db_url = create_database(args.pg)
+            own = {**env, "HOTLINE_DB_URL": db_url, "HOTLINE_REDIS_PREFIX": f"{prefix}{workers}:"}
+            if dovecot is not None:
+                user = f"scale{uuid.uuid4().hex[:6]}"
+                own["HOTLINE_IMAP_URL"] = dovecot.url(user)
+                mail = MailLoad(dovecot, user, args.mail_rate)
+            for step in (["db", "upgrade"], ["demo-data", "--no-users"]):
+                subprocess.run([str(BIN / "hotline"), *step], env=own, cwd=ROOT, check=True, capture_output=True)
             port = dialogue.free_port()
             uri = f"ws://127.0.0.1:{port}/ws/chat"
-            proc = start_gateways(workers, {**env, "HOTLINE_HTTP_PORT": str(port)}, work / f"gateways{workers}.log")
+            proc = start_gateways(workers, {**own, "HOTLINE_HTTP_PORT": str(port)}, work / f"gateways{workers}.log")
             label = f"{workers} process{'es' if workers > 1 else ''}"
-            for name, think_s, first in (("paced", think, 300_000 * workers),
-                                         ("saturated", (0.0, 0.0), 300_000 * workers + 100_000)):
+            for name in ("paced", "saturated"):
                 if args.skip_ratio:
                     break
-                r = asyncio.run(phase(name, conversations(uri, args.conversations, args.concurrency, think_s, first),
-                                      Meter(proc.pid), mail, db_url))
+                first = 300_000 * workers + (100_000 if name == "saturated" else 0)
+                meter = Meter(proc.pid, db_url, args.redis)
+                load = (conversations(uri, args.conversations, args.concurrency, think, first) if name == "paced"
+                        else saturated(uri, args.concurrency, args.warm, args.window, first, meter))
+                r = asyncio.run(phase(name, load, meter, mail, db_url))
                 results[(workers, name)] = r
                 show(f"{label}, {name:9s}", r)
             if workers == 2 and not args.skip_held:  # the many held chats, on the same two processes
                 r = asyncio.run(phase("held", held_chats(uri, args.chats, args.hold, chat_think),
-                                      Meter(proc.pid), mail, db_url))
+                                      Meter(proc.pid, db_url, args.redis), mail, db_url))
                 show(f"{args.chats} chats held {args.hold:.0f} s on 2 processes (think {args.chat_think} s)", r)
                 print(f"held chats p99 {r['p99_ms']:.0f} ms (target ≤ 300 ms)", flush=True)
             dialogue.stop(proc)
             proc = None
+            drop_database(args.pg, db_url)
+            db_url = None
         if not args.skip_ratio:
             one, two = results[(1, "saturated")], results[(2, "saturated")]
             print(f"saturated ratio 2 processes / 1 process: {two['turns_per_s'] / one['turns_per_s']:.2f}x "
@@ -394,7 +490,8 @@ def main() -> None:
             dialogue.stop(proc)
         if dovecot is not None:
             dovecot.stop()
-        drop_database(args.pg, db_url)
+        if db_url is not None:
+            drop_database(args.pg, db_url)
         client = redis.Redis.from_url(args.redis)
         delete_prefixed(client, prefix)
         client.close()

@@ -5,10 +5,12 @@ layer turns codes into Chinese or English sentences. Nothing is stored until thi
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo
 
 from .workflow import Channel, Kind, Urgency
 
@@ -82,6 +84,24 @@ def normalize_phone(value: str) -> str:
     elif text.startswith("0086"):
         text = text[4:]
     return text
+
+
+def local_datetime(value: Any, name: str, zone: str, *, end_of_day: bool = False) -> dt.datetime | None:
+    """A date or date and time as people and integrators in the city write it: without a zone it is
+    the hotline's own time (`zone`), not UTC ("2026-12-24T18:00" is six in the evening there). A bare
+    date with `end_of_day` means up to the end of that day. Empty: None; anything else: InvalidInput."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput({name: ("date", {})})
+    value = value.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput({name: ("date", {})}) from None
+    if len(value) == 10 and end_of_day:
+        parsed += dt.timedelta(days=1)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
 
 
 def is_phone(value: str) -> bool:

@@ -30,6 +30,9 @@ PLACE_IN_TEXT = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]{1,8}?(?:大道|大街|路|
 _COURTESY = re.compile(r"您好|你好|尊敬的|领导|谢谢|感谢|麻烦|希望|请|政府|有关部门|相关部门|市民|反映|投诉|问题|情况|一下")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fffA-Za-z]{2,}")
 _LEADING = re.compile(r"^(?:在|位于|于|我家|我们|我住|住在|本|这个|那个)+")
+# what follows a number (2号楼, 3栋, 5单元) and words every place has: no name to look up. "号楼"
+# as a search term would match most of the open cases (and make every look-up read them all)
+_UNIT_OR_KIND = re.compile(r"^(?:号楼|号院|号|栋|幢|楼|单元|室|层|弄|期|组|座|排|户|小区|社区|楼下|楼上|楼道|楼栋|宿舍)+")
 # what a sentence says before the place it names ("我家在和平路…", "楼下就是光明市场")
 _BEFORE_PLACE = re.compile(r"^.*[在于住到是]")
 
@@ -123,7 +126,7 @@ def search_terms(places: list[str], limit: int = 3) -> list[str]:
     terms: list[str] = []
     for place in places:
         for run in _CJK_RUN.findall(place):
-            run = _LEADING.sub("", run)
+            run = _UNIT_OR_KIND.sub("", _LEADING.sub("", run))
             if len(run) >= 2:
                 terms.append(run[:4])
     return list(dict.fromkeys(terms))[:limit]

@@ -10,7 +10,7 @@ import json
 from aiohttp import web
 
 from cases import case_links
-from cases.intake import InvalidInput
+from cases.intake import InvalidInput, local_datetime
 from cases.public import public_view
 from cases.similar import Probe
 from cases.store import CaseFilter, Forbidden, NotFound
@@ -163,18 +163,6 @@ def staff_view(case, locale: str) -> dict:
     }
 
 
-def _parse_date(name: str, value) -> dt.datetime | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput({name: ("date", {})})
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput({name: ("date", {})}) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-
-
 def _text(data: dict, name: str) -> str:
     """A text field of a JSON body: absent or null is empty; any other kind of value is refused."""
     value = data.get(name)
@@ -197,10 +185,12 @@ async def list_cases(request: web.Request) -> web.Response:
     actor = await require(request, *STAFF)
     q = request.query
     services = request.app[SERVICES]
+    zone = services.settings.timezone
     f = CaseFilter(number=q.get("number", ""), phone=q.get("phone", ""), text=q.get("q", ""),
                    kinds=[k for k in q.getall("kind", []) if k], statuses=[s for s in q.getall("status", []) if s],
                    channel=q.get("channel", ""), category=q.get("category", ""),
-                   created_from=_parse_date("from", q.get("from")), created_to=_parse_date("to", q.get("to")),
+                   created_from=local_datetime(q.get("from"), "from", zone),
+                   created_to=local_datetime(q.get("to"), "to", zone, end_of_day=True),
                    overdue=q.get("overdue") in ("1", "true"))
     if q.get("department"):
         depts = {d.code: d.id for d in await services.store.departments()}
@@ -251,7 +241,8 @@ async def apply_action(request: web.Request) -> web.Response:
         request.match_info["number"], action, actor, channel=_text(data, "channel") or "web",
         comment=_text(data, "comment"), reply=_text(data, "reply"),
         department_code=_text(data, "department") or None,
-        deadline=_parse_date("deadline", data.get("deadline")), satisfaction=satisfaction)
+        deadline=local_datetime(data.get("deadline"), "deadline", request.app[SERVICES].settings.timezone),
+        satisfaction=satisfaction)
     return json_response(staff_view(case, request["locale"]))
 
 

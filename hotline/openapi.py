@@ -157,7 +157,7 @@ def _document() -> dict:
                     "id": {"type": "integer"}, "case": {"type": "string"},
                     "kind": {"type": "string", "enum": ["extend", "return"]}, "kind_label": {"type": "string"},
                     "deadline": {"type": "string", "format": "date-time", "nullable": True,
-                                 "description": "the deadline asked for (extensions)"},
+                                 "description": "the deadline asked for (extensions); without a zone, the hotline's own time zone (setting timezone)"},
                     "reason": {"type": "string"}, "requested_by": {"type": "string", "nullable": True},
                     "requested_at": {"type": "string", "format": "date-time"},
                     "decision": {"type": "string", "nullable": True,

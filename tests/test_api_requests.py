@@ -6,6 +6,7 @@ changes nothing. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from cases.models import CaseEvent, CaseRequest
 from conftest import auth
@@ -122,3 +123,21 @@ async def test_refused_and_stale_requests(services, client, staff_tokens):
     for path in ("/api/requests", "/api/requests/{id}", "/api/requests/{id}/approve", "/api/requests/{id}/refuse"):
         assert path in doc["paths"]
     assert "CaseRequest" in doc["components"]["schemas"]
+
+
+async def test_a_deadline_without_a_zone_is_the_hotlines_own_time(services, client, staff_tokens):
+    # an integrator in the city writes "2026-12-31T18:00": six in the evening there, not in London
+    case = await _dispatched(services, client, staff_tokens)
+    local = (dt.datetime.now() + dt.timedelta(days=25)).replace(hour=18, minute=0, second=0, microsecond=0)
+    resp = await client.post(f"/api/cases/{case.number}/actions/request_extend",
+                             json={"deadline": local.isoformat(), "comment": "等待检测报告"},
+                             headers=auth(staff_tokens["department"]))
+    assert resp.status == 200, await resp.text()
+    asked = (await (await client.get("/api/requests", headers=auth(staff_tokens["supervisor"]))).json())["requests"][0]
+    zone = services.settings.timezone
+    assert dt.datetime.fromisoformat(asked["deadline"]) == local.replace(tzinfo=ZoneInfo(zone))
+    # a date that is no date is refused and asks nothing
+    resp = await client.post(f"/api/cases/{case.number}/actions/request_extend",
+                             json={"deadline": "下周五", "comment": "x"}, headers=auth(staff_tokens["department"]))
+    assert resp.status == 400 and "deadline" in (await resp.json())["errors"]
+    assert await _count(services, CaseRequest) == 1

@@ -3,7 +3,7 @@ import sqlalchemy as sa
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SessionStarted, SlotSet, UserUttered
 
-from bot.tracker_store import CachedSQLTrackerStore, events
+from bot.tracker_store import CachedSQLTrackerStore, events, newest_event
 
 DOMAIN = Domain.from_dict({"slots": {"case_location": {"type": "text", "mappings": [{"type": "custom"}]}}})
 
@@ -33,6 +33,18 @@ async def test_each_turn_is_stored_once_and_survives_a_restart(services):
     assert again.get_slot("case_location") == "幸福小区"
     assert again.latest_message.text == "我要投诉"
     assert "c-restart" in await store.keys()
+
+
+async def test_an_events_table_made_before_gets_the_newest_event_index(services):
+    # the table of an existing deployment has Rasa's indexes only: the next start adds ours
+    await new_store(services)
+    async with services.db.engine.begin() as conn:
+        await conn.run_sync(lambda sync: newest_event.drop(sync))
+    await new_store(services)
+    await new_store(services)  # and a start that finds it leaves it
+    async with services.db.engine.connect() as conn:
+        names = await conn.run_sync(lambda sync: {i["name"] for i in sa.inspect(sync).get_indexes("events")})
+    assert "ix_events_sender_id_id" in names
 
 
 async def test_shared_store_sees_what_another_process_wrote(services):

@@ -18,6 +18,7 @@ from bot.engine import lock_store_for
 from channels.desk.live import LiveDesk
 from hotline.ratelimit import Limiter
 from hotline.settings import SettingsError, load_settings
+from hotline.workers import worker_environment
 from hotline.shared import Lease, delete_prefixed, redis_client
 
 from conftest import REDIS_SERVER, redis_namespace
@@ -181,3 +182,16 @@ def test_workers_refuse_a_database_that_cannot_be_shared(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: cannot start: --workers 2 needs PostgreSQL (db_url): SQLite serves one process"]
+
+
+def test_each_worker_sizes_the_nlu_threads_to_its_share_of_the_cores(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None, {})
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    env = worker_environment(settings, 1, 4)
+    assert env["TF_NUM_INTRAOP_THREADS"] == env["TF_NUM_INTEROP_THREADS"] == env["OMP_NUM_THREADS"] == "2"
+    assert worker_environment(settings, 0, 16)["TF_NUM_INTRAOP_THREADS"] == "1"
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")  # the operator's own choice wins
+    assert worker_environment(settings, 0, 4)["TF_NUM_INTRAOP_THREADS"] == "3"

@@ -8,7 +8,7 @@ from cases import case_links
 from cases.db import make_sync_engine
 from cases.intake import InvalidInput, validate_case
 from cases.models import Case, CaseEvent, CaseLink
-from cases.place_text import normalize_place, place_similarity, places_in
+from cases.place_text import normalize_place, place_similarity, places_in, search_terms
 from cases.reports import Period, refresh_summaries, run_report
 from cases.similar import Probe
 from cases.store import Actor, Forbidden
@@ -55,6 +55,14 @@ def test_other_places_are_not_the_same_place(a, b):
 
 def test_a_place_named_only_in_the_words_is_found():
     assert places_in("", "我家在和平路88号旁边，工地天天半夜施工") == ["和平路88号"]
+
+
+@pytest.mark.parametrize("place, terms", [("2号楼", []), ("我们小区2号楼楼下", []), ("小区", []),
+                                          ("幸福小区12号楼", ["幸福小区"]), ("幸福家园3栋2单元", ["幸福家园"]),
+                                          ("在光明路105号门口", ["光明路"])])
+def test_only_names_are_looked_up_not_what_every_place_has(place, terms):
+    # "号楼" would find most open cases: every look-up would read them all and match none
+    assert search_terms(places_in(place)) == terms
 
 
 # ---- the finder ------------------------------------------------------------------------------------

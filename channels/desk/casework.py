@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 
 from cases import approvals
 from cases.dispatch import dispatch as dispatch_case, suggest_departments
-from cases.intake import InvalidInput, clean_text, validate_case
+from cases.intake import InvalidInput, clean_text, local_datetime, validate_case
 from cases.knowledge import KnowledgeRepository
 from cases.models import Case, CaseEvent, Department, Reminder, ServiceRating, User
 from cases.reminders import Notice, ReminderScheduler, parse_thresholds
@@ -48,16 +48,7 @@ def _tz(request: web.Request) -> ZoneInfo:
 
 def _local_datetime(request: web.Request, value: str, name: str, *, end_of_day: bool = False) -> dt.datetime | None:
     """A date or datetime-local value typed in the desk's time zone, as an aware datetime."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput({name: ("date", {})}) from None
-    if len(value) == 10 and end_of_day:
-        parsed += dt.timedelta(days=1)
-    return parsed.replace(tzinfo=_tz(request)) if parsed.tzinfo is None else parsed
+    return local_datetime(value, name, request.app[SERVICES].settings.timezone, end_of_day=end_of_day)
 
 
 def _vocab(request: web.Request) -> dict:

@@ -27,6 +27,10 @@ NEXT_QUEUE, NEXT_VOICEMAIL, NEXT_SURVEY, NEXT_HANGUP = "queue", "voicemail", "su
 PHASE_BOT, PHASE_SURVEY, PHASE_VOICEMAIL = "bot", "survey", "voicemail"
 
 
+class CallEnded(Exception):
+    """The caller hung up or the audio part is over: every stage of the call stops where it is."""
+
+
 @dataclass
 class CallInfo:
     uuid: str

@@ -3,7 +3,8 @@ the bot (channel "voice", sender id from the call). The caller's input goes thro
 their own: hearing.py (audio -> end of speech -> recognized text) and keypad.KeyEntry (keys ->
 menu choices and typed numbers); both put the caller's turns on one queue (`inputs`). The audio
 back goes through player.py; what the call leaves behind (recording, case links, the call record)
-through aftercall.py; each spoken turn's wait for its reply is timed stage by stage (timing.py).
+through aftercall.py; a voicemail and the closing survey are stages of their own (voicemail.py,
+survey.py); each spoken turn's wait for its reply is timed stage by stage (timing.py).
 
 Timing rules Asterisk imposes (../shared/ASTERISK.md): frames go back in real time, 20 ms each, and
 the line never stays quiet for 2 s, so the player sends silence whenever it has nothing to say
@@ -26,10 +27,11 @@ from speech.service import SpeechService
 from speech.vad import VadSettings
 
 from . import audiosocket as aso
-from . import aftercall, keypad, voicemail
-from .calls import NEXT_HANGUP, NEXT_QUEUE, PHASE_BOT, PHASE_SURVEY, PHASE_VOICEMAIL, CallInfo
+from . import aftercall, keypad, survey, voicemail
+from .calls import NEXT_HANGUP, NEXT_QUEUE, PHASE_BOT, PHASE_SURVEY, PHASE_VOICEMAIL, CallEnded, CallInfo
 from .hearing import Hearing
 from .player import Pacer, Player
+from .survey import GOODBYE
 from .timing import TurnTiming
 
 log = logging.getLogger("hotline.voice")
@@ -38,20 +40,13 @@ FRAME_MS = 20                    # AudioSocket's frames: 20 ms of audio each
 FRAME_S = FRAME_MS / 1000
 FRAME_GAP_S = 0.12               # no frame for this long inside speech: the caller's side stopped sending
 
-SURVEY_PROMPT = "请您对本次服务进行评价：满意请按1，一般请按2，不满意请按3。"
-SURVEY_KEYS = {"1", "2", "3"}
 REPROMPTS = ("您好，您还在吗？请说出您要办理的业务，或者按键选择。",
              "抱歉，我没有听到您的声音。您可以直接说“我要投诉”或“查询进度”，人工服务请按0。")
 NOT_HEARD = "抱歉，我没有听清，请您再说一遍，或者按键选择。"
-BUSY_VOICEMAIL = "现在坐席都在忙。请在提示音后留言，说明您的问题和联系方式，说完请按井号键。"
-VOICEMAIL_SAVED = "您的留言已登记。受理编号：{number}，查询密码：{password}。需要再听一遍请按星号键。"
-VOICEMAIL_EMPTY = "没有录到您的留言。"
-GOODBYE = "感谢您的来电，再见！"
 STOPPING_TRANSFER = "系统正在维护，正在为您转接人工服务，请稍候。"
-MIN_VOICEMAIL_SPEECH_MS = 300  # less voiced audio than this is no message (silence, a breath, line noise)
 # the gateway's own prompts, synthesized when it starts (VoiceChannel.start) so that no caller waits
 # for their synthesis: the not-heard prompt answers a turn, and its latency is the caller's
-FIXED_PROMPTS = (SURVEY_PROMPT, *REPROMPTS, NOT_HEARD, BUSY_VOICEMAIL, VOICEMAIL_EMPTY + GOODBYE, GOODBYE,
+FIXED_PROMPTS = (survey.PROMPT, *REPROMPTS, NOT_HEARD, voicemail.BUSY, voicemail.EMPTY + GOODBYE, GOODBYE,
                  STOPPING_TRANSFER)
 
 
@@ -65,10 +60,6 @@ class VoiceSettings:
     queue: str = "hotline"
     preroll_frames: int = 20         # audio kept before speech is certain, fed to the recognizer too
     decoded_quiet_ms: int = 200      # of a pause, what the recognizer decodes at once; the rest waits
-
-
-class CallEnded(Exception):
-    pass
 
 
 class CallSession:
@@ -356,9 +347,9 @@ class CallSession:
     async def conversation(self) -> None:
         try:
             if self.info.phase == PHASE_SURVEY:
-                await self.survey()
+                await survey.run(self)
             elif self.info.phase == PHASE_VOICEMAIL:  # nobody in the queue answered
-                await self.take_voicemail()
+                await voicemail.take(self)
             else:
                 opening = "/take_poll" if self.info.purpose == "poll" else "/greet"
                 await self.converse(await self.ask_bot(opening, "call"))
@@ -423,7 +414,7 @@ class CallSession:
             await self.hang_up(NEXT_HANGUP)
             return True
         if "record_voicemail" in signals:
-            await self.take_voicemail()
+            await voicemail.take(self)
             return True
         return False
 
@@ -452,100 +443,12 @@ class CallSession:
         self.info.record["agents_free"] = free
         if free == 0:
             await self.next_input_done()
-            await self.take_voicemail()
+            await voicemail.take(self)
             return True
         await self.next_input_done()
         self.info.queue = self.s.queue
         await self.hang_up(NEXT_QUEUE)
         return True
-
-    async def take_voicemail(self) -> None:
-        """Record after the tone until # (or quiet, or the time limit); the case is filed at once."""
-        await self.say(BUSY_VOICEMAIL)
-        await self.say_beep()
-        self.voicemail = bytearray()
-        self.voicemail_voiced_ms = 0
-        self.vad.reset()
-        self.drop_pending_input()  # keys pressed over the busy prompt are not the end of the message
-        deadline = time.monotonic() + self.s.voicemail_max_s
-        heard = False
-        ended = False
-        try:
-            while time.monotonic() < deadline:
-                wait = self.s.voicemail_end_silence_ms / 1000 if heard else 10.0
-                got = await self.next_input(min(wait, max(0.1, deadline - time.monotonic())))
-                if got is None:
-                    break
-                if got[0] == "keys" and got[1] == "#":
-                    break
-                heard = heard or got[0] == "quiet"  # the end of a stretch of speech
-        except CallEnded:
-            ended = True  # hung up while recording: what was said is still filed
-        # (cancelled by a stopping gateway, the recording stays in self.voicemail: finish() files it)
-        audio, self.voicemail = bytes(self.voicemail or b""), None
-        case = await self.file_voicemail(audio)
-        if ended:
-            raise CallEnded()
-        if case is None:  # nothing said: no case, and the caller is told so
-            await self.say(VOICEMAIL_EMPTY + GOODBYE)
-            await self.hang_up(NEXT_HANGUP)
-        number, password = case
-        text = VOICEMAIL_SAVED.format(number=number, password=password)
-        self.key_map = {}
-        await self.say(text)
-        got = await self.next_input(4.0)
-        if got and got[1] == keypad.REPEAT:
-            await self.say(text.split("需要")[0])
-        await self.survey()
-
-    async def say_beep(self) -> None:
-        import numpy as np
-
-        t = np.arange(int(self.rate * 0.3)) / self.rate
-        tone = (np.sin(2 * np.pi * 1000 * t) * 8000).astype("<i2").tobytes()
-        self.player.enqueue(tone)
-        await self.player.drained.wait()
-
-    async def file_voicemail(self, audio: bytes) -> tuple[str, str] | None:
-        """A voicemail becomes a case (channels/voice/voicemail.py); a caller who hangs up while
-        recording still leaves one. No voiced audio: no case."""
-        if self.store is None or self.voicemail_voiced_ms < MIN_VOICEMAIL_SPEECH_MS:
-            log.info("voicemail without speech: no case", extra=log_fields(
-                call=self.info.uuid, voiced_ms=self.voicemail_voiced_ms, audio_ms=len(audio) * 500 // self.rate))
-            return None
-        case, password = await voicemail.file_case(self.store, self.info, audio, self.rate)
-        self.transcribing = asyncio.ensure_future(
-            voicemail.add_transcript(self.store, self.speech, self.info, case.number, audio, self.rate))
-        self.info.record.setdefault("voicemail_cases", []).append(case.number)
-        runtime = getattr(self.engine, "runtime", None)
-        if runtime is not None:  # the survey's answer goes to the conversation's cases
-            await runtime.conversations.add_case(self.info.sender_id, "voice", case.number)
-        log.info("voicemail filed", extra=log_fields(call=self.info.uuid, case=case.number))
-        return case.number, password
-
-    async def survey(self) -> None:
-        """满意请按1，一般请按2，不满意请按3 (or said), stored with the call and its cases."""
-        self.key_map = {k: k for k in SURVEY_KEYS}
-        for attempt in range(2):
-            await self.say(SURVEY_PROMPT, wait=False)
-            got = await self.next_input(self.s.no_input_s)
-            if got is None:
-                continue
-            answer = got[1] if got[1] in SURVEY_KEYS else _spoken_rating(got[1])
-            if answer:
-                self.info.record["satisfaction"] = int(answer)
-                if self.engine is not None:
-                    try:
-                        await self.engine.resume(self.info.sender_id)
-                    except Exception:  # a conversation that was never paused
-                        pass
-                    result = await self.ask_bot(f'/rate{{"satisfaction": "{answer}"}}', "survey")
-                    await self.speak_result(result)
-                    await self.next_input_done()
-                break
-        else:
-            await self.say(GOODBYE)
-        await self.hang_up(NEXT_HANGUP)
 
     async def hang_up(self, next_step: str) -> None:
         """End the audio part: the dialplan goes on with `next_step` (queue, survey, hangup)."""
@@ -581,7 +484,7 @@ class CallSession:
         if self.voicemail is not None and self.store is not None:  # hung up while recording
             audio, self.voicemail = bytes(self.voicemail), None
             try:
-                await self.file_voicemail(audio)
+                await voicemail.file_recorded(self, audio)
             except Exception:
                 log.exception("voicemail lost", extra=log_fields(call=self.info.uuid))
         if self.transcribing is not None:
@@ -598,10 +501,3 @@ class CallSession:
         except Exception:
             pass
         log.info("call ended", extra=log_fields(call=self.info.uuid, reason=self.end_reason, turns=len(self.turns)))
-
-def _spoken_rating(text: str) -> str | None:
-    text = text or ""
-    for word, value in (("不满意", "3"), ("一般", "2"), ("满意", "1")):
-        if word in text:
-            return value
-    return None
