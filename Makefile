@@ -73,16 +73,18 @@ asterisk:
 	elif [ "$$CI" = "true" ]; then echo "no Asterisk sources at $(ASTERISK_SRC)"; exit 1; \
 	else echo "no Asterisk sources at $(ASTERISK_SRC): the real-Asterisk tests will be skipped"; fi
 
-# Trained models (the bot ~5 min, the category classifier ~1 min) are cached outside the clone,
-# keyed by their inputs: each file is named after a fingerprint of what it was trained from, so a
-# clean clone takes the one its data and code produce, or trains it and leaves it for the next.
+# Trained models (the bot ~5 min, its English NLU ~20 s, the category classifier ~1 min) are
+# cached outside the clone, keyed by their inputs: each file is named after a fingerprint of what it
+# was trained from, so a clean clone takes the one its data and code produce, or trains it and
+# leaves it for the next.
 MODEL_CACHE ?= $(HOME)/.cache/hotline-models
 
 test: $(STAMP) system-deps asterisk
-	@mkdir -p models "$(MODEL_CACHE)"; cp -pn "$(MODEL_CACHE)"/hotline-*.tar.gz "$(MODEL_CACHE)"/classifier-*.joblib models/ 2>/dev/null || true
+	@mkdir -p models "$(MODEL_CACHE)"; cp -pn "$(MODEL_CACHE)"/hotline-*.tar.gz "$(MODEL_CACHE)"/nlu-en-*.tar.gz \
+	  "$(MODEL_CACHE)"/classifier-*.joblib models/ 2>/dev/null || true
 	@status=0; $(BIN)/python -m pytest -q --durations=30 || status=$$?; \
-	cp -pn models/hotline-*.tar.gz models/classifier-*.joblib "$(MODEL_CACHE)"/ 2>/dev/null; \
-	for kind in 'hotline-*.tar.gz' 'classifier-*.joblib'; do \
+	cp -pn models/hotline-*.tar.gz models/nlu-en-*.tar.gz models/classifier-*.joblib "$(MODEL_CACHE)"/ 2>/dev/null; \
+	for kind in 'hotline-*.tar.gz' 'nlu-en-*.tar.gz' 'classifier-*.joblib'; do \
 	  ls -1t "$(MODEL_CACHE)"/$$kind 2>/dev/null | tail -n +4 | xargs -r rm -f; done; \
 	exit $$status
 

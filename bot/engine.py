@@ -21,6 +21,7 @@ from hotline.shared import DEFAULT_REDIS_PREFIX
 
 from . import action_results, memoization_shortcut
 from .graph_runner import SequentialGraphRunner
+from .languages import LanguageRouter, load_others
 from .nlu_batch import NluBatcher
 from .normalize import normalize_text
 from .parse_cache import MAX_ENTRIES, ParseCache
@@ -95,10 +96,14 @@ def lock_store_for(url: str, prefix: str = DEFAULT_REDIS_PREFIX):
 
 
 def load_agent(model: Path, lock_store_url: str = "", parse_cache_entries: int = MAX_ENTRIES,
-               redis_prefix: str = DEFAULT_REDIS_PREFIX):
-    """Load the trained model (slow: TensorFlow builds its graphs) with in-process actions."""
+               redis_prefix: str = DEFAULT_REDIS_PREFIX, english: Path | None = None):
+    """Load the trained model (slow: TensorFlow builds its graphs) with in-process actions, and the
+    English NLU that reads English messages for it (`english`, by default the one the current data
+    trains beside the model: bot/training.py, bot/languages.py)."""
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
+
+    from .training import english_model_path
 
     # Rasa logs every prediction at debug level through structlog unless told otherwise
     configure_structlog(logging.WARNING)
@@ -114,6 +119,10 @@ def load_agent(model: Path, lock_store_url: str = "", parse_cache_entries: int =
     # None where it is turned off (0 entries) or the NLU reads the conversation
     agent.parse_cache = ParseCache.install(agent.processor, max_entries=parse_cache_entries) \
         if parse_cache_entries > 0 else None
+    others = load_others(english if english is not None else english_model_path(Path(model).parent),
+                         parse_cache_entries)
+    agent.languages = LanguageRouter.install(agent.processor, others)
+    agent.parse_caches = [c for c in [agent.parse_cache, *(p.parse_cache for p in others.values())] if c]
     log.info("bot model loaded", extra={"fields": {"model": Path(model).name,
                                                    "seconds": round(time.perf_counter() - started, 1)}})
     return agent
@@ -129,7 +138,8 @@ class Engine:
         self._flood = Limiter("flood", *FLOOD_LIMIT, redis=redis, prefix=redis_prefix)  # a sender's turns may reach any process
         self._turns = TurnQueue(turn_concurrency)
         self.nlu = NluBatcher(agent.processor)
-        self.parse_cache: ParseCache | None = getattr(agent, "parse_cache", None)
+        self.parse_cache: ParseCache | None = getattr(agent, "parse_cache", None)  # Chinese
+        self.parse_caches: list[ParseCache] = getattr(agent, "parse_caches", [])  # each language's (/metrics)
         self.locales = served_locales(agent)
 
     @classmethod
@@ -233,10 +243,12 @@ class Engine:
 
 def served_locales(agent) -> tuple[str, ...]:
     """The languages an engine answers in (the channels say so for any other instead of answering
-    in Chinese): all of them when its model has the `language` slot that picks the responses'
-    English variations (bot/actions/language.py), Chinese alone for a model without it."""
+    in Chinese): those it has an NLU for (bot/languages.py) when its model has the `language` slot
+    that picks the responses' English variations (bot/actions/language.py), else Chinese alone."""
     has_language = any(slot.name == "language" for slot in getattr(getattr(agent, "domain", None), "slots", []))
-    return LOCALES if has_language else ("zh",)
+    router = getattr(agent, "languages", None)
+    understood = router.locales if router is not None else ("zh",)
+    return tuple(lang for lang in LOCALES if lang == "zh" or (has_language and lang in understood))
 
 
 _COLLECTORS: dict[str, type] = {}

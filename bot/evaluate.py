@@ -10,7 +10,8 @@ what a citizen meets; both are printed. The knowledge base and the categories ar
 reference data (cases/reference), loaded into a temporary SQLite database.
 
 English has its own held-out sets (tests/bot/heldout_en.yml, out_of_scope_heldout_en.yml), read by
-the same bilingual model and answered from the English articles; its figures are under "english".
+the English NLU as an English turn is (bot/languages.py) and answered from the English articles; its
+figures are under "english".
 """
 from __future__ import annotations
 
@@ -61,6 +62,14 @@ class Outcomes:
         return "out_of_scope" if outcome.kind == OUT_OF_SCOPE else intent
 
 
+async def parse(agent, text: str, locale: str) -> dict:
+    """What the bot reads in a text said in `locale`: through the processor's NLU step with the
+    locale in the message's metadata, as a turn of the chat is."""
+    from rasa.core.channels.channel import UserMessage
+
+    return await agent.processor.parse_message(UserMessage(text, metadata={"locale": locale}))
+
+
 async def evaluate(agent, examples, outcomes: Outcomes | None = None) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -70,7 +79,7 @@ async def evaluate(agent, examples, outcomes: Outcomes | None = None) -> dict:
     errors = []
     for text, intent, entities in examples:
         normalized = normalize_text(text)
-        parsed = await agent.parse_message(normalized)
+        parsed = await parse(agent, normalized, outcomes.locale)
         guess = (parsed.get("intent") or {}).get("name")
         truth.append(intent)
         predicted.append(guess)
@@ -111,7 +120,7 @@ async def out_of_scope(agent, texts: list[str], outcomes: Outcomes | None = None
     business, nlu_business = [], 0
     for text in texts:
         normalized = normalize_text(text)
-        parsed = await agent.parse_message(normalized)
+        parsed = await parse(agent, normalized, outcomes.locale)
         intent = (parsed.get("intent") or {}).get("name")
         nlu_business += intent in BUSINESS
         did = await outcomes(normalized, intent)

@@ -1,8 +1,11 @@
-"""Training the bot's model when (and only when) its data or configuration changed.
+"""Training the bot's models when (and only when) their data or configuration changed.
 
-The model file is named after a fingerprint of everything that goes into it (domain, data,
-config.yml, the project's own NLU components and the Rasa version), so `make run`, the tests and
-the CI's model cache (`make test`) reuse a trained model until one of them changes.
+Two files: the dialogue model (`hotline-<fingerprint>.tar.gz`: domain, rules, policies and the
+Chinese NLU, config.yml) and the English NLU served beside it (`nlu-en-<fingerprint>.tar.gz`:
+config_en.yml, bot/data/nlu_en; bot/languages.py). Each is named after a fingerprint of everything
+that goes into it (its data and config, the dialogue's domain, the project's own NLU components and
+the Rasa version), so `make run`, the tests and the CI's model cache (`make test`) reuse a trained
+model until one of its inputs changes; English data retrains the small English model alone.
 """
 from __future__ import annotations
 
@@ -18,32 +21,60 @@ ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = ROOT / "bot" / "domain.yml"
 DATA = ROOT / "bot" / "data"
 CONFIG = ROOT / "config.yml"
-COMPONENTS = ROOT / "bot" / "nlu_components.py"   # named in config.yml's pipeline
-KEEP_MODELS = 3  # the newest models kept in a folder (another branch's data may come back)
+ENGLISH_CONFIG = ROOT / "config_en.yml"
+ENGLISH_DATA = DATA / "nlu_en"
+# the regexes (phone, case number) are digits: the same for both languages
+SHARED_NLU = (DATA / "nlu" / "regex.yml",)
+COMPONENTS = ROOT / "bot" / "nlu_components.py"   # named in both pipelines
+KEEP_MODELS = 3  # the newest models of each kind kept in a folder (another branch's data may come back)
+MODEL_GLOB, ENGLISH_GLOB = "hotline-*.tar.gz", "nlu-en-*.tar.gz"
 
 
 def training_files() -> list[Path]:
-    return sorted(p for p in DATA.rglob("*.yml"))
+    """The dialogue model's: the rules and the Chinese NLU data."""
+    return sorted(p for p in DATA.rglob("*.yml") if ENGLISH_DATA not in p.parents)
 
 
-def fingerprint() -> str:
+def english_training_files() -> list[Path]:
+    return sorted(ENGLISH_DATA.rglob("*.yml")) + list(SHARED_NLU)
+
+
+def _fingerprint(paths: list[Path]) -> str:
     from importlib.metadata import version
 
     h = hashlib.sha256(version("rasa").encode())
-    for path in [DOMAIN, CONFIG, COMPONENTS, *training_files()]:
+    for path in paths:
         h.update(str(path.relative_to(ROOT)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
+def fingerprint() -> str:
+    return _fingerprint([DOMAIN, CONFIG, COMPONENTS, *training_files()])
+
+
+def english_fingerprint() -> str:
+    # no domain: an NLU alone is trained without one (its intents are the domain's, a test checks),
+    # so a new response or rule does not retrain it
+    return _fingerprint([ENGLISH_CONFIG, COMPONENTS, *english_training_files()])
+
+
 def model_path(model_dir: Path) -> Path:
-    return Path(model_dir) / f"hotline-{fingerprint()}.tar.gz"
+    return Path(model_dir) / MODEL_GLOB.replace("*", fingerprint())
+
+
+def english_model_path(model_dir: Path) -> Path:
+    return Path(model_dir) / ENGLISH_GLOB.replace("*", english_fingerprint())
 
 
 def ensure_model(model_dir: Path, force: bool = False) -> Path:
-    """Return the trained model for the current data, training it first when there is none."""
+    """Return the trained dialogue model for the current data, training first whatever is missing
+    of it and of the English NLU that is served with it (found beside it: `english_model_path`)."""
+    english = english_model_path(model_dir)
+    build_once(english, ".training.lock", lambda: _train(english, ENGLISH_CONFIG, english_training_files(),
+                                                         ENGLISH_GLOB, domain=None), force)
     target = model_path(model_dir)
-    return build_once(target, ".training.lock", lambda: _train(target), force)
+    return build_once(target, ".training.lock", lambda: _train(target, CONFIG, training_files(), MODEL_GLOB), force)
 
 
 def build_once(target: Path, lock_name: str, train: Callable[[], Path], force: bool = False) -> Path:
@@ -60,19 +91,21 @@ def build_once(target: Path, lock_name: str, train: Callable[[], Path], force: b
         return train()
 
 
-def _train(target: Path) -> Path:
+def _train(target: Path, config: Path, files: list[Path], kind: str, domain: Path | None = DOMAIN) -> Path:
+    """Train one model into `target`; without a domain, the NLU alone (the English one)."""
     from rasa.model_training import train  # heavy import: only when training
 
     from .training_progress import training_progress
 
-    log.info("training the bot model (data or config changed); this takes a few minutes")
+    log.info("training a bot model (data or config changed); this takes a few minutes",
+             extra={"fields": {"model": target.name}})
     with training_progress():  # each component and its epochs as console lines
-        result = train(domain=str(DOMAIN), config=str(CONFIG), training_files=[str(p) for p in training_files()],
+        result = train(domain=str(domain) if domain else None, config=str(config), training_files=[str(p) for p in files],
                        output=str(target.parent), fixed_model_name=target.name.removesuffix(".tar.gz"),
                        force_training=True)
     if result.code != 0 or not result.model:
-        raise RuntimeError(f"training failed with code {result.code}")
-    prune(target.parent, "hotline-*.tar.gz", KEEP_MODELS)
+        raise RuntimeError(f"training {target.name} failed with code {result.code}")
+    prune(target.parent, kind, KEEP_MODELS)
     return target
 
 

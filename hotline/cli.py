@@ -112,9 +112,10 @@ def _cmd_user_add(settings, args) -> int:
 
 
 def _cmd_train(settings, args) -> int:
-    from bot.training import ensure_model
+    from bot.training import english_model_path, ensure_model
     from classifier.cli import train_classifier
     print(ensure_model(settings.bot_model_dir, force=args.force))
+    print(english_model_path(settings.bot_model_dir))  # trained with it: the English NLU
     print(train_classifier(settings))
     return 0
 
@@ -264,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="sample cases over the last 400 days for the reports, once (0: none)")
     demo.set_defaults(func=_cmd_demo_data)
 
-    train = sub.add_parser("train", help="train the bot model (only when data or config changed)")
+    train = sub.add_parser("train", help="train the bot models (dialogue, English NLU) if their data changed")
     train.add_argument("--force", action="store_true", help="train even if the model is current")
     train.set_defaults(func=_cmd_train)
 

@@ -354,8 +354,8 @@ class ActionReadBackCase(Action):
             duplicate = None
         if duplicate is None or not duplicate.owned:  # one not proven theirs is never mentioned
             # the category is offered for change at once: it is the one field the citizen did not say
-            dispatcher.utter_message(response="utter_confirm_case", buttons=[
-                {"title": "修改分类", "payload": '/correct{"correct_field": "case_category"}'}])
+            dispatcher.utter_message(response="utter_confirm_case", buttons=[{
+                "title": say(tracker, "case.change_category"), "payload": '/correct{"correct_field": "case_category"}'}])
         else:  # this citizen's open case about the same matter: add to it, or file apart
             text, buttons = existing_case.offer(duplicate.case, is_voice(tracker), language(tracker), SEPARATE)
             dispatcher.utter_message(text=text, buttons=buttons)

@@ -39,8 +39,8 @@ class _ParseCacheCollector:
     def collect(self):
         family = CounterMetricFamily("hotline_bot_parses", "Citizen texts understood, by where the "
                                      "understanding came from", labels=["source"])
-        cache = getattr(self.services.engine, "parse_cache", None)
-        if cache is not None:
-            family.add_metric(["cache"], cache.hits)
-            family.add_metric(["model"], cache.misses + cache.uncached)
+        caches = getattr(self.services.engine, "parse_caches", None) or []  # one per language
+        if caches:
+            family.add_metric(["cache"], sum(c.hits for c in caches))
+            family.add_metric(["model"], sum(c.misses + c.uncached for c in caches))
         yield family
