@@ -77,6 +77,17 @@ async def test_rasa_rest_channel_is_compatible(engine, client):
     assert (await client.get("/webhooks/rest/")).status == 200
 
 
+async def test_a_rest_client_cannot_join_a_chat_or_a_call(engine, client):
+    # the widget's and the phone's conversations: their replies and what they proved are theirs
+    for sender in ("webchat-AbCdEf0123456789", "voice-0f8c2a3e-1111-4c4c-9d9d-123456789abc"):
+        resp = await client.post("/webhooks/rest/webhook?lang=en", json={"sender": sender, "message": "查询进度"})
+        assert resp.status == 400
+        assert "cannot use it" in (await resp.json())["errors"]["sender"]
+        resp = await client.post("/webhooks/rest/webhook?lang=zh", json={"sender": sender, "message": "查询进度"})
+        assert "REST 客户端不能使用" in (await resp.json())["errors"]["sender"]
+        assert await engine.transcript(sender) == []  # nothing said into it
+
+
 async def test_chat_channels_say_so_when_the_bot_is_off(client, services):
     services.engine = None
     resp = await client.post("/webhooks/rest/webhook", json={"sender": "s", "message": "你好"})
