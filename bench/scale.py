@@ -194,8 +194,10 @@ async def chat(uri: str):
 async def turn(ws, text: str, turns: Turns) -> None:
     started = time.perf_counter()
     await ws.send(json.dumps({"type": "message", "text": text}, ensure_ascii=False))
-    while (kind := json.loads(await ws.recv())["type"]) not in ("idle", "error"):
-        pass
+    while True:  # the bot's lines until its "idle" (or an error): only those two are decoded
+        frame = await ws.recv()
+        if ('"idle"' in frame or '"error"' in frame) and (kind := json.loads(frame)["type"]) in ("idle", "error"):
+            break
     turns.latencies.append(time.perf_counter() - started)
     turns.errors += kind == "error"
 

@@ -14,7 +14,8 @@ What is measured, on a migrated database holding --cases cases:
       matter  the same citizen about another matter somewhere else;
       place   another citizen at the same place about something of another category.
   * figures:
-      likely duplicate (what the citizen is told: same citizen, same matter): precision and recall
+      likely duplicate (same citizen, same matter: told to a citizen who proved the case is theirs,
+        otherwise flagged for an agent): precision and recall
         over every probe (dup is the positive kind);
       the 相似工单 panel (up to 8 listed): recall of the original for dup/other/matter (the spec lists
         the same citizen's open cases and the same place's), precision of what it lists (listed
@@ -335,7 +336,7 @@ def main(argv=None) -> int:
             print(f"{kind}: skipped, PostgreSQL not reachable ({str(exc.orig).strip()})")
             continue
         t, pn = r["told"], r["panel"]
-        print(f"{kind:9s} likely duplicate (the citizen is told): precision {ratio(t['tp'], t['tp'] + t['fp'])}  "
+        print(f"{kind:9s} likely duplicate (told to a proven citizen, else flagged): precision {ratio(t['tp'], t['tp'] + t['fp'])}  "
               f"recall {ratio(t['tp'], t['tp'] + t['fn'])}  (tp {t['tp']}, fp {t['fp']}, fn {t['fn']})")
         print(f"{'':9s} 相似工单 panel (up to {SHOWN}): recall {ratio(pn['found'], pn['wanted'])}  "
               f"precision {ratio(pn['right'], pn['listed'])}  ({pn['listed']} listed)")

@@ -7,16 +7,20 @@
   a merged case is left out of them (cases/reports/base.py, daily.py).
 Only the hotline's agents and supervisors (and admins) link or merge (workflow.ACTIONS["merge"]);
 both cases' rows and events change in one transaction, with the cases locked in id order.
+- suspected (疑似重复): an intake filed apart because whoever gave the citizen's phone or email did
+  not prove the open case like it is theirs (`flag_suspected`): internal events on both, for an
+  agent to merge; the citizen is told nothing of the other case.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, or_, select, update
 
 from .intake import CaseInput, InvalidInput
 from .models import Case, CaseEvent, CaseLink, CaseRequest, utcnow
-from .store import Actor, CaseStore, ClosedCase, Forbidden, NotFound, select_cases
+from .similar import Probe
+from .store import SYSTEM, Actor, CaseStore, ClosedCase, Forbidden, NotFound, select_cases
 from .workflow import ACTIONS, OPEN_STATUSES, HOTLINE_ROLES, Status, transition
 
 RELATED, MERGED = "related", "merged"
@@ -151,3 +155,25 @@ async def add_intake_to(store: CaseStore, case: Case, inp: CaseInput, **data) ->
     except (ClosedCase, NotFound):
         return None
     return case
+
+
+async def flag_suspected(store: CaseStore, new: Case, existing: Case, *, channel: str) -> None:
+    """`new` was filed apart from `existing`, this citizen's likely duplicate by the phone or email
+    given, because the channel could not tell that the one who gave them is that citizen: both get
+    an internal event naming the other (the desk's case page shows it beside 相似工单, where an agent
+    merges them). Never public: the citizen of either case learns nothing of the other."""
+    now = utcnow()
+    async with store.db.write() as s:
+        for case, other, action in ((new, existing, "duplicate_suspected"), (existing, new, "duplicate_reported")):
+            s.add(CaseEvent(case_id=case.id, at=now, actor=SYSTEM.name, channel=channel, action=action,
+                            from_status=case.status, to_status=case.status, public=False,
+                            data={"case": other.number}))
+
+
+async def flag_if_duplicate(store: CaseStore, case: Case, inp: CaseInput) -> Case | None:
+    """After filing `case` from a channel that cannot prove whose phone or email was given (the
+    portal's form, the REST API): flag it beside the likely duplicate, if any; returns that one."""
+    match = await store.similar.likely_duplicate(replace(Probe.of_input(inp), exclude_id=case.id))
+    if match is not None:
+        await flag_suspected(store, case, match.case, channel=inp.channel.value)
+    return match.case if match is not None else None

@@ -158,8 +158,14 @@ class SimilarCases:
                                    ("category", closeness == 1.0), ("words", overlap >= RELATED_WORDS)) if on]
         return Match(case, round(score, 3), same_citizen, round(place, 3), closeness, round(overlap, 3), reasons)
 
+    async def likely_duplicates(self, probe: Probe, *, now: dt.datetime | None = None) -> list[Match]:
+        """The open cases of this citizen (by the phone or email given) about the same matter, best
+        first. Whether the one who gave them is that citizen is for the channel to know
+        (bot/actions/existing_case.py, channels/portal, channels/email/ingest.py)."""
+        if not probe.phone and not probe.email:
+            return []
+        return [m for m in await self.find(probe, limit=5, now=now) if m.likely_duplicate]
+
     async def likely_duplicate(self, probe: Probe, *, now: dt.datetime | None = None) -> Match | None:
         """The open case this citizen most likely already filed about the same matter, or None."""
-        if not probe.phone and not probe.email:
-            return None
-        return next((m for m in await self.find(probe, limit=5, now=now) if m.likely_duplicate), None)
+        return next(iter(await self.likely_duplicates(probe, now=now)), None)

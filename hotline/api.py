@@ -9,15 +9,18 @@ import json
 
 from aiohttp import web
 
+from cases import case_links
 from cases.intake import InvalidInput, local_datetime
 from cases.public import public_view
-from cases.store import CaseFilter, Forbidden
+from cases.similar import Probe
+from cases.store import CaseFilter, Forbidden, NotFound
 from cases.workflow import (ACTIONS, HOTLINE_ROLES, KIND_LABELS, STATUS_LABELS, Channel, Role,
                             allowed_actions, label)
 
 from .openapi import openapi_document
 from .web.auth import require
-from .web.citizen import guarded_lookup, install_limits, submit_case
+from .i18n import translator
+from .web.citizen import citizen_input, guarded_lookup, install_limits, store_input
 from .web.keys import SERVICES
 from .web.responses import json_response
 
@@ -47,23 +50,71 @@ def _iso(ts: dt.datetime | None) -> str | None:
     return ts.isoformat() if ts else None
 
 
-# ---- citizens ---------------------------------------------------------------------------------
+# ---- citizens ----------------------------------------------------------------------------------
+ON_DUPLICATE = ("file", "refuse")
+
+
 async def create_case(request: web.Request) -> web.Response:
+    """A citizen's case, or staff's intake (with a bearer token).
+
+    A citizen proves no phone or email here: an open case of "theirs" about the same matter is never
+    mentioned; the case is filed and flagged beside it for an agent (as on the portal). Staff are
+    told the similar open cases (`similar`, best first) and choose: `on_duplicate` "file" (the
+    default: filed all the same, as before) or "refuse" (409 with `similar` when the citizen has a
+    likely duplicate, nothing stored), or `supplement_to` an open case's number (the intake is
+    added to it as the citizen's information, nothing filed: the desk's 补充到此工单; 400 naming
+    the field for an unknown or no longer open case)."""
     data = await read_json(request)
-    channel = Channel.WEB
-    actor = None
-    if request.headers.get("Authorization"):
-        # staff may register cases from any channel (phone intake, letters, faxes)
-        actor = await require(request, *HOTLINE_ROLES)
+    services = request.app[SERVICES]
+    if not request.headers.get("Authorization"):
+        inp = await citizen_input(request, data, Channel.WEB)
+        case, password = await store_input(request, inp)
+        await case_links.flag_if_duplicate(services.store, case, inp)
+        return _created(case, password)
+    # staff may register cases from any channel (phone intake, letters, faxes)
+    actor = await require(request, *HOTLINE_ROLES)
+    try:
+        channel = Channel(data.get("channel") or Channel.PHONE_AGENT.value)
+    except ValueError:
+        raise InvalidInput({"channel": ("choice", {})}) from None
+    on_duplicate = data.get("on_duplicate") or "file"
+    target = data.get("supplement_to")
+    if on_duplicate not in ON_DUPLICATE:
+        raise InvalidInput({"on_duplicate": ("choice", {})})
+    if target is not None and not isinstance(target, str):
+        raise InvalidInput({"supplement_to": ("not_text", {})})
+    inp = await citizen_input(request, data, channel, allow_urgent=True)
+    if target:
         try:
-            channel = Channel(data.get("channel") or Channel.PHONE_AGENT.value)
-        except ValueError:
-            raise InvalidInput({"channel": ("choice", {})}) from None
-    kwargs = {"actor": actor} if actor else {}
-    case, password = await submit_case(request, data, channel, allow_urgent=actor is not None, **kwargs)
+            case = await services.store.get_for(actor, target)
+        except NotFound:
+            raise InvalidInput({"supplement_to": ("unknown_case", {})}) from None
+        if await case_links.add_intake_to(services.store, case, inp, by=actor.name.split(":", 1)[-1]) is None:
+            raise InvalidInput({"supplement_to": ("closed_case", {})})
+        case = await services.store.get(case.number)
+        return json_response({"number": case.number, "status": case.status, "supplemented": True})
+    similar = await services.store.similar.find(Probe.of_input(inp), limit=8)
+    if on_duplicate == "refuse" and any(m.likely_duplicate for m in similar):
+        return json_response({"error": "similar_open_case",
+                              "message": translator(request["locale"])("errors.similar_open_case"),
+                              "similar": [_similar_view(m) for m in similar]}, status=409)
+    case, password = await store_input(request, inp, actor)
+    return _created(case, password, similar=[_similar_view(m) for m in similar])
+
+
+def _created(case, password: str, **more) -> web.Response:
     return json_response({"number": case.number, "password": password, "status": case.status,
-                          "deadline": _iso(case.deadline)}, status=201,
+                          "deadline": _iso(case.deadline), **more}, status=201,
                          headers={"Location": f"/api/cases/{case.number}"})
+
+
+def _similar_view(match) -> dict:
+    """A similar open case as staff see it in the answer to an intake (cases/similar.py's Match)."""
+    case = match.case
+    return {"number": case.number, "status": case.status, "kind": case.kind,
+            "category": case.category.code if case.category else None, "title": case.title,
+            "created_at": _iso(case.created_at), "score": match.score, "likely_duplicate": match.likely_duplicate,
+            "reasons": match.reasons}
 
 
 async def lookup_case(request: web.Request) -> web.Response:

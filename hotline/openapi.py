@@ -49,8 +49,20 @@ def _document() -> dict:
             "urgency": {"type": "string", "enum": [u.value for u in Urgency], "description": "staff only"},
             "channel": {"type": "string", "enum": [c.value for c in Channel], "description": "staff only"},
             "locale": {"type": "string", "enum": ["zh", "en"]},
+            "on_duplicate": {"type": "string", "enum": ["file", "refuse"], "default": "file", "description": (
+                "staff only: when the citizen (by phone or email) has an open case about the same matter, "
+                "file this one all the same (file: 201 with `similar`), or store nothing (refuse: 409 with `similar`)")},
+            "supplement_to": {"type": "string", "description": (
+                "staff only: the number of an open case this intake belongs to: added to it as the citizen's "
+                "information (补充材料) instead of filing a case (200)")},
         },
     }
+    similar_case = {"type": "object", "properties": {
+        "number": {"type": "string"}, "status": {"type": "string", "enum": [s.value for s in Status]},
+        "kind": {"type": "string"}, "category": {"type": "string", "nullable": True}, "title": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"}, "score": {"type": "number"},
+        "likely_duplicate": {"type": "boolean", "description": "the same citizen about the same matter"},
+        "reasons": {"type": "array", "items": {"type": "string", "enum": ["citizen", "place", "category", "words"]}}}}
     public_case = {
         "type": "object",
         "properties": {
@@ -103,7 +115,17 @@ def _document() -> dict:
                 "CaseInput": case_input,
                 "CaseCreated": {"type": "object", "required": ["number", "password", "status", "deadline"],
                                 "properties": {"number": {"type": "string"}, "password": {"type": "string"},
-                                               "status": {"type": "string"}, "deadline": {"type": "string"}}},
+                                               "status": {"type": "string"}, "deadline": {"type": "string"},
+                                               "similar": {"type": "array", "items": _ref("SimilarCase"),
+                                                           "description": "staff only: similar open cases, best first "
+                                                                          "(never told to a citizen)"}}},
+                "SimilarCase": similar_case,
+                "Supplemented": {"type": "object", "required": ["number", "status", "supplemented"], "properties": {
+                    "number": {"type": "string"}, "status": {"type": "string"},
+                    "supplemented": {"type": "boolean", "enum": [True]}}},
+                "SimilarOpenCase": {"type": "object", "required": ["error", "message", "similar"], "properties": {
+                    "error": {"type": "string", "enum": ["similar_open_case"]}, "message": {"type": "string"},
+                    "similar": {"type": "array", "items": _ref("SimilarCase")}}},
                 "PublicCase": public_case,
                 "StaffCase": {"type": "object", "additionalProperties": True},
                 "Leader": {"type": "object", "properties": {
@@ -157,8 +179,17 @@ def _document() -> dict:
         "paths": {
             "/api/cases": {
                 "post": {"summary": "Submit a case (citizen, or staff with a bearer token)",
+                         "security": [{}, {"bearer": []}],  # either: without a token, a citizen's
                          "requestBody": {"required": True, **_json(_ref("CaseInput"))},
+                         "description": "A citizen's similar open cases are never mentioned to a citizen (a phone "
+                                        "or email given here proves no one's identity): the case is filed and "
+                                        "flagged for an agent. Staff (bearer token) are told them and choose "
+                                        "with `on_duplicate` or `supplement_to`.",
                          "responses": {"201": _resp("Stored; the password is shown this once", _ref("CaseCreated")),
+                                       "200": _resp("Staff's `supplement_to`: added to that open case, nothing filed",
+                                                    _ref("Supplemented")),
+                                       "409": _resp("Staff's `on_duplicate: refuse`: the citizen has an open case "
+                                                    "about the same matter; nothing stored", _ref("SimilarOpenCase")),
                                        **ERRORS}},
                 "get": {"summary": "List and search cases (staff)", "security": bearer,
                         "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}} for n in

@@ -112,6 +112,10 @@ class Settings:
     # citizen goes back to the agent (deploy/asterisk/extensions.conf, [hotline-transfer*])
     transfer_ring_s: int = 30
 
+    # when people answer the web chat, as told to a citizen who asks for one while no agent or
+    # supervisor has the desk open (free text, e.g. "每天 8:00–22:00"); empty: no hours are told
+    agent_hours: str = ""
+
     # similar cases (cases/similar.py): open cases registered within this many days are compared
     # with a new one (same citizen, same place) on intake and on the desk's case page
     similar_window_days: int = 30

@@ -256,8 +256,11 @@ async def _lines_cross(one, two) -> None:
         chat = await citizen.ws_connect("/ws/chat")
         await chat.send_json({"type": "hello", "session": SESSION})
         await frames_until(chat, lambda f: f["type"] == "welcome")
+        assert await citizen.server.app[LIVE].anyone_on_duty() is False  # nobody has a desk open
         desk = await agent.ws_connect("/desk/ws")
         await frames_until(desk, lambda f: f["type"] == "hello")
+        # gateway A knows that an agent is on duty on B: the chat's hand-offs are queued, not refused
+        assert await citizen.server.app[LIVE].anyone_on_duty() is True
         # the hand-off is requested on gateway A (where the bot runs the citizen's chat)
         handoff_id = await _handed_off(one, citizen.server.app)
         await frames_until(desk, lambda f: f["type"] == "queue")

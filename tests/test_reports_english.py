@@ -62,3 +62,24 @@ async def test_exports_and_print_in_english_and_chinese(desk):  # noqa: F811
     assert "Same period last year" in printed and "本期" not in printed
     chinese = await (await c.get(f"/desk/reports?report=volume&{NOV}&lang=zh")).text()
     assert "业务量（按类型，按日）" in chinese
+
+
+@pytest.mark.parametrize("query", [f"{NOV}", f"{NOV}&compare=mom"])
+async def test_every_xlsx_export_speaks_english(desk, query):  # noqa: F811
+    """The workbook of each report in English: its sheets' names, titles, periods, column heads, the
+    total's label and the note (the rows' own labels are data: categories, departments, agents)."""
+    from openpyxl import load_workbook
+
+    c = await desk("super1")
+    for report in REPORTS:
+        resp = await c.get(f"/desk/reports/export.xlsx?report={report}&{query}&lang=en")
+        assert resp.status == 200, (await resp.text())[:300]
+        for sheet in load_workbook(io.BytesIO(await resp.read())).worksheets:
+            rows = list(sheet.iter_rows())
+            words = [sheet.title, rows[0][0].value, rows[1][0].value, *(cell.value for cell in rows[2])]
+            bold = [row[0].value for row in rows[3:] if row[0].font.bold and row[0].value]
+            words += bold[-1:]  # the total's label (a subtotal's names its category: data)
+            if len(rows) > 4 and not any(cell.value is not None for cell in rows[-2]):
+                words.append(rows[-1][0].value)  # the note, after an empty row
+            chinese = [w for w in words if isinstance(w, str) and CJK.search(w)]
+            assert chinese == [], f"{report} ({query}) sheet {sheet.title!r}: {chinese}"

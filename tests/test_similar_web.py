@@ -1,6 +1,9 @@
-"""One matter, one case over HTTP: the portal tells a citizen of their open case like the new one,
-the desk lists similar cases (a department only its own), links and merges them (agents and
-supervisors only) and adds an intake to an open case; SQLite and PostgreSQL."""
+"""One matter, one case over HTTP: the portal and the REST API never tell a citizen of an open case
+by the phone or email typed (anyone can type a neighbour's): the intake is filed and flagged for an
+agent, and the citizen adds to their own case with its number and password; staff on the API are
+told the similar cases and choose; the desk lists similar cases (a department only its own), shows
+the flag, links and merges them (agents and supervisors only) and adds an intake to an open case;
+SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import re
@@ -30,57 +33,91 @@ async def events_of(services, number: str) -> list:
 
 
 # ---- the portal -----------------------------------------------------------------------------------
-async def test_portal_tells_the_existing_number_and_adds_to_it(client, services):
+async def test_portal_whoever_types_a_citizens_phone_and_place_learns_nothing(client, client_factory, services):
     resp, page = await post_form(client, "/submit", NOISE)
     first = text_of(page, "case-number")
-    # the same citizen about the same site: told the number, nothing stored yet, the words kept
-    resp, files = await post_files(client, "/submit", AGAIN, [("site.png", PNG, "image/png")], form_page="/submit")
-    assert resp.status == 200 and 'id="duplicate-notice"' in files and first in files
-    assert 'id="duplicate-files"' in files  # the chosen files were not taken: the citizen is asked again
-    assert "还是那个工地" in files and NOISE["description"] not in files  # never the other case's words
-    assert await count(services, Case) == 1 and 'id="case-password"' not in files
-    # "add to it": a supplement of the first case with the words and the file, no second case
-    resp, page = await post_files(client, "/submit", dict(AGAIN, duplicate=f"add:{first}"),
-                                  [("site.png", PNG, "image/png")], form_page="/submit")
-    assert resp.status == 200 and text_of(page, "case-number") == first and 'id="supplemented"' in page
-    assert await count(services, Case) == 1
-    [event] = [e for e in await events_of(services, first) if e.action == "supplement"]
-    assert "还是那个工地" in event.comment and "幸福路十二号附近" in event.comment and event.public
-    case = await services.store.get(first)
-    assert [a.filename for a in await services.store.attachments(case.id)] == ["site.png"]
-    # "another matter": a case of its own
-    resp, page = await post_form(client, "/submit", dict(AGAIN, duplicate="new"))
-    assert resp.status == 200 and text_of(page, "case-number") != first and 'id="case-password"' in page
-    assert await count(services, Case) == 2
-
-
-async def test_portal_asks_in_english_on_the_english_page(client, services):
-    await post_form(client, "/submit", NOISE)
-    await get_page(client, "/submit?lang=en")
-    resp, page = await post_form(client, "/submit", AGAIN)
-    assert resp.status == 200 and "You already have a similar request in progress" in page
-    assert "Add to request" in page and "submit separately" in page
-
-
-async def test_portal_another_citizen_or_matter_is_filed_at_once(client, services):
-    await post_form(client, "/submit", NOISE)
-    resp, page = await post_form(client, "/submit", dict(AGAIN, contact_phone="13900001111"))
-    assert 'id="duplicate-notice"' not in page and 'id="case-password"' in page
-    resp, page = await post_form(client, "/submit", dict(NOISE, description="社区门口的路灯坏了一个多月，晚上很黑",
-                                                         location="光明小区北门", category="cxjs.szss"))
-    assert 'id="duplicate-notice"' not in page and 'id="case-password"' in page
+    # another browser with the same phone and the same site: a receipt like any other, the files
+    # kept, not a word of the first case (its number, state, existence); both flagged for an agent
+    stranger = await client_factory(services)
+    resp, page = await post_files(stranger, "/submit", AGAIN, [("site.png", PNG, "image/png")], form_page="/submit")
+    assert resp.status == 200 and 'id="case-password"' in page and "duplicate" not in page
+    second = text_of(page, "case-number")
+    assert second != first and first not in page and NOISE["description"] not in page
+    assert "site.png" in text_of(page, "case-files")
+    assert [a.filename for a in await services.store.attachments((await services.store.get(second)).id)] == ["site.png"]
+    assert [e.action for e in await events_of(services, first)] == ["register", "duplicate_reported"]
+    [flag] = [e for e in await events_of(services, second) if e.action == "duplicate_suspected"]
+    assert flag.data == {"case": first} and not flag.public
+    # a hand-made choice of the old form adds nothing to the first case either
+    resp, page = await post_form(stranger, "/submit", dict(AGAIN, duplicate=f"add:{first}"))
+    assert 'id="case-password"' in page and first not in page
+    assert [e.action for e in await events_of(services, first) if e.public] == ["register"]
     assert await count(services, Case) == 3
 
 
-async def test_portal_a_forged_or_stale_choice_adds_nothing(client, services):
+async def test_portal_the_citizen_adds_to_their_case_with_its_number_and_password(client, services):
     resp, page = await post_form(client, "/submit", NOISE)
-    first = text_of(page, "case-number")
-    other = await new_case(services, phone="13700000000", description="别人的工单，别人的事情写在这里")
-    # a number that is not the citizen's duplicate: asked again, nothing added anywhere
-    resp, page = await post_form(client, "/submit", dict(AGAIN, duplicate=f"add:{other.number}"))
-    assert 'id="duplicate-notice"' in page and first in page and other.number not in page
-    assert [e.action for e in await events_of(services, other.number)] == ["register"]
-    assert [e.action for e in await events_of(services, first)] == ["register"]
+    number, password = text_of(page, "case-number"), text_of(page, "case-password")
+    form = await get_page(client, "/submit")
+    assert 'id="already-filed"' in form and 'href="/supplement"' in form
+    english = await get_page(client, "/submit?lang=en")
+    assert "Already submitted this matter?" in english and "add information to it" in english
+    resp, page = await post_form(client, "/supplement", {"number": number, "password": password,
+                                                         "text": AGAIN["description"]})
+    assert resp.status == 200 and "还是那个工地" in page
+    [event] = [e for e in await events_of(services, number) if e.action == "supplement"]
+    assert "还是那个工地" in event.comment and event.public
+    assert await count(services, Case) == 1
+
+
+async def test_portal_another_citizen_or_matter_is_not_flagged(client, services):
+    await post_form(client, "/submit", NOISE)
+    await post_form(client, "/submit", dict(AGAIN, contact_phone="13900001111"))
+    await post_form(client, "/submit", dict(NOISE, description="社区门口的路灯坏了一个多月，晚上很黑",
+                                            location="光明小区北门", category="cxjs.szss"))
+    assert await count(services, Case) == 3
+    async with services.db.read() as s:
+        flags = (await s.execute(sa.select(sa.func.count()).select_from(CaseEvent).where(
+            CaseEvent.action.in_(["duplicate_suspected", "duplicate_reported"])))).scalar()
+    assert flags == 0
+
+
+# ---- the REST API -----------------------------------------------------------------------------------
+async def test_rest_api_a_citizen_learns_nothing_staff_are_told_and_choose(services, client, staff_tokens):
+    from conftest import auth
+
+    first = await new_case(services, description="幸福小区东门的烧烤摊半夜营业，噪音很大")
+    again = {"kind": "complaint", "description": "东门烧烤摊又营业到凌晨两点，太吵了", "location": "幸福小区东门",
+             "contact_phone": "13812345678"}
+    # a citizen: filed as any other, no word of the first; flagged for an agent
+    resp = await client.post("/api/cases", json=again)
+    body = await resp.json()
+    assert resp.status == 201 and set(body) == {"number", "password", "status", "deadline"}
+    assert first.number not in await resp.text()
+    assert [e.action for e in await events_of(services, first.number)] == ["register", "duplicate_reported"]
+    # staff: told, and "refuse" stores nothing
+    agent = auth(staff_tokens["agent"])
+    resp = await client.post("/api/cases", json={**again, "on_duplicate": "refuse"}, headers=agent)
+    body = await resp.json()
+    assert resp.status == 409 and body["error"] == "similar_open_case" and body["message"]
+    assert first.number in [m["number"] for m in body["similar"] if m["likely_duplicate"]]
+    assert await count(services, Case) == 2
+    resp = await client.post("/api/cases", json=again, headers=agent)  # the default: filed, and told
+    body = await resp.json()
+    assert resp.status == 201 and first.number in [m["number"] for m in body["similar"]]
+    assert {"citizen", "place"} <= set(body["similar"][0]["reasons"])
+    assert await count(services, Case) == 3
+    # staff's supplement_to: the intake onto the open case, nothing filed
+    resp = await client.post("/api/cases", json={**again, "supplement_to": first.number}, headers=agent)
+    assert resp.status == 200 and (await resp.json()) == {"number": first.number, "status": "registered",
+                                                          "supplemented": True}
+    [event] = [e for e in await events_of(services, first.number) if e.action == "supplement"]
+    assert "凌晨两点" in event.comment and event.data == {"intake": "phone_agent", "by": "agent1"}
+    assert await count(services, Case) == 3
+    for bad in ({"on_duplicate": "maybe"}, {"supplement_to": "2612070000000"}, {"supplement_to": 5}):
+        resp = await client.post("/api/cases", json={**again, **bad}, headers=agent)
+        assert resp.status == 400 and set((await resp.json())["errors"]) == set(bad), bad
+    assert await count(services, Case) == 3
 
 
 # ---- the desk -----------------------------------------------------------------------------------------
@@ -218,7 +255,7 @@ async def test_portal_a_merged_case_says_where_it_went(client, services):
 
     resp, page = await post_form(client, "/submit", NOISE)
     master = text_of(page, "case-number")
-    resp, page = await post_form(client, "/submit", dict(AGAIN, duplicate="new"))
+    resp, page = await post_form(client, "/submit", AGAIN)
     number, password = text_of(page, "case-number"), text_of(page, "case-password")
     user = await services.accounts.create_user("agent9", "long-password", "agent")
     await case_links.merge(services.store, number, master, Actor.for_user(user))
@@ -227,4 +264,19 @@ async def test_portal_a_merged_case_says_where_it_went(client, services):
     resp, page = await post_form(client, "/supplement", {"number": number, "password": password, "text": "还有一件事"})
     assert resp.status == 409 and f"请对受理编号 {master} 的诉求补充" in page
     case = await services.store.get(number)
-    assert [e.action for e in await services.store.events(case.id)] == ["register", "merge"]
+    assert [e.action for e in await services.store.events(case.id)] == ["register", "duplicate_suspected", "merge"]
+
+
+async def test_the_desk_shows_the_flag_until_an_agent_merges(client, services, desk):
+    resp, page = await post_form(client, "/submit", NOISE)
+    first = text_of(page, "case-number")
+    resp, page = await post_form(client, "/submit", AGAIN)
+    second = text_of(page, "case-number")
+    agent = await desk("agent1")
+    page = await (await agent.get(f"/desk/cases/{second}")).text()
+    assert f'id="suspected-{first}"' in page and "身份" in page and first in similar_numbers(page)
+    assert f'id="suspected-{second}"' in await (await agent.get(f"/desk/cases/{first}")).text()
+    resp = await post(agent, f"/desk/cases/{first}/links", {"other": second, "op": "merge_here"},
+                      page=f"/desk/cases/{first}", allow_redirects=False)
+    assert resp.status == 303
+    assert 'id="suspected-' not in await (await agent.get(f"/desk/cases/{first}")).text()

@@ -2,10 +2,26 @@
 import json
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from bot_support import receive_until
+from desk_support import PASSWORD, login
 
 pytestmark = pytest.mark.bot
+
+
+@pytest.fixture
+async def agent_on_duty(services, client):
+    """An agent with the desk open (its socket) on the chat's gateway: someone works the hand-offs."""
+    await services.accounts.create_user("duty1", PASSWORD, "agent", agent_no="3001")
+    agent = TestClient(client.server)
+    await agent.start_server()
+    assert (await login(agent, "duty1")).status == 302
+    desk = await agent.ws_connect("/desk/ws")
+    assert json.loads((await desk.receive()).data)["type"] == "hello"
+    yield desk
+    await desk.close()
+    await agent.close()
 
 
 async def test_chat_over_websocket_and_reconnect_to_the_same_conversation(engine, client):
@@ -61,13 +77,24 @@ async def test_rasa_rest_channel_is_compatible(engine, client):
     assert (await client.get("/webhooks/rest/")).status == 200
 
 
+async def test_a_rest_client_cannot_join_a_chat_or_a_call(engine, client):
+    # the widget's and the phone's conversations: their replies and what they proved are theirs
+    for sender in ("webchat-AbCdEf0123456789", "voice-0f8c2a3e-1111-4c4c-9d9d-123456789abc"):
+        resp = await client.post("/webhooks/rest/webhook?lang=en", json={"sender": sender, "message": "查询进度"})
+        assert resp.status == 400
+        assert "cannot use it" in (await resp.json())["errors"]["sender"]
+        resp = await client.post("/webhooks/rest/webhook?lang=zh", json={"sender": sender, "message": "查询进度"})
+        assert "REST 客户端不能使用" in (await resp.json())["errors"]["sender"]
+        assert await engine.transcript(sender) == []  # nothing said into it
+
+
 async def test_chat_channels_say_so_when_the_bot_is_off(client, services):
     services.engine = None
     resp = await client.post("/webhooks/rest/webhook", json={"sender": "s", "message": "你好"})
     assert resp.status == 503
 
 
-async def test_handoff_queue_and_release_through_the_api(engine, client, staff_tokens):
+async def test_handoff_queue_and_release_through_the_api(engine, client, staff_tokens, agent_on_duty):
     from conftest import auth
     # a second conversation waits first: rest-h is second in the queue, told so in custom.queue
     await client.post("/webhooks/rest/webhook", json={"sender": "rest-g", "message": "转人工"})
@@ -89,7 +116,7 @@ async def test_handoff_queue_and_release_through_the_api(engine, client, staff_t
     assert back and (await (await client.get("/api/handoffs", headers=auth(staff_tokens["agent"]))).json()) == []
 
 
-async def test_the_chat_keeps_its_place_hands_off_once_and_can_be_downloaded(engine, client):
+async def test_the_chat_keeps_its_place_hands_off_once_and_can_be_downloaded(engine, client, agent_on_duty):
     """A reconnect (a page change, a reload) replays the conversation as the citizen saw it (button
     clicks by their titles, the widget's own /greet left out); the transcript downloads as text;
     the hand-off is told once, with the place in the queue."""
@@ -145,3 +172,38 @@ async def test_a_language_the_bot_does_not_speak_is_said_so(engine, client):
     said = await (await client.post("/webhooks/rest/webhook", json={
         "sender": "rest-en", "message": "I want to complain about construction noise", "metadata": {"locale": "en"}})).json()
     assert said[0]["custom"] == {"unsupported_locale": "en", "served": ["zh"]} and "English" in said[0]["text"]
+
+
+async def test_nobody_on_duty_the_chat_says_so_and_offers_to_file_or_leave_a_message(engine, client, services):
+    """No agent or supervisor has the desk open: 转人工 is answered in chat words (the hours when set,
+    what can be done now) instead of a place in a queue nobody works; nothing waits on the desk."""
+    services.settings.agent_hours = "每天 8:00–22:00"
+    engine.runtime.agent_hours = services.settings.agent_hours  # (read when the desk starts)
+    ws = await client.ws_connect("/ws/chat")
+    await ws.send_json({"type": "hello", "session": None})
+    await receive_until(ws, lambda f: f["type"] == "history")
+    await ws.send_json({"type": "message", "text": "转人工"})
+    frames = await receive_until(ws, lambda f: f["type"] == "idle")
+    said = " ".join(f.get("text") or "" for f in frames if f["type"] == "bot")
+    assert "没有人工客服在线" in said and "每天 8:00–22:00" in said and "留言" in said
+    assert "转接" not in said and "请稍候" not in said and not any(f["type"] == "handoff" for f in frames)
+    offered = [b["payload"] for f in frames if f["type"] == "bot" for b in f.get("buttons") or []]
+    assert offered == ["/complain", "/leave_consultation"]
+    # the offer works: a message left is asked for at once
+    await ws.send_json({"type": "message", "text": "/leave_consultation"})
+    asked = await receive_until(ws, lambda f: f["type"] == "idle")
+    assert any(f["type"] == "bot" and "具体" in (f.get("text") or "") for f in asked), asked
+    await ws.close()
+    # the REST channel alike
+    answer = await (await client.post("/webhooks/rest/webhook", json={"sender": "rest-night",
+                                                                     "message": "我要找人工客服"})).json()
+    assert any("没有人工客服在线" in (r.get("text") or "") for r in answer), answer
+    assert not any("queue" in (r.get("custom") or {}) for r in answer)
+    from cases.conversations import ConversationLog
+    assert await ConversationLog(services.db).waiting() == []
+
+
+async def test_an_agent_on_duty_takes_the_queue_again(engine, client, agent_on_duty):
+    answer = await (await client.post("/webhooks/rest/webhook", json={"sender": "rest-day", "message": "转人工"})).json()
+    assert any("转接" in (r.get("text") or "") for r in answer)
+    assert answer[-1]["custom"]["queue"]["position"] == 1

@@ -16,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.classify import INTENT_KINDS
 from bot.normalize import digits_only
 from bot.runtime import runtime
+from cases import case_links
 from cases.intake import InvalidInput, is_phone, normalize_phone, validate_case
 from cases.store import BOT
 from cases.workflow import KIND_LABELS, Channel, Kind, label
@@ -347,15 +348,16 @@ class ActionReadBackCase(Action):
                     else category_name(c, tracker)
         dispatcher.utter_message(text=say(tracker, "case.read_back") + "\n" + _summary(tracker, name))
         try:
-            duplicate = await existing_case.find_duplicate(runtime().store, await _validated(tracker))
+            duplicate = await existing_case.find_duplicate(runtime().store, await _validated(tracker),
+                                                           existing_case.Proof.of(tracker))
         except InvalidInput:
             duplicate = None
-        if duplicate is None:
+        if duplicate is None or not duplicate.owned:  # one not proven theirs is never mentioned
             # the category is offered for change at once: it is the one field the citizen did not say
             dispatcher.utter_message(response="utter_confirm_case", buttons=[{
                 "title": say(tracker, "case.change_category"), "payload": '/correct{"correct_field": "case_category"}'}])
         else:  # this citizen's open case about the same matter: add to it, or file apart
-            text, buttons = existing_case.offer(duplicate, is_voice(tracker), language(tracker), SEPARATE)
+            text, buttons = existing_case.offer(duplicate.case, is_voice(tracker), language(tracker), SEPARATE)
             dispatcher.utter_message(text=text, buttons=buttons)
         return []
 
@@ -406,7 +408,8 @@ async def _validated(tracker: Tracker):
 
 async def file_case(dispatcher, tracker: Tracker, *, onto_existing: bool) -> list:
     """File the citizen's case, or with `onto_existing` add it to their likely duplicate, the open
-    case told to them at the read-back; nothing the citizen said is dropped either way."""
+    case told to them at the read-back; nothing the citizen said is dropped either way. A likely
+    duplicate not proven theirs is not touched: the new case is flagged beside it for an agent."""
     rt = runtime()
     try:
         inp = await _validated(tracker)
@@ -415,8 +418,9 @@ async def file_case(dispatcher, tracker: Tracker, *, onto_existing: bool) -> lis
         dispatcher.utter_message(text=say(tracker, "case.incomplete"))
         return [FollowupAction("action_handoff")]
     voice = is_voice(tracker)
+    duplicate = await existing_case.find_duplicate(rt.store, inp, existing_case.Proof.of(tracker))
     if onto_existing:
-        existing = await existing_case.add_to_duplicate(rt.store, inp, tracker.sender_id)
+        existing = await existing_case.add_to_duplicate(rt.store, duplicate, inp, tracker.sender_id)
         if existing is not None:
             await rt.conversations.add_case(tracker.sender_id, channel(tracker), existing.number)
             await rt.publish("case_supplemented", {"number": existing.number, "conversation": tracker.sender_id})
@@ -424,6 +428,8 @@ async def file_case(dispatcher, tracker: Tracker, *, onto_existing: bool) -> lis
                                      json_message={"case": {"number": existing.number, "supplemented": True}})
             return reset(*CASE_SLOTS) + [SlotSet("last_case_number", existing.number), SlotSet("did_business", True)]
     case, password = await rt.store.create_case(inp, BOT)
+    if duplicate is not None and not duplicate.owned:
+        await case_links.flag_suspected(rt.store, case, duplicate.case, channel=inp.channel.value)
     await rt.conversations.add_case(tracker.sender_id, channel(tracker), case.number)
     await rt.publish("case_created", {"number": case.number, "conversation": tracker.sender_id})
     days = rt.store.calendar.working_days_for(case.kind, case.urgency)

@@ -90,6 +90,11 @@ class ActionHandoff(Action):
     async def run(self, dispatcher, tracker, domain) -> list:
         rt = runtime()
         paused = tracker.get_slot("paused_form")
+        if await rt.agents_on_duty(channel(tracker)) is False:
+            # nobody would ever take it (a chat at night): said in chat words, with what can be done
+            # now instead; a form it interrupted goes on
+            self.nobody_on_duty(dispatcher, tracker, rt.agent_hours, form=bool(paused))
+            return resume_form(dispatcher, tracker)
         if paused and await rt.agents_free(channel(tracker)) is False:
             # nobody free to take it: rather than a queue or a voicemail that loses what the form
             # gathered, the form goes on; 转人工 again after it is answered the usual way
@@ -113,6 +118,16 @@ class ActionHandoff(Action):
                                                "reason": reason})
         dispatcher.utter_message(response="utter_handoff", json_message=SIGNAL_HANDOFF)
         return [SlotSet("paused_form", None), ConversationPaused()]
+
+    @staticmethod
+    def nobody_on_duty(dispatcher, tracker: Tracker, hours: str, *, form: bool) -> None:
+        text = say(tracker, "handoff.nobody") + (say(tracker, "handoff.hours", hours=hours) if hours else "")
+        if form:  # the registration it interrupted goes on (resume_form says so)
+            dispatcher.utter_message(text=text + say(tracker, "handoff.nobody_form"))
+            return
+        dispatcher.utter_message(text=text + say(tracker, "handoff.nobody_offer"), buttons=[
+            {"title": say(tracker, "handoff.file"), "payload": "/complain"},
+            {"title": say(tracker, "handoff.message"), "payload": "/leave_consultation"}])
 
 
 class ActionDefaultFallback(Action):

@@ -141,13 +141,21 @@ def _warm_up(env) -> None:
     importlib.import_module("bot.actions.conversation")  # the rating buttons sent on handing back
 
 
+CHAT_CHANNELS = ("webchat", "rest", "socketio")  # the bot's names of the channels whose hand-offs come here
+
+
 async def _start(app: web.Application) -> None:
     env = aiohttp_jinja2.get_env(app)
     app[WARM] = asyncio.get_running_loop().create_task(asyncio.to_thread(_warm_up, env))
     await app[LIVE].start()
     services = app[SERVICES]
     if services.engine is not None:
-        services.engine.runtime.listeners.append(app[LIVE].on_bot_event)
+        runtime = services.engine.runtime
+        runtime.listeners.append(app[LIVE].on_bot_event)
+        # the chats' hand-offs go to this desk: nobody on duty, and the citizen is told so
+        for channel in CHAT_CHANNELS:
+            runtime.duty_checks[channel] = app[LIVE].anyone_on_duty
+        runtime.agent_hours = services.settings.agent_hours
     from .casework import start_reminders
     from .telephony import register_scheduled_calls
     await start_reminders(app)
@@ -162,6 +170,10 @@ async def _stop(app: web.Application) -> None:
     engine = app[SERVICES].engine
     if engine is not None and app[LIVE].on_bot_event in engine.runtime.listeners:
         engine.runtime.listeners.remove(app[LIVE].on_bot_event)
+    if engine is not None:
+        for channel in CHAT_CHANNELS:
+            if engine.runtime.duty_checks.get(channel) == app[LIVE].anyone_on_duty:
+                del engine.runtime.duty_checks[channel]
     await app[LIVE].stop()
 
 

@@ -292,14 +292,14 @@ async def desk_socket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     live = request.app[LIVE]
     entry = DeskSocket(ws, request["user"].id, request["user"].role)
-    live.sockets.add(entry)
+    await live.socket_opened(entry)  # an agent with the desk open is on duty for the chats
     try:
         await ws.send_str(json.dumps({"type": "hello", "user": entry.user_id}))
         async for msg in ws:
             if msg.type == WSMsgType.TEXT and msg.data == "ping":
                 await ws.send_str('{"type": "pong"}')
     finally:
-        live.sockets.discard(entry)
+        live.socket_closed(entry)
     return ws
 
 

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -31,6 +32,13 @@ from hotline.shared import DEFAULT_REDIS_PREFIX
 
 log = logging.getLogger("hotline.desk")
 WATCHERS = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
+# on duty for the chats: an agent or a supervisor with a desk page open (its socket). A page
+# reloading or reconnecting keeps them on duty this long; with Redis, each process tells the others
+# it has someone on duty (<prefix>desk:duty, a sorted set of processes by expiry) this often.
+ON_DUTY = frozenset({Role.AGENT.value, Role.SUPERVISOR.value})
+DUTY_GRACE_S = 60.0
+DUTY_BEAT_S = 15.0
+DUTY_CHECK_S = 0.5
 
 
 def webchat_session(conversation_id: str) -> str | None:
@@ -60,10 +68,17 @@ class LiveDesk:
     _pending: dict = field(default_factory=dict)
     _wake: asyncio.Event | None = None
     _writer: asyncio.Task | None = None
+    _duty_until: float = 0.0            # (monotonic) until then the last on-duty socket closed here still counts
+    _duty_beat: asyncio.Task | None = None
+    _token: str = field(default_factory=lambda: uuid.uuid4().hex)  # this process, in the duty set
 
     @property
     def channel(self) -> str:
         return f"{self.redis_prefix}desk"
+
+    @property
+    def duty_key(self) -> str:
+        return f"{self.redis_prefix}desk:duty"
 
     # ---- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -76,6 +91,7 @@ class LiveDesk:
 
             self._redis = redis_client(self.redis_url, self.redis_prefix)  # publishing: retried on a fresh connection
             self._listener = asyncio.create_task(self._listen())
+            self._duty_beat = asyncio.create_task(self._beat())
             try:  # what is published from now on reaches this process
                 await asyncio.wait_for(self.subscribed.wait(), 5.0)
             except asyncio.TimeoutError:
@@ -84,6 +100,10 @@ class LiveDesk:
     async def stop(self) -> None:
         if self._listener:
             self._listener.cancel()
+        if self._duty_beat:
+            self._duty_beat.cancel()
+            with contextlib.suppress(Exception):  # this process's agents leave with it
+                await self._redis.zrem(self.duty_key, self._token)
         if self._writer:
             self._writer.cancel()
             if self._pending:  # what was said last is kept too
@@ -234,6 +254,49 @@ class LiveDesk:
             self._wake.clear()
             if self._pending:
                 await self._flush()
+
+    # ---- who is on duty ------------------------------------------------------------------------------
+    async def socket_opened(self, entry: DeskSocket) -> None:
+        self.sockets.add(entry)
+        if entry.role in ON_DUTY and self._redis is not None:
+            await self._tell_duty()  # at once: a citizen on another process may be asking now
+
+    def socket_closed(self, entry: DeskSocket) -> None:
+        self.sockets.discard(entry)
+        if entry.role in ON_DUTY:
+            self._duty_until = time.monotonic() + DUTY_GRACE_S
+
+    def on_duty_here(self) -> bool:
+        return time.monotonic() < self._duty_until or \
+            any(s.role in ON_DUTY and not s.ws.closed for s in self.sockets)
+
+    async def anyone_on_duty(self) -> bool | None:
+        """Is an agent or supervisor on duty in any gateway process? None: not known (Redis away)."""
+        if self.on_duty_here():
+            return True
+        if self._redis is None:
+            return False
+        try:
+            # a citizen's turn waits for this: not for Redis's retries when it is away
+            return await asyncio.wait_for(self._redis.zcount(self.duty_key, time.time(), "+inf"), DUTY_CHECK_S) > 0
+        except Exception as exc:
+            log.warning("desk duty unknown: Redis unavailable", extra={"fields": {"error": str(exc)[:200]}})
+            return None
+
+    async def _tell_duty(self) -> None:
+        try:
+            await asyncio.wait_for(self._redis.zadd(self.duty_key, {self._token: time.time() + DUTY_GRACE_S}),
+                                   DUTY_GRACE_S / 4)
+        except Exception as exc:  # told at the next beat
+            log.warning("desk duty not shared: Redis unavailable", extra={"fields": {"error": str(exc)[:200]}})
+
+    async def _beat(self) -> None:
+        while True:
+            if self.on_duty_here():
+                await self._tell_duty()
+            with contextlib.suppress(Exception):  # processes gone without leaving
+                await self._redis.zremrangebyscore(self.duty_key, "-inf", time.time())
+            await asyncio.sleep(DUTY_BEAT_S)
 
     # ---- what the bot and the chat channel report ------------------------------------------------
     async def on_bot_event(self, event: str, payload: dict) -> None:

@@ -12,7 +12,10 @@ came From it), or to a sender who gives the case's password. Reply-To is never w
 answers: anyone can write any From with their own Reply-To, so answering Reply-To would mail a
 case to whoever forged its citizen's address. Every answer goes to From (or the case's address).
   -> otherwise a new case         kind and category by the bot, the .eml and files attached,
-                                  an acknowledgement with number and password queued
+                                  an acknowledgement with number and password queued; or, when
+                                  the server verified From (DMARC) and the sender has an open case
+                                  about the same matter, a supplement of that case (an unverified
+                                  one is filed apart and flagged for an agent: case_links)
   -> finish: outcome and outgoing mail in one transaction
 Nothing is mailed to a sender `screen.may_answer` refuses (no-reply, daemons, our own addresses,
 implausible addresses), even when an agent released the mail.
@@ -44,7 +47,7 @@ from hotline.logs import log_fields
 from .compose import Composer, Thread, base_subject, human_size, token_number
 from .mime import content_fingerprint
 from .parse import ParsedMail, display_name, parse_mail
-from .screen import may_answer, screen
+from .screen import may_answer, screen, sender_verified
 from .understand import understand
 
 log = logging.getLogger("hotline.email")
@@ -253,13 +256,16 @@ class MailIngest:
             inp.extra["reply_to"] = mail.reply_to  # shown to agents; nothing is mailed there
         # only a mail taken over from a crashed attempt can already have its case
         case = await self.ledger.case_for_mail(key) if retake else None
+        suspected = None  # the sender's likely duplicate, not proven theirs
         if case is None and not truncated_size and not NEW_MATTER.search(mail.subject):
-            existing = await self._open_case_like(mail, inp)
+            existing, suspected = await self._open_case_like(mail, inp)
             if existing is not None:
                 return await self._onto_existing(mail, existing, inp, thread)
         if case is None:
             case, password = await self.store.create_case(inp, CITIZEN)
             new_pw = False
+            if suspected is not None:  # filed apart, flagged for an agent (a retry finds the case: flagged once)
+                await case_links.flag_suspected(self.store, case, suspected, channel=Channel.EMAIL.value)
         else:  # an earlier attempt committed the case and died before finishing: give a new password
             password = new_password()
             await self.ledger.replace_password(case.id, await self.store.hasher.hash(password))
@@ -274,13 +280,19 @@ class MailIngest:
                                             new_password=new_pw)
         return Outcome("case", "", case.number, case_id=case.id, outgoing=[ack], files=files)
 
-    async def _open_case_like(self, mail: ParsedMail, inp) -> Case | None:
-        """The sender's open case about the same matter, found by the address it came From (the
-        answer goes only there), or None."""
-        match = await self.store.similar.likely_duplicate(Probe.of_input(inp))
-        if match is None or (match.case.contact_email or "").lower() != mail.sender:
-            return None
-        return match.case
+    async def _open_case_like(self, mail: ParsedMail, inp) -> tuple[Case | None, Case | None]:
+        """The sender's open case about the same matter, and failing that the likely duplicate by
+        the phone or address given that is not proven theirs (or None, None).
+        The mail goes onto the first: found by the address it came From, which the mail server
+        verified (`sender_verified`): anyone can write a neighbour's address in From, or their
+        phone in the words, and their words would become the neighbour's. The second is flagged
+        beside the case filed apart; the acknowledgement is then the one of any new case and says
+        nothing of the other (every answer goes only to From anyway)."""
+        matches = await self.store.similar.likely_duplicates(Probe.of_input(inp))
+        verified = sender_verified(mail)
+        owned = next((m.case for m in matches
+                      if verified and (m.case.contact_email or "").lower() == mail.sender), None)
+        return owned, (None if owned is not None or not matches else matches[0].case)
 
     async def _onto_existing(self, mail: ParsedMail, case: Case, inp, thread: Thread) -> Outcome:
         """A new mail about a matter the sender already reported: its words and files go onto that

@@ -71,12 +71,24 @@ def is_no_reply(address: str) -> bool:
     return bool(_NO_REPLY.match((address or "").partition("@")[0]))
 
 
+def _auth_results(mail: ParsedMail) -> dict[str, str]:
+    """spf/dkim/dmarc → result, from the topmost Authentication-Results (the mail server's own)."""
+    results: dict[str, str] = {}
+    for method, result in _AUTH_RESULT.findall(mail.header("Authentication-Results")):
+        results.setdefault(method.lower(), result.lower())
+    return results
+
+
+def sender_verified(mail: ParsedMail) -> bool:
+    """The mail server verified From: DMARC passed (SPF or DKIM passed for the From domain itself).
+    Without it From is only what the sender wrote, and proves no one's address."""
+    return _auth_results(mail).get("dmarc") == "pass"
+
+
 def authentication_failed(mail: ParsedMail) -> bool:
     """The mail server's own verdict (the topmost Authentication-Results) says From is forged:
     DMARC failed, or without a DMARC result SPF failed and DKIM did not pass."""
-    results = {}
-    for method, result in _AUTH_RESULT.findall(mail.header("Authentication-Results")):
-        results.setdefault(method.lower(), result.lower())
+    results = _auth_results(mail)
     if results.get("dmarc") == "fail":
         return True
     return "dmarc" not in results and results.get("spf") == "fail" and results.get("dkim") != "pass"

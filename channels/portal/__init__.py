@@ -12,7 +12,6 @@ from aiohttp import web
 
 from cases import case_links
 from cases.intake import LIMITS, InvalidInput, clean_text
-from cases.similar import Probe
 from cases.public import public_view
 from cases.store import CITIZEN, ClosedCase
 from cases.workflow import KIND_LABELS, SATISFACTION_LABELS, Channel, IllegalTransition, Kind, Status, label
@@ -53,10 +52,9 @@ async def _category_groups(request: web.Request) -> list[dict]:
     return groups
 
 
-async def _render_form(request: web.Request, values: dict, errors: dict, status: int = 200, *,
-                       duplicate: dict | None = None, had_files: bool = False) -> web.Response:
+async def _render_form(request: web.Request, values: dict, errors: dict, status: int = 200) -> web.Response:
     locale = request["locale"]
-    context = {"duplicate": duplicate, "had_files": had_files,
+    context = {
         "values": values, "errors": errors, "csrf_token": _csrf_token(request), "limits": LIMITS,
         "kinds": [(k.value, label(KIND_LABELS, k, locale)) for k in Kind],
         "categories": await _category_groups(request),
@@ -80,50 +78,32 @@ async def submit_form(request: web.Request) -> web.Response:
 
 
 async def submit(request: web.Request) -> web.Response:
-    """File the case; when the citizen (by phone or email) has an open case about the same matter,
-    first ask: add this to it (补充到原工单) or file it apart (另一件事). The answer comes back as the
-    same form with `duplicate` = "add:<number>" or "new"; nothing is stored until it does."""
+    """File the case. The phone and email typed in the form prove nothing (anyone can type a
+    neighbour's), so an open case of "this citizen" about the same matter is never mentioned: the
+    case is filed as any other and flagged beside that one for an agent to merge
+    (case_links.flag_suspected). A citizen adding to their own case proves it with its number and
+    password on the supplement page (补充材料), which the form points to."""
     form = await request.post()
     await _check_csrf(request, form)
     values = {name: form.get(name, "") for name in FORM_FIELDS}
     values["anonymous"] = form.get("anonymous") == "1"
     values["wants_reply"] = form.get("wants_reply") == "1"
     services = request.app[SERVICES]
-    choice = str(form.get("duplicate", ""))
     try:
         # the files are checked before anything is stored: a refused file leaves no case behind
         uploads = read_uploads(form, "attachments", services.store.attachment_max_bytes)
         inp = await citizen_input(request, values, Channel.WEB, require_phone=True)
     except InvalidInput as exc:
         return await _render_form(request, values, field_errors(exc.errors, request["locale"]), status=400)
-    match = None if choice == "new" else await services.store.similar.likely_duplicate(Probe.of_input(inp))
-    if match is not None:
-        if choice != f"add:{match.case.number}":  # told now (or the case told before has changed)
-            return await _render_form(request, values, {}, duplicate=_duplicate_view(match.case, request),
-                                      had_files=bool(uploads))
-        added = await case_links.add_intake_to(services.store, match.case, inp)
-        if added is not None:
-            for u in uploads:
-                await services.store.add_attachment(added.id, kind="citizen", filename=u.filename,
-                                                    content_type=u.content_type, data=u.data, actor=CITIZEN,
-                                                    channel=Channel.WEB.value)
-            return _no_store(aiohttp_jinja2.render_template("supplemented.html", request, {
-                "case": _duplicate_view(added, request), "files": [u.filename for u in uploads]}))
     case, password = await store_input(request, inp)
     for u in uploads:
         await services.store.add_attachment(case.id, kind="citizen", filename=u.filename, content_type=u.content_type,
                                             data=u.data, actor=CITIZEN, channel=Channel.WEB.value)
+    await case_links.flag_if_duplicate(services.store, case, inp)
     view = _own_view(case, [], request)
     # the password is on this page only: no browser or proxy may keep a copy
     return _no_store(aiohttp_jinja2.render_template("submitted.html", request, {
         "case": view, "password": password, "files": [u.filename for u in uploads]}))
-
-
-def _duplicate_view(case, request: web.Request) -> dict:
-    """What the citizen is told of their open case like this one: number, date, kind, category and
-    state, never its words (whoever types a phone number would read them)."""
-    view = public_view(case, [], request["locale"], request.app[SERVICES].settings.timezone)
-    return {k: view[k] for k in ("number", "created_at", "kind_label", "category", "status_label")}
 
 
 def _own_view(case, events, request: web.Request) -> dict:

@@ -233,6 +233,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+OTHER_CHANNELS = ("webchat-", "voice-")  # sender ids the widget and the phone give their conversations
+
+
 async def rest_webhook(request: web.Request) -> web.Response:
     """Rasa's REST channel: POST {"sender", "message", "metadata"} → [{"recipient_id", "text", …}]."""
     from hotline.api import read_json
@@ -243,6 +246,10 @@ async def rest_webhook(request: web.Request) -> web.Response:
     errors = {}
     if not isinstance(sender, str) or not sender or len(sender) > 128:
         errors["sender"] = ("required", {})
+    elif sender.startswith(OTHER_CHANNELS):
+        # another channel's conversation (its id known or guessed) would let this client read its
+        # replies and use what that conversation has proved (the cases it filed or looked up)
+        errors["sender"] = ("reserved_sender", {})
     if not isinstance(message, str):
         errors["message"] = ("required", {})
     if not isinstance(metadata, dict):

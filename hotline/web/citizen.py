@@ -38,13 +38,6 @@ def client_key(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-async def submit_case(request: web.Request, data, channel: Channel, actor: Actor = CITIZEN,
-                      allow_urgent: bool = False, require_phone: bool = False) -> tuple[Case, str]:
-    """Validate (raises InvalidInput naming each bad field) and store; the case is committed on return."""
-    inp = await citizen_input(request, data, channel, allow_urgent=allow_urgent, require_phone=require_phone)
-    return await store_input(request, inp, actor)
-
-
 async def citizen_input(request: web.Request, data, channel: Channel, *, allow_urgent: bool = False,
                         require_phone: bool = False) -> CaseInput:
     """What the citizen submitted, validated (InvalidInput naming each bad field), category filled in."""
