@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
+import json
 import os
 import shutil
 import sys
@@ -290,3 +291,21 @@ def speech_service(tmp_path_factory):
         need(f"speech models missing: {why}")
     yield service
     service.close()
+
+
+@pytest.fixture
+async def agent_on_duty(services, client):
+    """An agent with the desk open (its socket) on the chat's gateway: someone works the hand-offs."""
+    from aiohttp.test_utils import TestClient
+
+    from desk_support import PASSWORD, login
+
+    await services.accounts.create_user("duty1", PASSWORD, "agent", agent_no="3001")
+    agent = TestClient(client.server)
+    await agent.start_server()
+    assert (await login(agent, "duty1")).status == 302
+    desk = await agent.ws_connect("/desk/ws")
+    assert json.loads((await desk.receive()).data)["type"] == "hello"
+    yield desk
+    await desk.close()
+    await agent.close()

@@ -71,7 +71,7 @@ async def test_an_english_conversation_files_a_case_and_reads_it_back_in_english
     assert english(bye.text) and "Goodbye" in bye.text
 
 
-async def test_english_over_the_rest_channel_by_metadata_locale(engine, client, services):
+async def test_english_over_the_rest_channel_by_metadata_locale(engine, client, services, agent_on_duty):
     sender = "rest-en-1"
     said = await rest(client, sender, "Hello")
     assert english(said[0]["text"]) and {"title", "payload"} <= set(said[0]["buttons"][0])

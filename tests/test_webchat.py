@@ -2,26 +2,10 @@
 import json
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from bot_support import receive_until
-from desk_support import PASSWORD, login
 
 pytestmark = pytest.mark.bot
-
-
-@pytest.fixture
-async def agent_on_duty(services, client):
-    """An agent with the desk open (its socket) on the chat's gateway: someone works the hand-offs."""
-    await services.accounts.create_user("duty1", PASSWORD, "agent", agent_no="3001")
-    agent = TestClient(client.server)
-    await agent.start_server()
-    assert (await login(agent, "duty1")).status == 302
-    desk = await agent.ws_connect("/desk/ws")
-    assert json.loads((await desk.receive()).data)["type"] == "hello"
-    yield desk
-    await desk.close()
-    await agent.close()
 
 
 async def test_chat_over_websocket_and_reconnect_to_the_same_conversation(engine, client):
