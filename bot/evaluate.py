@@ -106,8 +106,11 @@ async def evaluate(agent, examples, outcomes: Outcomes | None = None) -> dict:
         # after the out-of-scope check of policy questions: what the citizen gets
         "bot_accuracy": round(accuracy_score(truth, decided), 4),
         "in_scope_bot_accuracy": in_scope_accuracy(decided),
-        "entity_f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
-        "entity_precision": round(precision, 4), "entity_recall": round(recall, 4),
+        # a held-out set without annotated entities (English's) has no entity figure, rather than 0.0
+        "entity_f1": (round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0)
+        if ent_tp + ent_fn else None,
+        "entity_precision": round(precision, 4) if ent_tp + ent_fn else None,
+        "entity_recall": round(recall, 4) if ent_tp + ent_fn else None,
         "top_confusions": [f"{a} -> {b} ({n})" for (a, b), n in confusions],
         "errors": errors,
     }
