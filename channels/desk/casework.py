@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import func, or_, select
@@ -40,10 +39,6 @@ REMINDERS = web.AppKey("desk_reminders", ReminderScheduler)
 # actions done on the case page with their own forms (dispatch/reopen pick departments)
 SPECIAL = {"dispatch", "reopen", "remind", "follow_up_unreached", "merge",  # merge: the 相似工单 panel
            "extend", "return", "refuse_request"}  # the centre decides these on a request (/desk/approvals)
-
-
-def _tz(request: web.Request) -> ZoneInfo:
-    return ZoneInfo(request.app[SERVICES].settings.timezone)
 
 
 def _local_datetime(request: web.Request, value: str, name: str, *, end_of_day: bool = False) -> dt.datetime | None:
