@@ -92,7 +92,7 @@ def lock_store_for(url: str, prefix: str = DEFAULT_REDIS_PREFIX):
         return InMemoryLockStore()
     if make_url(url).get_backend_name() not in ("redis", "rediss"):
         raise ValueError(f"setting 'lock_store_url': {url.split('://')[0]}:// is not Redis (redis://host:port/db)")
-    return RedisTurnLockStore(redis_client(url, prefix), prefix=f"{prefix}lock:")
+    return RedisTurnLockStore(redis_client(url, prefix), prefix=f"{prefix}lock:", newest_prefix=f"{prefix}newest:")
 
 
 def load_agent(model: Path, lock_store_url: str = "", parse_cache_entries: int = MAX_ENTRIES,
@@ -191,9 +191,12 @@ class Engine:
         message = UserMessage(text, collector, turn.sender_id, input_channel=turn.channel,
                               metadata=turn.metadata or None)
         try:
-            # first come, first served: interleaved turns would all finish late (bot/turn_queue.py)
-            async with self._turns.turn():
-                await self.agent.handle_message(message)
+            # Rasa's agent.handle_message, with the queue inside the conversation's lock: a turn
+            # queues for the CPU (first come, first served: interleaved turns would all finish late,
+            # bot/turn_queue.py) once it holds its conversation, so waiting for the lock (a round
+            # trip to Redis, or the same citizen's previous turn) never keeps the CPU idle
+            async with self.agent.lock_store.lock(turn.sender_id), self._turns.turn():
+                await self.agent.processor.handle_message(message)
         except Exception:
             # the cached tracker may hold events of the failed turn: the table is the truth
             getattr(self.agent.tracker_store, "forget", lambda _: None)(turn.sender_id)

@@ -5,6 +5,8 @@ all finish late; one after another, first come, first served, each is answered a
 be. But a turn ends by waiting for its conversation to be committed (the tracker store's INSERT,
 a few milliseconds in which the CPU has nothing to do for it), so it leaves the queue there and the
 next turn runs meanwhile. Nothing of the turn follows the commit but handing its replies back.
+What a turn waits for before its CPU work (its conversation's lock, bot/engine.py) it waits for
+before it queues.
 """
 from __future__ import annotations
 

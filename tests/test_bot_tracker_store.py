@@ -45,6 +45,13 @@ async def test_an_events_table_made_before_gets_the_newest_event_index(services)
     async with services.db.engine.connect() as conn:
         names = await conn.run_sync(lambda sync: {i["name"] for i in sa.inspect(sync).get_indexes("events")})
     assert "ix_events_sender_id_id" in names
+    # Rasa's index on sender_id alone is dropped: ours leads with sender_id and answers the same
+    async with services.db.engine.begin() as conn:
+        await conn.execute(sa.text("CREATE INDEX ix_events_sender_id ON events (sender_id)"))
+    await new_store(services)
+    async with services.db.engine.connect() as conn:
+        names = await conn.run_sync(lambda sync: {i["name"] for i in sa.inspect(sync).get_indexes("events")})
+    assert "ix_events_sender_id_id" in names and "ix_events_sender_id" not in names
 
 
 async def test_shared_store_sees_what_another_process_wrote(services):
@@ -81,3 +88,64 @@ async def test_only_the_latest_session_is_loaded_but_the_full_history_is_kept(se
     assert [e.text for e in latest.events if isinstance(e, UserUttered)] == ["第二次"]
     full = await store.retrieve_full_tracker("c-sessions")
     assert [e.text for e in full.events if isinstance(e, UserUttered)] == ["第一次", "第二次"]
+
+
+async def test_the_lock_brings_the_newest_event_id_so_a_cached_turn_asks_the_database_nothing(services):
+    """Two processes share a conversation through the Redis lock (real Redis): the lock carries the
+    newest stored event id, so a turn whose tracker is cached and current is one INSERT; a turn
+    after another process wrote reloads; a holder that dies mid-turn leaves no id, so the next asks
+    the database."""
+    from bot.engine import lock_store_for
+    from conftest import REDIS_SERVER, redis_namespace
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement.split()[0].upper())
+
+    sa.event.listen(services.db.engine.sync_engine, "before_cursor_execute", count)
+    with redis_namespace("newest") as (prefix, sync):
+        locks = lock_store_for(REDIS_SERVER, prefix)
+        first, second = await new_store(services, shared=True), await new_store(services, shared=True)
+        sender = "c-newest"
+
+        async def turn(store, slot_value):
+            async with locks.lock(sender):
+                tracker = await store.get_or_create_tracker(sender)
+                tracker.update(SlotSet("case_location", slot_value))
+                await store.save(tracker)
+                return tracker
+
+        await turn(first, "一")
+        await turn(second, "二")   # the second process loads it, and writes after the first
+        newest = int(sync.get(f"{prefix}newest:{sender}"))
+        async with services.db.read() as s:
+            assert newest == (await s.execute(sa.select(sa.func.max(events.c.id)))).scalar()
+        statements.clear()
+        tracker = await turn(second, "三")  # cached and current: the INSERT alone
+        assert statements == ["INSERT"] or services.db.sqlite
+        assert (await turn(first, "四")).get_slot("case_location") == "四"  # reloaded: saw 二 and 三
+        assert [e.value for e in (await first.retrieve(sender)).events if isinstance(e, SlotSet)] == \
+            ["一", "二", "三", "四"]
+        assert tracker is not None
+
+        # a holder that dies after writing, before releasing: no id is left behind it
+        class Died(Exception):
+            pass
+
+        try:
+            async with locks.lock(sender):
+                tracker = await first.retrieve(sender)
+                tracker.update(SlotSet("case_location", "五"))
+                await first.save(tracker)
+                sync.delete(f"{prefix}lock:{sender}")  # its lock expired meanwhile (as after kill -9)
+                raise Died
+        except Died:
+            pass
+        assert sync.get(f"{prefix}newest:{sender}") is None
+        statements.clear()
+        assert (await turn(second, "六")).get_slot("case_location") == "六"
+        assert [e.value for e in (await second.retrieve(sender)).events if isinstance(e, SlotSet)][-2:] == ["五", "六"]
+        assert any(s == "SELECT" for s in statements)  # it asked the database, and reloaded
+        await locks.redis.close()
+    sa.event.remove(services.db.engine.sync_engine, "before_cursor_execute", count)
