@@ -25,7 +25,7 @@ def _cmd_run(settings, args) -> int:
     """Serve; a start that cannot go on ends with one line saying why (the traceback goes to the
     debug log) and exit status 1."""
     from cases.migrate import upgrade
-    from .server import serve
+    from .server import run, serve
     from .startup import StartupError, check_database, check_listeners, fail, finish, one_line
     try:
         if args.workers > 1 or args.workers < 1:
@@ -39,7 +39,7 @@ def _cmd_run(settings, args) -> int:
         check_listeners(settings)
         if not args.no_migrate:
             upgrade(settings.database_url)
-        asyncio.run(serve(settings))
+        run(serve(settings), settings.event_loop)
     except StartupError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:

@@ -47,6 +47,14 @@ def release_free_memory() -> None:
         pass
 
 
+def run(main, event_loop: str = "uvloop") -> None:
+    """Run `main` to its end on the chosen event loop (setting event_loop)."""
+    if event_loop == "uvloop":
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    asyncio.run(main)
+
+
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Start every part, serve until SIGINT/SIGTERM, stop them in reverse order. A part that fails
     to start stops the ones already started (their threads and connections would otherwise keep a

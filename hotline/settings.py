@@ -34,6 +34,9 @@ class Settings:
     reuse_port: bool = False
     # public base URL used in mails and links; empty: derived from host and port
     public_url: str = ""
+    # the event loop `hotline run` serves on: "uvloop" (libuv's; its sockets and timers cost less
+    # CPU per message than Python's own, docs/capacity.md) or "asyncio" (Python's own)
+    event_loop: str = "uvloop"
     timezone: str = "Asia/Shanghai"
     default_locale: str = "zh"
     # signing key for CSRF tokens and sessions; empty: generated once into data_dir/secret_key
@@ -249,6 +252,8 @@ def load_settings(path: str | os.PathLike | None = None,
         check_redis_prefix(settings.redis_prefix)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+    if settings.event_loop not in ("uvloop", "asyncio"):
+        raise SettingsError(f"setting 'event_loop': {settings.event_loop!r} is neither 'uvloop' nor 'asyncio'")
     if not 1 <= settings.transfer_ring_s <= 300:
         raise SettingsError(f"setting 'transfer_ring_s': {settings.transfer_ring_s} is not between 1 and 300 seconds")
     return settings
