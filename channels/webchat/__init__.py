@@ -17,10 +17,12 @@ POST /chat/transcript/email {"session", "email"} mails it (when the gateway send
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import secrets
+import socket
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,13 +71,39 @@ class ChatHub:
         # conversation and took the message (the bot then stays silent)
         self.intercept = None
 
-    async def send(self, session: str, message: dict) -> int:
+    async def send(self, session: str, *frames: dict) -> int:
+        """`frames` to every open tab of `session`; how many tabs got them."""
+        texts = [json.dumps(frame, ensure_ascii=False) for frame in frames]
         sent = 0
         for ws in list(self.sockets.get(session, ())):
             if not ws.closed:
-                await ws.send_str(json.dumps(message, ensure_ascii=False))
+                with corked(ws, len(texts) > 1):
+                    for text in texts:
+                        await ws.send_str(text)
                 sent += 1
         return sent
+
+
+@contextlib.contextmanager
+def corked(ws: web.WebSocketResponse, wanted: bool = True):
+    """A turn's frames (the bot's lines, then "idle") leave in one TCP segment instead of one
+    each: the citizen's browser wakes once, and on a busy gateway each segment costs a system call's
+    worth of work on both sides (TCP_CORK, Linux; elsewhere the frames go as they are)."""
+    sock = ws.get_extra_info("socket") if wanted and _CORK is not None else None
+    try:
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, _CORK, 1)
+    except OSError:
+        sock = None
+    try:
+        yield
+    finally:
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, _CORK, 0)  # uncorked: sent now
+
+
+_CORK = getattr(socket, "TCP_CORK", None)
 
 
 HUB = web.AppKey("chat_hub", ChatHub)
@@ -198,9 +226,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     await error("bad_frame", "消息内容必须是文字。")
                 elif hub.intercept is not None and await hub.intercept(f"webchat-{session}", text):
                     waiting = await queue_info(request, session)
-                    if waiting:  # nobody has the chat yet: the citizen is told the message is not lost
-                        await hub.send(session, {"type": "queue", **waiting, "ack": True})
-                    await hub.send(session, {"type": "idle"})
+                    # nobody has the chat yet: the citizen is told the message is not lost
+                    await hub.send(session, *([{"type": "queue", **waiting, "ack": True}] if waiting else []),
+                                   {"type": "idle"})
                 elif _engine(request) is None:
                     await error("bot_unavailable", "智能客服暂时不可用，请拨打12345或使用网上诉求。")
                 elif said_in not in served_locales(_engine(request)):
@@ -221,8 +249,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                         continue
                     request.app[METRICS].bot_turns.labels("webchat").inc()
                     waiting = await queue_info(request, session) if result.paused else None
-                    for f in _frames(result, waiting):
-                        await hub.send(session, f)  # every tab of this conversation sees the reply
+                    await hub.send(session, *_frames(result, waiting))  # every tab of this conversation sees the reply
             else:
                 await error("bad_frame", "无法识别的消息格式。")
     finally:
