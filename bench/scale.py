@@ -21,7 +21,7 @@ gateways used well under 2 cores was starved (by the generator, or by others on 
 The gateways' Redis keys go under a prefix of this run's own (`redis_prefix`), deleted at the end:
 the Redis may be shared (never FLUSHDB).
 Usage: python bench/scale.py [--conversations 200] [--concurrency 50] [--warm 10] [--window 30]
-                            [--turn-concurrency N] [--chats 500] [--hold 300]
+                            [--turn-concurrency N] [--event-loop uvloop|asyncio] [--chats 500] [--hold 300]
                             [--mail-rate 0.5] [--skip-ratio] [--skip-held]
                             [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/0]
 """
@@ -93,6 +93,14 @@ def cpu_of(pids: list[int]) -> float:
     return total
 
 
+def machine_cpu() -> tuple[float, float, float]:
+    """(busy, idle, stolen) seconds of every core so far (/proc/stat): what no process figure
+    shows, e.g. whether a saturated phase left a core idle, or the virtual machine's host took it."""
+    fields = [int(x) / CLOCK_TICKS for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle, stolen = fields[3] + fields[4], fields[7]  # idle + iowait; steal
+    return sum(fields) - idle - stolen, idle, stolen
+
+
 def servers() -> list[int]:
     """PostgreSQL's and Redis's processes on this machine (on a quiet machine: the gateways' alone)."""
     found = []
@@ -144,6 +152,7 @@ class Meter:
         self.pids = process_tree(self.gateway_pid)
         self.load, self.wall, self.mine = loadavg(), time.monotonic(), own_cpu()
         self.theirs, self.stores = cpu_of(self.pids), {pid: cpu_of([pid]) for pid in servers()}
+        self.machine = machine_cpu()
         self.work = store_work(self.db_url, self.redis_url)
 
     def done(self, turns: int) -> str:
@@ -152,6 +161,7 @@ class Meter:
         # connections made during the phase are new backends: counted from zero
         stores = sum(cpu_of([pid]) - self.stores.get(pid, 0.0) for pid in servers())
         work = store_work(self.db_url, self.redis_url)
+        busy, idle, stolen = (now - before for now, before in zip(machine_cpu(), self.machine))
         per_turn = lambda cpu: f"{1000 * cpu / max(1, turns):.2f}"  # noqa: E731
         busiest = sorted(((work[k] - self.work.get(k, 0.0), k) for k in work if k.startswith("redis ")
                           and k != "redis commands"), reverse=True)[:4]
@@ -160,7 +170,8 @@ class Meter:
                             "redis commands"))
         stored += " (" + ", ".join(f"{k[6:]} {n / max(1, turns):.1f}" for n, k in busiest) + ")"
         return (f"load {self.load} → {loadavg()}; cores used: gateways {gateways / wall:.2f}, PostgreSQL and Redis "
-                f"{stores / wall:.2f}, generator {generator / wall:.2f}; CPU ms per turn: gateways "
+                f"{stores / wall:.2f}, generator {generator / wall:.2f}, the whole machine {busy / wall:.2f} "
+                f"(idle {idle / wall:.2f}, stolen {stolen / wall:.2f}); CPU ms per turn: gateways "
                 f"{per_turn(gateways)}, PostgreSQL and Redis {per_turn(stores)}, generator {per_turn(generator)}; "
                 f"per turn: {stored}")
 
@@ -402,6 +413,8 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=30.0, help="saturated: seconds whose answered turns count")
     parser.add_argument("--turn-concurrency", type=int, default=0,
                         help="the gateways' bot_turn_concurrency (0: their default)")
+    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default=None,
+                        help="the gateways' event_loop (default: theirs)")
     parser.add_argument("--chats", type=int, default=500)
     parser.add_argument("--hold", type=float, default=300.0, help="how long the many chats are held (s)")
     parser.add_argument("--chat-think", default="5,15", help="think time of the held chats (s)")
@@ -431,6 +444,8 @@ def main() -> None:
                HOTLINE_BOT_MODEL_DIR=str(ROOT / "models"), HOTLINE_AGI_PORT="0")
     if args.turn_concurrency:
         env["HOTLINE_BOT_TURN_CONCURRENCY"] = str(args.turn_concurrency)
+    if args.event_loop:
+        env["HOTLINE_EVENT_LOOP"] = args.event_loop
     dovecot = mail = db_url = None
     if args.mail_rate > 0 and mailbench.dovecot_available():
         dovecot = mailbench.Dovecot().start()
