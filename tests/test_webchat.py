@@ -191,3 +191,40 @@ async def test_an_agent_on_duty_takes_the_queue_again(engine, client, agent_on_d
     answer = await (await client.post("/webhooks/rest/webhook", json={"sender": "rest-day", "message": "转人工"})).json()
     assert any("转接" in (r.get("text") or "") for r in answer)
     assert answer[-1]["custom"]["queue"]["position"] == 1
+
+
+async def test_a_turns_frames_go_corked_in_order_to_every_tab_and_the_socket_is_uncorked_after():
+    """ChatHub.send: several frames to each open tab of a session, in order, TCP_CORK set around
+    them (one segment) and cleared after, so later frames (an agent's line) are not held back."""
+    import asyncio
+    import socket
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from channels.webchat import ChatHub
+
+    hub, seen = ChatHub(), []
+
+    async def tab(request):
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        hub.sockets["s"].add(ws)
+        async for _ in ws:
+            assert await hub.send("s", {"type": "bot", "text": "一"}, {"type": "bot", "text": "二"},
+                                  {"type": "idle"}) == len(hub.sockets["s"])
+            seen.append(ws.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK))
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", tab)
+    async with TestClient(TestServer(app)) as client:
+        first, second = await client.ws_connect("/"), await client.ws_connect("/")
+        while len(hub.sockets["s"]) < 2:
+            await asyncio.sleep(0.01)
+        await first.send_str("go")
+        for ws in (first, second):
+            assert [json.loads((await ws.receive(timeout=5)).data).get("text") for _ in range(3)] == ["一", "二", None]
+        assert seen == [0]
+        await first.close()
+        await second.close()
