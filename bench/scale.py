@@ -2,10 +2,12 @@
 process and against two (`hotline run --workers 2`, SO_REUSEPORT), in one run, on PostgreSQL and
 Redis; then many concurrent web chats held open against the two.
 
-1. paced chat (`--conversations`, `--concurrency` at a time, thinking `--think` s) and saturated chat
-   (`--concurrency` citizens answering at once, looping over bench/dialogue.py's scripts; the turns
-   answered in a `--window` s after `--warm` s count) against 1 process, then 2: turns per second,
-   p50/p99 turn, and the saturated ratio 2/1; meanwhile citizens' mails
+1. paced chat (`--conversations`, `--concurrency` at a time, thinking `--think` s) against 1
+   process, then 2; then saturated chat (`--concurrency` citizens answering at once, looping over
+   bench/dialogue.py's scripts; the turns answered in a `--window` s after `--warm` s count),
+   1 process and 2 taking turns `--rounds` times (both sizes run throughout, each idle while the
+   other is measured): turns per second, p50/p99 turn, and the saturated ratio 2/1, the median of
+   the rounds'; during every phase citizens' mails
    reach the gateways' mailbox (a dovecot of the bench's own) at `--mail-rate` a second, each to
    become a case (`--mail-rate 0`, or no dovecot installed: chat only);
 2. `--chats` (500) conversations open at once against the 2 processes for `--hold` seconds (300:
@@ -20,7 +22,7 @@ gateways used well under 2 cores was starved (by the generator, or by others on 
 
 The gateways' Redis keys go under a prefix of this run's own (`redis_prefix`), deleted at the end:
 the Redis may be shared (never FLUSHDB).
-Usage: python bench/scale.py [--conversations 200] [--concurrency 50] [--warm 10] [--window 30]
+Usage: python bench/scale.py [--conversations 200] [--concurrency 50] [--warm 10] [--window 30] [--rounds 3]
                             [--turn-concurrency N] [--event-loop uvloop|asyncio] [--chats 500] [--hold 300]
                             [--mail-rate 0.5] [--skip-ratio] [--skip-held]
                             [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/0]
@@ -252,7 +254,10 @@ async def saturated(uri: str, concurrency: int, warm_s: float, window_s: float, 
         while time.monotonic() < stop_at:
             try:
                 async with chat(uri) as ws:
-                    for text in dialogue.script(first + c * 10_000 + n):
+                    # dialogue.script(i) follows script i % 5: citizen c starts at script c % 5, so
+                    # the five are always in the mix (with c * 10_000 all fifty ran the same script
+                    # at once, and a window caught a changing mix: CPU per turn moved by a fifth)
+                    for text in dialogue.script(first + c * 10_001 + n):
                         if time.monotonic() >= stop_at:
                             return
                         await turn(ws, text, scratch)
@@ -287,7 +292,7 @@ async def held_chats(uri: str, chats: int, hold_s: float, think_s: tuple[float, 
             async with chat(uri) as ws:
                 n = 0
                 while True:
-                    for text in dialogue.script(200_000 + i * 1000 + n):
+                    for text in dialogue.script(200_000 + i * 1001 + n):  # citizen i starts at script i % 5
                         if time.monotonic() >= stop_at:
                             return
                         await turn(ws, text, turns)
@@ -411,6 +416,7 @@ def main() -> None:
     parser.add_argument("--think", default="1,3", help="think time of the paced load (s)")
     parser.add_argument("--warm", type=float, default=10.0, help="saturated: seconds before the window opens")
     parser.add_argument("--window", type=float, default=30.0, help="saturated: seconds whose answered turns count")
+    parser.add_argument("--rounds", type=int, default=3, help="saturated windows of each size, alternating")
     parser.add_argument("--turn-concurrency", type=int, default=0,
                         help="the gateways' bot_turn_concurrency (0: their default)")
     parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default=None,
@@ -439,79 +445,110 @@ def main() -> None:
     prefix = f"bench-scale-{uuid.uuid4().hex[:8]}:"
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-    env.update(HOTLINE_DATA_DIR=str(work / "data"), HOTLINE_REDIS_URL=args.redis, HOTLINE_LOCK_STORE_URL=args.redis,
+    env.update(HOTLINE_REDIS_URL=args.redis, HOTLINE_LOCK_STORE_URL=args.redis,
                HOTLINE_LOG_LEVEL="INFO",  # "gateway listening" tells a worker is up
-               HOTLINE_BOT_MODEL_DIR=str(ROOT / "models"), HOTLINE_AGI_PORT="0")
+               HOTLINE_BOT_MODEL_DIR=str(ROOT / "models"), HOTLINE_AGI_PORT="0", HOTLINE_AUDIOSOCKET_PORT="0")
     if args.turn_concurrency:
         env["HOTLINE_BOT_TURN_CONCURRENCY"] = str(args.turn_concurrency)
     if args.event_loop:
         env["HOTLINE_EVENT_LOOP"] = args.event_loop
-    dovecot = mail = db_url = None
+    dovecot = None
     if args.mail_rate > 0 and mailbench.dovecot_available():
         dovecot = mailbench.Dovecot().start()
         env.update(HOTLINE_MAIL_FROM=mailbench.HOTLINE, HOTLINE_MAIL_POLL_S="2")
     elif args.mail_rate > 0:
         print("mail: off (dovecot is not installed: make system-deps)", flush=True)
     print(f"load average at the start: {loadavg()} ({os.cpu_count()} cores)", flush=True)
-    results: dict = {}
-    proc = None
+    sizes = () if args.skip_ratio else (1, 2)
+    if not args.skip_held and 2 not in sizes:
+        sizes += (2,)
+    running: dict[int, Size] = {}
     try:
-        sizes = () if args.skip_ratio else (1, 2)
-        if not args.skip_held and 2 not in sizes:
-            sizes += (2,)
-        for workers in sizes:
-            # each size starts from the same state: its own database (the demo data, nothing the
-            # other size's load wrote: the later size would read longer lists), Redis keys, mailbox
-            db_url = create_database(args.pg)
-            own = {**env, "HOTLINE_DB_URL": db_url, "HOTLINE_REDIS_PREFIX": f"{prefix}{workers}:"}
-            if dovecot is not None:
-                user = f"scale{uuid.uuid4().hex[:6]}"
-                own["HOTLINE_IMAP_URL"] = dovecot.url(user)
-                mail = MailLoad(dovecot, user, args.mail_rate)
-            for step in (["db", "upgrade"], ["demo-data", "--no-users"]):
-                subprocess.run([str(BIN / "hotline"), *step], env=own, cwd=ROOT, check=True, capture_output=True)
-            port = dialogue.free_port()
-            uri = f"ws://127.0.0.1:{port}/ws/chat"
-            proc = start_gateways(workers, {**own, "HOTLINE_HTTP_PORT": str(port)}, work / f"gateways{workers}.log")
-            label = f"{workers} process{'es' if workers > 1 else ''}"
-            for name in ("paced", "saturated"):
-                if args.skip_ratio:
-                    break
-                first = 300_000 * workers + (100_000 if name == "saturated" else 0)
-                meter = Meter(proc.pid, db_url, args.redis)
-                load = (conversations(uri, args.conversations, args.concurrency, think, first) if name == "paced"
-                        else saturated(uri, args.concurrency, args.warm, args.window, first, meter))
-                r = asyncio.run(phase(name, load, meter, mail, db_url))
-                results[(workers, name)] = r
-                show(f"{label}, {name:9s}", r)
-            if workers == 2 and not args.skip_held:  # the many held chats, on the same two processes
-                r = asyncio.run(phase("held", held_chats(uri, args.chats, args.hold, chat_think),
-                                      Meter(proc.pid, db_url, args.redis), mail, db_url))
-                show(f"{args.chats} chats held {args.hold:.0f} s on 2 processes (think {args.chat_think} s)", r)
-                print(f"held chats p99 {r['p99_ms']:.0f} ms (target ≤ 300 ms)", flush=True)
-            dialogue.stop(proc)
-            proc = None
-            drop_database(args.pg, db_url)
-            db_url = None
+        for workers in sizes:  # both sizes up at once: their windows alternate (below)
+            running[workers] = Size(workers, env, args.pg, prefix, work, dovecot, args.mail_rate)
         if not args.skip_ratio:
-            one, two = results[(1, "saturated")], results[(2, "saturated")]
-            print(f"saturated ratio 2 processes / 1 process: {two['turns_per_s'] / one['turns_per_s']:.2f}x "
+            for workers in (1, 2):
+                show(f"{running[workers].label}, paced", running[workers].run(
+                    "paced", conversations(running[workers].uri, args.conversations, args.concurrency, think,
+                                           300_000 * workers)))
+            # The machine's speed drifts (a virtual machine's neighbours; seen here: a gateway's CPU
+            # per turn moving by a fifth between runs minutes apart), so one window of each size
+            # compares two moments as much as two sizes: they alternate, `--rounds` times, and the
+            # ratio is the median of the rounds'.
+            ratios, totals = [], {1: 0.0, 2: 0.0}
+            for n in range(args.rounds):
+                rates = {}
+                for workers in (1, 2):
+                    size = running[workers]
+                    r = size.run("saturated", saturated(size.uri, args.concurrency, args.warm, args.window,
+                                                        300_000 * workers + 100_000 + n * 1_000_000, size.meter()),
+                                 meter=size.last_meter)
+                    show(f"round {n + 1}, {size.label}, saturated", r)
+                    rates[workers] = r["turns_per_s"]
+                    totals[workers] += r["turns_per_s"]
+                ratios.append(rates[2] / rates[1])
+                print(f"round {n + 1}: ratio 2 processes / 1 process {ratios[-1]:.2f}x", flush=True)
+            print(f"saturated ratio 2 processes / 1 process: median {statistics.median(ratios):.2f}x of "
+                  f"{len(ratios)} rounds ({', '.join(f'{x:.2f}' for x in ratios)}; mean rates "
+                  f"{totals[1] / len(ratios):.1f} and {totals[2] / len(ratios):.1f} turns/s) "
                   f"(target ≥ 1.7x) on {os.cpu_count()} cores", flush=True)
+        if 1 in running and not args.skip_held:
+            running.pop(1).stop()  # the held chats have the machine to the two processes
+        if not args.skip_held:
+            size = running[2]
+            r = size.run("held", held_chats(size.uri, args.chats, args.hold, chat_think))
+            show(f"{args.chats} chats held {args.hold:.0f} s on 2 processes (think {args.chat_think} s)", r)
+            print(f"held chats p99 {r['p99_ms']:.0f} ms (target ≤ 300 ms)", flush=True)
         print(f"load average at the end: {loadavg()}", flush=True)
     except Exception:
         for log in sorted(work.glob("*.log")):
             print(f"--- last lines of {log.name}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
         raise
     finally:
-        if proc is not None:
-            dialogue.stop(proc)
+        for size in running.values():
+            size.stop()
         if dovecot is not None:
             dovecot.stop()
-        if db_url is not None:
-            drop_database(args.pg, db_url)
         client = redis.Redis.from_url(args.redis)
         delete_prefixed(client, prefix)
         client.close()
+
+
+class Size:
+    """One process count's gateways, started from the same state as the other's: a database of its
+    own (the demo data, nothing the other size's load wrote: it would read longer lists), Redis
+    keys and a mailbox of its own."""
+
+    def __init__(self, workers: int, env: dict, pg: str, prefix: str, work: Path, dovecot, mail_rate: float):
+        self.workers, self.pg, self.redis_url = workers, pg, env["HOTLINE_REDIS_URL"]
+        self.label = f"{workers} process{'es' if workers > 1 else ''}"
+        self.db_url = create_database(pg)
+        own = {**env, "HOTLINE_DB_URL": self.db_url, "HOTLINE_REDIS_PREFIX": f"{prefix}{workers}:",
+               "HOTLINE_DATA_DIR": str(work / f"data{workers}")}
+        self.mail = None
+        if dovecot is not None:
+            user = f"scale{uuid.uuid4().hex[:6]}"
+            own["HOTLINE_IMAP_URL"] = dovecot.url(user)
+            self.mail = MailLoad(dovecot, user, mail_rate)
+        for step in (["db", "upgrade"], ["demo-data", "--no-users"]):
+            subprocess.run([str(BIN / "hotline"), *step], env=own, cwd=ROOT, check=True, capture_output=True)
+        port = dialogue.free_port()
+        self.uri = f"ws://127.0.0.1:{port}/ws/chat"
+        self.proc = start_gateways(workers, {**own, "HOTLINE_HTTP_PORT": str(port)}, work / f"gateways{workers}.log")
+        self.last_meter: Meter | None = None
+
+    def meter(self) -> Meter:
+        self.last_meter = Meter(self.proc.pid, self.db_url, self.redis_url)
+        return self.last_meter
+
+    def run(self, name: str, load, meter: Meter | None = None) -> dict:
+        return asyncio.run(phase(name, load, meter or self.meter(), self.mail, self.db_url))
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            dialogue.stop(self.proc)
+            self.proc = None
+            drop_database(self.pg, self.db_url)
 
 
 if __name__ == "__main__":
