@@ -23,7 +23,7 @@ gateways used well under 2 cores was starved (by the generator, or by others on 
 The gateways' Redis keys go under a prefix of this run's own (`redis_prefix`), deleted at the end:
 the Redis may be shared (never FLUSHDB).
 Usage: python bench/scale.py [--conversations 200] [--concurrency 50] [--warm 10] [--window 30] [--rounds 3]
-                            [--turn-concurrency N] [--event-loop uvloop|asyncio] [--chats 500] [--hold 300]
+                            [--turn-concurrency N] [--event-loop uvloop|asyncio (uvloop)] [--chats 500] [--hold 300]
                             [--mail-rate 0.5] [--skip-ratio] [--skip-held]
                             [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/0]
 """
@@ -419,8 +419,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="saturated windows of each size, alternating")
     parser.add_argument("--turn-concurrency", type=int, default=0,
                         help="the gateways' bot_turn_concurrency (0: their default)")
-    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default=None,
-                        help="the gateways' event_loop (default: theirs)")
+    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="the gateways' event_loop (uvloop: the chat and mail processes' choice; no AMI here)")
     parser.add_argument("--chats", type=int, default=500)
     parser.add_argument("--hold", type=float, default=300.0, help="how long the many chats are held (s)")
     parser.add_argument("--chat-think", default="5,15", help="think time of the held chats (s)")

@@ -47,7 +47,7 @@ def release_free_memory() -> None:
         pass
 
 
-def run(main, event_loop: str = "uvloop") -> None:
+def run(main, event_loop: str = "asyncio") -> None:
     """Run `main` to its end on the chosen event loop (setting event_loop)."""
     if event_loop == "uvloop":
         import uvloop

@@ -40,6 +40,16 @@ def test_a_caller_s_end_of_turn_quiet_is_a_setting_within_reason():
             load_settings(None, environ={"HOTLINE_VOICE_END_SILENCE_MS": bad})
 
 
+def test_the_event_loop_is_asyncio_unless_chosen_and_uvloop_never_with_ami(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no hotline.toml here
+    assert load_settings(None, environ={}).event_loop == "asyncio"
+    assert load_settings(None, environ={"HOTLINE_EVENT_LOOP": "uvloop"}).event_loop == "uvloop"
+    with pytest.raises(SettingsError, match="event_loop"):
+        load_settings(None, environ={"HOTLINE_EVENT_LOOP": "trio"})
+    with pytest.raises(SettingsError, match="event_loop.*ami_url"):
+        load_settings(None, environ={"HOTLINE_EVENT_LOOP": "uvloop", "HOTLINE_AMI_URL": "ami://u:p@127.0.0.1:5038"})
+
+
 def test_secret_key_is_created_once_and_kept(tmp_path):
     s = load_settings(None, environ={"HOTLINE_DATA_DIR": str(tmp_path)})
     key = s.ensure_secret_key()
