@@ -44,6 +44,12 @@ class Newest:
         self.saved: Optional[int] = None  # what this turn wrote
         self.unsure = False   # a write failed and may have committed: leave nothing behind
 
+    def current(self) -> Optional[int]:
+        """The newest id as this holder knows it now; None: ask the database."""
+        if self.unsure:
+            return None
+        return self.saved if self.saved is not None else self.known
+
 
 _held: ContextVar[Optional[Newest]] = ContextVar("held_conversation", default=None)
 
@@ -51,9 +57,7 @@ _held: ContextVar[Optional[Newest]] = ContextVar("held_conversation", default=No
 def newest_known(conversation: str) -> Optional[int]:
     """The conversation's newest stored event id, when this task holds its lock and it is known."""
     held = _held.get()
-    if held is None or held.conversation != conversation or held.unsure:
-        return None
-    return held.saved if held.saved is not None else held.known
+    return held.current() if held is not None and held.conversation == conversation else None
 
 
 def note_saved(conversation: str, newest: Optional[int]) -> None:
@@ -103,8 +107,7 @@ class _TurnLock(Lock):
         return True
 
     async def do_release(self, expected_token) -> None:
-        held = self.held
-        newest = None if held.unsure else (held.saved if held.saved is not None else held.known)
+        held, newest = self.held, self.held.current()
         if not await self._release_script(keys=[self.name, self.newest_key],
                                           args=[expected_token, "" if newest is None else newest, NEWEST_TTL_S,
                                                 "1" if held.saved is not None or held.unsure else "0"],
