@@ -13,7 +13,7 @@ beginnings of the place names, each bounded; only those few dozen cases are scor
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import func, select
 
@@ -29,6 +29,9 @@ PER_QUERY = 60        # candidates each index lookup may give (newest first)
 SAME_PLACE = 0.75     # place similarity from which two places are taken as one
 SAME_WORDS = 0.3      # description overlap from which a citizen's two texts are taken as one matter (bench/similar.py)
 RELATED_WORDS = 0.2   # …and from which two citizens at one place are taken as one matter
+# what a candidate is scored by (a Core row: whole cases are loaded only for the best few)
+_COMPARED = (Case.id, Case.contact_phone, Case.contact_email, Case.location, Case.title, Case.description,
+             Case.category_id, Case.created_at)
 # the ranking: how much each shared thing counts (they add up to 1)
 WEIGHTS = {"citizen": 0.3, "place": 0.35, "category": 0.15, "words": 0.2}
 
@@ -121,26 +124,32 @@ class SimilarCases:
                     ids.update((await s.execute(candidates(match.condition(Case.id)))).scalars())
             if not ids:
                 return []
-            from .store import select_cases  # (store imports this module) category and parent loaded too:
-            # a view of the case made after the session (the portal's notice) reads them
-            rows = list((await s.execute(select_cases().where(Case.id.in_(ids)))).scalars().unique())
+            # scored on the few columns compared, not on whole cases: at a busy place the candidates
+            # are dozens of open cases, and only the best `limit` are shown
+            rows = (await s.execute(select(*_COMPARED).where(Case.id.in_(ids)))).all()
             category = await s.get(Category, probe.category_id) if probe.category_id else None
             if category is None and probe.category_code:
                 category = (await s.execute(select(Category).where(Category.code == probe.category_code))).scalar()
             parents = dict((await s.execute(select(Category.id, Category.parent_id).where(
                 Category.id.in_({r.category_id for r in rows if r.category_id})))).all())
-        words = bigrams(normalize_text(probe.text))
-        matches = []
-        for case in rows:
-            m = self._score(case, phone, email, places, words, category, parents)
-            if m is not None:
-                matches.append(m)
-        matches.sort(key=lambda m: (-m.score, -m.case.created_at.timestamp()))
-        return matches[:limit]
+            words = bigrams(normalize_text(probe.text))
+            scored = [m for m in (self._score(row, phone, email, places, words, category, parents) for row in rows)
+                      if m is not None]
+            scored.sort(key=lambda m: (-m.score, -m.case.created_at.timestamp()))
+            best = scored[:limit]
+            if not best:
+                return []
+            from .store import select_cases  # (store imports this module) category and parent loaded too:
+            # a view of the case made after the session (the portal's notice) reads them
+            cases = {c.id: c for c in (await s.execute(
+                select_cases().where(Case.id.in_([m.case.id for m in best])))).scalars().unique()}
+        # (a case removed between the two reads is left out)
+        return [replace(m, case=cases[m.case.id]) for m in best if m.case.id in cases]
 
     @staticmethod
-    def _score(case: Case, phone: str, email: str, places: list[str], words: frozenset[str],
+    def _score(case, phone: str, email: str, places: list[str], words: frozenset[str],
                category: Category | None, parents: dict) -> Match | None:
+        """`case`: a row of the compared columns; `find` puts the whole case in the match after."""
         same_citizen = bool(phone and case.contact_phone == phone) or \
             bool(email and (case.contact_email or "").lower() == email)
         theirs = places_in(case.location, case.description)
