@@ -182,13 +182,24 @@ class Meter:
 class Turns:
     def __init__(self):
         self.latencies: list[float] = []
+        self.answered: list[float] = []  # when each turn was answered (monotonic), for the by-minute tail
         self.errors = 0    # turns answered with an error frame, and conversations cut off
 
     def figures(self, elapsed: float) -> dict:
-        ordered = sorted(self.latencies) or [float("nan")]
-        return {"turns": len(self.latencies), "turns_per_s": len(self.latencies) / elapsed, "errors": self.errors,
-                "p50_ms": 1000 * statistics.median(ordered),
-                "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]}
+        figures = {"turns": len(self.latencies), "turns_per_s": len(self.latencies) / elapsed,
+                   "errors": self.errors, **_tail(self.latencies)}
+        if elapsed >= 120:  # a long phase: whether its tail grows as the cases pile up, or comes in bursts
+            start, minutes = min(self.answered, default=0.0), {}
+            for at, latency in zip(self.answered, self.latencies):
+                minutes.setdefault(int((at - start) // 60), []).append(latency)
+            figures["p99_by_minute"] = [round(_tail(minutes[m])["p99_ms"]) for m in sorted(minutes)]
+        return figures
+
+
+def _tail(latencies: list[float]) -> dict:
+    ordered = sorted(latencies) or [float("nan")]
+    return {"p50_ms": 1000 * statistics.median(ordered),
+            "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]}
 
 
 HELLO = json.dumps({"type": "hello", "session": None})
@@ -212,6 +223,7 @@ async def turn(ws, text: str, turns: Turns) -> None:
         if ('"idle"' in frame or '"error"' in frame) and (kind := json.loads(frame)["type"]) in ("idle", "error"):
             break
     turns.latencies.append(time.perf_counter() - started)
+    turns.answered.append(time.monotonic())
     turns.errors += kind == "error"
 
 
@@ -261,9 +273,10 @@ async def saturated(uri: str, concurrency: int, warm_s: float, window_s: float, 
                         if time.monotonic() >= stop_at:
                             return
                         await turn(ws, text, scratch)
-                        answered = time.monotonic()  # a turn counts where it was answered
+                        answered = scratch.answered[-1]  # a turn counts where it was answered
                         into = counted if window and window[0] <= answered <= stop_at else ignored
                         into.latencies.append(scratch.latencies.pop())
+                        into.answered.append(scratch.answered.pop())
                         into.errors, scratch.errors = into.errors + scratch.errors, 0
             except CUT_OFF as exc:
                 counted.errors += 1
@@ -407,6 +420,8 @@ def start_gateways(workers: int, env: dict, log: Path):
 def show(label: str, r: dict) -> None:
     print(f"{label}: {r['turns_per_s']:6.1f} turns/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
           f"({r['turns']} turns, {r['errors']} errors; {r['machine']}; {r['mail']})", flush=True)
+    if "p99_by_minute" in r:
+        print(f"  p99 by minute (ms): {', '.join(map(str, r['p99_by_minute']))}", flush=True)
 
 
 def main() -> None:
