@@ -95,6 +95,18 @@ class SimilarCases:
         self.db = db
         self.window = dt.timedelta(days=window_days)
 
+    @staticmethod
+    def candidates(probe: Probe, since: dt.datetime, department_id: int | None, condition=None, gathered=None):
+        """The newest PER_QUERY open cases since `since` that meet `condition`, or the conditions
+        `gathered` takes (a 1-2 character place on PostgreSQL: cases/case_search.TextMatch)."""
+        bounds = [Case.status.in_([st.value for st in OPEN_STATUSES]), Case.created_at >= since]
+        if probe.exclude_id is not None:
+            bounds.append(Case.id != probe.exclude_id)
+        if department_id is not None:
+            bounds.append(Case.department_id == department_id)
+        found = gathered(*bounds) if gathered is not None else condition
+        return select(Case.id).where(*bounds, found).order_by(Case.created_at.desc()).limit(PER_QUERY)
+
     async def find(self, probe: Probe, *, limit: int = 10, department_id: int | None = None,
                    now: dt.datetime | None = None) -> list[Match]:
         """Similar open cases, best first. `department_id`: only that department's cases (what a
@@ -103,15 +115,9 @@ class SimilarCases:
         phone = normalize_phone(probe.phone)
         email = (probe.email or "").strip().lower()
         places = places_in(probe.location, probe.text)
-        open_ = [s.value for s in OPEN_STATUSES]
         async with self.db.read() as s:
-            def candidates(*conds):
-                q = select(Case.id).where(Case.status.in_(open_), Case.created_at >= since, *conds)
-                if probe.exclude_id is not None:
-                    q = q.where(Case.id != probe.exclude_id)
-                if department_id is not None:
-                    q = q.where(Case.department_id == department_id)
-                return q.order_by(Case.created_at.desc()).limit(PER_QUERY)
+            def candidates(condition=None, gathered=None):
+                return self.candidates(probe, since, department_id, condition, gathered)
 
             ids: set[int] = set()
             if phone:
@@ -121,7 +127,7 @@ class SimilarCases:
             for term in search_terms(places):
                 match = await text_condition(s, self.db.sqlite, term)
                 if match is not None and not match.scans:
-                    ids.update((await s.execute(candidates(match.condition(Case.id)))).scalars())
+                    ids.update((await s.execute(candidates(match.condition(Case.id), match.gathered))).scalars())
             if not ids:
                 return []
             # scored on the few columns compared, not on whole cases: at a busy place the candidates

@@ -4,6 +4,7 @@ queries of one and two characters too (which a trigram index cannot look up by i
 index kept in step with changed and deleted cases; the plans use the index; the desk's bounded count."""
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import pytest
@@ -13,7 +14,8 @@ from sqlalchemy import delete, select, update
 import cases.case_search as case_search
 from cases.db import make_sync_engine
 from cases.migrate import downgrade, upgrade
-from cases.models import Case
+from cases.models import Case, utcnow
+from cases.similar import Probe, SimilarCases
 from cases.store import CaseFilter
 from conftest import temporary_pg_database
 from desk_support import login, make_users, new_case
@@ -142,9 +144,8 @@ async def test_a_short_query_is_never_worked_out_case_by_case(services):
     """PostgreSQL: the characters-and-pairs array of a case costs ~0.1 ms to work out. With thousands
     of open cases and a pair in one case of six, the planner walked the open cases newest first and
     worked the array out for each (the similar-case look-up behind every intake took 300 ms under
-    load); the matches come from the array's index, and no case's array is worked out per row."""
-    from cases.workflow import OPEN_STATUSES
-
+    load); the similar cases' look-up gathers the matches through the array's index, and no case's
+    array is worked out per row."""
     await make_cases(services)
     engine = make_sync_engine(services.settings.db_url)
     try:
@@ -152,15 +153,15 @@ async def test_a_short_query_is_never_worked_out_case_by_case(services):
             conn.exec_driver_sql(
                 "INSERT INTO cases (number, password_hash, kind, title, description, location, happened, "
                 "contact_name, contact_phone, contact_email, anonymous, wants_reply, channel, urgency, status, "
-                "reply, locale, created_at, updated_at) SELECT '8' || lpad(i::text, 12, '0'), 'x', 'complaint', '占道', "
-                "CASE WHEN mod(i, 6) = 0 THEN '人民路口有人占道经营' ELSE '光明路口有人占道经营' END, '', '', '', '', '', "
+                "reply, locale, created_at, updated_at) "
+                "SELECT '8' || lpad(i::text, 12, '0'), 'x', 'complaint', '占道', CASE WHEN mod(i, 6) = 0 THEN '人民路口有人占道经营' ELSE '光明路口有人占道经营' END, '', '', '', '', '', "
                 "false, true, 'web', 'normal', 'registered', '', 'zh', now() - i * interval '1 minute', now() "
                 "FROM generate_series(1, 3000) AS i")
             conn.exec_driver_sql("ANALYZE cases")
         async with services.db.read() as s:
             match = await case_search.text_condition(s, False, "人民")
-        stmt = (select(Case.id).where(Case.status.in_([x.value for x in OPEN_STATUSES]), match.condition(Case.id))
-                .order_by(Case.created_at.desc()).limit(60))  # cases/similar.py's candidates
+        stmt = SimilarCases.candidates(Probe(location="人民路口"), utcnow() - dt.timedelta(days=30), None,
+                                       match.condition(Case.id), match.gathered)
         compiled = stmt.compile(engine, compile_kwargs={"render_postcompile": True})
         with engine.connect() as conn:
             plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params))
