@@ -79,10 +79,11 @@ class TextMatch:
     scan: Any
     scans: bool = False
     ids: Any = None
-    # PostgreSQL, 1-2 characters: the condition with others on the cases, their matches gathered
-    # once (a MATERIALIZED CTE, which the planner does not see through) rather than tested on each
-    # case a walk reads: for a look-up bounded by other conditions (the similar cases' open ones of
-    # the last weeks) but not by a page, where a walk would read them all
+    # PostgreSQL, 1-2 characters: the condition with every match gathered once through the pairs
+    # index (a MATERIALIZED CTE: a fence the planner does not see through), never tested case by
+    # case. For a look-up with no page to stop at (the similar cases: the open ones of the last
+    # weeks, which a walk would read all of, 0.1 ms each); a page of a common pair (the desk's
+    # search) is found sooner by the walk, which the planner then chooses
     gathered: Callable | None = None
 
 
@@ -98,15 +99,12 @@ async def text_condition(session, sqlite: bool, text: str) -> TextMatch | None:
             indexed = _contains(whole, text)
             return TextMatch(lambda case_id: indexed, indexed)
         # An array of characters and pairs holds exactly the short texts. Working it out costs ~0.1
-        # ms a case (migration 0018 tells the planner so), and a bitmap scan is charged as if it
-        # worked it out for every match: a walk along another index that tests each row can still
-        # look cheaper where it is not. `gathered` fences the look-up (see TextMatch).
+        # ms a case (migration 0018 tells the planner so), but a bitmap scan is charged as if it
+        # worked it out for every match, so a walk along another index that works it out for each
+        # row it reads can still look cheaper where it is not (see TextMatch.gathered).
         grams = func.hotline_case_grams(whole).op("@>")(literal([text.lower()], ARRAY(Text)))
-
-        def gathered(*conditions):
-            found = select(Case.id).where(grams, *conditions).cte().prefix_with("MATERIALIZED")
-            return Case.id.in_(select(found.c.id))
-        return TextMatch(lambda case_id: grams, grams, gathered=gathered)
+        found = select(Case.id).where(grams).cte().prefix_with("MATERIALIZED")
+        return TextMatch(lambda case_id: grams, grams, gathered=lambda case_id: case_id.in_(select(found.c.id)))
     if len(text) >= MIN_INDEXED:
         query = _fts_phrase(text)
     else:

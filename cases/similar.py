@@ -96,16 +96,15 @@ class SimilarCases:
         self.window = dt.timedelta(days=window_days)
 
     @staticmethod
-    def candidates(probe: Probe, since: dt.datetime, department_id: int | None, condition=None, gathered=None):
-        """The newest PER_QUERY open cases since `since` that meet `condition`, or the conditions
-        `gathered` takes (a 1-2 character place on PostgreSQL: cases/case_search.TextMatch)."""
-        bounds = [Case.status.in_([st.value for st in OPEN_STATUSES]), Case.created_at >= since]
+    def candidates(probe: Probe, since: dt.datetime, department_id: int | None, condition):
+        """The newest PER_QUERY open cases since `since` that meet `condition`."""
+        q = select(Case.id).where(Case.status.in_([st.value for st in OPEN_STATUSES]), Case.created_at >= since,
+                                  condition)
         if probe.exclude_id is not None:
-            bounds.append(Case.id != probe.exclude_id)
+            q = q.where(Case.id != probe.exclude_id)
         if department_id is not None:
-            bounds.append(Case.department_id == department_id)
-        found = gathered(*bounds) if gathered is not None else condition
-        return select(Case.id).where(*bounds, found).order_by(Case.created_at.desc()).limit(PER_QUERY)
+            q = q.where(Case.department_id == department_id)
+        return q.order_by(Case.created_at.desc()).limit(PER_QUERY)
 
     async def find(self, probe: Probe, *, limit: int = 10, department_id: int | None = None,
                    now: dt.datetime | None = None) -> list[Match]:
@@ -116,8 +115,8 @@ class SimilarCases:
         email = (probe.email or "").strip().lower()
         places = places_in(probe.location, probe.text)
         async with self.db.read() as s:
-            def candidates(condition=None, gathered=None):
-                return self.candidates(probe, since, department_id, condition, gathered)
+            def candidates(condition):
+                return self.candidates(probe, since, department_id, condition)
 
             ids: set[int] = set()
             if phone:
@@ -127,7 +126,8 @@ class SimilarCases:
             for term in search_terms(places):
                 match = await text_condition(s, self.db.sqlite, term)
                 if match is not None and not match.scans:
-                    ids.update((await s.execute(candidates(match.condition(Case.id), match.gathered))).scalars())
+                    # no page to stop at: a 1-2 character place's matches gathered, not tested case by case
+                    ids.update((await s.execute(candidates((match.gathered or match.condition)(Case.id)))).scalars())
             if not ids:
                 return []
             # scored on the few columns compared, not on whole cases: at a busy place the candidates

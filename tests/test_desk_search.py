@@ -161,7 +161,7 @@ async def test_a_short_query_is_never_worked_out_case_by_case(services):
         async with services.db.read() as s:
             match = await case_search.text_condition(s, False, "人民")
         stmt = SimilarCases.candidates(Probe(location="人民路口"), utcnow() - dt.timedelta(days=30), None,
-                                       match.condition(Case.id), match.gathered)
+                                       match.gathered(Case.id))
         compiled = stmt.compile(engine, compile_kwargs={"render_postcompile": True})
         with engine.connect() as conn:
             plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params))
