@@ -16,8 +16,13 @@ from cases.intake import validate_case
 from cases.reports import refresh_summaries
 
 ROOT = Path(__file__).resolve().parent.parent
-# events settle 10 minutes after they happen (cases/reports/facts.py): refresh as of an hour later
-LATER = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+
+
+def an_hour_later() -> dt.datetime:
+    """When the refreshes run: every event of the test settled (cases/reports/facts.py: SETTLE, 10 minutes).
+    Taken when the test runs, not when the module is collected: in a full CI run this test starts
+    ~50 minutes after collection, and an hour after collection left its events unsettled."""
+    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
 
 
 def hotline(tmp_path: Path, db_url: str, *args: str) -> subprocess.CompletedProcess:
@@ -40,12 +45,12 @@ async def test_reset_after_a_bulk_change_rebuilds_the_summaries(services, db_url
             channel="web"))
     engine = make_sync_engine(db_url)
     with engine.begin() as conn:
-        refresh_summaries(conn, calendar=services.store.calendar, now=LATER)
+        refresh_summaries(conn, calendar=services.store.calendar, now=an_hour_later())
     assert per_channel(engine) == {"web": 4}
 
     with engine.begin() as conn:  # the bulk correction: they were phone calls
         conn.execute(sa.text("UPDATE cases SET channel = 'phone'"))
-        refresh_summaries(conn, calendar=services.store.calendar, now=LATER)
+        refresh_summaries(conn, calendar=services.store.calendar, now=an_hour_later())
     assert per_channel(engine) == {"web": 4}  # stale: no event told the refresh
 
     done = hotline(tmp_path, db_url, "reports", "reset-watermarks", "--rebuild")
