@@ -154,7 +154,8 @@ async def test_a_short_query_is_never_worked_out_case_by_case(services):
                 "INSERT INTO cases (number, password_hash, kind, title, description, location, happened, "
                 "contact_name, contact_phone, contact_email, anonymous, wants_reply, channel, urgency, status, "
                 "reply, locale, created_at, updated_at) "
-                "SELECT '8' || lpad(i::text, 12, '0'), 'x', 'complaint', '占道', CASE WHEN mod(i, 6) = 0 THEN '人民路口有人占道经营' ELSE '光明路口有人占道经营' END, '', '', '', '', '', "
+                "SELECT '8' || lpad(i::text, 12, '0'), 'x', 'complaint', '占道', "
+                "CASE WHEN mod(i, 6) = 0 THEN '人民路口有人占道经营' ELSE '光明路口有人占道经营' END, '', '', '', '', '', "
                 "false, true, 'web', 'normal', 'registered', '', 'zh', now() - i * interval '1 minute', now() "
                 "FROM generate_series(1, 3000) AS i")
             conn.exec_driver_sql("ANALYZE cases")
