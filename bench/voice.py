@@ -67,7 +67,7 @@ async def setup(tmp: Path, args):
     from cases.migrate import upgrade
     from cases.reference_data import load_reference_data
     from channels.voice import VoiceChannel
-    from hotline.server import freeze_long_lived
+    from hotline.memory import freeze_long_lived
     from hotline.services import Services
     from hotline.settings import Settings
     from speech.models import load_speech, tuning

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
-import gc
 import logging
 import errno
 import signal
@@ -16,35 +13,16 @@ from channels.email import mail_configured, start_mail_channel
 from channels.email.web import setup_routes as mail_routes
 
 from .logs import log_fields
+from .memory import SurvivorFreezer, freeze_long_lived
 from .services import Services
 from .settings import Settings
 from .startup import StartupError, bind_failure
 from .web import create_app
+from .web.keys import METRICS
 
 log = logging.getLogger("hotline")
 
 BIND_ERRORS = {errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL}
-
-
-def freeze_long_lived() -> None:
-    """Put what is loaded by now (the models: about 800,000 objects that live as long as the process)
-    out of the garbage collector's sight. A full collection walks every tracked object while holding
-    the GIL: 0.6 s with the bot and speech models loaded on an idle machine, over 1.5 s on a busy
-    one, and during it no thread runs, not even the audio pacer, so calls would go silent.
-
-    Loading also leaves freed memory in the C heap (TensorFlow builds and drops graphs, the model
-    archive is unpacked): it is handed back to the system, about 150 MB of resident memory."""
-    gc.collect()
-    gc.freeze()
-    release_free_memory()
-
-
-def release_free_memory() -> None:
-    """glibc keeps freed memory for reuse; malloc_trim returns the free pages to the system."""
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        pass
 
 
 def run(main, event_loop: str = "asyncio") -> None:
@@ -78,6 +56,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         if voice is not None:
             started.push_async_callback(voice.close)
         freeze_long_lived()
+        freezer = SurvivorFreezer(settings.gc_thaw_minutes * 60).install()
+        started.callback(freezer.remove)
+        app[METRICS].watch_collector(freezer)
+        started.push_async_callback(_cancelled, asyncio.create_task(_thaw_now_and_then(freezer)))
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         started.push_async_callback(runner.cleanup)
@@ -99,6 +81,18 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             ready.set()
         await stop.wait()
         log.info("gateway stopping")
+
+
+async def _thaw_now_and_then(freezer: SurvivorFreezer) -> None:
+    while True:
+        await asyncio.sleep(30)
+        freezer.thaw_if_due()
+
+
+async def _cancelled(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def addresses(settings: Settings, voice) -> dict[str, str]:

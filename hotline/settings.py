@@ -43,6 +43,10 @@ class Settings:
     default_locale: str = "zh"
     # signing key for CSRF tokens and sessions; empty: generated once into data_dir/secret_key
     secret_key: str = ""
+    # what survives a full garbage collection is frozen, so later ones walk only newer objects;
+    # every this many minutes everything is walked once, reclaiming cycles that died while frozen
+    # (one pause of about a second with the models loaded; hotline/memory.py)
+    gc_thaw_minutes: float = 60.0
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -258,6 +262,8 @@ def load_settings(path: str | os.PathLike | None = None,
         raise SettingsError(f"setting 'event_loop': {settings.event_loop!r} is neither 'uvloop' nor 'asyncio'")
     if settings.event_loop == "uvloop" and settings.ami_url:
         raise SettingsError("setting 'event_loop': uvloop cannot serve the AMI connection (ami_url): use 'asyncio'")
+    if not settings.gc_thaw_minutes > 0:
+        raise SettingsError(f"setting 'gc_thaw_minutes': {settings.gc_thaw_minutes} is not a positive number of minutes")
     if not 1 <= settings.transfer_ring_s <= 300:
         raise SettingsError(f"setting 'transfer_ring_s': {settings.transfer_ring_s} is not between 1 and 300 seconds")
     return settings

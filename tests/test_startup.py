@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import warnings
 from pathlib import Path
 
@@ -132,6 +133,9 @@ def test_a_start_shows_its_steps_and_ends_with_the_addresses(tmp_path):
             while "gateway listening" not in console.read_text(errors="replace"):
                 assert proc.poll() is None and time.monotonic() < deadline, console.read_text(errors="replace")
                 time.sleep(0.2)
+            # its garbage collector is watched (hotline/memory.py: survivors of a full collection frozen)
+            metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+            assert "hotline_gc_full_collections_total" in metrics and "hotline_gc_thaws_total 0.0" in metrics
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)

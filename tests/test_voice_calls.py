@@ -17,7 +17,7 @@ from cases.models import ServiceRating
 from channels.voice import VoiceChannel
 from channels.voice.session import VoiceSettings
 from channels.voice.timing import STAGES
-from hotline.server import freeze_long_lived
+from hotline.memory import freeze_long_lived
 from speech.vad import VadSettings
 from voice_peers import AmiPeer, AudioSocketCaller, agi_request
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -28,6 +28,10 @@ class Metrics:
         the engine may be loaded, or reloaded, after the app is made)."""
         self.registry.register(_ParseCacheCollector(services))
 
+    def watch_collector(self, freezer) -> None:
+        """The garbage collector's pauses (hotline/memory.py), read at each scrape."""
+        self.registry.register(_CollectorCollector(freezer))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -44,3 +48,19 @@ class _ParseCacheCollector:
             family.add_metric(["cache"], sum(c.hits for c in caches))
             family.add_metric(["model"], sum(c.misses + c.uncached for c in caches))
         yield family
+
+
+class _CollectorCollector:
+    def __init__(self, freezer):
+        self.freezer = freezer
+
+    def collect(self):
+        f = self.freezer.figures
+        yield CounterMetricFamily("hotline_gc_full_collections", "Full garbage collections (of what is "
+                                  "newer than the last one: older objects are frozen)", value=f.full_collections)
+        yield GaugeMetricFamily("hotline_gc_longest_full_seconds", "Longest full collection so far",
+                                value=f.longest_full_ms / 1000)
+        yield CounterMetricFamily("hotline_gc_thaws", "Walks of every object (frozen ones included)",
+                                  value=f.thaws)
+        yield GaugeMetricFamily("hotline_gc_last_thaw_unreachable", "Unreachable objects the last walk of "
+                                "every object found (cycles that died while frozen)", value=f.last_thaw_found)
