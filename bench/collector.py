@@ -5,9 +5,11 @@ Each variant is a fresh process: the bot loaded and frozen as the gateway does (
 its tracker cache filled with `--cached` conversations (10,000: the cache's bound, a busy day's
 conversations; copies of a few served first), then `--conversations` web chats served in turn, round
 robin (every tracker stays cached and grows, as under the held chats of bench/scale.py), `--turns`
-turns each with bench/dialogue.py's scripts, on SQLite in a temporary folder. A gc callback times every full collection. Printed per
-variant: the full collections, their pauses (p50, max, the last five), their sum, CPU ms per turn,
-and at the end the objects the next full collection walks and how long it takes (run then).
+turns each with bench/dialogue.py's scripts, on SQLite in a temporary folder. A gc callback times
+every full collection. Printed per variant: the full collections, their pauses (p50, max, the last
+five), their sum, CPU ms per turn, and at the end the objects the next full collection walks and
+how long it takes (run then). It fills the cache through the store's private `_remember`: the
+cache has no public way in but a turn, and 10,000 conversations served turn by turn take minutes.
 
     .venv/bin/python bench/collector.py [--cached 10000] [--conversations 300] [--turns 12]
 """

@@ -3,10 +3,10 @@
 CPython frees most objects by reference counting; its collector is only for cycles, but a full
 collection walks every object it tracks while holding the GIL, so no thread runs meanwhile (not
 even the audio pacer: calls go silent). A gateway holds two kinds of long-lived objects: the models,
-loaded once (about 800,000 objects), and the conversations it serves, each cached tracker a few
-thousand objects more per dozen turns. Left alone, full collections come every 20-60 s under load and
-walk all of it: measured during 500 held chats, pauses grew from 78 to 559 ms in four minutes, and
-every turn in flight waited for them.
+loaded once (about 800,000 objects), and the conversations it serves (10,000 cached trackers of
+short conversations are about 1.7 million objects: bench/collector.py). Left alone, full
+collections come every 20-60 s under load and walk all of it: measured during 500 held chats,
+pauses grew from 78 to 559 ms in four minutes, and every turn in flight waited for them.
 
 So what has survived a full collection is frozen (moved where later collections do not look), and
 the next full collection walks only what is newer. Reference counting still frees frozen objects;
@@ -15,6 +15,8 @@ what it cannot free is a frozen object that later ends in a garbage cycle. To bo
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import gc
@@ -49,7 +51,6 @@ def release_free_memory() -> None:
 @dataclass
 class CollectorFigures:
     full_collections: int = 0
-    last_full_ms: float = 0.0
     longest_full_ms: float = 0.0
     thaws: int = 0
     last_thaw_ms: float = 0.0
@@ -67,6 +68,27 @@ class SurvivorFreezer:
         self._started = 0.0
         self._thawed_at = clock()
         self._thawing = False
+        self._reported_thaws = 0
+        self._task: asyncio.Task | None = None
+
+    def start(self, check_every_s: float = 30) -> None:
+        """Install, and look every `check_every_s` whether a thaw is due (from the event loop)."""
+        self.install()
+        if self._task is None:
+            self._task = asyncio.create_task(self._thaw_now_and_then(check_every_s))
+
+    async def stop(self) -> None:
+        self.remove()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _thaw_now_and_then(self, check_every_s: float) -> None:
+        while True:
+            await asyncio.sleep(check_every_s)
+            self.thaw_if_due()
 
     def install(self) -> "SurvivorFreezer":
         if self._after_collection not in gc.callbacks:
@@ -92,24 +114,30 @@ class SurvivorFreezer:
             f.last_thaw_found = info.get("collected", 0)
         else:
             f.full_collections += 1
-            f.last_full_ms = took
             f.longest_full_ms = max(f.longest_full_ms, took)
         gc.freeze()  # the collection has just run: what is tracked now is alive (or newer)
 
     def thaw_if_due(self) -> bool:
         """Called now and then from the event loop, so that the long walk comes at a chosen moment
         rather than at the allocator's. Returns whether it thawed."""
+        self._report_thaw()
         if self.clock() - self._thawed_at < self.thaw_s:
             return False
         self._thawed_at = self.clock()
         self._thawing = True
         gc.unfreeze()  # everything back in the oldest generation
-        # (a no-op when another thread is inside a collection: the next full one then does the walk)
+        # (a no-op when another thread is inside a collection: the next full one then does the walk,
+        # reported at the next call)
         gc.collect()
-        f = self.figures
-        if not self._thawing:
-            log.info("garbage collector thawed and walked everything",
-                     extra=log_fields(took_ms=round(f.last_thaw_ms), unreachable_found=f.last_thaw_found,
-                                      full_collections=f.full_collections,
-                                      longest_full_ms=round(f.longest_full_ms)))
+        self._report_thaw()
         return True
+
+    def _report_thaw(self) -> None:
+        """Log a walk of everything once it is done (not from the gc callback: it may run in any thread)."""
+        f = self.figures
+        if f.thaws == self._reported_thaws:
+            return
+        self._reported_thaws = f.thaws
+        log.info("garbage collector thawed and walked everything",
+                 extra=log_fields(took_ms=round(f.last_thaw_ms), unreachable_found=f.last_thaw_found,
+                                  full_collections=f.full_collections, longest_full_ms=round(f.longest_full_ms)))

@@ -56,10 +56,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         if voice is not None:
             started.push_async_callback(voice.close)
         freeze_long_lived()
-        freezer = SurvivorFreezer(settings.gc_thaw_minutes * 60).install()
-        started.callback(freezer.remove)
+        freezer = SurvivorFreezer(settings.gc_thaw_minutes * 60)
+        freezer.start()
+        started.push_async_callback(freezer.stop)
         app[METRICS].watch_collector(freezer)
-        started.push_async_callback(_cancelled, asyncio.create_task(_thaw_now_and_then(freezer)))
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         started.push_async_callback(runner.cleanup)
@@ -81,18 +81,6 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             ready.set()
         await stop.wait()
         log.info("gateway stopping")
-
-
-async def _thaw_now_and_then(freezer: SurvivorFreezer) -> None:
-    while True:
-        await asyncio.sleep(30)
-        freezer.thaw_if_due()
-
-
-async def _cancelled(task: asyncio.Task) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def addresses(settings: Settings, voice) -> dict[str, str]:
